@@ -1,0 +1,333 @@
+// Package verify is `geofence verify`: the static proof, before deploy, that no routing, backup
+// or key-server list lets any user reach a datacenter its residency rules forbid (I2), that
+// every region and plan can be served, and that capacity survives failures. It reports
+// findings with the file:line:column of the list entry that would break a rule.
+//
+// It decides nothing itself: allowed-ness is policy.Model.Check, the same code selection
+// runs, so what verify proves is what the directory does. Because selection only ever returns
+// DCs in the allowed set before it looks at health or load, a config without residency
+// findings is safe under every combination of failures; --failures only sizes the capacity
+// check.
+package verify
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/geofence/geofence/config"
+	"github.com/geofence/geofence/policy"
+)
+
+// Severities.
+const (
+	Error   = "error"
+	Warning = "warning"
+)
+
+// Finding codes beyond config's structure and reference (DESIGN.md section 6).
+const (
+	CodeResidency = "residency"
+	CodeCoverage  = "coverage"
+	CodeCapacity  = "capacity"
+	CodeUnused    = "unused"
+	CodeShadowed  = "shadowed"
+)
+
+// Finding is one problem. Fields that do not apply are empty (Plans is an empty list).
+type Finding struct {
+	Severity   string   `json:"severity"`
+	Code       string   `json:"code"`
+	Region     string   `json:"region"`
+	List       string   `json:"list"`
+	Plans      []string `json:"plans"`
+	Datacenter string   `json:"datacenter"`
+	Rule       string   `json:"rule"`
+	File       string   `json:"file"`
+	Line       int      `json:"line"`
+	Column     int      `json:"column"`
+	Message    string   `json:"message"`
+}
+
+func (f *Finding) String() string {
+	return fmt.Sprintf("%s:%d:%d: %s[%s]: %s", f.File, f.Line, f.Column, f.Severity, f.Code, f.Message)
+}
+
+// Report is the result of verifying one config.
+type Report struct {
+	OK       bool      `json:"ok"`
+	Findings []Finding `json:"findings"`
+}
+
+// Options tune the checks. The zero value is the default.
+type Options struct {
+	// Failures is K of the capacity check: how many of the largest allowed DCs are taken
+	// down. 0 means 1.
+	Failures int
+}
+
+// File loads and verifies the config at path. A file that cannot be read is an error; every
+// problem in its content is a finding.
+func File(path string, opts Options) (*Report, *policy.Model, error) {
+	c, err := config.Load(path)
+	if c == nil {
+		return nil, nil, err
+	}
+	errs, _ := err.(config.ErrorList)
+	r, m := Config(c, errs, opts)
+	return r, m, nil
+}
+
+// Config verifies a parsed config; errs are the problems Parse found in it. It returns the
+// model when one could be built (even from a config with errors).
+func Config(c *config.Config, errs config.ErrorList, opts Options) (*Report, *policy.Model) {
+	v := &verifier{c: c, k: max(opts.Failures, 1)}
+	for _, e := range errs {
+		v.add(Finding{Severity: Error, Code: e.Code, File: e.File, Line: e.Pos.Line, Column: e.Pos.Col,
+			Message: pathMsg(e.Path, e.Msg)})
+	}
+	m, err := policy.New(c)
+	if err == nil {
+		v.m = m
+		v.residency()
+		v.coverage()
+		v.capacity()
+		v.unused()
+		v.shadowed()
+	} else if len(errs) == 0 {
+		v.add(Finding{Severity: Error, Code: config.CodeStructure, File: c.File, Line: 1, Column: 1, Message: err.Error()})
+	}
+	sort.SliceStable(v.findings, func(i, j int) bool {
+		a, b := &v.findings[i], &v.findings[j]
+		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column)) < 0
+	})
+	r := &Report{OK: true, Findings: v.findings}
+	if r.Findings == nil {
+		r.Findings = []Finding{}
+	}
+	for _, f := range r.Findings {
+		if f.Severity == Error {
+			r.OK = false
+		}
+	}
+	return r, m
+}
+
+func pathMsg(path, msg string) string {
+	if path == "" {
+		return msg
+	}
+	return path + ": " + msg
+}
+
+type verifier struct {
+	c        *config.Config
+	m        *policy.Model
+	k        int
+	findings []Finding
+}
+
+func (v *verifier) add(f Finding) {
+	if f.Plans == nil {
+		f.Plans = []string{}
+	}
+	if f.File == "" {
+		f.File = v.c.File
+	}
+	v.findings = append(v.findings, f)
+}
+
+func (v *verifier) at(f Finding, p config.Pos) Finding {
+	f.Line, f.Column = p.Line, p.Col
+	return f
+}
+
+// residency: a list of region R holds a DC whose country the rules forbid for some plan
+// offered in R that may use the DC's dedicated class (I2). One finding per (region, list, DC).
+func (v *verifier) residency() {
+	m := v.m
+	for r := range m.Routes {
+		rid := policy.RegionID(r)
+		for _, l := range config.Lists {
+			for i, e := range m.Routes[r].List(l) {
+				dc := &m.DCs[e.DC]
+				var plans []string
+				firstRule := -1
+				for p := range m.Plans {
+					pl := &m.Plans[p]
+					if !pl.OfferedIn(rid) || pl.Dedicated != dc.Dedicated {
+						continue
+					}
+					if vd := m.Check(rid, policy.PlanID(p), e.DC); vd.Reason == policy.ByRule {
+						plans = append(plans, pl.ID)
+						if firstRule < 0 || vd.Rule < firstRule {
+							firstRule = vd.Rule
+						}
+					}
+				}
+				if plans == nil {
+					continue
+				}
+				rule := m.Rules[firstRule].ID
+				v.add(v.at(Finding{
+					Severity: Error, Code: CodeResidency, Region: m.Regions[r].ID, List: string(l),
+					Plans: plans, Datacenter: dc.ID, Rule: rule,
+					Message: fmt.Sprintf("routing.regions.%s.%s[%d]: datacenter %s in %s is forbidden by rule %s for plan%s %s of region %s; remove it from the list or change the rule",
+						m.Regions[r].ID, l, i, dc.ID, dc.Country.Code(), rule, plural(plans), strings.Join(plans, ", "), m.Regions[r].ID),
+				}, e.Pos))
+			}
+		}
+	}
+}
+
+// routePos is where region r's routing (or list l of it) is written, else the region itself.
+func (v *verifier) routePos(r policy.RegionID, l config.List) config.Pos {
+	for _, rr := range v.c.Routing.Regions {
+		if rr.Region.Value == v.m.Regions[r].ID {
+			if ns := rr.List(l); len(ns) > 0 {
+				return ns[0].Pos
+			}
+			return rr.Region.Pos
+		}
+	}
+	return v.m.Regions[r].Pos
+}
+
+// coverage: every region and plan offered there has an allowed primary running media and an
+// allowed key server running kms.
+func (v *verifier) coverage() {
+	m := v.m
+	for r := range m.Regions {
+		rid := policy.RegionID(r)
+		for p := range m.Plans {
+			pid := policy.PlanID(p)
+			if !m.Plans[p].OfferedIn(rid) {
+				continue
+			}
+			for _, l := range [...]config.List{config.Primary, config.KMSList} {
+				ok := slices.ContainsFunc(m.Routes[r].List(l), func(e policy.Entry) bool {
+					return m.Allows(rid, pid, e.DC) && m.DCs[e.DC].Runs(l.Service())
+				})
+				if ok {
+					continue
+				}
+				what := "primary datacenter running media"
+				if l == config.KMSList {
+					what = "key server running kms"
+				}
+				v.add(v.at(Finding{
+					Severity: Error, Code: CodeCoverage, Region: m.Regions[r].ID, List: string(l), Plans: []string{m.Plans[p].ID},
+					Message: fmt.Sprintf("region %s has no allowed %s for plan %s; add one to routing.regions.%s.%s",
+						m.Regions[r].ID, what, m.Plans[p].ID, m.Regions[r].ID, l),
+				}, v.routePos(rid, l)))
+			}
+		}
+	}
+}
+
+// capacity: with the K largest allowed DCs down, the allowed primary and secondary capacity of
+// a region with a peak still covers the peak. It is checked for the plans offered there
+// without a dedicated class (dedicated DCs are sized by their contract, not by the region's
+// peak), or for all offered plans when every one is dedicated.
+func (v *verifier) capacity() {
+	m := v.m
+	for r := range m.Regions {
+		reg := &m.Regions[r]
+		if reg.Peak <= 0 {
+			continue
+		}
+		rid := policy.RegionID(r)
+		var plans []policy.PlanID
+		for p := range m.Plans {
+			if m.Plans[p].OfferedIn(rid) && m.Plans[p].Dedicated == "" {
+				plans = append(plans, policy.PlanID(p))
+			}
+		}
+		if plans == nil {
+			for p := range m.Plans {
+				if m.Plans[p].OfferedIn(rid) {
+					plans = append(plans, policy.PlanID(p))
+				}
+			}
+		}
+		var short []string
+		var detail string
+		for _, p := range plans {
+			var caps []int64
+			seen := map[policy.DCID]bool{}
+			for _, l := range [...]config.List{config.Primary, config.Secondary} {
+				for _, e := range m.Routes[r].List(l) {
+					if !seen[e.DC] && m.Allows(rid, p, e.DC) && m.DCs[e.DC].Media {
+						seen[e.DC] = true
+						caps = append(caps, m.DCs[e.DC].Capacity)
+					}
+				}
+			}
+			slices.SortFunc(caps, func(a, b int64) int { return cmp.Compare(b, a) })
+			var total int64
+			for i, c := range caps {
+				if i >= v.k {
+					total += c
+				}
+			}
+			if total < reg.Peak {
+				short = append(short, m.Plans[p].ID)
+				if detail == "" {
+					detail = fmt.Sprintf("%d participants", total)
+				}
+			}
+		}
+		if short == nil {
+			continue
+		}
+		v.add(v.at(Finding{
+			Severity: Warning, Code: CodeCapacity, Region: reg.ID, Plans: short,
+			Message: fmt.Sprintf("with its %d largest allowed datacenter%s down, region %s has %s of primary and secondary capacity for plan%s %s, under its peak of %d",
+				v.k, plural(make([]string, v.k)), reg.ID, detail, plural(short), strings.Join(short, ", "), reg.Peak),
+		}, reg.Pos))
+	}
+}
+
+// unused: a DC on no list.
+func (v *verifier) unused() {
+	m := v.m
+	on := policy.NewSet(len(m.DCs))
+	for r := range m.Routes {
+		for _, l := range config.Lists {
+			for _, e := range m.Routes[r].List(l) {
+				on.Add(int(e.DC))
+			}
+		}
+	}
+	for d := range m.DCs {
+		if !on.Has(d) {
+			v.add(v.at(Finding{Severity: Warning, Code: CodeUnused, Datacenter: m.DCs[d].ID,
+				Message: fmt.Sprintf("datacenter %s is on no routing list", m.DCs[d].ID)}, m.DCs[d].Pos))
+		}
+	}
+}
+
+// shadowed: a DC on both the primary and the secondary list of one region can never be a
+// secondary while it is a usable primary.
+func (v *verifier) shadowed() {
+	m := v.m
+	for r := range m.Routes {
+		for i, e := range m.Routes[r].Secondary {
+			if slices.ContainsFunc(m.Routes[r].Primary, func(p policy.Entry) bool { return p.DC == e.DC }) {
+				v.add(v.at(Finding{Severity: Warning, Code: CodeShadowed, Region: m.Regions[r].ID, List: string(config.Secondary),
+					Datacenter: m.DCs[e.DC].ID,
+					Message: fmt.Sprintf("routing.regions.%s.secondary[%d]: datacenter %s is also on the primary list of region %s",
+						m.Regions[r].ID, i, m.DCs[e.DC].ID, m.Regions[r].ID)}, e.Pos))
+			}
+		}
+	}
+}
+
+func plural[T any](s []T) string {
+	if len(s) == 1 {
+		return ""
+	}
+	return "s"
+}
