@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/geofence/geofence/diff"
+	"github.com/geofence/geofence/explain"
+	"github.com/geofence/geofence/policy"
+	"github.com/geofence/geofence/route"
+	"github.com/geofence/geofence/verify"
+)
+
+func runVerify(ctx context.Context, env Env, args []string) int {
+	fs := newFlags(env, "verify", "CONFIG [--json] [--failures K]")
+	asJSON := fs.Bool("json", false, "print the findings as JSON")
+	failures := fs.Int("failures", 1, "how many of the largest allowed datacenters the capacity check takes down")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return flagErr(err)
+	}
+	if len(pos) != 1 {
+		return usageErr(env, fs, "want exactly one CONFIG file, got %d arguments", len(pos))
+	}
+	if *failures < 1 {
+		return usageErr(env, fs, "--failures must be at least 1, got %d", *failures)
+	}
+	rep, _, err := verify.File(pos[0], verify.Options{Failures: *failures})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "geofence verify: %v\n", err)
+		return ExitUsage
+	}
+	if *asJSON {
+		if err := writeJSON(env.Stdout, rep); err != nil {
+			return ExitUsage
+		}
+	} else {
+		errs, warns := 0, 0
+		for _, f := range rep.Findings {
+			fmt.Fprintln(env.Stdout, f.String())
+			if f.Severity == verify.Error {
+				errs++
+			} else {
+				warns++
+			}
+		}
+		status := "ok"
+		if !rep.OK {
+			status = "FAILED"
+		}
+		fmt.Fprintf(env.Stderr, "%s: %s: %d error%s, %d warning%s\n", pos[0], status, errs, s(errs), warns, s(warns))
+	}
+	if !rep.OK {
+		return ExitFinding
+	}
+	return ExitOK
+}
+
+func s(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// loadModel loads a config for a command that needs its model. Errors in the config are
+// printed; a config with errors is refused unless allowUnverified.
+func loadModel(env Env, cmd, path string, allowUnverified bool) (*policy.Model, int) {
+	rep, m, err := verify.File(path, verify.Options{})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "geofence %s: %v\n", cmd, err)
+		return nil, ExitUsage
+	}
+	if !rep.OK {
+		for _, f := range rep.Findings {
+			if f.Severity == verify.Error {
+				fmt.Fprintf(env.Stderr, "%s\n", f.String())
+			}
+		}
+		if !allowUnverified || m == nil {
+			fmt.Fprintf(env.Stderr, "geofence %s: %s does not verify; fix the errors above (geofence verify %s)\n", cmd, path, path)
+			return nil, ExitUsage
+		}
+		fmt.Fprintf(env.Stderr, "geofence %s: WARNING: %s does not verify; running anyway (--allow-unverified)\n", cmd, path)
+	}
+	return m, ExitOK
+}
+
+func runExplain(ctx context.Context, env Env, args []string) int {
+	fs := newFlags(env, "explain", "CONFIG --country CC [--from LAT,LON] [--plan P] [--account A] [--meeting-region R] [--host-plan P] [--down DC,...] [--load DC=0.9,...] [--json]")
+	var q explain.Query
+	fs.StringVar(&q.Country, "country", "", "the participant's country (ISO 3166-1 alpha-2), required")
+	from := fs.String("from", "", "the participant's location LAT,LON (default: the country's centroid)")
+	fs.StringVar(&q.Plan, "plan", "", "the participant's plan (default: the account's plan, else basic)")
+	fs.StringVar(&q.Account, "account", "", "the host account (its home region, plan and data_regions apply)")
+	fs.StringVar(&q.MeetingRegion, "meeting-region", "", "the meeting's data region (default: the account's home region, else the participant's)")
+	fs.StringVar(&q.HostPlan, "host-plan", "", "the host's plan (default: the account's plan, else the participant's)")
+	fs.StringVar(&q.Home, "home", "", "the meeting's home datacenter, if it already has one")
+	var down listFlag
+	fs.Var(&down, "down", "datacenters to treat as down, comma-separated")
+	load := fs.String("load", "", "utilizations to assume, e.g. us-sjc=0.9,us-den=1")
+	asJSON := fs.Bool("json", false, "print the answer as JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return flagErr(err)
+	}
+	if len(pos) != 1 {
+		return usageErr(env, fs, "want exactly one CONFIG file, got %d arguments", len(pos))
+	}
+	if q.Country == "" {
+		return usageErr(env, fs, "--country is required")
+	}
+	if *from != "" {
+		p, err := explain.ParseLatLon(*from)
+		if err != nil {
+			return usageErr(env, fs, "--from: %v", err)
+		}
+		q.From = &p
+	}
+	if q.Load, err = explain.ParseLoad(*load); err != nil {
+		return usageErr(env, fs, "--load: %v", err)
+	}
+	q.Down = down
+	// Explain is a diagnostic: it explains a config that does not verify too (selection
+	// still never returns a forbidden DC), and says so.
+	rep, m, err := verify.File(pos[0], verify.Options{})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "geofence explain: %v\n", err)
+		return ExitUsage
+	}
+	if m == nil {
+		fmt.Fprintf(env.Stderr, "geofence explain: %s cannot be read as a config; run geofence verify %s\n", pos[0], pos[0])
+		return ExitUsage
+	}
+	if !rep.OK {
+		fmt.Fprintf(env.Stderr, "geofence explain: warning: %s does not verify (geofence verify %s); explaining it anyway\n", pos[0], pos[0])
+	}
+	a, err := explain.Run(m, q, route.State{})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "geofence explain: %v\n", err)
+		return ExitUsage
+	}
+	if *asJSON {
+		writeJSON(env.Stdout, a)
+	} else {
+		explain.WriteText(env.Stdout, a)
+	}
+	if a.Refusal != nil {
+		return ExitFinding
+	}
+	return ExitOK
+}
+
+
+func runDiff(ctx context.Context, env Env, args []string) int {
+	fs := newFlags(env, "diff", "OLD NEW [--json] [--fail-on-widen]")
+	asJSON := fs.Bool("json", false, "print the changes as JSON")
+	failOnWiden := fs.Bool("fail-on-widen", false, "exit 1 when any user can newly reach a country")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return flagErr(err)
+	}
+	if len(pos) != 2 {
+		return usageErr(env, fs, "want OLD and NEW config files, got %d arguments", len(pos))
+	}
+	var models [2]*policy.Model
+	for i, p := range pos {
+		_, m, err := verify.File(p, verify.Options{})
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "geofence diff: %v\n", err)
+			return ExitUsage
+		}
+		if m == nil {
+			fmt.Fprintf(env.Stderr, "geofence diff: %s cannot be read as a config; run geofence verify %s\n", p, p)
+			return ExitUsage
+		}
+		models[i] = m
+	}
+	res := diff.Models(models[0], models[1])
+	if *asJSON {
+		writeJSON(env.Stdout, res)
+	} else {
+		diff.WriteText(env.Stdout, res)
+	}
+	if *failOnWiden && res.Widened {
+		return ExitFinding
+	}
+	return ExitOK
+}

@@ -1,0 +1,219 @@
+package ticket
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	josejson "github.com/go-jose/go-jose/v4/json"
+)
+
+// Meeting modes (design section 2, "Meeting").
+const (
+	// ModeManaged meetings get their key from a key server listed in KMS.
+	ModeManaged = "managed"
+	// ModeE2EE meetings get their key from the leader's client; no server ever holds it.
+	ModeE2EE = "e2ee"
+)
+
+// The lists of a ticket, as returned by [Claims.Lists].
+const (
+	ListPrimary   = "primary"
+	ListSecondary = "secondary"
+	ListKMS       = "kms"
+)
+
+// DC is a datacenter named by a ticket.
+type DC struct {
+	// ID is the datacenter's id in the config. Required.
+	ID string `json:"id"`
+	// Country is the ISO 3166-1 alpha-2 code of the country the DC is in. Required.
+	Country string `json:"country"`
+	// Endpoint is where the client connects, when the DC has one.
+	Endpoint string `json:"endpoint,omitempty"`
+}
+
+// Context is what a DC or key server needs to check residency (I1) and dedicated isolation (I3)
+// again, with its own copy of the policy, without asking the directory.
+type Context struct {
+	// ParticipantCountry is the country the participant's address geolocates to; empty when
+	// the GeoIP database does not know the address (the participant is then in the default
+	// region).
+	ParticipantCountry string `json:"participant_country"`
+	// ParticipantRegion is the participant's region. Required.
+	ParticipantRegion string `json:"participant_region"`
+	// ParticipantPlan is the plan of the participant's account. Required.
+	ParticipantPlan string `json:"participant_plan"`
+	// MeetingRegion is the meeting's data region. Required.
+	MeetingRegion string `json:"meeting_region"`
+	// HostAccount is the id of the host's account. Required.
+	HostAccount string `json:"host_account"`
+	// HostPlan is the plan of the host's account. Required.
+	HostPlan string `json:"host_plan"`
+	// HostDataRegions is the host account's data_regions narrowing; empty means none.
+	HostDataRegions []string `json:"host_data_regions,omitempty"`
+}
+
+// Claims is the content of a ticket. The directory fills every field but the registered
+// claims that [Signer.Sign] sets (Issuer, IssuedAt, NotBefore, Expiry, ID); [Verifier.Verify]
+// returns them all.
+//
+// On the wire the times are NumericDates (RFC 7519 section 2): whole seconds since the epoch.
+type Claims struct {
+	// Meeting is the meeting's id. Required.
+	Meeting string `json:"meeting"`
+	// Participant is the participant's id. It is the JWT subject. Required.
+	Participant string `json:"sub"`
+	// Account is the id of the participant's account. Required.
+	Account string `json:"account"`
+	// Mode is ModeManaged or ModeE2EE. Required.
+	Mode string `json:"mode"`
+	// Region is the meeting's data region. Required.
+	Region string `json:"region"`
+	// Home is the id of the meeting's home DC. Required.
+	Home string `json:"home"`
+	// Primary lists the DCs the client tries first, in order. At least one is required.
+	Primary []DC `json:"primary"`
+	// Secondary lists the backup DCs the client tries when every primary fails.
+	Secondary []DC `json:"secondary,omitempty"`
+	// KMS lists the key servers that may issue the meeting's key. At least one is required in
+	// ModeManaged.
+	KMS []DC `json:"kms,omitempty"`
+	// Context is what the residency and isolation decisions were made on.
+	Context Context `json:"context"`
+	// PublicKey is the participant's HPKE public key, as the client sent it (opaque here).
+	PublicKey string `json:"public_key,omitempty"`
+
+	// Issuer is the directory's issuer name; set by Sign.
+	Issuer string `json:"iss"`
+	// Audience names who may accept the ticket. Optional; see [Verifier.Audience].
+	Audience []string `json:"aud,omitempty"`
+	// IssuedAt is the signing time, to the second; set by Sign.
+	IssuedAt time.Time `json:"-"`
+	// NotBefore is when the ticket becomes valid (the signing time); set by Sign.
+	NotBefore time.Time `json:"-"`
+	// Expiry is when the ticket stops being valid; set by Sign.
+	Expiry time.Time `json:"-"`
+	// ID is a random unique id (jti) that key servers and the audit log can key on; set by Sign.
+	ID string `json:"jti"`
+}
+
+// Lists returns the lists of c that name the DC id, in the order primary, secondary, kms, or
+// nil when none does. A DC that runs both media and a key server can be in two lists, so a
+// media server asks whether the result holds ListPrimary or ListSecondary and a key server
+// whether it holds ListKMS.
+func (c Claims) Lists(id string) []string {
+	var lists []string
+	for _, l := range []struct {
+		name string
+		dcs  []DC
+	}{{ListPrimary, c.Primary}, {ListSecondary, c.Secondary}, {ListKMS, c.KMS}} {
+		for _, dc := range l.dcs {
+			if dc.ID == id {
+				lists = append(lists, l.name)
+				break
+			}
+		}
+	}
+	return lists
+}
+
+// claimsFields is Claims without its methods, so that the JSON methods can embed it.
+type claimsFields Claims
+
+type claimsJSON struct {
+	claimsFields
+	IssuedAt  int64 `json:"iat,omitempty"`
+	NotBefore int64 `json:"nbf,omitempty"`
+	Expiry    int64 `json:"exp,omitempty"`
+}
+
+// MarshalJSON encodes c with its times as NumericDates.
+func (c Claims) MarshalJSON() ([]byte, error) {
+	return json.Marshal(claimsJSON{
+		claimsFields: claimsFields(c),
+		IssuedAt:     numericDate(c.IssuedAt),
+		NotBefore:    numericDate(c.NotBefore),
+		Expiry:       numericDate(c.Expiry),
+	})
+}
+
+// UnmarshalJSON decodes c strictly: member names are case-sensitive and a duplicated member
+// is an error, so that every JSON parser reads a ticket the same way (go-jose's json, RFC 7515
+// section 10.12). Unknown members are ignored, so that a newer directory can add claims.
+func (c *Claims) UnmarshalJSON(b []byte) error {
+	var w claimsJSON
+	if err := josejson.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*c = Claims(w.claimsFields)
+	c.IssuedAt = fromNumericDate(w.IssuedAt)
+	c.NotBefore = fromNumericDate(w.NotBefore)
+	c.Expiry = fromNumericDate(w.Expiry)
+	return nil
+}
+
+func numericDate(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func fromNumericDate(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(n, 0).UTC()
+}
+
+// check reports every required field of c that is missing, in one error. It does not check
+// the registered claims Sign sets.
+func (c *Claims) check() error {
+	var missing []string
+	need := func(v, name string) {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	need(c.Meeting, "meeting")
+	need(c.Participant, "sub")
+	need(c.Account, "account")
+	need(c.Region, "region")
+	need(c.Home, "home")
+	need(c.Context.ParticipantRegion, "context.participant_region")
+	need(c.Context.ParticipantPlan, "context.participant_plan")
+	need(c.Context.MeetingRegion, "context.meeting_region")
+	need(c.Context.HostAccount, "context.host_account")
+	need(c.Context.HostPlan, "context.host_plan")
+	if len(c.Primary) == 0 {
+		missing = append(missing, "primary")
+	}
+	// A managed meeting's key comes from a listed key server (design section 8); a ticket
+	// without one could only fail later, at the client.
+	if c.Mode == ModeManaged && len(c.KMS) == 0 {
+		missing = append(missing, "kms")
+	}
+	for _, l := range []struct {
+		name string
+		dcs  []DC
+	}{{ListPrimary, c.Primary}, {ListSecondary, c.Secondary}, {ListKMS, c.KMS}} {
+		for i, dc := range l.dcs {
+			need(dc.ID, fmt.Sprintf("%s[%d].id", l.name, i))
+			need(dc.Country, fmt.Sprintf("%s[%d].country", l.name, i))
+		}
+	}
+	var problems []string
+	if len(missing) > 0 {
+		problems = append(problems, "missing "+strings.Join(missing, ", "))
+	}
+	if c.Mode != ModeManaged && c.Mode != ModeE2EE {
+		problems = append(problems, fmt.Sprintf("mode %q is neither %q nor %q", c.Mode, ModeManaged, ModeE2EE))
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
