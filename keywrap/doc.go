@@ -17,6 +17,8 @@
 // in its one canonical form, so String of a parsed public or wrapped key gives back the input
 // (a private key is the exception; see ParsePrivateKey).
 //
+// PublicKey, PrivateKey and Wrapped values are immutable and safe for concurrent use.
+//
 // It is not a general HPKE API: there is no PSK or auth mode, no AAD, no exporter and no choice
 // of KDF or AEAD. It does not generate, store or rotate meeting keys (the KMS and package e2ee
 // do), check who may receive a key (I1 is the KMS's job), or authenticate the sender of a

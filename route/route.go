@@ -244,8 +244,13 @@ func (s *selector) order(list []policy.Entry, svc config.Service, buf []candidat
 }
 
 func (s *selector) run(out *Selection) error {
-	out.Primary, out.Secondary, out.KMS = out.Primary[:0], out.Secondary[:0], out.KMS[:0]
 	m := s.m
+	if pc, sc := m.PrimaryCount, m.SecondaryCount; cap(out.Primary) < pc || cap(out.Secondary) < sc || cap(out.KMS) < KMSCount {
+		// One backing array for the three lists: a fresh Selection costs one allocation.
+		buf := make([]policy.DCID, pc+sc+KMSCount)
+		out.Primary, out.Secondary, out.KMS = buf[:0:pc], buf[pc:pc:pc+sc], buf[pc+sc:pc+sc]
+	}
+	out.Primary, out.Secondary, out.KMS = out.Primary[:0], out.Secondary[:0], out.KMS[:0]
 	if int(s.mt.Region) < 0 || int(s.mt.Region) >= len(m.Routes) || int(s.p.Region) < 0 || int(s.p.Region) >= len(m.Regions) ||
 		int(s.p.Plan) < 0 || int(s.p.Plan) >= len(m.Plans) || int(s.mt.HostPlan) < 0 || int(s.mt.HostPlan) >= len(m.Plans) {
 		return &Refusal{Code: CodeResidencyConflict, Message: "unknown region or plan"}
