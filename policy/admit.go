@@ -1,0 +1,77 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// ErrNotAdmitted is what Admit's refusals match with errors.Is.
+var ErrNotAdmitted = errors.New("not admitted")
+
+// Party is who a datacenter is asked to serve, in config ids: the rule context a directory
+// ticket carries, so each later layer (media server, key server, client) re-checks I1 and I3
+// with its own copy of the policy instead of trusting the directory.
+type Party struct {
+	ParticipantRegion string
+	ParticipantPlan   string
+	MeetingRegion     string
+	HostPlan          string
+	HostDataRegions   []string // nil or empty: no narrowing
+}
+
+// Refusal is Admit's answer when a DC may not serve a party; Rule names the forbidding rule
+// when a rule is the reason.
+type Refusal struct {
+	DC     string
+	Reason Reason
+	Rule   string
+	Msg    string
+}
+
+func (r *Refusal) Error() string { return r.Msg }
+
+// Is makes a Refusal match ErrNotAdmitted.
+func (r *Refusal) Is(target error) bool { return target == ErrNotAdmitted }
+
+// Admit says whether datacenter d may serve the party: allowed for the participant's region
+// and plan, for the meeting's region and the host's plan, and inside the host's data regions
+// (I1, I3). Ids this model does not know are refused: a layer never serves what it cannot check.
+func (m *Model) Admit(p Party, d DCID) error {
+	if int(d) < 0 || int(d) >= len(m.DCs) {
+		return &Refusal{Reason: ByRule, Msg: "unknown datacenter"}
+	}
+	dc := &m.DCs[d]
+	refuse := func(reason Reason, rule, format string, args ...any) error {
+		return &Refusal{DC: dc.ID, Reason: reason, Rule: rule, Msg: fmt.Sprintf(format, args...)}
+	}
+	pr, ok1 := m.Region(p.ParticipantRegion)
+	pp, ok2 := m.Plan(p.ParticipantPlan)
+	mr, ok3 := m.Region(p.MeetingRegion)
+	hp, ok4 := m.Plan(p.HostPlan)
+	if !ok1 || !ok2 || !ok3 || !ok4 {
+		return refuse(ByRule, "", "datacenter %s cannot check a ticket naming unknown regions or plans (%s/%s, meeting %s/%s): its policy differs from the directory's",
+			dc.ID, p.ParticipantRegion, p.ParticipantPlan, p.MeetingRegion, p.HostPlan)
+	}
+	for _, side := range []struct {
+		who  string
+		r    RegionID
+		plan PlanID
+	}{{"participant", pr, pp}, {"meeting", mr, hp}} {
+		v := m.Check(side.r, side.plan, d)
+		switch v.Reason {
+		case ByRule:
+			rule := m.Rules[v.Rule].ID
+			return refuse(ByRule, rule, "datacenter %s in %s is forbidden for the %s (region %s, plan %s) by rule %s",
+				dc.ID, dc.Country.Code(), side.who, m.Regions[side.r].ID, m.Plans[side.plan].ID, rule)
+		case Dedicated:
+			return refuse(Dedicated, "", "datacenter %s (class %q) does not serve plan %s (class %q)",
+				dc.ID, dc.Dedicated, m.Plans[side.plan].ID, m.Plans[side.plan].Dedicated)
+		}
+	}
+	if len(p.HostDataRegions) > 0 && !slices.Contains(p.HostDataRegions, m.Regions[dc.Region].ID) {
+		return refuse(ByAccount, "", "datacenter %s is in region %s, outside the host account's data regions %v",
+			dc.ID, m.Regions[dc.Region].ID, p.HostDataRegions)
+	}
+	return nil
+}
