@@ -24,7 +24,7 @@ type DB struct {
 // Metadata describes a database file, for the startup banner and logs.
 type Metadata struct {
 	// Type is the file's database_type, chosen by its producer: for example
-	// "GeoLite2-Country", "GeoIP2-City", or "country" for the @ip-location-db files.
+	// "GeoLite2-Country", "GeoIP2-City", or "country ipvAll" for the @ip-location-db files.
 	Type string
 	// Description is the file's English description, "" when it has none.
 	Description string
@@ -45,7 +45,8 @@ type LatLon struct {
 	Lat, Lon float64
 }
 
-// Result is what a database says about one address. Its zero value means "not found".
+// Result is what a database says about one address. Found false means "not found" (Network
+// may still name the empty network that holds the address).
 type Result struct {
 	// Country is the ISO 3166-1 alpha-2 code in upper case, "" when the database has no
 	// usable code for the address. It is syntactically checked (two letters A-Z), not
@@ -99,19 +100,6 @@ func newDB(r *maxminddb.Reader) *DB {
 
 // Metadata describes the open file.
 func (d *DB) Metadata() Metadata { return d.meta }
-
-// Verify checks the whole file: its search tree, data section and metadata. It reads every
-// record, so it takes a while on a large file (well under a second on the installed
-// country database); Open does not call it.
-func (d *DB) Verify() error {
-	if d == nil || d.r == nil {
-		return fmt.Errorf("geoip: verify: %w", ErrClosed)
-	}
-	if err := d.r.Verify(); err != nil {
-		return fmt.Errorf("geoip: verify: %w", err)
-	}
-	return nil
-}
 
 // Close releases the file. Lookups after Close return ErrClosed.
 func (d *DB) Close() error {
