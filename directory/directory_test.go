@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -18,6 +19,7 @@ import (
 	"github.com/geofence/geofence/clientip"
 	"github.com/geofence/geofence/config"
 	"github.com/geofence/geofence/directory"
+	"github.com/geofence/geofence/geo"
 	"github.com/geofence/geofence/geoip"
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/ticket"
@@ -102,7 +104,7 @@ func newEnv(t *testing.T, path string, tweak func(*directory.Config)) *env {
 		Proxies:              clientip.Resolver{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}},
 		TrustLoopbackReports: true,
 		Endpoints:            map[string]string{"us-sjc": "http://127.0.0.1:1"},
-		Now:                  clk.Now, Registry: reg,
+		Now:                  clk.Now, Registry: reg, Logger: slog.New(slog.DiscardHandler),
 	}
 	if tweak != nil {
 		tweak(&cfg)
@@ -482,3 +484,5 @@ func TestEndpointsServe(t *testing.T) {
 		}
 	}
 }
+
+func lookupCountry(cc string) (geo.Country, bool) { return geo.LookupCountry(cc) }

@@ -74,7 +74,8 @@ type Claims struct {
 	Region string `json:"region"`
 	// Home is the id of the meeting's home DC. Required.
 	Home string `json:"home"`
-	// Primary lists the DCs the client tries first, in order. At least one is required.
+	// Primary lists the DCs the client tries first, in order. Primary and Secondary together
+	// must name at least one DC.
 	Primary []DC `json:"primary"`
 	// Secondary lists the backup DCs the client tries when every primary fails.
 	Secondary []DC `json:"secondary,omitempty"`
@@ -188,8 +189,10 @@ func (c *Claims) check() error {
 	need(c.Context.MeetingRegion, "context.meeting_region")
 	need(c.Context.HostAccount, "context.host_account")
 	need(c.Context.HostPlan, "context.host_plan")
-	if len(c.Primary) == 0 {
-		missing = append(missing, "primary")
+	// When every primary is down or full a participant gets secondaries only (DESIGN.md
+	// section 4), so a ticket needs a media DC on either list.
+	if len(c.Primary)+len(c.Secondary) == 0 {
+		missing = append(missing, "primary or secondary")
 	}
 	// A managed meeting's key comes from a listed key server (design section 8); a ticket
 	// without one could only fail later, at the client.
@@ -201,8 +204,12 @@ func (c *Claims) check() error {
 		dcs  []DC
 	}{{ListPrimary, c.Primary}, {ListSecondary, c.Secondary}, {ListKMS, c.KMS}} {
 		for i, dc := range l.dcs {
-			need(dc.ID, fmt.Sprintf("%s[%d].id", l.name, i))
-			need(dc.Country, fmt.Sprintf("%s[%d].country", l.name, i))
+			if dc.ID == "" {
+				missing = append(missing, fmt.Sprintf("%s[%d].id", l.name, i))
+			}
+			if dc.Country == "" {
+				missing = append(missing, fmt.Sprintf("%s[%d].country", l.name, i))
+			}
 		}
 	}
 	var problems []string

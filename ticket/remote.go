@@ -16,7 +16,7 @@ import (
 )
 
 const (
-	// DefaultMinInterval is the least time between two key set fetches RemoteKeys makes.
+	// DefaultMinInterval is RemoteKeys' default MinInterval.
 	DefaultMinInterval = 10 * time.Second
 
 	// maxJWKSSize bounds the key set RemoteKeys reads; a set of ten Ed25519 keys is about 1.5 KiB.
@@ -26,8 +26,9 @@ const (
 // RemoteKeys verifies tickets with the key set the directory publishes at a URL. It fetches
 // the set on first use and caches it; it fetches it again when the cached set is older than
 // MaxAge, and when a ticket names a kid the cached set lacks, which is how a verifier follows
-// Signer.Rotate. Fetches are at least MinInterval apart, so tokens with made-up kids cannot
-// turn a verifier into a load generator against the directory.
+// Signer.Rotate. Fetches for unknown kids are at least MinInterval apart, so tokens with
+// made-up kids cannot turn a verifier into a load generator against the directory; so are
+// the retries of a failed fetch.
 //
 // When a fetch fails, RemoteKeys keeps verifying with the last set it fetched, however old
 // (static stability: the directory being down must not stop media servers admitting
@@ -40,7 +41,8 @@ type RemoteKeys struct {
 	// MaxAge is how long a fetched set is used before it is fetched again. Zero means
 	// DefaultMaxAge.
 	MaxAge time.Duration
-	// MinInterval is the least time between two fetches. Zero means DefaultMinInterval.
+	// MinInterval is the least time between two fetches for unknown kids, and between a failed
+	// fetch and its retry. Zero means DefaultMinInterval.
 	MinInterval time.Duration
 
 	url    string
@@ -48,9 +50,11 @@ type RemoteKeys struct {
 	issuer string
 	now    func() time.Time
 
-	fetching  chan struct{} // a one-slot semaphore: one fetch at a time
-	lastFetch time.Time     // when the last fetch started; guarded by fetching
-	cur       atomic.Pointer[remoteSet]
+	// fetching is a one-slot semaphore: one fetch at a time. It guards the two times below.
+	fetching    chan struct{}
+	lastFetch   time.Time // when the last fetch started, whatever its reason
+	lastUnknown time.Time // when the last fetch for an unknown kid started
+	cur         atomic.Pointer[remoteSet]
 }
 
 type remoteSet struct {
@@ -123,7 +127,7 @@ func (r *RemoteKeys) Verify(ctx context.Context, token string) (Claims, error) {
 	}
 	set := r.cur.Load()
 	if set == nil || !r.now().Before(set.fetched.Add(r.maxAge())) {
-		fresh, err := r.refresh(ctx, set, false)
+		fresh, err := r.refresh(ctx, set, fetchStale)
 		switch {
 		case err == nil:
 			set = fresh
@@ -134,13 +138,13 @@ func (r *RemoteKeys) Verify(ctx context.Context, token string) (Claims, error) {
 	key, ok := set.v.keys[p.kid]
 	if !ok {
 		// Perhaps the directory rotated to a key published after our last fetch.
-		fresh, err := r.refresh(ctx, set, false)
+		fresh, err := r.refresh(ctx, set, fetchUnknown)
 		if err == nil {
 			set = fresh
 			key, ok = set.v.keys[p.kid]
 		}
 		if !ok {
-			if err != nil {
+			if err != nil && !errors.Is(err, errTooSoon) {
 				return Claims{}, fmt.Errorf("%w: %w: kid %q (refreshing the key set: %w)", ErrInvalid, ErrUnknownKey, p.kid, err)
 			}
 			return Claims{}, fmt.Errorf("%w: %w: kid %q", ErrInvalid, ErrUnknownKey, p.kid)
@@ -150,31 +154,52 @@ func (r *RemoteKeys) Verify(ctx context.Context, token string) (Claims, error) {
 }
 
 // Refresh fetches the key set now, whatever MinInterval says. Call it at start-up to fail
-// early on a wrong URL or issuer.
+// early on a wrong URL or a key set with no usable key.
 func (r *RemoteKeys) Refresh(ctx context.Context) error {
-	_, err := r.refresh(ctx, r.cur.Load(), true)
+	_, err := r.refresh(ctx, r.cur.Load(), fetchForced)
 	return err
 }
 
 var errTooSoon = errors.New("fetched less than MinInterval ago")
 
-// refresh fetches the key set unless another fetch replaced seen meanwhile, or (unless force)
-// the last fetch started less than MinInterval ago.
-func (r *RemoteKeys) refresh(ctx context.Context, seen *remoteSet, force bool) (*remoteSet, error) {
+// Why refresh fetches; each is rate limited on its own, so that a scheduled refresh does not
+// delay learning a key the directory has just rotated to, while tokens with made-up kids
+// still cost at most one fetch per MinInterval.
+type fetchReason int
+
+const (
+	fetchStale   fetchReason = iota // the cached set is older than MaxAge, or there is none
+	fetchUnknown                    // a token names a kid the cached set lacks
+	fetchForced                     // Refresh
+)
+
+// refresh fetches the key set, unless another fetch replaced seen while it waited, or the
+// last fetch (for fetchUnknown, the last fetch for an unknown kid) started less than
+// MinInterval ago.
+func (r *RemoteKeys) refresh(ctx context.Context, seen *remoteSet, why fetchReason) (*remoteSet, error) {
 	select {
 	case r.fetching <- struct{}{}:
 	case <-ctx.Done():
 		return nil, fmt.Errorf("fetch ticket keys: %w", ctx.Err())
 	}
 	defer func() { <-r.fetching }()
-	if cur := r.cur.Load(); cur != seen && !force {
+	if cur := r.cur.Load(); cur != seen && why != fetchForced {
 		return cur, nil // someone fetched while we waited
 	}
 	now := r.now()
-	if !force && !r.lastFetch.IsZero() && now.Sub(r.lastFetch) < r.minInterval() {
-		return nil, fmt.Errorf("fetch ticket keys: %w", errTooSoon)
+	if why != fetchForced {
+		last := r.lastFetch
+		if why == fetchUnknown {
+			last = r.lastUnknown
+		}
+		if !last.IsZero() && now.Sub(last) < r.minInterval() {
+			return nil, fmt.Errorf("fetch ticket keys: %w", errTooSoon)
+		}
 	}
 	r.lastFetch = now
+	if why == fetchUnknown {
+		r.lastUnknown = now
+	}
 	v, err := r.fetch(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("fetch ticket keys from %s: %w", r.url, err)

@@ -90,7 +90,7 @@ func TestSignRefuses(t *testing.T) {
 		{"missing meeting", func(c *Claims) { c.Meeting = "" }, time.Minute, "missing meeting"},
 		{"every missing field at once", func(c *Claims) { c.Participant, c.Home, c.Context.HostPlan = "", "", "" },
 			time.Minute, "missing sub, home, context.host_plan"},
-		{"no primary", func(c *Claims) { c.Primary = nil }, time.Minute, "missing primary"},
+		{"no media DC", func(c *Claims) { c.Primary, c.Secondary = nil, nil }, time.Minute, "missing primary or secondary"},
 		{"managed without kms", func(c *Claims) { c.KMS = nil }, time.Minute, "missing kms"},
 		{"dc without country", func(c *Claims) { c.Secondary[0].Country = "" }, time.Minute, "missing secondary[0].country"},
 		{"unknown mode", func(c *Claims) { c.Mode = "cleartext" }, time.Minute, `mode "cleartext" is neither`},
