@@ -38,6 +38,8 @@ func commands() []command {
 		{"verify", "check a config before deploy: residency, coverage, capacity, references", runVerify},
 		{"explain", "show the datacenters a participant would get, and why not the others", runExplain},
 		{"diff", "show what a config change lets users newly reach or no longer reach", runDiff},
+		{"dev", "run the whole system in one process on loopback, on the embedded example world", runDev},
+		{"directory", "serve the directory: joins, tickets, datacenter state (production role)", runDirectory},
 	}
 }
 
@@ -79,15 +81,16 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		if err := fs.Parse(args); err != nil {
 			return nil, err
 		}
-		args = fs.Args()
-		if len(args) == 0 {
+		rest := fs.Args()
+		// fs.Parse consumes a "--" and stops there: everything after it is positional.
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
 			return pos, nil
 		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
+		pos = append(pos, rest[0])
+		args = rest[1:]
 	}
 }
 

@@ -151,7 +151,6 @@ func runExplain(ctx context.Context, env Env, args []string) int {
 	return ExitOK
 }
 
-
 func runDiff(ctx context.Context, env Env, args []string) int {
 	fs := newFlags(env, "diff", "OLD NEW [--json] [--fail-on-widen]")
 	asJSON := fs.Bool("json", false, "print the changes as JSON")

@@ -1,0 +1,102 @@
+// Command benchserver serves, on loopback, a directory on the example world (every DC
+// reporting healthy every second, a meeting created) next to a bare net/http handler that
+// returns a fixed JSON body of the same size as a ticket, so scripts/bench-join.sh can load
+// both with wrk in the same run and compare.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/geofence/geofence/clientip"
+	"github.com/geofence/geofence/config"
+	"github.com/geofence/geofence/directory"
+	"github.com/geofence/geofence/examples"
+	"github.com/geofence/geofence/geoip"
+	"github.com/geofence/geofence/policy"
+	"github.com/geofence/geofence/ticket"
+)
+
+// usGeoIP places every address in the US, so every join exercises selection fully.
+type usGeoIP struct{}
+
+func (usGeoIP) Lookup(netip.Addr) (geoip.Result, error) {
+	return geoip.Result{Country: "US", Found: true}, nil
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	c, errs := config.Parse("world.yaml", examples.World)
+	if len(errs) > 0 {
+		log.Fatal(errs)
+	}
+	m, err := policy.New(c)
+	if err != nil {
+		log.Fatal(err)
+	}
+	signer, err := ticket.NewSigner("geofence", nil, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	dir, err := directory.New(directory.Config{
+		Model: m, Signer: signer, GeoIP: usGeoIP{},
+		Proxies:              clientip.Resolver{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+		TrustLoopbackReports: true,
+		Logger:               slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	dirLn, _ := net.Listen("tcp", "127.0.0.1:0")
+	bareLn, _ := net.Listen("tcp", "127.0.0.1:0")
+	go http.Serve(dirLn, dir.Handler())
+	dirURL := "http://" + dirLn.Addr().String()
+
+	report := func() {
+		for _, d := range m.DCs {
+			req, _ := http.NewRequest("PUT", dirURL+"/v1/datacenters/"+d.ID+"/load", bytes.NewReader([]byte(`{"participants":0,"healthy":true}`)))
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+	}
+	report()
+	go func() {
+		for range time.Tick(time.Second) {
+			report()
+		}
+	}()
+	resp, err := http.Post(dirURL+"/v1/meetings", "application/json", bytes.NewReader([]byte(`{"host_account":"initech"}`)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	var mt struct{ ID string }
+	json.NewDecoder(resp.Body).Decode(&mt)
+	resp.Body.Close()
+	// A sample ticket, so the bare handler answers a body of the same size.
+	resp, err = http.Post(dirURL+"/v1/meetings/"+mt.ID+"/join", "application/json", bytes.NewReader([]byte(`{"account":"acme"}`)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	var sample bytes.Buffer
+	sample.ReadFrom(resp.Body)
+	resp.Body.Close()
+	body := sample.Bytes()
+	go http.Serve(bareLn, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	}))
+	fmt.Printf("directory=%s\nbare=http://%s\nmeeting=%s\nbody_bytes=%d\n", dirURL, bareLn.Addr(), mt.ID, len(body))
+	<-ctx.Done()
+}

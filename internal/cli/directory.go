@@ -1,0 +1,192 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/geofence/geofence/clientip"
+	"github.com/geofence/geofence/config"
+	"github.com/geofence/geofence/directory"
+	"github.com/geofence/geofence/examples"
+	"github.com/geofence/geofence/geoip"
+	"github.com/geofence/geofence/policy"
+	"github.com/geofence/geofence/ticket"
+	"github.com/geofence/geofence/verify"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// DefaultGeoIP is where scripts/install-geoip.sh puts the country database.
+const DefaultGeoIP = "var/geoip/country.mmdb"
+
+// Issuer is the ticket issuer every role agrees on.
+const Issuer = "geofence"
+
+// serving is a config loaded for a process that serves it.
+type serving struct {
+	model      *policy.Model
+	unverified bool
+}
+
+// loadServing loads and verifies a config (the embedded world when path is ""), refusing one
+// with errors unless allowUnverified (DESIGN.md section 6).
+func loadServing(env Env, cmd, path string, allowUnverified bool) (*serving, int) {
+	var (
+		c    *config.Config
+		errs config.ErrorList
+	)
+	if path == "" {
+		c, errs = config.Parse("examples/world.yaml (embedded)", examples.World)
+	} else {
+		var err error
+		c, err = config.Load(path)
+		if c == nil {
+			fmt.Fprintf(env.Stderr, "geofence %s: %v\n", cmd, err)
+			return nil, ExitUsage
+		}
+		errors.As(err, &errs)
+	}
+	rep, m := verify.Config(c, errs, verify.Options{})
+	if !rep.OK || m == nil {
+		for _, f := range rep.Findings {
+			if f.Severity == verify.Error {
+				fmt.Fprintln(env.Stderr, f.String())
+			}
+		}
+		if !allowUnverified || m == nil {
+			fmt.Fprintf(env.Stderr, "geofence %s: %s does not verify; fix the errors above, or start anyway with --allow-unverified\n", cmd, c.File)
+			return nil, ExitUsage
+		}
+		fmt.Fprintf(env.Stderr, "geofence %s: WARNING: serving %s although it does not verify (--allow-unverified); every layer still enforces the rules at run time\n", cmd, c.File)
+		return &serving{model: m, unverified: true}, ExitOK
+	}
+	return &serving{model: m}, ExitOK
+}
+
+// openGeoIP opens the country database; a missing default database is a warning (every
+// client is then in the default region), a missing named one an error.
+func openGeoIP(env Env, cmd, path string, named bool) (directory.Locator, string, int) {
+	db, err := geoip.Open(path)
+	if err == nil {
+		return db, fmt.Sprintf("%s (%s)", path, db.Metadata()), ExitOK
+	}
+	if named {
+		fmt.Fprintf(env.Stderr, "geofence %s: %v\n", cmd, err)
+		return nil, "", ExitUsage
+	}
+	fmt.Fprintf(env.Stderr, "geofence %s: no GeoIP database at %s: every client is placed in the default region; install one with scripts/install-geoip.sh\n", cmd, path)
+	return nil, "none", ExitOK
+}
+
+func newLogger(env Env) *slog.Logger {
+	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// serveHTTP serves h on ln until ctx ends, then drains for up to 5 s.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(shut)
+}
+
+func readJSONFile(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+func runDirectory(ctx context.Context, env Env, args []string) int {
+	fs := newFlags(env, "directory", "--config FILE [--geoip FILE] [--listen ADDR] [--trusted-proxies CIDRS] [--credentials FILE] [--endpoints FILE] [--allow-unverified]")
+	cfgPath := fs.String("config", "", "the config file (required)")
+	geoPath := fs.String("geoip", DefaultGeoIP, "the MaxMind DB country database")
+	listen := fs.String("listen", "127.0.0.1:8080", "address to serve the API on")
+	proxies := fs.String("trusted-proxies", "", "CIDRs whose X-Forwarded-For is believed, e.g. 10.0.0.0/8")
+	creds := fs.String("credentials", "", `JSON file {"dc-id": "bearer credential", ...} for load reports`)
+	endpoints := fs.String("endpoints", "", `JSON file {"media": {"dc-id": "URL"}, "kms": {"dc-id": "URL"}}`)
+	staleAfter := fs.Duration("stale-after", directory.DefaultStaleAfter, "a DC whose last load report is older is down")
+	ttl := fs.Duration("ticket-ttl", directory.DefaultTicketTTL, "how long tickets are valid")
+	allow := fs.Bool("allow-unverified", false, "serve a config that does not verify (logged loudly and exported as a metric)")
+	if _, err := parse(fs, args); err != nil {
+		return flagErr(err)
+	}
+	if *cfgPath == "" {
+		return usageErr(env, fs, "--config is required")
+	}
+	sv, code := loadServing(env, "directory", *cfgPath, *allow)
+	if sv == nil {
+		return code
+	}
+	geo, geoDesc, code := openGeoIP(env, "directory", *geoPath, fs.Lookup("geoip").Value.String() != DefaultGeoIP)
+	if code != ExitOK {
+		return code
+	}
+	trusted, err := clientip.ParsePrefixes(*proxies)
+	if err != nil {
+		return usageErr(env, fs, "--trusted-proxies: %v", err)
+	}
+	var credMap map[string]string
+	if *creds != "" {
+		if err := readJSONFile(*creds, &credMap); err != nil {
+			return usageErr(env, fs, "--credentials: %v", err)
+		}
+	}
+	var eps struct{ Media, KMS map[string]string }
+	if *endpoints != "" {
+		if err := readJSONFile(*endpoints, &eps); err != nil {
+			return usageErr(env, fs, "--endpoints: %v", err)
+		}
+	}
+	signer, err := ticket.NewSigner(Issuer, nil, nil)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)
+		return ExitFinding
+	}
+	reg := newRegistry()
+	dir, err := directory.New(directory.Config{
+		Model: sv.model, Signer: signer, GeoIP: geo, Proxies: clientip.Resolver{Trusted: trusted},
+		Endpoints: eps.Media, KMSEndpoints: eps.KMS, Credentials: credMap,
+		StaleAfter: *staleAfter, TicketTTL: *ttl, Unverified: sv.unverified,
+		Logger: newLogger(env), Registry: reg,
+	})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)
+		return ExitFinding
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)
+		return ExitUsage
+	}
+	fmt.Fprintf(env.Stdout, "directory listening on http://%s (geoip: %s)\n", ln.Addr(), geoDesc)
+	if err := serveHTTP(ctx, ln, dir.Handler()); err != nil {
+		fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)
+		return ExitFinding
+	}
+	return ExitOK
+}

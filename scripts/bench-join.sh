@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Join throughput over HTTP on loopback, next to a bare net/http handler answering a fixed body
+# of the same size, loaded by wrk in the same run (docs/benchmarks.md, directory (b)).
+# Usage: scripts/bench-join.sh [DURATION] [CONNECTIONS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dur=${1:-10s}
+conns=${2:-32}
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+go build -o /tmp/geofence-benchserver ./internal/benchserver
+out=$(mktemp)
+/tmp/geofence-benchserver >"$out" &
+pid=$!
+trap 'kill $pid 2>/dev/null; rm -f "$out" /tmp/geofence-join.lua' EXIT
+for _ in $(seq 50); do grep -q body_bytes "$out" && break; sleep 0.1; done
+dir=$(sed -n 's/^directory=//p' "$out"); bare=$(sed -n 's/^bare=//p' "$out"); meeting=$(sed -n 's/^meeting=//p' "$out")
+cat >/tmp/geofence-join.lua <<LUA
+wrk.method = "POST"
+wrk.body = '{"account":"acme"}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-Forwarded-For"] = "203.0.113.7"
+LUA
+echo "== bare net/http handler (fixed $(sed -n 's/^body_bytes=//p' "$out")-byte JSON body)"
+wrk -t2 -c"$conns" -d"$dur" --latency -s /tmp/geofence-join.lua "$bare/v1/meetings/$meeting/join"
+echo "== directory join"
+wrk -t2 -c"$conns" -d"$dur" --latency -s /tmp/geofence-join.lua "$dir/v1/meetings/$meeting/join"
