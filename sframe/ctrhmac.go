@@ -17,7 +17,9 @@ import (
 // AES-CTR is written out here over cipher.Block rather than taken from cipher.NewCTR, which
 // allocates a stream per call (one per frame, since every frame has its own nonce). It is the
 // counter mode of NIST SP 800-38A with a 128-bit big-endian counter, exactly what
-// cipher.NewCTR computes (TestCTRMatchesStdlib checks this).
+// cipher.NewCTR computes (TestCTRMatchesStdlib checks this). The price is speed: one block at
+// a time, AES-CTR here runs at about a quarter of the standard library's pipelined CTR, which
+// still leaves HMAC-SHA256 and this together well above any media bitrate.
 type ctrHMAC struct {
 	block   cipher.Block
 	mac     hash.Hash
@@ -99,8 +101,11 @@ func (a *ctrHMAC) tag(nonce, aad, ct []byte) []byte {
 // xorKeyStream XORs src with the AES-CTR keystream whose initial counter block is
 // nonce || 0x00000000 (section 4.5.1) into dst. dst and src must overlap exactly or not at all.
 func (a *ctrHMAC) xorKeyStream(dst, src, nonce []byte) {
-	hi := binary.BigEndian.Uint64(nonce[0:8])
-	lo := uint64(binary.BigEndian.Uint32(nonce[8:12])) << 32
+	a.xorKeyStreamFrom(dst, src, binary.BigEndian.Uint64(nonce[0:8]), uint64(binary.BigEndian.Uint32(nonce[8:12]))<<32)
+}
+
+// xorKeyStreamFrom is xorKeyStream from the counter block hi || lo.
+func (a *ctrHMAC) xorKeyStreamFrom(dst, src []byte, hi, lo uint64) {
 	for len(src) > 0 {
 		n := min(len(src), len(a.keystream))
 		for i := 0; i < n; i += aes.BlockSize {

@@ -12,7 +12,9 @@
 //     (section 4.4.4) with a per-KID sliding replay window (section 9.3);
 //   - the sender-key scheme of section 5.1: a KID is the key generation in its high 64-R bits and
 //     the ratchet step in its low R bits, [Sender.Ratchet] moves a sender to its next ratchet step
-//     and a [Receiver] follows a sender forward when an authenticated frame carries a later step.
+//     and a [Receiver] follows a sender forward when a frame with a later step authenticates (at
+//     most [Receiver.MaxRatchetSteps] at once), keeping the previous step for late frames only
+//     until the new one is [ReplayWindow] counters in.
 //
 // It is not a key manager. It does not generate, negotiate, distribute, wrap or rotate base keys,
 // nor decide when a sender ratchets: that is the key server (kms) or, in E2EE meetings, the

@@ -21,10 +21,12 @@ var (
 	// ErrCounterExhausted reports a Sender whose key has used every CTR value. The Sender never
 	// wraps (RFC 9605 sections 7.4 and 9.1); ratchet it or create one with a new key.
 	ErrCounterExhausted = errors.New("sframe: encrypt: counter exhausted for this key; ratchet or install a new key")
-	// ErrUnsupportedSuite reports a cipher suite that is not one of RFC 9605 section 8.1.
-	ErrUnsupportedSuite = errors.New("sframe: unsupported cipher suite")
-	// ErrDuplicateKID reports adding a key for a KID the Receiver already covers.
-	ErrDuplicateKID = errors.New("sframe: KID already has a key")
+	// ErrUnsupportedSuite reports a cipher suite that is not one of RFC 9605 section 8.1. It
+	// is returned wrapped, with the operation.
+	ErrUnsupportedSuite = errors.New("not an RFC 9605 cipher suite (1 to 5)")
+	// ErrDuplicateKID reports adding a key for a KID the Receiver already covers. It is
+	// returned wrapped, with the operation.
+	ErrDuplicateKID = errors.New("KID already has a key; remove it first")
 )
 
 // malformedError is a fixed, descriptive parse error that matches ErrMalformed under errors.Is.

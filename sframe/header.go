@@ -11,8 +11,8 @@ const MaxHeaderLen = 1 + 8 + 8
 
 // Header is an SFrame header (RFC 9605 section 4.3): the key ID and the counter of one frame.
 type Header struct {
-	KID uint64
-	CTR uint64
+	KID uint64 // key ID: selects the base key (section 4.4.1)
+	CTR uint64 // counter: unique per key, XORed into the salt to form the nonce (section 4.4.3)
 }
 
 // Config byte layout (RFC 9605 section 4.3, figure 3): |X|  K  |Y|  C  |.
@@ -35,6 +35,12 @@ func (h Header) Len() int { return 1 + fieldLen(h.KID) + fieldLen(h.CTR) }
 
 // Append appends h's minimal encoding (RFC 9605 section 4.3) to b and returns the result.
 func (h Header) Append(b []byte) []byte {
+	var buf [MaxHeaderLen]byte
+	return append(b, buf[:h.put(&buf)]...)
+}
+
+// put writes h's encoding at the start of buf and returns its length.
+func (h Header) put(buf *[MaxHeaderLen]byte) int {
 	kl, cl := fieldLen(h.KID), fieldLen(h.CTR)
 	var cfg byte
 	if kl == 0 {
@@ -47,16 +53,12 @@ func (h Header) Append(b []byte) []byte {
 	} else {
 		cfg |= flagY | byte(cl-1)
 	}
-	b = append(b, cfg)
-	b = appendUint(b, h.KID, kl)
-	return appendUint(b, h.CTR, cl)
-}
-
-// appendUint appends the n low-order bytes of v, big-endian.
-func appendUint(b []byte, v uint64, n int) []byte {
-	var buf [8]byte
-	binary.BigEndian.PutUint64(buf[:], v)
-	return append(b, buf[8-n:]...)
+	buf[0] = cfg
+	// Each value is shifted up so that its kl (cl) significant bytes come first; a shift by
+	// 64 yields 0. The CTR write overwrites the unused tail of the KID write.
+	binary.BigEndian.PutUint64(buf[1:], h.KID<<(64-8*kl))
+	binary.BigEndian.PutUint64(buf[1+kl:], h.CTR<<(64-8*cl))
+	return 1 + kl + cl
 }
 
 // String formats h for logs and test failures.
@@ -70,6 +72,9 @@ func ParseHeader(b []byte) (Header, int, error) {
 		return Header{}, 0, errEmptyHeader
 	}
 	cfg := b[0]
+	if cfg&(flagX|flagY) == 0 { // KID and CTR both below 8: the common one-byte header
+		return Header{KID: uint64(cfg >> 4), CTR: uint64(cfg & 7)}, 1, nil
+	}
 	n := 1
 	kid, n, ok := parseField(b, n, cfg>>4)
 	if !ok {

@@ -26,7 +26,7 @@ type Receiver struct {
 	keys   map[uint64]*rxKey
 	chains []*chain
 	last   *rxKey // one-entry cache in front of keys: the key of the last good frame
-	aad    []byte // scratch: header || metadata
+	aad    []byte // scratch: header || metadata, when there is metadata
 }
 
 // rxKey is a key usable for decryption only (section 4.4.1), with its replay window.
@@ -44,7 +44,7 @@ type chain struct {
 	gen   uint64 // the KID with its ratchet-step bits cleared
 	base  []byte // base key of cur
 	cur   *rxKey // latest step
-	prev  *rxKey // the step before cur, kept for late frames; may be nil
+	prev  *rxKey // the step before cur, kept for late frames until cur reaches CTR 128; may be nil
 }
 
 func (c *chain) contains(kid uint64) bool { return kid&^c.mask == c.gen }
@@ -73,7 +73,7 @@ func (r *Receiver) AddKey(suite Suite, kid uint64, baseKey []byte) error {
 // kid is the sender's current KID (key generation in the high 64-ratchetBits bits, ratchet step
 // in the low ratchetBits bits) and baseKey its current base key. Later ratchet steps of the same
 // generation are then accepted as they arrive; the step before the latest stays usable for late
-// frames, older ones are erased. It fails with ErrDuplicateKID if any KID of that generation is
+// frames until the latest has accepted a CTR of ReplayWindow or more, older ones are erased. It fails with ErrDuplicateKID if any KID of that generation is
 // already covered.
 func (r *Receiver) AddRatchetKey(suite Suite, kid uint64, ratchetBits int, baseKey []byte) error {
 	if err := checkRatchetBits("add ratchet key", ratchetBits); err != nil {
@@ -176,8 +176,13 @@ func (r *Receiver) Decrypt(dst, metadata, ciphertext []byte) ([]byte, error) {
 	body := ciphertext[hlen:]
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	// aad = header || metadata (section 4.4.4).
-	r.aad = append(append(r.aad[:0], ciphertext[:hlen]...), metadata...)
+	// aad = header || metadata (section 4.4.4). Without metadata it is the header in place,
+	// which decrypting in place never overwrites.
+	aad := ciphertext[:hlen]
+	if len(metadata) > 0 {
+		r.aad = append(append(r.aad[:0], aad...), metadata...)
+		aad = r.aad
+	}
 
 	k := r.last
 	if k == nil || k.kid != h.KID {
@@ -185,7 +190,7 @@ func (r *Receiver) Decrypt(dst, metadata, ciphertext []byte) ([]byte, error) {
 	}
 	errKey := ErrUnknownKID
 	if k != nil {
-		out, err := r.open(k, h.CTR, dst, body)
+		out, err := r.open(k, h.CTR, dst, body, aad)
 		if err == nil || err == errShortCiphertext || k.chain == nil || k == k.chain.cur {
 			return out, err
 		}
@@ -197,7 +202,7 @@ func (r *Receiver) Decrypt(dst, metadata, ciphertext []byte) ([]byte, error) {
 	if c == nil {
 		return nil, errKey
 	}
-	out, err := r.ratchetOpen(c, h, dst, body)
+	out, err := r.ratchetOpen(c, h, dst, body, aad)
 	if err != nil && k != nil {
 		return nil, errKey // what the retained key said is the likelier truth
 	}
@@ -205,7 +210,7 @@ func (r *Receiver) Decrypt(dst, metadata, ciphertext []byte) ([]byte, error) {
 }
 
 // open authenticates and decrypts body with k, checking and then moving k's replay window.
-func (r *Receiver) open(k *rxKey, ctr uint64, dst, body []byte) ([]byte, error) {
+func (r *Receiver) open(k *rxKey, ctr uint64, dst, body, aad []byte) ([]byte, error) {
 	if len(body) < k.aead.Overhead() {
 		return nil, errShortCiphertext
 	}
@@ -214,27 +219,41 @@ func (r *Receiver) open(k *rxKey, ctr uint64, dst, body []byte) ([]byte, error) 
 	}
 	ret, out := sliceForAppend(dst, len(body)-k.aead.Overhead())
 	nonce := k.nonceFor(ctr)
-	if anyOverlap(out, body) {
-		// In place: open over the ciphertext itself (an exact overlap the AEADs allow), then
-		// slide the plaintext to where the caller wants it.
-		pt, err := k.aead.Open(body[:0], nonce, body, r.aad)
+	if anyOverlap(out, body) || anyOverlap(out, aad) {
+		// In place: open over the ciphertext body itself (an exact overlap the AEADs allow,
+		// leaving the header, which may be the aad, intact), then slide the plaintext to where
+		// the caller wants it.
+		pt, err := k.aead.Open(body[:0], nonce, body, aad)
 		if err != nil {
 			return nil, ErrAuth
 		}
 		copy(out, pt)
-	} else if _, err := k.aead.Open(out[:0], nonce, body, r.aad); err != nil {
+	} else if _, err := k.aead.Open(out[:0], nonce, body, aad); err != nil {
 		clear(out) // crypto/cipher's GCM already does; this keeps the promise for any AEAD
 		return nil, ErrAuth
 	}
 	k.window.accept(ctr)
 	r.last = k
+	if k.chain != nil && k == k.chain.cur {
+		r.dropStalePrev(k.chain)
+	}
 	return ret, nil
+}
+
+// dropStalePrev erases c's previous step once its current step is a replay window past its
+// start: RFC 9605 section 5.1 says an old key "should be deleted promptly", and by then a frame
+// of the previous step would be more reordered than the window tolerates anyway.
+func (r *Receiver) dropStalePrev(c *chain) {
+	if c.prev != nil && c.cur.window.top >= ReplayWindow {
+		delete(r.keys, c.prev.kid)
+		c.prev = nil
+	}
 }
 
 // ratchetOpen tries a frame whose KID is a later ratchet step of c (section 5.1): it derives
 // that step's base key and key and commits to them only if the frame authenticates, so a forged
 // KID cannot move a sender's keys.
-func (r *Receiver) ratchetOpen(c *chain, h Header, dst, body []byte) ([]byte, error) {
+func (r *Receiver) ratchetOpen(c *chain, h Header, dst, body, aad []byte) ([]byte, error) {
 	steps := (h.KID - c.cur.kid) & c.mask
 	limit := uint64(defaultMaxRatchetSteps)
 	if r.MaxRatchetSteps > 0 {
@@ -260,7 +279,7 @@ func (r *Receiver) ratchetOpen(c *chain, h Header, dst, body []byte) ([]byte, er
 		return nil, ErrUnknownKID
 	}
 	k.chain = c
-	out, err := r.open(k, h.CTR, dst, body)
+	out, err := r.open(k, h.CTR, dst, body, aad)
 	if err != nil {
 		clear(base)
 		return nil, err
@@ -273,5 +292,6 @@ func (r *Receiver) ratchetOpen(c *chain, h Header, dst, body []byte) ([]byte, er
 	clear(c.base)
 	c.base = base
 	r.put(k)
+	r.dropStalePrev(c)
 	return out, nil
 }

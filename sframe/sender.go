@@ -20,9 +20,10 @@ type Sender struct {
 	suite     Suite
 	kid       uint64
 	k         *key
-	next      uint64 // CTR of the next frame
-	exhausted bool   // every CTR has been used: next is meaningless
-	aad       []byte // scratch: header || metadata
+	next      uint64             // CTR of the next frame
+	exhausted bool               // every CTR has been used: next is meaningless
+	hdr       [MaxHeaderLen]byte // scratch: the header being sent
+	aad       []byte             // scratch: header || metadata
 
 	// Section 5.1 ratchet; bits is 0 for a Sender made by NewSender.
 	bits uint
@@ -162,21 +163,25 @@ func (s *Sender) Encrypt(dst, metadata, plaintext []byte) ([]byte, error) {
 		return nil, ErrCounterExhausted
 	}
 	ctr := s.next
-	h := Header{KID: s.kid, CTR: ctr}
-	hlen := h.Len()
+	hlen := Header{KID: s.kid, CTR: ctr}.put(&s.hdr)
+	hdr := s.hdr[:hlen]
 	n := len(plaintext)
 	ret, out := sliceForAppend(dst, hlen+n+s.k.aead.Overhead())
 
-	// aad = header || metadata (section 4.4.3), built before out is written in case metadata
-	// shares its memory.
-	s.aad = append(h.Append(s.aad[:0]), metadata...)
+	// aad = header || metadata (section 4.4.3), gathered before out is written in case
+	// metadata shares its memory.
+	aad := hdr
+	if len(metadata) > 0 {
+		s.aad = append(append(s.aad[:0], hdr...), metadata...)
+		aad = s.aad
+	}
 	if anyOverlap(out, plaintext) {
 		// In place: slide the plaintext past the header (copy is a memmove).
 		copy(out[hlen:hlen+n], plaintext)
 		plaintext = out[hlen : hlen+n]
 	}
-	copy(out, s.aad[:hlen])
-	s.k.aead.Seal(out[hlen:hlen], s.k.nonceFor(ctr), plaintext, s.aad)
+	copy(out, hdr)
+	s.k.aead.Seal(out[hlen:hlen], s.k.nonceFor(ctr), plaintext, aad)
 
 	if ctr == math.MaxUint64 {
 		s.exhausted = true

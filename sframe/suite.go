@@ -84,7 +84,7 @@ func (s Suite) Overhead() int {
 	return p.nt
 }
 
-// check validates a suite and base key for the operation op.
+// checkKey validates a suite and base key for the operation op.
 func checkKey(op string, s Suite, baseKey []byte) error {
 	if _, ok := s.params(); !ok {
 		return fmt.Errorf("sframe: %s: suite %d: %w", op, uint16(s), ErrUnsupportedSuite)
