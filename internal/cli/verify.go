@@ -2,7 +2,13 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/geofence/geofence/diff"
 	"github.com/geofence/geofence/explain"
@@ -87,7 +93,7 @@ func loadModel(env Env, cmd, path string, allowUnverified bool) (*policy.Model, 
 }
 
 func runExplain(ctx context.Context, env Env, args []string) int {
-	fs := newFlags(env, "explain", "CONFIG --country CC [--from LAT,LON] [--plan P] [--account A] [--meeting-region R] [--host-plan P] [--down DC,...] [--load DC=0.9,...] [--json]")
+	fs := newFlags(env, "explain", "(CONFIG | --directory URL) --country CC [--from LAT,LON] [--plan P] [--account A] [--meeting-region R] [--host-plan P] [--down DC,...] [--load DC=0.9,...] [--json]")
 	var q explain.Query
 	fs.StringVar(&q.Country, "country", "", "the participant's country (ISO 3166-1 alpha-2), required")
 	from := fs.String("from", "", "the participant's location LAT,LON (default: the country's centroid)")
@@ -100,15 +106,23 @@ func runExplain(ctx context.Context, env Env, args []string) int {
 	fs.Var(&down, "down", "datacenters to treat as down, comma-separated")
 	load := fs.String("load", "", "utilizations to assume, e.g. us-sjc=0.9,us-den=1")
 	asJSON := fs.Bool("json", false, "print the answer as JSON")
+	dirURL := fs.String("directory", "", "ask a running directory (GET /v1/explain) instead of reading CONFIG: the answer on live state")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return flagErr(err)
 	}
-	if len(pos) != 1 {
+	if *dirURL != "" {
+		if len(pos) != 0 {
+			return usageErr(env, fs, "give either --directory or a CONFIG file, not both")
+		}
+	} else if len(pos) != 1 {
 		return usageErr(env, fs, "want exactly one CONFIG file, got %d arguments", len(pos))
 	}
 	if q.Country == "" {
 		return usageErr(env, fs, "--country is required")
+	}
+	if *dirURL != "" {
+		return explainRemote(ctx, env, *dirURL, fs, *asJSON)
 	}
 	if *from != "" {
 		p, err := explain.ParseLatLon(*from)
@@ -182,6 +196,51 @@ func runDiff(ctx context.Context, env Env, args []string) int {
 		diff.WriteText(env.Stdout, res)
 	}
 	if *failOnWiden && res.Widened {
+		return ExitFinding
+	}
+	return ExitOK
+}
+
+// explainRemote asks a directory for the explanation on its live state; the flags are passed
+// through as query parameters.
+func explainRemote(ctx context.Context, env Env, dirURL string, fs *flag.FlagSet, asJSON bool) int {
+	q := url.Values{}
+	for flagName, param := range map[string]string{"country": "country", "from": "from", "plan": "plan", "account": "account",
+		"meeting-region": "meeting_region", "host-plan": "host_plan", "home": "home", "down": "down", "load": "load"} {
+		if v := fs.Lookup(flagName).Value.String(); v != "" {
+			q.Set(param, v)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimSuffix(dirURL, "/")+"/v1/explain?"+q.Encode(), nil)
+	if err != nil {
+		return usageErr(env, fs, "--directory: %v", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "geofence explain: %v\n", err)
+		return ExitUsage
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "geofence explain: %v\n", err)
+		return ExitUsage
+	}
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(env.Stderr, "geofence explain: directory answered %s: %s\n", resp.Status, strings.TrimSpace(string(body)))
+		return ExitUsage
+	}
+	var a explain.Answer
+	if err := json.Unmarshal(body, &a); err != nil {
+		fmt.Fprintf(env.Stderr, "geofence explain: directory answer: %v\n", err)
+		return ExitUsage
+	}
+	if asJSON {
+		writeJSON(env.Stdout, &a)
+	} else {
+		explain.WriteText(env.Stdout, &a)
+	}
+	if a.Refusal != nil {
 		return ExitFinding
 	}
 	return ExitOK
