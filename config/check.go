@@ -21,8 +21,13 @@ func (d *decoder) check(c *Config) {
 	for _, dc := range c.Datacenters {
 		dcs[dc.ID] = dc
 	}
+	// A reference to an entry that is declared but was dropped for its own (already
+	// reported) errors is removed without a second, misleading "unknown" error.
 	region := func(n Name, path string) bool {
 		if regions[n.Value] == nil {
+			if d.declared["regions"][n.Value] {
+				return false
+			}
 			d.errorf(n.Pos, path, CodeReference, "unknown region %q%s", n.Value, suggest(n.Value, keys(regions)))
 			return false
 		}
@@ -30,6 +35,9 @@ func (d *decoder) check(c *Config) {
 	}
 	plan := func(n Name, path string) bool {
 		if plans[n.Value] == nil {
+			if d.declared["plans"][n.Value] {
+				return false
+			}
 			d.errorf(n.Pos, path, CodeReference, "unknown plan %q%s", n.Value, suggest(n.Value, keys(plans)))
 			return false
 		}
@@ -83,6 +91,8 @@ func (d *decoder) check(c *Config) {
 			kept := filter(rr.List(l), lp, func(n Name, p string) bool {
 				dc := dcs[n.Value]
 				switch {
+				case dc == nil && d.declared["datacenters"][n.Value]:
+					return false
 				case dc == nil:
 					d.errorf(n.Pos, p, CodeReference, "unknown datacenter %q%s", n.Value, suggest(n.Value, keys(dcs)))
 					return false

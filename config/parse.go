@@ -69,6 +69,9 @@ type decoder struct {
 	file  string
 	errs  ErrorList
 	nodes int
+	// declared holds, per section path, the ids written there, including entries dropped
+	// for their own errors, so a reference to one is not also reported as unknown.
+	declared map[string]map[string]bool
 }
 
 func (d *decoder) errorf(p Pos, path, code, format string, args ...any) {
@@ -97,7 +100,10 @@ func (d *decoder) document(data []byte) (*yaml.Node, bool) {
 		d.syntaxError(err)
 		return nil, false
 	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+	// A document that is only "---" holds an implicit null whose position can lie past the
+	// end of the file; it is an empty config like a file with no document.
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 ||
+		doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].Tag == "!!null" {
 		d.errorf(Pos{1, 1}, "", CodeStructure, "config is empty")
 		return nil, false
 	}
@@ -235,6 +241,13 @@ func (d *decoder) entries(n *yaml.Node, path string, each func(id Name, path str
 			continue
 		}
 		seen[k.Value] = true
+		if d.declared == nil {
+			d.declared = map[string]map[string]bool{}
+		}
+		if d.declared[path] == nil {
+			d.declared[path] = map[string]bool{}
+		}
+		d.declared[path][k.Value] = true
 		each(Name{k.Value, pos(k)}, join(path, k.Value), n.Content[i+1])
 	}
 }

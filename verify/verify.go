@@ -154,7 +154,7 @@ func (v *verifier) residency() {
 			for i, e := range m.Routes[r].List(l) {
 				dc := &m.DCs[e.DC]
 				var plans []string
-				firstRule := -1
+				var rules []int // each plan's first forbidding rule, distinct
 				for p := range m.Plans {
 					pl := &m.Plans[p]
 					if !pl.OfferedIn(rid) || pl.Dedicated != dc.Dedicated {
@@ -162,20 +162,27 @@ func (v *verifier) residency() {
 					}
 					if vd := m.Check(rid, policy.PlanID(p), e.DC); vd.Reason == policy.ByRule {
 						plans = append(plans, pl.ID)
-						if firstRule < 0 || vd.Rule < firstRule {
-							firstRule = vd.Rule
+						if !slices.Contains(rules, vd.Rule) {
+							rules = append(rules, vd.Rule)
 						}
 					}
 				}
 				if plans == nil {
 					continue
 				}
-				rule := m.Rules[firstRule].ID
+				// Plans may be forbidden by different rules: the finding names the first in
+				// config order, the message every one, so it never blames a rule for a plan
+				// the rule does not bind.
+				slices.Sort(rules)
+				names := make([]string, len(rules))
+				for j, ri := range rules {
+					names[j] = m.Rules[ri].ID
+				}
 				v.add(v.at(Finding{
 					Severity: Error, Code: CodeResidency, Region: m.Regions[r].ID, List: string(l),
-					Plans: plans, Datacenter: dc.ID, Rule: rule,
-					Message: fmt.Sprintf("routing.regions.%s.%s[%d]: datacenter %s in %s is forbidden by rule %s for plan%s %s of region %s; remove it from the list or change the rule",
-						m.Regions[r].ID, l, i, dc.ID, dc.Country.Code(), rule, plural(plans), strings.Join(plans, ", "), m.Regions[r].ID),
+					Plans: plans, Datacenter: dc.ID, Rule: names[0],
+					Message: fmt.Sprintf("routing.regions.%s.%s[%d]: datacenter %s in %s is forbidden by rule%s %s for plan%s %s of region %s; remove it from the list or change the rule",
+						m.Regions[r].ID, l, i, dc.ID, dc.Country.Code(), plural(names), strings.Join(names, ", "), plural(plans), strings.Join(plans, ", "), m.Regions[r].ID),
 				}, e.Pos))
 			}
 		}
