@@ -33,7 +33,7 @@ type Change struct {
 
 // Result is the whole comparison.
 type Result struct {
-	// Widened is true when some region, plan and list can newly reach a country.
+	// Widened is true when the lists of some region can newly reach a country for some plan.
 	Widened bool     `json:"widened"`
 	Changes []Change `json:"changes"`
 }
@@ -85,9 +85,18 @@ func Models(old, new *policy.Model) *Result {
 	})
 	for _, r := range regions {
 		for _, p := range plans {
+			// Widening is judged on what the region's lists reach together: moving a DC
+			// from the secondary to the primary list lets no one reach anything new.
+			before, after := reach{}, reach{}
 			for _, l := range config.Lists {
 				a, af := reachOf(old, r, p, l)
 				b, bf := reachOf(new, r, p, l)
+				for _, c := range a {
+					before[c] = c
+				}
+				for _, c := range b {
+					after[c] = c
+				}
 				c := Change{Region: r, Plan: p, List: string(l),
 					AddedDatacenters: minus(b, a), RemovedDatacenters: minus(a, b),
 					AddedCountries: minus(countries(b), countries(a)), RemovedCountries: minus(countries(a), countries(b)),
@@ -95,10 +104,10 @@ func Models(old, new *policy.Model) *Result {
 				if len(c.AddedDatacenters)+len(c.RemovedDatacenters)+len(c.AddedCountries)+len(c.RemovedCountries)+len(c.AddedForbidden) == 0 {
 					continue
 				}
-				if len(c.AddedCountries) > 0 {
-					res.Widened = true
-				}
 				res.Changes = append(res.Changes, c)
+			}
+			if len(minus(after, before)) > 0 {
+				res.Widened = true
 			}
 		}
 	}

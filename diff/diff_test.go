@@ -209,3 +209,17 @@ func TestResultJSON(t *testing.T) {
 		t.Errorf("got %s, want no changes as an empty list", b)
 	}
 }
+
+// TestMoveBetweenListsIsNoWidening: moving a DC from a region's secondary list to its primary
+// list changes the lists but lets no user reach a new country.
+func TestMoveBetweenListsIsNoWidening(t *testing.T) {
+	old := model(t, naLine, "    na: {primary: [us-a, us-gov], secondary: [us-b], kms: [us-a, us-gov]}")
+	new := model(t, naLine, "    na: {primary: [us-a, us-b, us-gov], kms: [us-a, us-gov]}")
+	res := diff.Models(old, new)
+	if res.Widened {
+		t.Errorf("moving us-b from secondary to primary reported as widening: %+v", res.Changes)
+	}
+	if len(res.Changes) == 0 {
+		t.Errorf("the move shows no change at all")
+	}
+}

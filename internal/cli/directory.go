@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/geofence/geofence/clientip"
@@ -54,6 +55,18 @@ func loadServing(env Env, cmd, path string, allowUnverified bool) (*serving, int
 		errors.As(err, &errs)
 	}
 	rep, m := verify.Config(c, errs, verify.Options{})
+	// Malformed compliance sections cannot be served even with --allow-unverified: a broken
+	// deny list or narrowing would be dropped, which widens residency. Fail closed (I4).
+	for _, e := range errs {
+		for _, section := range []string{"residency", "accounts", "regions", "plans", "default_region"} {
+			if e.Path == section || strings.HasPrefix(e.Path, section+".") {
+				if allowUnverified {
+					fmt.Fprintf(env.Stderr, "%s\ngeofence %s: the residency rules, regions, plans or accounts of %s are malformed; they cannot be served, even with --allow-unverified\n", e.Error(), cmd, c.File)
+					return nil, ExitUsage
+				}
+			}
+		}
+	}
 	if !rep.OK || m == nil {
 		for _, f := range rep.Findings {
 			if f.Severity == verify.Error {
