@@ -195,7 +195,7 @@ func TestUsage(t *testing.T) {
 		wantStdout bool // usage on stdout, else on stderr
 		wantErr    string
 	}{
-		{"no arguments", nil, cli.ExitUsage, true, ""},
+		{"no arguments", nil, cli.ExitUsage, false, ""},
 		{"help", []string{"help"}, cli.ExitOK, true, ""},
 		{"-h", []string{"-h"}, cli.ExitOK, true, ""},
 		{"--help", []string{"--help"}, cli.ExitOK, true, ""},
