@@ -39,7 +39,9 @@ func commands() []command {
 		{"explain", "show the datacenters a participant would get, and why not the others", runExplain},
 		{"diff", "show what a config change lets users newly reach or no longer reach", runDiff},
 		{"dev", "run the whole system in one process on loopback, on the embedded example world", runDev},
+		{"join", "join a meeting as a client: fetch a ticket, verify it, connect as DESIGN.md section 4 says", runJoin},
 		{"directory", "serve the directory: joins, tickets, datacenter state (production role)", runDirectory},
+		{"dc", "serve a datacenter agent: admit participants with valid tickets, report load (production role)", runDC},
 	}
 }
 

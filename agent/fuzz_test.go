@@ -1,0 +1,64 @@
+package agent
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/geofence/geofence/ticket"
+)
+
+// FuzzConnect feeds arbitrary bodies to POST /v1/connect: the agent must never panic, and
+// must answer 200 with a session or a JSON refusal with a known code, never anything else.
+func FuzzConnect(f *testing.F) {
+	m := loadModel(f, "../examples/world.yaml")
+	s, err := ticket.NewSigner(testIssuer, detRand(1), nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	v, err := ticket.NewVerifier(s.JWKS(), testIssuer, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	a := newAgent(f, Config{ID: "us-sjc", Model: m, Keys: staticKeys{v}})
+	h := a.handler()
+
+	tok := mustSign(f, s, naClaims(m, []string{"us-sjc"}, nil), time.Hour)
+	for _, seed := range []string{
+		`{"token":"` + tok + `"}`,
+		`{"token":"` + tok + `","extra":[1,2,{"a":null}]}`,
+		`{"token":"` + tok[:len(tok)-3] + `"}`,
+		`{"token":"` + strings.Replace(tok, ".", "..", 1) + `"}`,
+		`{"token":null}`,
+		`{"TOKEN":"x"}`,
+		`{"token":"a","token":"b"}`,
+		"",
+		"null",
+	} {
+		f.Add([]byte(seed))
+	}
+	codes := []string{OutcomeBadRequest, OutcomeInvalidTicket, OutcomeNotListed, OutcomeResidencyConflict,
+		OutcomePlanConflict, OutcomeNoCapacity, OutcomeKeysUnavailable}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, ConnectPath, strings.NewReader(string(body))))
+		if w.Code == http.StatusOK {
+			var got ConnectResponse
+			if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || got.Session == "" || got.Datacenter != "us-sjc" {
+				t.Fatalf("200 answer %q: %v", w.Body.Bytes(), err)
+			}
+			return
+		}
+		var got ErrorResponse
+		if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+			t.Fatalf("%d answer %q is not JSON: %v", w.Code, w.Body.Bytes(), err)
+		}
+		if !slices.Contains(codes, got.Error) || got.Message == "" {
+			t.Fatalf("%d answer has error %q, message %q", w.Code, got.Error, got.Message)
+		}
+	})
+}

@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/geofence/geofence/client"
+)
+
+// joinOutput is what `geofence join --json` prints (DESIGN.md section 6). Error is set when
+// no datacenter was reached.
+type joinOutput struct {
+	Datacenter string          `json:"datacenter"`
+	List       string          `json:"list"`
+	ElapsedMS  float64         `json:"elapsed_ms"`
+	Attempts   []attemptOutput `json:"attempts"`
+	Error      string          `json:"error,omitempty"`
+}
+
+type attemptOutput struct {
+	Datacenter string  `json:"datacenter"`
+	List       string  `json:"list"`
+	Outcome    string  `json:"outcome"`
+	ElapsedMS  float64 `json:"elapsed_ms"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func runJoin(ctx context.Context, env Env, args []string) int {
+	fs := newFlags(env, "join", "--directory URL --meeting ID --account A [--participant NAME] [--client-ip IP] [--pin-deny CC,...] [--json]")
+	directory := fs.String("directory", "", "the directory's base URL, required (https, or http to a loopback address)")
+	meeting := fs.String("meeting", "", "the meeting to join, required")
+	account := fs.String("account", "", "the participant's account, required")
+	participant := fs.String("participant", "", "the participant's id (default: a random one)")
+	clientIP := fs.String("client-ip", "", "the address to join from, sent as X-Forwarded-For (geofence dev trusts it from loopback)")
+	var pinDeny listFlag
+	fs.Var(&pinDeny, "pin-deny", "countries never to connect to, whatever the ticket says, comma-separated")
+	publicKey := fs.String("public-key", "", "the participant's HPKE public key, carried in the ticket")
+	stagger := fs.Duration("stagger", client.DefaultStagger, "delay before trying the next primary beside a pending one")
+	attemptTimeout := fs.Duration("attempt-timeout", client.DefaultAttemptTimeout, "how long one connection attempt may take")
+	timeout := fs.Duration("timeout", 30*time.Second, "how long the whole join may take")
+	hold := fs.Duration("hold", 0, "stay connected this long (or until interrupted) before disconnecting")
+	asJSON := fs.Bool("json", false, "print the outcome as JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return flagErr(err)
+	}
+	if len(pos) != 0 {
+		return usageErr(env, fs, "unexpected arguments %q", pos)
+	}
+	for _, req := range []struct{ name, value string }{{"directory", *directory}, {"meeting", *meeting}, {"account", *account}} {
+		if req.value == "" {
+			return usageErr(env, fs, "--%s is required", req.name)
+		}
+	}
+	if *clientIP != "" {
+		if _, err := netip.ParseAddr(*clientIP); err != nil {
+			return usageErr(env, fs, "--client-ip: %q is not an IP address", *clientIP)
+		}
+	}
+	if *stagger <= 0 || *attemptTimeout <= 0 || *timeout <= 0 || *hold < 0 {
+		return usageErr(env, fs, "--stagger, --attempt-timeout and --timeout must be positive, --hold not negative")
+	}
+	if *participant == "" {
+		var b [6]byte
+		rand.Read(b[:])
+		*participant = "p-" + hex.EncodeToString(b[:])
+	}
+	c, err := client.New(client.Config{
+		Directory: *directory, PinDeny: pinDeny, ClientIP: *clientIP,
+		Stagger: *stagger, AttemptTimeout: *attemptTimeout,
+	})
+	if err != nil {
+		return usageErr(env, fs, "%v", err)
+	}
+	defer c.CloseIdleConnections()
+
+	jctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	res, err := c.Join(jctx, *meeting, *account, *participant, *publicKey)
+	var ref *client.Refusal
+	if errors.As(err, &ref) {
+		if *asJSON {
+			writeJSON(env.Stdout, struct {
+				Error      string   `json:"error"`
+				Status     int      `json:"status"`
+				Message    string   `json:"message"`
+				Rules      []string `json:"rules,omitempty"`
+				RetryAfter float64  `json:"retry_after,omitempty"`
+			}{ref.Code, ref.Status, ref.Message, ref.Rules, ref.RetryAfter.Seconds()})
+		}
+		fmt.Fprintf(env.Stderr, "geofence join: %v\n", ref)
+		return ExitFinding
+	}
+	if res == nil { // the ticket did not verify, or the directory could not be asked
+		fmt.Fprintf(env.Stderr, "geofence join: %v\n", err)
+		return ExitFinding
+	}
+
+	out := joinOutput{Datacenter: res.Datacenter, List: res.List, ElapsedMS: ms(res.Elapsed), Attempts: []attemptOutput{}}
+	for _, a := range res.Attempts {
+		out.Attempts = append(out.Attempts, attemptOutput{Datacenter: a.Datacenter, List: a.List, Outcome: a.Outcome, ElapsedMS: ms(a.Elapsed)})
+	}
+	if err != nil {
+		out.Error = err.Error()
+	}
+	if *asJSON {
+		writeJSON(env.Stdout, out)
+	} else {
+		writeJoinText(env, res, err)
+	}
+	if err != nil {
+		if !*asJSON {
+			fmt.Fprintf(env.Stderr, "geofence join: %v\n", err)
+		}
+		return ExitFinding
+	}
+
+	if *hold > 0 {
+		fmt.Fprintf(env.Stderr, "geofence join: holding the session at %s for %v (interrupt to leave)\n", res.Datacenter, *hold)
+		select {
+		case <-ctx.Done():
+		case <-time.After(*hold):
+		}
+	}
+	// Leave, so that the datacenter does not count the participant for ever.
+	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), *attemptTimeout)
+	defer dcancel()
+	if err := c.Disconnect(dctx, res); err != nil {
+		fmt.Fprintf(env.Stderr, "geofence join: warning: %v\n", err)
+	}
+	return ExitOK
+}
+
+func writeJoinText(env Env, res *client.Result, err error) {
+	if err == nil {
+		fmt.Fprintf(env.Stdout, "connected to %s (%s) in %.1f ms\n", res.Datacenter, res.List, ms(res.Elapsed))
+	} else {
+		fmt.Fprintf(env.Stdout, "no datacenter reached\n")
+	}
+	for _, a := range res.Attempts {
+		line := fmt.Sprintf("  %-14s %-9s %-2s %-9s %8.1f ms", a.Datacenter, a.List, a.Country, a.Outcome, ms(a.Elapsed))
+		if a.Err != nil && a.Outcome != client.OutcomeConnected {
+			line += "  " + a.Err.Error()
+		}
+		fmt.Fprintln(env.Stdout, line)
+	}
+}

@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/geofence/geofence/kms"
+	"github.com/geofence/geofence/ticket"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// runKMS serves one key server (DESIGN.md section 8) until ctx ends.
+func runKMS(ctx context.Context, env Env, args []string) int {
+	fs := newFlags(env, "kms", "--dc ID --config FILE --directory URL [--listen ADDR] [--kek-file FILE] [--retain DURATION] [--allow-unverified]")
+	dc := fs.String("dc", "", "the id, in the config, of the datacenter this key server runs in (required)")
+	cfgPath := fs.String("config", "", "the config file (required)")
+	dirURL := fs.String("directory", "", "the directory's base URL, whose published keys verify tickets (required; https, or http to loopback)")
+	listen := fs.String("listen", "127.0.0.1:0", "address to serve the key API on")
+	kekFile := fs.String("kek-file", "", "file holding the 32-byte key-encryption key: 32 raw bytes, 64 hex characters or base64 (default: the "+kms.EnvKEK+" environment variable)")
+	retain := fs.Duration("retain", kms.DefaultRetain, "how long a superseded key epoch stays available after a participant leaves")
+	allow := fs.Bool("allow-unverified", false, "serve a config that does not verify (logged loudly and exported as a metric)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return flagErr(err)
+	}
+	switch {
+	case len(pos) > 0:
+		return usageErr(env, fs, "unexpected arguments %q", pos)
+	case *dc == "":
+		return usageErr(env, fs, "--dc is required")
+	case *cfgPath == "":
+		return usageErr(env, fs, "--config is required")
+	case *dirURL == "":
+		return usageErr(env, fs, "--directory is required")
+	case *retain <= 0:
+		return usageErr(env, fs, "--retain must be positive, got %v", *retain)
+	}
+	// No KEK, no key server: keys are never held unsealed (I5).
+	kek, err := kms.LoadKEK(*kekFile, env.Getenv)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "geofence kms: %v\n", err)
+		return ExitUsage
+	}
+	defer clear(kek)
+	sv, code := loadServing(env, "kms", *cfgPath, *allow)
+	if sv == nil {
+		return code
+	}
+	keys, err := ticket.NewRemoteKeys(strings.TrimSuffix(*dirURL, "/")+ticket.JWKSPath, nil, Issuer, nil)
+	if err != nil {
+		return usageErr(env, fs, "--directory: %v", err)
+	}
+	reg := newRegistry()
+	srv, err := kms.New(kms.Config{
+		DC: *dc, Model: sv.model, Keys: keys, KEK: kek, Retain: *retain,
+		Logger: newLogger(env), Registry: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Unverified: sv.unverified,
+	})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "geofence kms: %v\n", err)
+		return ExitUsage
+	}
+	clear(kek) // the server keeps only its cipher
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "geofence kms: %v\n", err)
+		return ExitUsage
+	}
+	fmt.Fprintf(env.Stdout, "kms %s listening on http://%s (tickets from %s)\n", *dc, ln.Addr(), *dirURL)
+	if err := srv.Serve(ctx, ln); err != nil {
+		fmt.Fprintf(env.Stderr, "geofence kms: %v\n", err)
+		return ExitFinding
+	}
+	return ExitOK
+}
