@@ -145,6 +145,7 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 	staleAfter := fs.Duration("stale-after", directory.DefaultStaleAfter, "a DC whose last load report is older is down")
 	ttl := fs.Duration("ticket-ttl", directory.DefaultTicketTTL, "how long tickets are valid")
 	allow := fs.Bool("allow-unverified", false, "serve a config that does not verify (logged loudly and exported as a metric)")
+	rotate := fs.Duration("rotate-keys", 24*time.Hour, "how often the ticket signing key is rotated (0: never); retired keys stay published until their tickets expire")
 	if _, err := parse(fs, args); err != nil {
 		return flagErr(err)
 	}
@@ -196,10 +197,40 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)
 		return ExitUsage
 	}
+	if *rotate > 0 {
+		go rotateKeys(ctx, signer, *rotate, newLogger(env))
+	}
 	fmt.Fprintf(env.Stdout, "directory listening on http://%s (geoip: %s)\n", ln.Addr(), geoDesc)
 	if err := serveHTTP(ctx, ln, dir.Handler()); err != nil {
 		fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)
 		return ExitFinding
 	}
 	return ExitOK
+}
+
+// rotateKeys rotates the ticket signing key every period and drops retired keys once every
+// ticket they signed has expired; verifiers pick the new key up from the published key set.
+func rotateKeys(ctx context.Context, signer *ticket.Signer, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	prune := time.NewTicker(time.Minute)
+	defer prune.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := signer.Rotate(); err != nil {
+				log.Error("rotate ticket signing key", "err", err)
+			} else {
+				log.Info("rotated ticket signing key", "kid", signer.KeyID())
+			}
+		case <-prune.C:
+			if n, err := signer.Prune(); err != nil {
+				log.Error("prune ticket signing keys", "err", err)
+			} else if n > 0 {
+				log.Info("dropped retired ticket signing keys", "count", n)
+			}
+		}
+	}
 }
