@@ -1,0 +1,83 @@
+package repotest
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/geofence/geofence/verify"
+)
+
+// TestEveryPackageHasADocComment: each package says what it is and what it is not.
+func TestEveryPackageHasADocComment(t *testing.T) {
+	root := "../.."
+	checked := 0
+	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if name := d.Name(); path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "var" || name == "node_modules") {
+			return filepath.SkipDir
+		}
+		pkgs, err := parser.ParseDir(token.NewFileSet(), path, func(fi fs.FileInfo) bool {
+			return !strings.HasSuffix(fi.Name(), "_test.go")
+		}, parser.ParseComments|parser.PackageClauseOnly)
+		if err != nil {
+			t.Errorf("%s: %v", path, err)
+			return nil
+		}
+		for name, p := range pkgs {
+			checked++
+			documented := false
+			for _, f := range p.Files {
+				if f.Doc != nil && strings.HasPrefix(f.Doc.Text(), "Package "+name+" ") || f.Doc != nil && name == "main" && strings.HasPrefix(f.Doc.Text(), "Command ") {
+					documented = true
+				}
+			}
+			if !documented {
+				t.Errorf("package %s in %s has no doc comment (// Package %s is ...)", name, path, name)
+			}
+		}
+		return nil
+	})
+	if checked < 20 {
+		t.Fatalf("checked %d packages; the walk is broken", checked)
+	}
+}
+
+// TestExamplesVerify: the example world verifies clean and the April 2020 world fails with
+// exactly its 13 residency errors.
+func TestExamplesVerify(t *testing.T) {
+	for _, tt := range []struct {
+		file       string
+		wantOK     bool
+		wantErrors int
+	}{
+		{"../../examples/world.yaml", true, 0},
+		{"../../examples/april-2020.yaml", false, 13},
+	} {
+		rep, _, err := verify.File(tt.file, verify.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := 0
+		for _, f := range rep.Findings {
+			if f.Severity == verify.Error {
+				errs++
+			}
+		}
+		if rep.OK != tt.wantOK || errs != tt.wantErrors || tt.wantOK && len(rep.Findings) != 0 {
+			t.Errorf("%s: ok %v with %d errors and %d findings, want ok %v with %d errors", tt.file, rep.OK, errs, len(rep.Findings), tt.wantOK, tt.wantErrors)
+		}
+	}
+	if _, err := os.Stat("../../examples/world.yaml"); err != nil {
+		t.Fatal(err)
+	}
+}
