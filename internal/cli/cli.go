@@ -41,6 +41,7 @@ func commands() []command {
 		{"dev", "run the whole system in one process on loopback, on the embedded example world", runDev},
 		{"join", "join a meeting as a client: fetch a ticket, verify it, connect as DESIGN.md section 4 says", runJoin},
 		{"directory", "serve the directory: joins, tickets, datacenter state (production role)", runDirectory},
+		{"kms", "serve a key server: issue meeting keys only where the rules allow (production role)", runKMS},
 		{"dc", "serve a datacenter agent: admit participants with valid tickets, report load (production role)", runDC},
 	}
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/geofence/geofence/agent"
 	"github.com/geofence/geofence/clientip"
 	"github.com/geofence/geofence/directory"
+	"github.com/geofence/geofence/kms"
 	"github.com/geofence/geofence/ticket"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -66,6 +68,22 @@ func runDev(ctx context.Context, env Env, args []string) int {
 			endpoints[dc.ID] = "http://" + ln.Addr().String()
 		}
 	}
+	// One key server per DC running kms, sealing its keys under a key-encryption key made
+	// for this process (dev keeps no keys across restarts).
+	kmsLns := map[string]net.Listener{}
+	kmsEndpoints := map[string]string{}
+	for _, dc := range m.DCs {
+		if !dc.KMS {
+			continue
+		}
+		kln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "geofence dev: %v\n", err)
+			return ExitFinding
+		}
+		kmsLns[dc.ID] = kln
+		kmsEndpoints[dc.ID] = "http://" + kln.Addr().String()
+	}
 	signer, err := ticket.NewSigner(Issuer, nil, nil)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "geofence dev: %v\n", err)
@@ -73,7 +91,7 @@ func runDev(ctx context.Context, env Env, args []string) int {
 	}
 	dir, err := directory.New(directory.Config{
 		Model: m, Signer: signer, GeoIP: geo, Proxies: clientip.Resolver{Trusted: loopback},
-		Endpoints: endpoints, TrustLoopbackReports: true, Unverified: sv.unverified,
+		Endpoints: endpoints, KMSEndpoints: kmsEndpoints, TrustLoopbackReports: true, Unverified: sv.unverified,
 		Logger: log, Registry: reg,
 	})
 	if err != nil {
@@ -89,12 +107,29 @@ func runDev(ctx context.Context, env Env, args []string) int {
 
 	agents := map[string]*agent.Agent{}
 	var wg sync.WaitGroup
-	if len(agentLns) > 0 {
-		keys, err := ticket.NewRemoteKeys(dirURL+ticket.JWKSPath, nil, Issuer, nil)
+	keys, err := ticket.NewRemoteKeys(dirURL+ticket.JWKSPath, nil, Issuer, nil)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "geofence dev: %v\n", err)
+		return ExitFinding
+	}
+	kek := make([]byte, kms.KeySize)
+	rand.Read(kek)
+	for id, kln := range kmsLns {
+		k, err := kms.New(kms.Config{DC: id, Model: m, Keys: keys, KEK: kek, Logger: log.With("kms", id),
+			Registry: reg, Unverified: sv.unverified})
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "geofence dev: %v\n", err)
 			return ExitFinding
 		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := k.Serve(ctx, kln); err != nil {
+				log.Error("key server stopped", "dc", id, "err", err)
+			}
+		}()
+	}
+	if len(agentLns) > 0 {
 		for id, aln := range agentLns {
 			a, err := agent.New(agent.Config{ID: id, Model: m, Keys: keys, Directory: dirURL,
 				Logger: log.With("dc", id), Registry: reg, Unverified: sv.unverified})
@@ -122,7 +157,7 @@ func runDev(ctx context.Context, env Env, args []string) int {
 
 	// A meeting to play with right away.
 	demo := createMeeting(dir.Handler(), firstAccount(m.Accounts))
-	printDevBanner(env.Stdout, dirURL, *cfgPath, geoDesc, endpoints, demo, firstAccount(m.Accounts))
+	printDevBanner(env.Stdout, dirURL, *cfgPath, geoDesc, endpoints, kmsEndpoints, demo, firstAccount(m.Accounts))
 	err = serveHTTP(ctx, ln, mux)
 	cancel()
 	wg.Wait()
@@ -190,7 +225,7 @@ func firstAccount[V any](accts map[string]V) string {
 	return ids[0]
 }
 
-func printDevBanner(w io.Writer, dirURL, cfgPath, geoDesc string, endpoints map[string]string, meeting, account string) {
+func printDevBanner(w io.Writer, dirURL, cfgPath, geoDesc string, endpoints, kmsEndpoints map[string]string, meeting, account string) {
 	if cfgPath == "" {
 		cfgPath = "examples/world.yaml (embedded)"
 	}
@@ -208,6 +243,15 @@ func printDevBanner(w io.Writer, dirURL, cfgPath, geoDesc string, endpoints map[
 		for _, id := range ids {
 			fmt.Fprintf(w, "    %-12s %s\n", id, endpoints[id])
 		}
+	}
+	kids := make([]string, 0, len(kmsEndpoints))
+	for id := range kmsEndpoints {
+		kids = append(kids, id)
+	}
+	sort.Strings(kids)
+	fmt.Fprintf(w, "  key servers %d:\n", len(kids))
+	for _, id := range kids {
+		fmt.Fprintf(w, "    %-12s %s\n", id, kmsEndpoints[id])
 	}
 	fmt.Fprintf(w, "\nTry (agents report within a second of starting):\n")
 	if meeting != "" {
