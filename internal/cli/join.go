@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/geofence/geofence/client"
+	"github.com/geofence/geofence/keywrap"
 )
 
 // joinOutput is what `geofence join --json` prints (DESIGN.md section 6). Error is set when
@@ -20,6 +21,17 @@ type joinOutput struct {
 	ElapsedMS  float64         `json:"elapsed_ms"`
 	Attempts   []attemptOutput `json:"attempts"`
 	Error      string          `json:"error,omitempty"`
+	// Key is the managed meeting's key as the client obtained it (never the key itself).
+	Key *keyOutput `json:"key,omitempty"`
+}
+
+type keyOutput struct {
+	KMS      string          `json:"kms,omitempty"`
+	Country  string          `json:"country,omitempty"`
+	Epoch    uint64          `json:"epoch,omitempty"`
+	Suite    string          `json:"suite"`
+	Attempts []attemptOutput `json:"attempts"`
+	Error    string          `json:"error,omitempty"`
 }
 
 type attemptOutput struct {
@@ -40,7 +52,9 @@ func runJoin(ctx context.Context, env Env, args []string) int {
 	clientIP := fs.String("client-ip", "", "the address to join from, sent as X-Forwarded-For (geofence dev trusts it from loopback)")
 	var pinDeny listFlag
 	fs.Var(&pinDeny, "pin-deny", "countries never to connect to, whatever the ticket says, comma-separated")
-	publicKey := fs.String("public-key", "", "the participant's HPKE public key, carried in the ticket")
+	publicKey := fs.String("public-key", "", "the participant's HPKE public key, carried in the ticket (default: a new one, and the meeting key is fetched)")
+	hybrid := fs.Bool("hybrid", false, "make the new HPKE key ML-KEM-768+X25519 (post-quantum hybrid) instead of X25519")
+	noKey := fs.Bool("no-key", false, "do not fetch the meeting key from the ticket's key servers")
 	stagger := fs.Duration("stagger", client.DefaultStagger, "delay before trying the next primary beside a pending one")
 	attemptTimeout := fs.Duration("attempt-timeout", client.DefaultAttemptTimeout, "how long one connection attempt may take")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long the whole join may take")
@@ -80,6 +94,20 @@ func runJoin(ctx context.Context, env Env, args []string) int {
 	}
 	defer c.CloseIdleConnections()
 
+	// A participant of a managed meeting gets its key from a key server, wrapped to an HPKE key
+	// made here for this join; a key given with --public-key is someone else's to unwrap with.
+	var priv keywrap.PrivateKey
+	if *publicKey == "" && !*noKey {
+		suite := keywrap.X25519
+		if *hybrid {
+			suite = keywrap.MLKEM768X25519
+		}
+		if priv, err = keywrap.GenerateKey(suite); err != nil {
+			fmt.Fprintf(env.Stderr, "geofence join: %v\n", err)
+			return ExitFinding
+		}
+		*publicKey = priv.PublicKey().String()
+	}
 	jctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	res, err := c.Join(jctx, *meeting, *account, *participant, *publicKey)
@@ -109,10 +137,29 @@ func runJoin(ctx context.Context, env Env, args []string) int {
 	if err != nil {
 		out.Error = err.Error()
 	}
+	connErr := err
+	if err == nil && !priv.IsZero() && res.Claims.Mode == "managed" {
+		mk, kerr := c.FetchKey(jctx, res, priv)
+		ko := &keyOutput{Suite: priv.Suite().String(), Attempts: []attemptOutput{}}
+		for _, a := range mk.Attempts {
+			ko.Attempts = append(ko.Attempts, attemptOutput{Datacenter: a.Datacenter, List: a.List, Outcome: a.Outcome, ElapsedMS: ms(a.Elapsed)})
+		}
+		if kerr != nil {
+			ko.Error = kerr.Error()
+			err = kerr
+			out.Error = kerr.Error()
+		} else {
+			ko.KMS, ko.Country, ko.Epoch = mk.KMS, mk.Country, mk.Key.Epoch()
+		}
+		out.Key = ko
+	}
 	if *asJSON {
 		writeJSON(env.Stdout, out)
 	} else {
-		writeJoinText(env, res, err)
+		writeJoinText(env, res, connErr)
+		if out.Key != nil && out.Key.Error == "" {
+			fmt.Fprintf(env.Stdout, "meeting key: epoch %d from key server %s (%s), wrapped to this client's %s key\n", out.Key.Epoch, out.Key.KMS, out.Key.Country, out.Key.Suite)
+		}
 	}
 	if err != nil {
 		if !*asJSON {
