@@ -278,7 +278,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusConflict, "meeting_stale", "meeting %s refers to an account or region the current config no longer has", mt.id)
 		return
 	}
-	rm := route.Meeting{Region: mreg, HostPlan: hostAcct.Plan, Narrow: hostAcct.Narrowing(), Home: policy.None}
+	rm := route.Meeting{Region: mreg, HostPlan: hostAcct.Plan, Narrow: hostAcct.Narrowing(), Home: policy.None, E2EE: mt.mode == ModeE2EE}
 	st := s.stateLocked(m)
 	rehomed := false
 	if mt.home != "" {

@@ -486,3 +486,23 @@ func TestEndpointsServe(t *testing.T) {
 }
 
 func lookupCountry(cc string) (geo.Country, bool) { return geo.LookupCountry(cc) }
+
+func TestE2EEMeetingTicketsListNoKeyServer(t *testing.T) {
+	e := newEnv(t, "../examples/world.yaml", nil)
+	e.report(0, true)
+	var m struct{ ID, Mode string }
+	if st, _ := e.do("POST", "/v1/meetings", "", map[string]string{"host_account": "globex", "mode": "e2ee"}, &m); st != http.StatusCreated || m.Mode != "e2ee" {
+		t.Fatalf("create e2ee meeting: %d %+v", st, m)
+	}
+	st, a, _ := e.join(m.ID, "globex", "DE")
+	if st != http.StatusOK {
+		t.Fatalf("join: %d %+v", st, a)
+	}
+	c, err := e.keys.Verify(a.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.KMS) != 0 || len(c.KMS) != 0 || c.Mode != "e2ee" {
+		t.Errorf("e2ee ticket mode %q lists key servers %v / %v, want none", c.Mode, ids(a.KMS), c.KMS)
+	}
+}

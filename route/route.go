@@ -39,6 +39,9 @@ type Meeting struct {
 	HostPlan policy.PlanID
 	Narrow   policy.Set  // the host account's data_regions as a DC set; nil: no narrowing
 	Home     policy.DCID // the sticky home DC, or policy.None
+	// E2EE meetings get their keys from the leader's client, never from a server (I5): no
+	// key server is selected for them, and none is needed.
+	E2EE bool
 }
 
 // State is the live state of the DCs, indexed by policy.DCID. Missing entries mean up and
@@ -323,6 +326,9 @@ func (s *selector) run(out *Selection) error {
 		return s.refuse(out, route.Primary, route.Secondary, config.Media, "media server")
 	}
 
+	if s.mt.E2EE {
+		return nil
+	}
 	// Key servers: nearest to the first primary (to the participant when there is none).
 	from, located := s.p.Location, s.p.Located
 	if len(out.Primary) > 0 {

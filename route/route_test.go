@@ -339,3 +339,23 @@ func BenchmarkSelectFresh(b *testing.B) {
 		}
 	}
 }
+
+// TestE2EEMeetingsNeedNoKeyServer: an E2EE meeting's keys come from the leader's client, so no
+// key server is selected, and key servers being down does not refuse the join.
+func TestE2EEMeetingsNeedNoKeyServer(t *testing.T) {
+	f := fixture{t, loadWorld(t, "../examples/world.yaml")}
+	p := f.participant("DE", "pro", nil)
+	st := f.state([]string{"eu-ams"}, map[string]float64{"eu-fra": 1}) // every eu key server unusable
+	var out route.Selection
+	mt := route.Meeting{Region: p.Region, HostPlan: p.Plan, Home: policy.None}
+	if err := route.Select(f.m, p, mt, st, &out); !errors.Is(err, route.ErrNoCapacity) {
+		t.Fatalf("managed meeting: %v, want no_capacity", err)
+	}
+	mt.E2EE = true
+	if err := route.Select(f.m, p, mt, st, &out); err != nil {
+		t.Fatalf("e2ee meeting: %v", err)
+	}
+	if len(out.KMS) != 0 || len(out.Secondary) == 0 {
+		t.Errorf("e2ee selection %v: want secondaries and no key server", out)
+	}
+}
