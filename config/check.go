@@ -48,8 +48,8 @@ func (d *decoder) check(c *Config) {
 			return nil
 		}
 		out := ns[:0]
-		for i, n := range ns {
-			if ok(n, fmt.Sprintf("%s[%d]", path, i)) {
+		for _, n := range ns {
+			if ok(n, fmt.Sprintf("%s[%d]", path, n.Index)) {
 				out = append(out, n)
 			}
 		}
@@ -64,9 +64,9 @@ func (d *decoder) check(c *Config) {
 	owner := map[string]string{}
 	for _, r := range c.Regions {
 		kept := r.Countries[:0]
-		for i, cc := range r.Countries {
+		for _, cc := range r.Countries {
 			if prev, dup := owner[cc.Value]; dup {
-				d.errorf(cc.Pos, fmt.Sprintf("regions.%s.countries[%d]", r.ID, i), CodeStructure,
+				d.errorf(cc.Pos, fmt.Sprintf("regions.%s.countries[%d]", r.ID, cc.Index), CodeStructure,
 					"country %s is in region %s and in region %s; a country belongs to at most one region", cc.Value, prev, r.ID)
 				continue
 			}

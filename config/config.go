@@ -23,6 +23,9 @@ type Pos struct {
 type Name struct {
 	Value string
 	Pos   Pos
+	// Index is the item's position in the YAML list it was written in (0 when not in a list),
+	// so messages name it as written even after bad items are dropped.
+	Index int
 }
 
 // Config is a decoded configuration file. Slices keep the file's order; ids are unique.

@@ -146,7 +146,7 @@ func TestParseValid(t *testing.T) {
 		t.Errorf("got ids %q, want %q (file order)", strings.Join(got, " "), want)
 	}
 	na := c.Regions[0]
-	if na.Name != "North America" || na.Peak != 100 || len(na.Countries) != 2 || na.Countries[1] != (config.Name{Value: "CA", Pos: config.Pos{Line: 4, Col: 45}}) {
+	if na.Name != "North America" || na.Peak != 100 || len(na.Countries) != 2 || na.Countries[1] != (config.Name{Value: "CA", Pos: config.Pos{Line: 4, Col: 45}, Index: 1}) {
 		t.Errorf("got region na %+v, want North America, peak 100, countries US, CA (CA at 4:45)", na)
 	}
 	if row := c.Regions[1]; row.Countries == nil || len(row.Countries) != 0 {
@@ -171,7 +171,7 @@ func TestParseValid(t *testing.T) {
 	}
 	na15 := c.Routing.Regions[0]
 	if len(na15.List(config.Primary)) != 2 || len(na15.List(config.Secondary)) != 1 || len(na15.List(config.KMSList)) != 2 ||
-		na15.Primary[1] != (config.Name{Value: "us-g", Pos: config.Pos{Line: 15, Col: 26}}) {
+		na15.Primary[1] != (config.Name{Value: "us-g", Pos: config.Pos{Line: 15, Col: 26}, Index: 1}) {
 		t.Errorf("got na routing %+v, want primary [us-a us-g] (us-g at 15:26), secondary [de-a], kms [us-a us-g]", na15)
 	}
 	if row := c.Routing.Regions[1]; row.Secondary != nil {
@@ -547,5 +547,41 @@ func TestErrorListError(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestPathsNameItemsAsWritten: after a bad item is dropped, later items keep their index as
+// written in the file.
+func TestPathsNameItemsAsWritten(t *testing.T) {
+	src := `version: 1
+default_region: r
+regions:
+  r: {countries: [ZZ, CA]}
+  s: {countries: [CA]}
+plans: {basic: {}}
+datacenters:
+  a: {country: CA, location: [0, 0], capacity: 1, services: [media, kms]}
+routing:
+  regions:
+    r: {primary: [nope, a, a], kms: [a]}
+`
+	_, errs := config.Parse("t.yaml", []byte(src))
+	want := map[string]bool{
+		"regions.r.countries[0]":       true, // ZZ
+		"regions.s.countries[0]":       true, // CA in two regions
+		"routing.regions.r.primary[0]": true, // unknown
+		"routing.regions.r.primary[2]": true, // listed twice
+	}
+	got := map[string]bool{}
+	for _, e := range errs {
+		got[e.Path] = true
+	}
+	for p := range want {
+		if !got[p] {
+			t.Errorf("no error at %s; got %v", p, errs)
+		}
+	}
+	if len(errs) != len(want) {
+		t.Errorf("got %d errors, want %d: %v", len(errs), len(want), errs)
 	}
 }

@@ -248,7 +248,7 @@ func (d *decoder) entries(n *yaml.Node, path string, each func(id Name, path str
 			d.declared[path] = map[string]bool{}
 		}
 		d.declared[path][k.Value] = true
-		each(Name{k.Value, pos(k)}, join(path, k.Value), n.Content[i+1])
+		each(Name{Value: k.Value, Pos: pos(k)}, join(path, k.Value), n.Content[i+1])
 	}
 }
 
@@ -271,7 +271,7 @@ func (d *decoder) str(n *yaml.Node, path string) (Name, bool) {
 		d.errorf(pos(n), path, CodeStructure, "expected a string, got %s", kindName(n))
 		return Name{}, false
 	}
-	return Name{n.Value, pos(n)}, true
+	return Name{Value: n.Value, Pos: pos(n)}, true
 }
 
 // list decodes a list of string scalars; a null is an empty list.
@@ -290,6 +290,7 @@ func (d *decoder) list(n *yaml.Node, path string) ([]Name, bool) {
 			break
 		}
 		if s, ok := d.str(item, fmt.Sprintf("%s[%d]", path, i)); ok {
+			s.Index = i
 			out = append(out, s)
 		}
 	}
@@ -412,8 +413,8 @@ func (d *decoder) countries(n *yaml.Node, path string) []Name {
 	}
 	out := names[:0]
 	seen := make(map[string]bool, len(names))
-	for i, c := range names {
-		p := fmt.Sprintf("%s[%d]", path, i)
+	for _, c := range names {
+		p := fmt.Sprintf("%s[%d]", path, c.Index)
 		if _, ok := geo.LookupCountry(c.Value); !ok {
 			hint := ""
 			if up := strings.ToUpper(c.Value); up != c.Value {
@@ -516,8 +517,8 @@ func (d *decoder) datacenter(id Name, path string, n *yaml.Node) (*Datacenter, b
 		{name: "services", required: true, value: func(p string, v *yaml.Node) {
 			l, _ := d.list(v, p)
 			seen := map[string]bool{}
-			for i, s := range l {
-				ip := fmt.Sprintf("%s[%d]", p, i)
+			for _, s := range l {
+				ip := fmt.Sprintf("%s[%d]", p, s.Index)
 				switch {
 				case s.Value != string(Media) && s.Value != string(KMS):
 					d.errorf(s.Pos, ip, CodeStructure, "unknown service %q (expected media or kms)", s.Value)

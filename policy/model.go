@@ -76,8 +76,9 @@ type Route struct {
 
 // Entry is one datacenter on a routing list.
 type Entry struct {
-	DC  DCID
-	Pos config.Pos
+	DC    DCID
+	Pos   config.Pos
+	Index int // its position in the list as written
 }
 
 // List returns the named list.
@@ -236,7 +237,7 @@ func New(c *config.Config) (*Model, error) {
 			out := make([]Entry, 0, len(ns))
 			for _, n := range ns {
 				if d, ok := m.dcByID[n.Value]; ok {
-					out = append(out, Entry{DC: d, Pos: n.Pos})
+					out = append(out, Entry{DC: d, Pos: n.Pos, Index: n.Index})
 				}
 			}
 			return out

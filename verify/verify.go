@@ -151,7 +151,7 @@ func (v *verifier) residency() {
 	for r := range m.Routes {
 		rid := policy.RegionID(r)
 		for _, l := range config.Lists {
-			for i, e := range m.Routes[r].List(l) {
+			for _, e := range m.Routes[r].List(l) {
 				dc := &m.DCs[e.DC]
 				var plans []string
 				var rules []int // each plan's first forbidding rule, distinct
@@ -182,7 +182,7 @@ func (v *verifier) residency() {
 					Severity: Error, Code: CodeResidency, Region: m.Regions[r].ID, List: string(l),
 					Plans: plans, Datacenter: dc.ID, Rule: names[0],
 					Message: fmt.Sprintf("routing.regions.%s.%s[%d]: datacenter %s in %s is forbidden by rule%s %s for plan%s %s of region %s; remove it from the list or change the rule",
-						m.Regions[r].ID, l, i, dc.ID, dc.Country.Code(), plural(names), strings.Join(names, ", "), plural(plans), strings.Join(plans, ", "), m.Regions[r].ID),
+						m.Regions[r].ID, l, e.Index, dc.ID, dc.Country.Code(), plural(names), strings.Join(names, ", "), plural(plans), strings.Join(plans, ", "), m.Regions[r].ID),
 				}, e.Pos))
 			}
 		}
@@ -321,12 +321,12 @@ func (v *verifier) unused() {
 func (v *verifier) shadowed() {
 	m := v.m
 	for r := range m.Routes {
-		for i, e := range m.Routes[r].Secondary {
+		for _, e := range m.Routes[r].Secondary {
 			if slices.ContainsFunc(m.Routes[r].Primary, func(p policy.Entry) bool { return p.DC == e.DC }) {
 				v.add(v.at(Finding{Severity: Warning, Code: CodeShadowed, Region: m.Regions[r].ID, List: string(config.Secondary),
 					Datacenter: m.DCs[e.DC].ID,
 					Message: fmt.Sprintf("routing.regions.%s.secondary[%d]: datacenter %s is also on the primary list of region %s",
-						m.Regions[r].ID, i, m.DCs[e.DC].ID, m.Regions[r].ID)}, e.Pos))
+						m.Regions[r].ID, e.Index, m.DCs[e.DC].ID, m.Regions[r].ID)}, e.Pos))
 			}
 		}
 	}
