@@ -148,9 +148,11 @@ func keys[V any](m map[string]V) []string {
 
 // suggest proposes the closest known id for a misspelt one.
 func suggest(got string, known []string) string {
-	best, bestD := "", 3
+	// Only close matches: for a two-letter id every other two-letter id is two edits away.
+	limit := min(3, len(got)/2+1)
+	best, bestD := "", limit
 	for _, k := range known {
-		if dd := editDistance(strings.ToLower(got), strings.ToLower(k)); dd < bestD || dd == bestD && k < best {
+		if dd := editDistance(strings.ToLower(got), strings.ToLower(k)); dd < bestD || dd == bestD && best != "" && k < best {
 			best, bestD = k, dd
 		}
 	}

@@ -416,13 +416,7 @@ func (d *decoder) countries(n *yaml.Node, path string) []Name {
 	for _, c := range names {
 		p := fmt.Sprintf("%s[%d]", path, c.Index)
 		if _, ok := geo.LookupCountry(c.Value); !ok {
-			hint := ""
-			if up := strings.ToUpper(c.Value); up != c.Value {
-				if _, ok := geo.LookupCountry(up); ok {
-					hint = fmt.Sprintf(" (codes are upper case: %s)", up)
-				}
-			}
-			d.errorf(c.Pos, p, CodeStructure, "%q is not an assigned ISO 3166-1 alpha-2 country code%s", c.Value, hint)
+			d.errorf(c.Pos, p, CodeStructure, "%q is not an assigned ISO 3166-1 alpha-2 country code%s", c.Value, upperHint(c.Value))
 			continue
 		}
 		if seen[c.Value] {
@@ -472,7 +466,7 @@ func (d *decoder) datacenter(id Name, path string, n *yaml.Node) (*Datacenter, b
 				return
 			}
 			if _, known := geo.LookupCountry(s.Value); !known {
-				d.errorf(s.Pos, p, CodeStructure, "%q is not an assigned ISO 3166-1 alpha-2 country code", s.Value)
+				d.errorf(s.Pos, p, CodeStructure, "%q is not an assigned ISO 3166-1 alpha-2 country code%s", s.Value, upperHint(s.Value))
 				good = false
 				return
 			}
@@ -627,4 +621,14 @@ func (d *decoder) account(id Name, path string, n *yaml.Node) (*Account, bool) {
 		}},
 	})
 	return a, ok
+}
+
+// upperHint suggests the upper-case form of a country code written in lower case.
+func upperHint(code string) string {
+	if up := strings.ToUpper(code); up != code {
+		if _, ok := geo.LookupCountry(up); ok {
+			return fmt.Sprintf(" (codes are upper case: %s)", up)
+		}
+	}
+	return ""
 }
