@@ -1,11 +1,9 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/geofence/geofence/internal/jsonapi"
 
 	"github.com/geofence/geofence/geo"
 	"github.com/geofence/geofence/policy"
@@ -334,35 +334,20 @@ func (a *Agent) connect(w http.ResponseWriter, r *http.Request) {
 	a.metrics.admissions.WithLabelValues(OutcomeAdmitted).Inc()
 	a.log.Info("admitted", "meeting", c.Meeting, "participant", c.Participant, "lists", c.Lists(a.cfg.ID),
 		"participant_region", c.Context.ParticipantRegion, "ticket", c.ID, "participants", n)
-	writeJSON(w, http.StatusOK, ConnectResponse{Datacenter: a.cfg.ID, Participant: c.Participant, Session: id})
+	jsonapi.Write(w, http.StatusOK, ConnectResponse{Datacenter: a.cfg.ID, Participant: c.Participant, Session: id})
 }
 
 // decodeConnect reads a connect body: one JSON object with a non-empty "token". Unknown
 // members are ignored, so that newer clients can send more.
 func decodeConnect(body io.Reader) (string, error) {
 	var req ConnectRequest
-	if err := decodeJSON(body, &req); err != nil {
+	if err := jsonapi.Decode(body, &req); err != nil {
 		return "", err
 	}
 	if req.Token == "" {
 		return "", errors.New(`request has no "token"`)
 	}
 	return req.Token, nil
-}
-
-func decodeJSON(body io.Reader, v any) error {
-	dec := json.NewDecoder(body)
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return fmt.Errorf("request body is larger than %d bytes", tooBig.Limit)
-		}
-		return fmt.Errorf("request body is not a JSON object: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("request body has data after its JSON object")
-	}
-	return nil
 }
 
 // admit decides whether this datacenter may serve the ticket's participant; nil means yes.
@@ -451,13 +436,13 @@ func (a *Agent) refuse(w http.ResponseWriter, r *http.Request, ref *refusal, c *
 	if ref.status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 	}
-	writeJSON(w, ref.status, body)
+	jsonapi.Write(w, ref.status, body)
 }
 
 func (a *Agent) disconnect(w http.ResponseWriter, r *http.Request) {
 	var req DisconnectRequest
-	if err := decodeJSON(http.MaxBytesReader(w, r.Body, maxBody), &req); err != nil {
-		writeJSON(w, http.StatusBadRequest, ErrorResponse{Error: OutcomeBadRequest, Message: err.Error()})
+	if err := jsonapi.Decode(http.MaxBytesReader(w, r.Body, maxBody), &req); err != nil {
+		jsonapi.Write(w, http.StatusBadRequest, ErrorResponse{Error: OutcomeBadRequest, Message: err.Error()})
 		return
 	}
 	a.mu.Lock()
@@ -466,7 +451,7 @@ func (a *Agent) disconnect(w http.ResponseWriter, r *http.Request) {
 	n := len(a.sessions)
 	a.mu.Unlock()
 	if !ok {
-		writeJSON(w, http.StatusNotFound, ErrorResponse{Error: "unknown_session", Message: "no such session"})
+		jsonapi.Write(w, http.StatusNotFound, ErrorResponse{Error: "unknown_session", Message: "no such session"})
 		return
 	}
 	a.metrics.participants.Set(float64(n))
@@ -476,23 +461,11 @@ func (a *Agent) disconnect(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, struct {
+	jsonapi.Write(w, http.StatusOK, struct {
 		Status       string `json:"status"`
 		Datacenter   string `json:"datacenter"`
 		Participants int    `json:"participants"`
 	}{"ok", a.cfg.ID, a.Participants()})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(v); err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(status)
-	w.Write(buf.Bytes())
 }
 
 // newSessionID returns 128 random bits: a session id is the only thing that lets its holder

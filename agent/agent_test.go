@@ -8,13 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geofence/geofence/internal/leaktest"
+
 	"github.com/geofence/geofence/ticket"
 )
 
 // TestConnect is the admission decision, on the April 2020 config: the lists are wrong there
 // on purpose, and the agents must refuse what the rules forbid whatever a signed ticket says.
 func TestConnect(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	m := loadModel(t, "../examples/april-2020.yaml")
 	ks := newKeyServer(t)
 	rk := ks.remoteKeys(t)
@@ -151,7 +153,7 @@ func swapPayload(t *testing.T, tok string, c ticket.Claims) string {
 }
 
 func TestConnectBadRequest(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	m := loadModel(t, "../examples/world.yaml")
 	ks := newKeyServer(t)
 	base := startAgent(t, newAgent(t, Config{ID: "us-sjc", Model: m, Keys: ks.remoteKeys(t)}))
@@ -180,7 +182,7 @@ func TestConnectBadRequest(t *testing.T) {
 }
 
 func TestParticipants(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	m := loadModel(t, "../examples/world.yaml")
 	ks := newKeyServer(t)
 	a := newAgent(t, Config{ID: "us-sjc", Model: m, Keys: ks.remoteKeys(t)})
@@ -239,7 +241,7 @@ func TestParticipants(t *testing.T) {
 
 // TestNoCapacity: a full datacenter refuses explicitly, with a retry hint (I4).
 func TestNoCapacity(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	m := loadModel(t, "testdata/small.yaml") // us-tiny: capacity 2
 	ks := newKeyServer(t)
 	base := startAgent(t, newAgent(t, Config{ID: "us-tiny", Model: m, Keys: ks.remoteKeys(t)}))

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/geofence/geofence/internal/leaktest"
 )
 
 func TestParseFault(t *testing.T) {
@@ -41,7 +43,7 @@ func TestParseFault(t *testing.T) {
 // TestFaults steps one agent through its fault modes with one client, whose keep-alive
 // connections must be hit by a fault set after they opened.
 func TestFaults(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	m := loadModel(t, "../examples/world.yaml")
 	ks := newKeyServer(t)
 	a := newAgent(t, Config{ID: "us-sjc", Model: m, Keys: ks.remoteKeys(t)})
@@ -107,7 +109,7 @@ func TestFaults(t *testing.T) {
 // TestServeStopsWhileBlackholed: Serve returns, and frees every connection it holds, when its
 // context ends during a black hole.
 func TestServeStopsWhileBlackholed(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	m := loadModel(t, "../examples/world.yaml")
 	a := newAgent(t, Config{ID: "us-sjc", Model: m, Keys: staticKeys{}, DrainTimeout: time.Minute})
 	a.SetFault(FaultBlackhole)
@@ -163,7 +165,7 @@ func TestServeStopsWhileBlackholed(t *testing.T) {
 // TestBlackholeDropsHeldRequests: a connect sent into a black hole is not served when the
 // fault clears (its client gave up long ago): the connection is dropped, nobody admitted.
 func TestBlackholeDropsHeldRequests(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	m := loadModel(t, "../examples/world.yaml")
 	ks := newKeyServer(t)
 	a := newAgent(t, Config{ID: "us-sjc", Model: m, Keys: ks.remoteKeys(t)})

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geofence/geofence/internal/leaktest"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -42,7 +44,7 @@ func value(t *testing.T, reg *prometheus.Registry, name string, labels map[strin
 }
 
 func TestMetrics(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	m := loadModel(t, "../examples/world.yaml")
 	ks := newKeyServer(t)
 	reg := prometheus.NewRegistry()

@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/geofence/geofence/internal/leaktest"
 )
 
 type gotReport struct {
@@ -61,7 +63,7 @@ func TestLoadReports(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkGoroutines(t)
+			leaktest.Check(t)
 			m := loadModel(t, "../examples/world.yaml")
 			ks := newKeyServer(t)
 			dir, reports := fakeDirectory(t, http.StatusNoContent)
@@ -109,7 +111,7 @@ func TestLoadReports(t *testing.T) {
 
 // TestLoadReportsFailing: a directory that refuses reports does not stop the agent serving.
 func TestLoadReportsFailing(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	m := loadModel(t, "../examples/world.yaml")
 	ks := newKeyServer(t)
 	dir, reports := fakeDirectory(t, http.StatusUnauthorized)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geofence/geofence/internal/leaktest"
+
 	"github.com/geofence/geofence/agent"
 	"github.com/geofence/geofence/ticket"
 )
@@ -110,7 +112,7 @@ func TestJoin(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkGoroutines(t)
+			leaktest.Check(t)
 			w := newWorld(t, slices.Concat(tt.primary, tt.secondary)...)
 			w.dir.set(tt.primary, tt.secondary)
 			for id, f := range tt.faults {
@@ -214,7 +216,7 @@ func TestJoinNoDatacenter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			checkGoroutines(t)
+			leaktest.Check(t)
 			w := newWorld(t, slices.Concat(naPrimary, naSecondary)...)
 			w.dir.set(naPrimary, naSecondary)
 			for id, f := range tt.faults {
@@ -291,7 +293,7 @@ func TestJoinUntrusted(t *testing.T) {
 		{name: "ticket for another account", edit: func(c *ticket.Claims) { c.Account = "acme" }, wantInErr: "account"},
 		{name: "ticket with another public key", edit: func(c *ticket.Claims) { c.PublicKey = "pk-mallory" }, wantInErr: "public key"},
 	}
-	checkGoroutines(t)
+	leaktest.Check(t)
 	w := newWorld(t, naPrimary...)
 	w.dir.set(naPrimary, naSecondary)
 	c := w.client(t, Config{})
@@ -337,7 +339,7 @@ func TestJoinRefusals(t *testing.T) {
 			Refusal{Status: 404, Code: "unknown_account", Message: `no account "globex"`}},
 		{"not json", 502, nil, "<html>bad gateway</html>", Refusal{Status: 502, Message: "Bad Gateway"}},
 	}
-	checkGoroutines(t)
+	leaktest.Check(t)
 	w := newWorld(t)
 	c := w.client(t, Config{})
 	for _, tt := range tests {
@@ -368,7 +370,7 @@ func TestJoinRefusals(t *testing.T) {
 }
 
 func TestJoinRequest(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	w := newWorld(t, "us-sjc")
 	w.dir.set([]string{"us-sjc"}, nil)
 	c := w.client(t, Config{ClientIP: "203.0.113.7"})

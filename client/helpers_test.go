@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -203,27 +202,4 @@ func (w *testWorld) participants() map[string]int {
 		}
 	}
 	return out
-}
-
-// checkGoroutines fails the test when, after every cleanup has run, more goroutines are
-// running than when it started. Call it first, so that its cleanup runs last.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= before {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("%d goroutines left running, %d before the test:\n%s", n, before, buf)
-				return
-			}
-			time.Sleep(10 * time.Millisecond) // settle: goroutines of closed connections exit
-		}
-	})
 }

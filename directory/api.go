@@ -1,10 +1,8 @@
 package directory
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"regexp"
@@ -12,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/geofence/geofence/internal/jsonapi"
 
 	"github.com/geofence/geofence/explain"
 	"github.com/geofence/geofence/geo"
@@ -34,34 +34,8 @@ type apiError struct {
 	RetryAfter int      `json:"retry_after,omitempty"`
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
 func fail(w http.ResponseWriter, status int, code, format string, args ...any) {
-	writeJSON(w, status, apiError{Error: code, Message: fmt.Sprintf(format, args...)})
-}
-
-// decode reads a JSON body strictly: unknown fields and trailing data are errors.
-func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		if errors.Is(err, io.EOF) {
-			return errors.New("request body is empty; send a JSON object")
-		}
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return fmt.Errorf("request body is larger than %d bytes", mbe.Limit)
-		}
-		return fmt.Errorf("request body: %v", err)
-	}
-	if dec.More() {
-		return errors.New("request body has data after the JSON object")
-	}
-	return nil
+	jsonapi.Write(w, status, apiError{Error: code, Message: fmt.Sprintf(format, args...)})
 }
 
 var validID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
@@ -157,7 +131,7 @@ func (mt *meeting) json() meetingJSON {
 
 func (s *Server) createMeeting(w http.ResponseWriter, r *http.Request) {
 	var req createMeetingRequest
-	if err := decode(r, &req); err != nil {
+	if err := jsonapi.Decode(r.Body, &req); err != nil {
 		fail(w, http.StatusBadRequest, "bad_request", "%v", err)
 		return
 	}
@@ -189,7 +163,7 @@ func (s *Server) createMeeting(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.meetings[mt.id] = mt
 	s.mu.Unlock()
-	writeJSON(w, http.StatusCreated, mt.json())
+	jsonapi.Write(w, http.StatusCreated, mt.json())
 }
 
 func (s *Server) getMeeting(w http.ResponseWriter, r *http.Request) {
@@ -204,7 +178,7 @@ func (s *Server) getMeeting(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "unknown_meeting", "no meeting %q", r.PathValue("id"))
 		return
 	}
-	writeJSON(w, http.StatusOK, j)
+	jsonapi.Write(w, http.StatusOK, j)
 }
 
 type joinRequest struct {
@@ -231,7 +205,7 @@ type JoinResponse struct {
 func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	var req joinRequest
-	if err := decode(r, &req); err != nil {
+	if err := jsonapi.Decode(r.Body, &req); err != nil {
 		fail(w, http.StatusBadRequest, "bad_request", "%v", err)
 		return
 	}
@@ -345,7 +319,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.joins.WithLabelValues(m.Regions[mreg].ID, "ok").Inc()
 	s.metrics.joinLatency.Observe(time.Since(start).Seconds())
-	writeJSON(w, http.StatusOK, JoinResponse{
+	jsonapi.Write(w, http.StatusOK, JoinResponse{
 		Meeting: mt.id, Region: claims.Region, Home: home,
 		Primary: claims.Primary, Secondary: nonNil(claims.Secondary), KMS: nonNil(claims.KMS),
 		Expires: s.now().Add(s.cfg.TicketTTL).UTC().Truncate(time.Second), Token: token,
@@ -402,12 +376,12 @@ func (s *Server) refuse(w http.ResponseWriter, m *policy.Model, p route.Particip
 	case route.CodeNoCapacity:
 		secs := int((s.cfg.RetryAfter + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: ref.Code, Message: ref.Message, RetryAfter: secs})
+		jsonapi.Write(w, http.StatusServiceUnavailable, apiError{Error: ref.Code, Message: ref.Message, RetryAfter: secs})
 	default:
 		if rules == nil {
 			rules = []string{}
 		}
-		writeJSON(w, http.StatusForbidden, struct {
+		jsonapi.Write(w, http.StatusForbidden, struct {
 			Error   string   `json:"error"`
 			Message string   `json:"message"`
 			Rules   []string `json:"rules"`
@@ -457,7 +431,7 @@ func (s *Server) putLoad(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var rep loadReport
-	if err := decode(r, &rep); err != nil {
+	if err := jsonapi.Decode(r.Body, &rep); err != nil {
 		s.metrics.reports.WithLabelValues("bad_request").Inc()
 		fail(w, http.StatusBadRequest, "bad_request", "%v", err)
 		return
@@ -532,7 +506,7 @@ func (s *Server) Datacenters() []DatacenterJSON {
 }
 
 func (s *Server) listDatacenters(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.Datacenters())
+	jsonapi.Write(w, http.StatusOK, s.Datacenters())
 }
 
 func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
@@ -573,7 +547,7 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, "bad_request", "%v", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a)
+	jsonapi.Write(w, http.StatusOK, a)
 }
 
 // withAccount is a shallow copy of m that also knows account a.
@@ -606,7 +580,7 @@ func (s *Server) putAccount(w http.ResponseWriter, r *http.Request) {
 		HomeRegion  string   `json:"home_region,omitempty"`
 		DataRegions []string `json:"data_regions,omitempty"`
 	}
-	if err := decode(r, &req); err != nil {
+	if err := jsonapi.Decode(r.Body, &req); err != nil {
 		fail(w, http.StatusBadRequest, "bad_request", "%v", err)
 		return
 	}
@@ -628,7 +602,7 @@ func (s *Server) putAccount(w http.ResponseWriter, r *http.Request) {
 	if existed {
 		status = http.StatusOK
 	}
-	writeJSON(w, status, accountJSON{ID: id, Plan: aa.Plan, HomeRegion: aa.HomeRegion, DataRegions: aa.DataRegions, Source: "api"})
+	jsonapi.Write(w, status, accountJSON{ID: id, Plan: aa.Plan, HomeRegion: aa.HomeRegion, DataRegions: aa.DataRegions, Source: "api"})
 }
 
 func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
@@ -639,7 +613,7 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
 		if a.HomeRegion != policy.None {
 			home = m.Regions[a.HomeRegion].ID
 		}
-		writeJSON(w, http.StatusOK, accountJSON{ID: id, Plan: m.Plans[a.Plan].ID, HomeRegion: home,
+		jsonapi.Write(w, http.StatusOK, accountJSON{ID: id, Plan: m.Plans[a.Plan].ID, HomeRegion: home,
 			DataRegions: regionIDs(m, a.DataRegions), Source: "config"})
 		return
 	}
@@ -650,5 +624,5 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "unknown_account", "no account %q", id)
 		return
 	}
-	writeJSON(w, http.StatusOK, accountJSON{ID: id, Plan: aa.Plan, HomeRegion: aa.HomeRegion, DataRegions: aa.DataRegions, Source: "api"})
+	jsonapi.Write(w, http.StatusOK, accountJSON{ID: id, Plan: aa.Plan, HomeRegion: aa.HomeRegion, DataRegions: aa.DataRegions, Source: "api"})
 }

@@ -1,9 +1,7 @@
 package kms
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/geofence/geofence/internal/jsonapi"
 
 	"github.com/geofence/geofence/geo"
 	"github.com/geofence/geofence/keywrap"
@@ -92,7 +92,7 @@ func badRequest(msg string) *refusal {
 // more.
 func decodeKeyRequest(body io.Reader) (KeyRequest, error) {
 	var req KeyRequest
-	if err := decodeJSON(body, &req); err != nil {
+	if err := jsonapi.Decode(body, &req); err != nil {
 		return KeyRequest{}, err
 	}
 	if req.Token == "" {
@@ -107,28 +107,13 @@ func decodeKeyRequest(body io.Reader) (KeyRequest, error) {
 // decodeLeaveRequest reads a leave request body: one JSON object with a non-empty "token".
 func decodeLeaveRequest(body io.Reader) (LeaveRequest, error) {
 	var req LeaveRequest
-	if err := decodeJSON(body, &req); err != nil {
+	if err := jsonapi.Decode(body, &req); err != nil {
 		return LeaveRequest{}, err
 	}
 	if req.Token == "" {
 		return LeaveRequest{}, errors.New(`request has no "token"`)
 	}
 	return req, nil
-}
-
-func decodeJSON(body io.Reader, v any) error {
-	dec := json.NewDecoder(body)
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return fmt.Errorf("request body is larger than %d bytes", tooBig.Limit)
-		}
-		return fmt.Errorf("request body is not a JSON object of the expected shape: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("request body has data after its JSON object")
-	}
-	return nil
 }
 
 // issue answers POST /v1/meetings/{id}/key.
@@ -183,7 +168,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("key issued", "outcome", "issued", "meeting", c.Meeting, "participant", c.Participant,
 		"epoch", epoch, "suite", suite, "participant_region", c.Context.ParticipantRegion,
 		"meeting_region", c.Context.MeetingRegion, "ticket", c.ID)
-	writeJSON(w, http.StatusOK, KeyResponse{
+	jsonapi.Write(w, http.StatusOK, KeyResponse{
 		Meeting: c.Meeting, Epoch: epoch, Suite: suite, Wrapped: wrapped.String(), KMS: s.cfg.DC,
 	})
 }
@@ -213,7 +198,7 @@ func (s *Server) leave(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("leave recorded", "outcome", "left", "meeting", c.Meeting, "participant", c.Participant,
 			"epoch", next, "ticket", c.ID)
 	}
-	writeJSON(w, http.StatusOK, LeaveResponse{Meeting: c.Meeting, Epoch: next})
+	jsonapi.Write(w, http.StatusOK, LeaveResponse{Meeting: c.Meeting, Epoch: next})
 }
 
 // authorize checks a ticket for a request about meeting: valid, for this meeting, managed,
@@ -381,17 +366,5 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, op, meeting stri
 	if ref.status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 	}
-	writeJSON(w, ref.status, body)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(v); err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
-	w.WriteHeader(status)
-	w.Write(buf.Bytes())
+	jsonapi.Write(w, ref.status, body)
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/geofence/geofence/internal/jsonapi"
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/ticket"
 	"github.com/prometheus/client_golang/prometheus"
@@ -235,7 +236,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, struct {
+	jsonapi.Write(w, http.StatusOK, struct {
 		Status     string `json:"status"`
 		Datacenter string `json:"datacenter"`
 		Meetings   int    `json:"meetings"`

@@ -10,11 +10,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/geofence/geofence/internal/leaktest"
 
 	"github.com/geofence/geofence/keywrap"
 	"github.com/geofence/geofence/ticket"
@@ -620,7 +621,7 @@ func TestMetrics(t *testing.T) {
 // TestServe runs the key server on a loopback port: it answers, serves its metrics, drains on
 // cancel and cannot be served twice.
 func TestServe(t *testing.T) {
-	checkGoroutines(t)
+	leaktest.Check(t)
 	reg := prometheus.NewRegistry()
 	e := newEnv(t, "us-sjc", func(c *Config) {
 		c.Registry = reg
@@ -692,27 +693,4 @@ func TestServe(t *testing.T) {
 	if err := e.srv.Serve(context.Background(), ln2); err == nil {
 		t.Errorf("second Serve: got nil, want an error")
 	}
-}
-
-// checkGoroutines fails the test when, after every cleanup has run, more goroutines are
-// running than when it started. Call it first, so that its cleanup runs last.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= before {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("%d goroutines left running, %d before the test:\n%s", n, before, buf)
-				return
-			}
-			time.Sleep(10 * time.Millisecond) // settle: goroutines of closed connections exit
-		}
-	})
 }
