@@ -20,12 +20,6 @@ import (
 	"github.com/geofence/geofence/ticket"
 )
 
-// Modes of a meeting.
-const (
-	ModeManaged = "managed"
-	ModeE2EE    = "e2ee"
-)
-
 // apiError is the body of every error response.
 type apiError struct {
 	Error      string   `json:"error"`
@@ -137,10 +131,10 @@ func (s *Server) createMeeting(w http.ResponseWriter, r *http.Request) {
 	}
 	switch req.Mode {
 	case "":
-		req.Mode = ModeManaged
-	case ModeManaged, ModeE2EE:
+		req.Mode = ticket.ModeManaged
+	case ticket.ModeManaged, ticket.ModeE2EE:
 	default:
-		fail(w, http.StatusBadRequest, "bad_request", "mode %q: want %q or %q", req.Mode, ModeManaged, ModeE2EE)
+		fail(w, http.StatusBadRequest, "bad_request", "mode %q: want %q or %q", req.Mode, ticket.ModeManaged, ticket.ModeE2EE)
 		return
 	}
 	m := s.Model()
@@ -252,7 +246,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusConflict, "meeting_stale", "meeting %s refers to an account or region the current config no longer has", mt.id)
 		return
 	}
-	rm := route.Meeting{Region: mreg, HostPlan: hostAcct.Plan, Narrow: hostAcct.Narrowing(), Home: policy.None, E2EE: mt.mode == ModeE2EE}
+	rm := route.Meeting{Region: mreg, HostPlan: hostAcct.Plan, Narrow: hostAcct.Narrowing(), Home: policy.None, E2EE: mt.mode == ticket.ModeE2EE}
 	st := s.stateLocked(m)
 	rehomed := false
 	if mt.home != "" {

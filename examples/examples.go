@@ -1,5 +1,5 @@
-// Package examples embeds the example worlds, so `geofence dev` runs on examples/world.yaml
-// from any directory and the tests can load them by name.
+// Package examples embeds the example world, so `geofence dev` runs on examples/world.yaml from
+// any directory. The example files themselves are the documentation: read them.
 package examples
 
 import _ "embed"
@@ -8,8 +8,3 @@ import _ "embed"
 //
 //go:embed world.yaml
 var World []byte
-
-// April2020 is examples/april-2020.yaml: the same world with the April 2020 mistakes.
-//
-//go:embed april-2020.yaml
-var April2020 []byte
