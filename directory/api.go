@@ -308,6 +308,11 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusInternalServerError, "internal", "could not sign the ticket")
 		return
 	}
+	// Every routing answer is logged (I6): what was decided, for whom, on which rule context.
+	s.log.Info("join answered", "meeting", mt.id, "participant", req.Participant, "account", pacct.ID,
+		"participant_country", claims.Context.ParticipantCountry, "participant_region", claims.Context.ParticipantRegion,
+		"meeting_region", claims.Region, "home", home, "primary", dcIDs(claims.Primary), "secondary", dcIDs(claims.Secondary),
+		"kms", dcIDs(claims.KMS))
 	if len(sel.Secondary) > 0 {
 		s.metrics.secondaries.Add(float64(len(sel.Secondary)))
 	}
@@ -318,6 +323,14 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		Primary: claims.Primary, Secondary: nonNil(claims.Secondary), KMS: nonNil(claims.KMS),
 		Expires: s.now().Add(s.cfg.TicketTTL).UTC().Truncate(time.Second), Token: token,
 	})
+}
+
+func dcIDs(d []TicketDC) []string {
+	out := make([]string, len(d))
+	for i, x := range d {
+		out[i] = x.ID
+	}
+	return out
 }
 
 func nonNil(d []TicketDC) []TicketDC {
