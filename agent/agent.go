@@ -18,7 +18,6 @@ import (
 
 	"github.com/geofence/geofence/internal/jsonapi"
 
-	"github.com/geofence/geofence/geo"
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/ticket"
 	"github.com/prometheus/client_golang/prometheus"
@@ -360,27 +359,13 @@ func (a *Agent) admit(c *ticket.Claims) *refusal {
 	}
 	m := a.cfg.Model
 	x := c.Context
-	// The region the rules are checked for must be the one this policy gives the
-	// participant's country; otherwise a directory with another config (or a bug) could
-	// place a participant in a region whose rules let it in here.
-	if x.ParticipantCountry != "" {
-		k, ok := geo.LookupCountry(x.ParticipantCountry)
-		if !ok {
-			return &refusal{status: http.StatusForbidden, code: OutcomeResidencyConflict,
-				msg: fmt.Sprintf("the ticket's participant country %q is not a country code datacenter %s knows", x.ParticipantCountry, id)}
-		}
-		if got := m.Regions[m.RegionOf(k)].ID; got != x.ParticipantRegion {
-			return &refusal{status: http.StatusForbidden, code: OutcomeResidencyConflict,
-				msg: fmt.Sprintf("the ticket puts a participant from %s in region %s, but datacenter %s's policy puts %s in region %s",
-					x.ParticipantCountry, x.ParticipantRegion, id, x.ParticipantCountry, got)}
-		}
-	}
 	p := policy.Party{
-		ParticipantRegion: x.ParticipantRegion,
-		ParticipantPlan:   x.ParticipantPlan,
-		MeetingRegion:     x.MeetingRegion,
-		HostPlan:          x.HostPlan,
-		HostDataRegions:   x.HostDataRegions,
+		ParticipantCountry: x.ParticipantCountry,
+		ParticipantRegion:  x.ParticipantRegion,
+		ParticipantPlan:    x.ParticipantPlan,
+		MeetingRegion:      x.MeetingRegion,
+		HostPlan:           x.HostPlan,
+		HostDataRegions:    x.HostDataRegions,
 	}
 	if err := m.Admit(p, a.dc); err != nil {
 		return admitRefusal(err, "")

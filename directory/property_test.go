@@ -110,7 +110,7 @@ func (e *env) checkTicket(a joinAnswer, country, account, host string) {
 	if c.Context.ParticipantPlan != pa.Plan || c.Context.HostPlan != ha.Plan || !slices.Equal(c.Context.HostDataRegions, ha.DataRegions) {
 		e.t.Fatalf("ticket context %+v, want participant plan %s host plan %s narrowing %v", c.Context, pa.Plan, ha.Plan, ha.DataRegions)
 	}
-	party := policy.Party{ParticipantRegion: wantRegion, ParticipantPlan: pa.Plan, MeetingRegion: c.Region, HostPlan: ha.Plan, HostDataRegions: ha.DataRegions}
+	party := policy.Party{ParticipantCountry: c.Context.ParticipantCountry, ParticipantRegion: wantRegion, ParticipantPlan: pa.Plan, MeetingRegion: c.Region, HostPlan: ha.Plan, HostDataRegions: ha.DataRegions}
 	for _, d := range slices.Concat(c.Primary, c.Secondary, c.KMS) {
 		id, ok := m.DC(d.ID)
 		if !ok {

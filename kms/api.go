@@ -13,7 +13,6 @@ import (
 
 	"github.com/geofence/geofence/internal/jsonapi"
 
-	"github.com/geofence/geofence/geo"
 	"github.com/geofence/geofence/keywrap"
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/ticket"
@@ -234,29 +233,15 @@ func (s *Server) authorize(ctx context.Context, meeting, token string) (*ticket.
 	}
 	m := s.cfg.Model
 	x := c.Context
-	// The region the rules are checked for must be the one this policy gives the
-	// participant's country; otherwise a directory with another config (or a bug) could
-	// place a participant in a region whose rules let it get a key here.
-	if x.ParticipantCountry != "" {
-		k, ok := geo.LookupCountry(x.ParticipantCountry)
-		if !ok {
-			return &c, &refusal{status: http.StatusForbidden, code: CodeResidencyConflict,
-				msg: fmt.Sprintf("the ticket's participant country %q is not a country code key server %s knows", x.ParticipantCountry, id)}
-		}
-		if got := m.Regions[m.RegionOf(k)].ID; got != x.ParticipantRegion {
-			return &c, &refusal{status: http.StatusForbidden, code: CodeResidencyConflict,
-				msg: fmt.Sprintf("the ticket puts a participant from %s in region %s, but key server %s's policy puts %s in region %s",
-					x.ParticipantCountry, x.ParticipantRegion, id, x.ParticipantCountry, got)}
-		}
-	}
 	// I1 at the key server: the key is issued only where its own policy allows this
 	// datacenter for both the participant and the meeting, whatever the ticket lists.
 	err = m.Admit(policy.Party{
-		ParticipantRegion: x.ParticipantRegion,
-		ParticipantPlan:   x.ParticipantPlan,
-		MeetingRegion:     x.MeetingRegion,
-		HostPlan:          x.HostPlan,
-		HostDataRegions:   x.HostDataRegions,
+		ParticipantCountry: x.ParticipantCountry,
+		ParticipantRegion:  x.ParticipantRegion,
+		ParticipantPlan:    x.ParticipantPlan,
+		MeetingRegion:      x.MeetingRegion,
+		HostPlan:           x.HostPlan,
+		HostDataRegions:    x.HostDataRegions,
 	}, s.dc)
 	if err != nil {
 		ref := &refusal{status: http.StatusForbidden, code: CodeResidencyConflict,

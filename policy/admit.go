@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/geofence/geofence/geo"
 )
 
 // ErrNotAdmitted is what Admit's refusals match with errors.Is.
@@ -13,11 +15,15 @@ var ErrNotAdmitted = errors.New("not admitted")
 // ticket carries, so each later layer (media server, key server, client) re-checks I1 and I3
 // with its own copy of the policy instead of trusting the directory.
 type Party struct {
-	ParticipantRegion string
-	ParticipantPlan   string
-	MeetingRegion     string
-	HostPlan          string
-	HostDataRegions   []string // nil or empty: no narrowing
+	// ParticipantCountry, when set, must be a country this model places in ParticipantRegion:
+	// otherwise a directory with another config (or a bug) could put a participant in a region
+	// whose rules let it in.
+	ParticipantCountry string
+	ParticipantRegion  string
+	ParticipantPlan    string
+	MeetingRegion      string
+	HostPlan           string
+	HostDataRegions    []string // nil or empty: no narrowing
 }
 
 // Refusal is Admit's answer when a DC may not serve a party; Rule names the forbidding rule
@@ -44,6 +50,16 @@ func (m *Model) Admit(p Party, d DCID) error {
 	dc := &m.DCs[d]
 	refuse := func(reason Reason, rule, format string, args ...any) error {
 		return &Refusal{DC: dc.ID, Reason: reason, Rule: rule, Msg: fmt.Sprintf(format, args...)}
+	}
+	if p.ParticipantCountry != "" {
+		k, ok := geo.LookupCountry(p.ParticipantCountry)
+		if !ok {
+			return refuse(ByRule, "", "datacenter %s does not know the participant's country %q", dc.ID, p.ParticipantCountry)
+		}
+		if got := m.Regions[m.RegionOf(k)].ID; got != p.ParticipantRegion {
+			return refuse(ByRule, "", "the ticket puts a participant from %s in region %s, but datacenter %s's policy puts %s in region %s",
+				p.ParticipantCountry, p.ParticipantRegion, dc.ID, p.ParticipantCountry, got)
+		}
 	}
 	pr, ok1 := m.Region(p.ParticipantRegion)
 	pp, ok2 := m.Plan(p.ParticipantPlan)

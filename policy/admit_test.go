@@ -32,6 +32,9 @@ func TestAdmit(t *testing.T) {
 		{"basic in government dc", na, "us-gov-east", false, ""},
 		{"government in government dc", policy.Party{ParticipantRegion: "na", ParticipantPlan: "government", MeetingRegion: "na", HostPlan: "government"}, "us-gov-east", true, ""},
 		{"narrowed to na, dc in eu", policy.Party{ParticipantRegion: "na", ParticipantPlan: "enterprise", MeetingRegion: "na", HostPlan: "enterprise", HostDataRegions: []string{"na"}}, "eu-ams", false, ""},
+		{"country in the region this policy gives it", policy.Party{ParticipantCountry: "US", ParticipantRegion: "na", ParticipantPlan: "basic", MeetingRegion: "na", HostPlan: "basic"}, "us-sjc", true, ""},
+		{"country placed in another region", policy.Party{ParticipantCountry: "CN", ParticipantRegion: "na", ParticipantPlan: "basic", MeetingRegion: "na", HostPlan: "basic"}, "us-sjc", false, ""},
+		{"unknown country", policy.Party{ParticipantCountry: "XK", ParticipantRegion: "na", ParticipantPlan: "basic", MeetingRegion: "na", HostPlan: "basic"}, "us-sjc", false, ""},
 		{"unknown plan", policy.Party{ParticipantRegion: "na", ParticipantPlan: "platinum", MeetingRegion: "na", HostPlan: "basic"}, "us-sjc", false, ""},
 	}
 	for _, tt := range tests {
