@@ -215,11 +215,10 @@ func TestRemoteKeysContext(t *testing.T) {
 	clk := newClock(t0)
 	s := newTestSigner(t, clk)
 	release := make(chan struct{})
+	// The handler never answers before the test ends: returning early would send an empty 200,
+	// and the client could read it before it notices its deadline.
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
+		<-release
 	}))
 	defer srv.Close()
 	defer close(release)
