@@ -358,15 +358,7 @@ func (a *Agent) admit(c *ticket.Claims) *refusal {
 			msg: fmt.Sprintf("the ticket for meeting %s does not list datacenter %s as a primary or secondary", c.Meeting, id)}
 	}
 	m := a.cfg.Model
-	x := c.Context
-	p := policy.Party{
-		ParticipantCountry: x.ParticipantCountry,
-		ParticipantRegion:  x.ParticipantRegion,
-		ParticipantPlan:    x.ParticipantPlan,
-		MeetingRegion:      x.MeetingRegion,
-		HostPlan:           x.HostPlan,
-		HostDataRegions:    x.HostDataRegions,
-	}
+	p := c.Context.Party()
 	if err := m.Admit(p, a.dc); err != nil {
 		return admitRefusal(err, "")
 	}
@@ -389,10 +381,7 @@ func admitRefusal(err error, prefix string) *refusal {
 	ref := &refusal{status: http.StatusForbidden, code: OutcomeResidencyConflict, msg: prefix + err.Error()}
 	var pr *policy.Refusal
 	if errors.As(err, &pr) {
-		ref.rule = pr.Rule
-		if pr.Reason == policy.Dedicated {
-			ref.code = OutcomePlanConflict // I3
-		}
+		ref.code, ref.rule = pr.Code(), pr.Rule
 	}
 	return ref
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"fmt"
 
+	"github.com/geofence/geofence/policy"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -13,8 +14,8 @@ const (
 	OutcomeBadRequest        = "bad_request"
 	OutcomeInvalidTicket     = "invalid_ticket"
 	OutcomeNotListed         = "not_listed"
-	OutcomeResidencyConflict = "residency_conflict"
-	OutcomePlanConflict      = "plan_conflict"
+	OutcomeResidencyConflict = policy.CodeResidencyConflict
+	OutcomePlanConflict      = policy.CodePlanConflict
 	OutcomeNoCapacity        = "no_capacity"
 	OutcomeKeysUnavailable   = "keys_unavailable"
 )

@@ -231,27 +231,14 @@ func (s *Server) authorize(ctx context.Context, meeting, token string) (*ticket.
 		return &c, &refusal{status: http.StatusForbidden, code: CodeNotListed,
 			msg: fmt.Sprintf("the ticket for meeting %s does not list %s as a key server", c.Meeting, id)}
 	}
-	m := s.cfg.Model
-	x := c.Context
 	// I1 at the key server: the key is issued only where its own policy allows this
 	// datacenter for both the participant and the meeting, whatever the ticket lists.
-	err = m.Admit(policy.Party{
-		ParticipantCountry: x.ParticipantCountry,
-		ParticipantRegion:  x.ParticipantRegion,
-		ParticipantPlan:    x.ParticipantPlan,
-		MeetingRegion:      x.MeetingRegion,
-		HostPlan:           x.HostPlan,
-		HostDataRegions:    x.HostDataRegions,
-	}, s.dc)
-	if err != nil {
+	if err := s.cfg.Model.Admit(c.Context.Party(), s.dc); err != nil {
 		ref := &refusal{status: http.StatusForbidden, code: CodeResidencyConflict,
 			msg: "key server " + id + " may not issue this meeting's key: " + err.Error()}
 		var pr *policy.Refusal
 		if errors.As(err, &pr) {
-			ref.rule = pr.Rule
-			if pr.Reason == policy.Dedicated {
-				ref.code = CodePlanConflict // I3
-			}
+			ref.code, ref.rule = pr.Code(), pr.Rule
 		}
 		return &c, ref
 	}

@@ -4,26 +4,27 @@ import (
 	"fmt"
 
 	"github.com/geofence/geofence/keywrap"
+	"github.com/geofence/geofence/policy"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Refusal codes: the "error" of an error answer and the "reason" label of
 // geofence_kms_refusals_total.
 const (
-	CodeBadRequest        = "bad_request"         // 400: the body is not a key or leave request
-	CodeBadPublicKey      = "bad_public_key"      // 400: the ticket carries no usable public key
-	CodeInvalidTicket     = "invalid_ticket"      // 401: signature, issuer or lifetime
-	CodeMeetingMismatch   = "meeting_mismatch"    // 403: the ticket is for another meeting
-	CodeNotListed         = "not_listed"          // 403: the ticket does not list this key server
-	CodeResidencyConflict = "residency_conflict"  // 403: I1 forbids this datacenter
-	CodePlanConflict      = "plan_conflict"       // 403: I3, dedicated class mismatch
-	CodePublicKeyMismatch = "public_key_mismatch" // 403: the request names another public key
-	CodeLeft              = "left_meeting"        // 403: the ticket was presented to leave
-	CodeUnknownEpoch      = "unknown_epoch"       // 404: no such epoch (yet)
-	CodeE2EEMeeting       = "e2ee_meeting"        // 409: E2EE meetings have no server-held key
-	CodeEpochExpired      = "epoch_expired"       // 410: superseded and past retention
-	CodeKeysUnavailable   = "keys_unavailable"    // 503: the ticket keys cannot be fetched
-	CodeInternal          = "internal"            // 500: a bug; never expected
+	CodeBadRequest        = "bad_request"                // 400: the body is not a key or leave request
+	CodeBadPublicKey      = "bad_public_key"             // 400: the ticket carries no usable public key
+	CodeInvalidTicket     = "invalid_ticket"             // 401: signature, issuer or lifetime
+	CodeMeetingMismatch   = "meeting_mismatch"           // 403: the ticket is for another meeting
+	CodeNotListed         = "not_listed"                 // 403: the ticket does not list this key server
+	CodeResidencyConflict = policy.CodeResidencyConflict // 403: I1 forbids this datacenter
+	CodePlanConflict      = policy.CodePlanConflict      // 403: I3, dedicated class mismatch
+	CodePublicKeyMismatch = "public_key_mismatch"        // 403: the request names another public key
+	CodeLeft              = "left_meeting"               // 403: the ticket was presented to leave
+	CodeUnknownEpoch      = "unknown_epoch"              // 404: no such epoch (yet)
+	CodeE2EEMeeting       = "e2ee_meeting"               // 409: E2EE meetings have no server-held key
+	CodeEpochExpired      = "epoch_expired"              // 410: superseded and past retention
+	CodeKeysUnavailable   = "keys_unavailable"           // 503: the ticket keys cannot be fetched
+	CodeInternal          = "internal"                   // 500: a bug; never expected
 )
 
 var refusalCodes = []string{

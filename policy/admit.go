@@ -8,6 +8,13 @@ import (
 	"github.com/geofence/geofence/geo"
 )
 
+// The refusal codes every layer answers with (DESIGN.md section 7): a datacenter the rules
+// forbid (I1), or a dedicated-class clash (I3).
+const (
+	CodeResidencyConflict = "residency_conflict"
+	CodePlanConflict      = "plan_conflict"
+)
+
 // ErrNotAdmitted is what Admit's refusals match with errors.Is.
 var ErrNotAdmitted = errors.New("not admitted")
 
@@ -36,6 +43,15 @@ type Refusal struct {
 }
 
 func (r *Refusal) Error() string { return r.Msg }
+
+// Code is the refusal code a server answers with: plan_conflict for a dedicated-class clash
+// (I3), residency_conflict otherwise (I1).
+func (r *Refusal) Code() string {
+	if r.Reason == Dedicated {
+		return CodePlanConflict
+	}
+	return CodeResidencyConflict
+}
 
 // Is makes a Refusal match ErrNotAdmitted.
 func (r *Refusal) Is(target error) bool { return target == ErrNotAdmitted }

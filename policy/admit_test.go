@@ -60,3 +60,14 @@ func TestAdmit(t *testing.T) {
 		})
 	}
 }
+
+func TestRefusalCode(t *testing.T) {
+	for _, tt := range []struct {
+		reason policy.Reason
+		want   string
+	}{{policy.ByRule, policy.CodeResidencyConflict}, {policy.ByAccount, policy.CodeResidencyConflict}, {policy.Dedicated, policy.CodePlanConflict}} {
+		if got := (&policy.Refusal{Reason: tt.reason}).Code(); got != tt.want {
+			t.Errorf("Code() for %v = %q, want %q", tt.reason, got, tt.want)
+		}
+	}
+}

@@ -89,8 +89,8 @@ type Exclusion struct {
 
 // Refusal codes (DESIGN.md section 7).
 const (
-	CodeResidencyConflict = "residency_conflict"
-	CodePlanConflict      = "plan_conflict"
+	CodeResidencyConflict = policy.CodeResidencyConflict
+	CodePlanConflict      = policy.CodePlanConflict
 	CodeNoCapacity        = "no_capacity"
 )
 

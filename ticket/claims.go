@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/geofence/geofence/policy"
 	josejson "github.com/go-jose/go-jose/v4/json"
 )
 
@@ -54,6 +55,19 @@ type Context struct {
 	HostPlan string `json:"host_plan"`
 	// HostDataRegions is the host account's data_regions narrowing; empty means none.
 	HostDataRegions []string `json:"host_data_regions,omitempty"`
+}
+
+// Party is the context in the terms of package policy, for policy.Model.Admit: what each later
+// layer checks with its own copy of the rules.
+func (x Context) Party() policy.Party {
+	return policy.Party{
+		ParticipantCountry: x.ParticipantCountry,
+		ParticipantRegion:  x.ParticipantRegion,
+		ParticipantPlan:    x.ParticipantPlan,
+		MeetingRegion:      x.MeetingRegion,
+		HostPlan:           x.HostPlan,
+		HostDataRegions:    x.HostDataRegions,
+	}
 }
 
 // Claims is the content of a ticket. The directory fills every field but the registered

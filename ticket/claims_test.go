@@ -157,3 +157,13 @@ func TestRFC8037Vectors(t *testing.T) {
 		}
 	})
 }
+
+func TestContextParty(t *testing.T) {
+	x := Context{ParticipantCountry: "US", ParticipantRegion: "na", ParticipantPlan: "basic", MeetingRegion: "eu",
+		HostAccount: "acme", HostPlan: "enterprise", HostDataRegions: []string{"na", "eu"}}
+	p := x.Party()
+	if p.ParticipantCountry != "US" || p.ParticipantRegion != "na" || p.ParticipantPlan != "basic" || p.MeetingRegion != "eu" ||
+		p.HostPlan != "enterprise" || len(p.HostDataRegions) != 2 || p.HostDataRegions[1] != "eu" {
+		t.Errorf("Party() = %+v, want every rule field of %+v", p, x)
+	}
+}

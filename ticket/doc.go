@@ -17,8 +17,9 @@
 // What it is not: this package does not decide residency, choose datacenters, or know the
 // policy. It only proves that the directory said what the ticket says. A media server admitting
 // a participant, or a key server issuing a key, must still check with its own copy of the
-// policy that its own DC is allowed for the [Context] the ticket carries, and that the ticket
-// names it ([Claims.Lists]). A valid signature is necessary, never sufficient.
+// policy that its own DC is allowed for the [Context] the ticket carries
+// (policy.Model.Admit with [Context.Party]), and that the ticket names it ([Claims.Lists]). A
+// valid signature is necessary, never sufficient.
 //
 // Tickets are bearer tokens: whoever holds one can present it until it expires, so they are
 // short lived (see [MaxTTL]) and carry the participant's public key, to which a key server wraps
