@@ -3,6 +3,7 @@ package directory
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"regexp"
@@ -40,13 +41,24 @@ func (s *Server) account(m *policy.Model, id string) (*policy.Account, bool) {
 		return a, true
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.apiAccountLocked(m, id)
+}
+
+// apiAccountLocked is an API account built against model m, cached per model.
+func (s *Server) apiAccountLocked(m *policy.Model, id string) (*policy.Account, bool) {
 	aa := s.accounts[id]
-	s.mu.Unlock()
 	if aa == nil {
 		return nil, false
 	}
-	a, err := buildAccount(m, aa)
-	return a, err == nil
+	if aa.builtFor != m {
+		a, err := buildAccount(m, aa)
+		if err != nil {
+			return nil, false // the account names a plan or region this config no longer has
+		}
+		aa.built, aa.builtFor = a, m
+	}
+	return aa.built, true
 }
 
 func buildAccount(m *policy.Model, aa *apiAccount) (*policy.Account, error) {
@@ -235,10 +247,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	}
 	hostAcct, okHost := m.Accounts[mt.hostAccount]
 	if !okHost {
-		if aa := s.accounts[mt.hostAccount]; aa != nil {
-			hostAcct, err = buildAccount(m, aa)
-			okHost = err == nil
-		}
+		hostAcct, okHost = s.apiAccountLocked(m, mt.hostAccount)
 	}
 	mreg, okReg := m.Region(mt.region)
 	if !okHost || !okReg {
@@ -247,7 +256,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rm := route.Meeting{Region: mreg, HostPlan: hostAcct.Plan, Narrow: hostAcct.Narrowing(), Home: policy.None, E2EE: mt.mode == ticket.ModeE2EE}
-	st := s.stateLocked(m)
+	st := s.stateForLocked(m, mreg, mt.home)
 	rehomed := false
 	if mt.home != "" {
 		if h, ok := m.DC(mt.home); ok && !st.Down[h] {
@@ -309,10 +318,12 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Every routing answer is logged (I6): what was decided, for whom, on which rule context.
-	s.log.Info("join answered", "meeting", mt.id, "participant", req.Participant, "account", pacct.ID,
-		"participant_country", claims.Context.ParticipantCountry, "participant_region", claims.Context.ParticipantRegion,
-		"meeting_region", claims.Region, "home", home, "primary", dcIDs(claims.Primary), "secondary", dcIDs(claims.Secondary),
-		"kms", dcIDs(claims.KMS))
+	if s.log.Enabled(r.Context(), slog.LevelInfo) {
+		s.log.Info("join answered", "meeting", mt.id, "participant", req.Participant, "account", pacct.ID,
+			"participant_country", claims.Context.ParticipantCountry, "participant_region", claims.Context.ParticipantRegion,
+			"meeting_region", claims.Region, "home", home, "primary", dcIDs(claims.Primary), "secondary", dcIDs(claims.Secondary),
+			"kms", dcIDs(claims.KMS))
+	}
 	if len(sel.Secondary) > 0 {
 		s.metrics.secondaries.Add(float64(len(sel.Secondary)))
 	}
@@ -402,11 +413,34 @@ func (s *Server) refuse(w http.ResponseWriter, m *policy.Model, p route.Particip
 func (s *Server) stateLocked(m *policy.Model) route.State {
 	now := s.now()
 	for i := range s.dcs {
-		d := &s.dcs[i]
-		s.down[i] = d.lastReport.IsZero() || !d.healthy || now.Sub(d.lastReport) > s.cfg.StaleAfter
-		s.util[i] = float64(d.reported+d.placed) / float64(m.DCs[i].Capacity)
+		s.refreshLocked(m, policy.DCID(i), now)
 	}
 	return route.State{Down: s.down, Utilization: s.util}
+}
+
+// stateForLocked is stateLocked for one join: it refreshes only the DCs selection can read
+// for a meeting of region r (its lists) and the meeting's home, so a join's cost under the
+// lock does not grow with the number of DCs in the world. Other entries may be stale; the
+// selection for region r never reads them.
+func (s *Server) stateForLocked(m *policy.Model, r policy.RegionID, home string) route.State {
+	now := s.now()
+	rt := &m.Routes[r]
+	for _, list := range [...][]policy.Entry{rt.Primary, rt.Secondary, rt.KMS} {
+		for _, e := range list {
+			s.refreshLocked(m, e.DC, now)
+		}
+	}
+	if h, ok := m.DC(home); ok {
+		s.refreshLocked(m, h, now)
+	}
+	return route.State{Down: s.down, Utilization: s.util}
+}
+
+// refreshLocked recomputes route's view of one DC.
+func (s *Server) refreshLocked(m *policy.Model, d policy.DCID, now time.Time) {
+	st := &s.dcs[d]
+	s.down[d] = st.lastReport.IsZero() || !st.healthy || now.Sub(st.lastReport) > s.cfg.StaleAfter
+	s.util[d] = float64(st.reported+st.placed) / float64(m.DCs[d].Capacity)
 }
 
 // LiveState returns a copy of route's view of live state.

@@ -106,6 +106,11 @@ type apiAccount struct {
 	Plan        string   `json:"plan"`
 	HomeRegion  string   `json:"home_region,omitempty"`
 	DataRegions []string `json:"data_regions,omitempty"`
+
+	// built is the account in the terms of builtFor, so that joins do not rebuild its
+	// narrowing set each time; a new model rebuilds it on first use. Guarded by Server.mu.
+	built    *policy.Account
+	builtFor *policy.Model
 }
 
 type dcState struct {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -504,5 +505,44 @@ func TestE2EEMeetingTicketsListNoKeyServer(t *testing.T) {
 	}
 	if len(a.KMS) != 0 || len(c.KMS) != 0 || c.Mode != "e2ee" {
 		t.Errorf("e2ee ticket mode %q lists key servers %v / %v, want none", c.Mode, ids(a.KMS), c.KMS)
+	}
+}
+
+// TestAPIAccountAcrossConfigChange: an API account's narrowing is rebuilt for a new model, whose
+// DC indexes differ, so the narrowing never points at the wrong DCs (I1).
+func TestAPIAccountAcrossConfigChange(t *testing.T) {
+	e := newEnv(t, "../examples/world.yaml", nil)
+	e.report(0, true)
+	if st, _ := e.do("PUT", "/v1/accounts/hooli", "", `{"plan":"pro","home_region":"eu","data_regions":["eu"]}`, nil); st != 201 {
+		t.Fatalf("PUT account: %d", st)
+	}
+	mt := e.meeting("hooli")
+	if st, _, _ := e.join(mt, "hooli", "DE"); st != http.StatusOK {
+		t.Fatalf("join: %d", st)
+	}
+	// The same world with one more DC listed first: every DC index moves by one.
+	src, err := os.ReadFile("../examples/world.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shifted := strings.Replace(string(src), "datacenters:\n", "datacenters:\n  aa-first:\n    country: FR\n    location: [48.85, 2.35]\n    capacity: 1000\n    services: [media]\n", 1)
+	c, errs := config.Parse("shifted.yaml", []byte(shifted))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	m2, err := policy.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.dir.SetModel(m2)
+	e.report(0, true)
+	st, a, _ := e.join(mt, "hooli", "DE")
+	if st != http.StatusOK {
+		t.Fatalf("join after the config change: %d %+v", st, a)
+	}
+	for _, d := range slices.Concat(a.Primary, a.Secondary, a.KMS) {
+		if d.Country != "NL" && d.Country != "DE" {
+			t.Errorf("account narrowed to eu got %s in %s after the config change", d.ID, d.Country)
+		}
 	}
 }
