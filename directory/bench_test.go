@@ -13,10 +13,9 @@ import (
 // BenchmarkSelectLive is one selection on the directory's live state, in process (no HTTP,
 // no signing): building route's state from reports and placements, then route.Select.
 func BenchmarkSelectLive(b *testing.B) {
-	t := &testing.T{}
-	e := newEnv(t, "../examples/world.yaml", nil)
+	e := newEnv(b, "../examples/world.yaml", nil)
 	e.report(100000, true)
-	m, st := e.dir.LiveState()
+	m, _ := e.dir.LiveState()
 	us, _ := geo.LookupCountry("US")
 	na, _ := m.Region("na")
 	basic, _ := m.Plan("basic")
@@ -25,7 +24,7 @@ func BenchmarkSelectLive(b *testing.B) {
 	var out route.Selection
 	b.ReportAllocs()
 	for b.Loop() {
-		_, st = e.dir.LiveState()
+		_, st := e.dir.LiveState()
 		if err := route.Select(m, p, mt, st, &out); err != nil {
 			b.Fatal(err)
 		}
@@ -34,8 +33,7 @@ func BenchmarkSelectLive(b *testing.B) {
 
 // BenchmarkJoinHandler is one whole join through the HTTP handler, signing included.
 func BenchmarkJoinHandler(b *testing.B) {
-	t := &testing.T{}
-	e := newEnv(t, "../examples/world.yaml", nil)
+	e := newEnv(b, "../examples/world.yaml", nil)
 	e.report(0, true)
 	mt := e.meeting("initech")
 	h := e.dir.Handler()

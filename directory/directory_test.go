@@ -69,7 +69,7 @@ func (c *clock) Add(d time.Duration) {
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *httptest.Server
 	dir   *directory.Server
 	model *policy.Model
@@ -91,7 +91,7 @@ func loadModel(t testing.TB, path string) *policy.Model {
 	return m
 }
 
-func newEnv(t *testing.T, path string, tweak func(*directory.Config)) *env {
+func newEnv(t testing.TB, path string, tweak func(*directory.Config)) *env {
 	t.Helper()
 	m := loadModel(t, path)
 	clk := &clock{t: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}

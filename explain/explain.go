@@ -212,7 +212,7 @@ func dcs(m *policy.Model, p route.Participant, st route.State, ids []policy.DCID
 // ParseLoad parses "dc=0.9,dc2=1" as given to --load.
 func ParseLoad(s string) (map[string]float64, error) {
 	out := map[string]float64{}
-	for _, kv := range splitList(s) {
+	for _, kv := range SplitList(s) {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
 			return nil, fmt.Errorf("load %q: want DC=UTILIZATION, e.g. us-sjc=0.9", kv)
@@ -238,7 +238,8 @@ func ParseLatLon(s string) (geo.LatLon, error) {
 	return p, nil
 }
 
-func splitList(s string) []string {
+// SplitList splits a comma-separated flag value, dropping empty items.
+func SplitList(s string) []string {
 	var out []string
 	for _, f := range strings.Split(s, ",") {
 		if f = strings.TrimSpace(f); f != "" {
@@ -247,9 +248,6 @@ func splitList(s string) []string {
 	}
 	return out
 }
-
-// SplitList splits a comma-separated flag value, dropping empty items.
-func SplitList(s string) []string { return splitList(s) }
 
 // WriteText renders a for people.
 func WriteText(w io.Writer, a *Answer) {
