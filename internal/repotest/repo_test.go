@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -85,5 +86,35 @@ func TestExamplesVerify(t *testing.T) {
 		if rep.OK != tt.wantOK || errs != tt.wantErrors || tt.wantOK && len(rep.Findings) != 0 {
 			t.Errorf("%s: ok %v with %d errors and %d findings, want ok %v with %d errors", tt.file, rep.OK, errs, len(rep.Findings), tt.wantOK, tt.wantErrors)
 		}
+	}
+}
+
+// TestMetricsDocumented: every metric name the code registers is documented in
+// docs/metrics.md (package directory also lints its names against a live registry).
+func TestMetricsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := regexp.MustCompile(`"(geofence_[a-z0-9_]+)"`)
+	found := 0
+	filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range name.FindAllStringSubmatch(string(src), -1) {
+			found++
+			if !strings.Contains(string(doc), "`"+m[1]+"`") {
+				t.Errorf("%s registers metric %s, which docs/metrics.md does not document", path, m[1])
+			}
+		}
+		return nil
+	})
+	if found < 15 {
+		t.Fatalf("found %d metric names in the code; the scan is broken", found)
 	}
 }
