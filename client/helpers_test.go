@@ -1,11 +1,9 @@
 package client
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/geofence/geofence/agent"
+	"github.com/geofence/geofence/agent/agenttest"
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/ticket"
 	"github.com/geofence/geofence/verify"
@@ -163,21 +162,9 @@ func newWorld(t testing.TB, ids ...string) *testWorld {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- a.Serve(ctx, ln) }()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("agent %s: %v", id, err)
-			}
-		})
+		url := agenttest.Start(t, a)
 		w.agents[id] = a
-		w.dir.endpoints[id] = "http://" + ln.Addr().String()
+		w.dir.endpoints[id] = url
 	}
 	t.Cleanup(tr.CloseIdleConnections) // runs first: before the agents stop
 	return w

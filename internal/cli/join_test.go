@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/geofence/geofence/agent"
+	"github.com/geofence/geofence/agent/agenttest"
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/ticket"
 	"github.com/geofence/geofence/verify"
@@ -100,15 +100,7 @@ func startTestAgent(t *testing.T, m *policy.Model, id string, keys agent.TicketV
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { a.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	endpoints[id] = "http://" + ln.Addr().String()
+	endpoints[id] = agenttest.Start(t, a)
 	return a
 }
 
