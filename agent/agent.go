@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/geofence/geofence/admission"
+	"github.com/geofence/geofence/wire"
 	"io"
 	"log/slog"
 	"net"
@@ -49,7 +51,7 @@ const retryAfterSeconds = 2
 // Errors about the token match ticket.ErrInvalid; other errors (the key set cannot be
 // fetched) say nothing about the token. *ticket.RemoteKeys is one.
 type TicketVerifier interface {
-	Verify(ctx context.Context, token string) (ticket.Claims, error)
+	Verify(ctx context.Context, token string) (wire.Claims, error)
 }
 
 var _ TicketVerifier = (*ticket.RemoteKeys)(nil)
@@ -350,15 +352,15 @@ func decodeConnect(body io.Reader) (string, error) {
 }
 
 // admit decides whether this datacenter may serve the ticket's participant; nil means yes.
-func (a *Agent) admit(c *ticket.Claims) *refusal {
+func (a *Agent) admit(c *wire.Claims) *refusal {
 	id := a.cfg.ID
 	lists := c.Lists(id)
-	if !slices.Contains(lists, ticket.ListPrimary) && !slices.Contains(lists, ticket.ListSecondary) {
+	if !slices.Contains(lists, wire.ListPrimary) && !slices.Contains(lists, wire.ListSecondary) {
 		return &refusal{status: http.StatusForbidden, code: OutcomeNotListed,
 			msg: fmt.Sprintf("the ticket for meeting %s does not list datacenter %s as a primary or secondary", c.Meeting, id)}
 	}
 	m := a.cfg.Model
-	p := c.Context.Party()
+	p := admission.Party(c.Context)
 	if err := m.Admit(p, a.dc); err != nil {
 		return admitRefusal(err, "")
 	}
@@ -386,7 +388,7 @@ func admitRefusal(err error, prefix string) *refusal {
 	return ref
 }
 
-func (a *Agent) refuse(w http.ResponseWriter, r *http.Request, ref *refusal, c *ticket.Claims) {
+func (a *Agent) refuse(w http.ResponseWriter, r *http.Request, ref *refusal, c *wire.Claims) {
 	a.metrics.admissions.WithLabelValues(ref.code).Inc()
 	attrs := []any{"code", ref.code, "status", ref.status, "message", ref.msg, "remote", r.RemoteAddr}
 	if ref.rule != "" {

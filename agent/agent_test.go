@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/base64"
 	"encoding/json"
+	"github.com/geofence/geofence/wire"
 	"net/http"
 	"strings"
 	"testing"
@@ -41,14 +42,14 @@ func TestConnect(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	na := func(edit func(*ticket.Claims)) string {
+	na := func(edit func(*wire.Claims)) string {
 		c := naClaims(m, []string{"us-sjc", "us-den"}, []string{"eu-ams", "cn-pek"})
 		if edit != nil {
 			edit(&c)
 		}
 		return ks.sign(t, c)
 	}
-	gov := func(c *ticket.Claims) {
+	gov := func(c *wire.Claims) {
 		c.Account, c.Context.ParticipantPlan, c.Context.HostAccount, c.Context.HostPlan = "us-treasury", "government", "us-treasury", "government"
 	}
 
@@ -63,17 +64,17 @@ func TestConnect(t *testing.T) {
 	}{
 		{"primary", "us-sjc", na(nil), 200, "", "", ""},
 		{"secondary", "eu-ams", na(nil), 200, "", "", ""},
-		{"china meeting in beijing", "cn-pek", na(func(c *ticket.Claims) {
+		{"china meeting in beijing", "cn-pek", na(func(c *wire.Claims) {
 			c.Region, c.Home = "cn", "cn-pek"
-			c.Primary = []ticket.DC{{ID: "cn-pek", Country: "CN"}}
+			c.Primary = []wire.DC{{ID: "cn-pek", Country: "CN"}}
 			c.Secondary = nil
-			c.Context = ticket.Context{ParticipantCountry: "CN", ParticipantRegion: "cn", ParticipantPlan: "enterprise",
+			c.Context = wire.Context{ParticipantCountry: "CN", ParticipantRegion: "cn", ParticipantPlan: "enterprise",
 				MeetingRegion: "cn", HostAccount: "tsinghua-media", HostPlan: "enterprise"}
 		}), 200, "", "", ""},
-		{"government in a government dc", "us-gov-east", na(func(c *ticket.Claims) {
+		{"government in a government dc", "us-gov-east", na(func(c *wire.Claims) {
 			gov(c)
 			c.Home = "us-gov-east"
-			c.Primary = []ticket.DC{{ID: "us-gov-east", Country: "US"}}
+			c.Primary = []wire.DC{{ID: "us-gov-east", Country: "US"}}
 		}), 200, "", "", ""},
 
 		{"signed by another key", "us-sjc", mustSign(t, forger, naClaims(m, []string{"us-sjc"}, nil), time.Minute), 401, "invalid_ticket", "", "unknown signing key"},
@@ -82,30 +83,30 @@ func TestConnect(t *testing.T) {
 		{"wrong issuer", "us-sjc", mustSign(t, evil, naClaims(m, []string{"us-sjc"}, nil), time.Minute), 401, "invalid_ticket", "", "iss"},
 		{"not a token", "us-sjc", "hello", 401, "invalid_ticket", "", ""},
 
-		{"not listed", "us-sjc", na(func(c *ticket.Claims) {
-			c.Primary = []ticket.DC{{ID: "us-den", Country: "US"}}
+		{"not listed", "us-sjc", na(func(c *wire.Claims) {
+			c.Primary = []wire.DC{{ID: "us-den", Country: "US"}}
 		}), 403, "not_listed", "", "does not list datacenter us-sjc"},
-		{"listed as key server only", "us-sjc", na(func(c *ticket.Claims) {
-			c.Primary = []ticket.DC{{ID: "us-den", Country: "US"}}
-			c.KMS = []ticket.DC{{ID: "us-sjc", Country: "US"}}
+		{"listed as key server only", "us-sjc", na(func(c *wire.Claims) {
+			c.Primary = []wire.DC{{ID: "us-den", Country: "US"}}
+			c.KMS = []wire.DC{{ID: "us-sjc", Country: "US"}}
 		}), 403, "not_listed", "", ""},
 
 		// April 2020: Beijing on North America's backup list. The directory (with this config)
 		// listed it; the agent in Beijing still refuses a North American participant.
 		{"april 2020: north american participant in beijing", "cn-pek", na(nil), 403, "residency_conflict", "nothing-else-enters-china", "cn-pek"},
-		{"home dc forbidden", "us-sjc", na(func(c *ticket.Claims) { c.Home = "cn-pek" }), 403, "residency_conflict", "nothing-else-enters-china", "home datacenter cn-pek"},
-		{"home dc unknown", "us-sjc", na(func(c *ticket.Claims) { c.Home = "xx-nowhere" }), 403, "residency_conflict", "", "xx-nowhere"},
-		{"country placed in the wrong region", "us-sjc", na(func(c *ticket.Claims) { c.Context.ParticipantCountry = "CN" }), 403, "residency_conflict", "", "region cn"},
-		{"chinese participant in a us dc", "us-sjc", na(func(c *ticket.Claims) {
+		{"home dc forbidden", "us-sjc", na(func(c *wire.Claims) { c.Home = "cn-pek" }), 403, "residency_conflict", "nothing-else-enters-china", "home datacenter cn-pek"},
+		{"home dc unknown", "us-sjc", na(func(c *wire.Claims) { c.Home = "xx-nowhere" }), 403, "residency_conflict", "", "xx-nowhere"},
+		{"country placed in the wrong region", "us-sjc", na(func(c *wire.Claims) { c.Context.ParticipantCountry = "CN" }), 403, "residency_conflict", "", "region cn"},
+		{"chinese participant in a us dc", "us-sjc", na(func(c *wire.Claims) {
 			c.Context.ParticipantCountry, c.Context.ParticipantRegion = "CN", "cn"
 		}), 403, "residency_conflict", "china-stays-in-china", ""},
-		{"outside the host's data regions", "eu-ams", na(func(c *ticket.Claims) {
+		{"outside the host's data regions", "eu-ams", na(func(c *wire.Claims) {
 			c.Context.HostAccount, c.Context.HostPlan, c.Context.HostDataRegions = "acme", "enterprise", []string{"na"}
 		}), 403, "residency_conflict", "", "data regions"},
-		{"unknown plan", "us-sjc", na(func(c *ticket.Claims) { c.Context.ParticipantPlan = "platinum" }), 403, "residency_conflict", "", "unknown"},
+		{"unknown plan", "us-sjc", na(func(c *wire.Claims) { c.Context.ParticipantPlan = "platinum" }), 403, "residency_conflict", "", "unknown"},
 
-		{"basic plan in a government dc", "us-gov-east", na(func(c *ticket.Claims) {
-			c.Primary = []ticket.DC{{ID: "us-gov-east", Country: "US"}}
+		{"basic plan in a government dc", "us-gov-east", na(func(c *wire.Claims) {
+			c.Primary = []wire.DC{{ID: "us-gov-east", Country: "US"}}
 		}), 403, "plan_conflict", "", "us-gov-east"},
 		{"government plan in a general dc", "us-sjc", na(gov), 403, "plan_conflict", "", "government"},
 	}
@@ -139,7 +140,7 @@ func TestConnect(t *testing.T) {
 }
 
 // swapPayload puts the claims c in place of tok's payload, keeping its header and signature.
-func swapPayload(t *testing.T, tok string, c ticket.Claims) string {
+func swapPayload(t *testing.T, tok string, c wire.Claims) string {
 	t.Helper()
 	c.Issuer, c.ID = testIssuer, "AAAAAAAAAAAAAAAAAAAAAA"
 	c.IssuedAt = time.Now().Truncate(time.Second)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/geofence/geofence/wire"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -69,12 +70,12 @@ func (k *keyServer) remoteKeys(t testing.TB) *ticket.RemoteKeys {
 	return rk
 }
 
-func (k *keyServer) sign(t testing.TB, c ticket.Claims) string {
+func (k *keyServer) sign(t testing.TB, c wire.Claims) string {
 	t.Helper()
 	return mustSign(t, k.signer, c, 5*time.Minute)
 }
 
-func mustSign(t testing.TB, s *ticket.Signer, c ticket.Claims, ttl time.Duration) string {
+func mustSign(t testing.TB, s *ticket.Signer, c wire.Claims, ttl time.Duration) string {
 	t.Helper()
 	tok, err := s.Sign(c, ttl)
 	if err != nil {
@@ -85,23 +86,23 @@ func mustSign(t testing.TB, s *ticket.Signer, c ticket.Claims, ttl time.Duration
 
 // naClaims is a basic-plan participant from the US in a North American meeting, with the
 // datacenters of m.
-func naClaims(m *policy.Model, primary, secondary []string) ticket.Claims {
-	dcs := func(ids []string) []ticket.DC {
-		var out []ticket.DC
+func naClaims(m *policy.Model, primary, secondary []string) wire.Claims {
+	dcs := func(ids []string) []wire.DC {
+		var out []wire.DC
 		for _, id := range ids {
 			country := "US"
 			if d, ok := m.DC(id); ok {
 				country = m.DCs[d].Country.Code()
 			}
-			out = append(out, ticket.DC{ID: id, Country: country})
+			out = append(out, wire.DC{ID: id, Country: country})
 		}
 		return out
 	}
-	return ticket.Claims{
-		Meeting: "m-1", Participant: "alice", Account: "globex", Mode: ticket.ModeE2EE,
+	return wire.Claims{
+		Meeting: "m-1", Participant: "alice", Account: "globex", Mode: wire.ModeE2EE,
 		Region: "na", Home: "us-sjc",
 		Primary: dcs(primary), Secondary: dcs(secondary),
-		Context: ticket.Context{
+		Context: wire.Context{
 			ParticipantCountry: "US", ParticipantRegion: "na", ParticipantPlan: "basic",
 			MeetingRegion: "na", HostAccount: "globex", HostPlan: "basic",
 		},
@@ -193,6 +194,6 @@ func connect(t testing.TB, c *http.Client, base, token string) answer {
 // staticKeys verifies with a fixed key set, without a network.
 type staticKeys struct{ v *ticket.Verifier }
 
-func (s staticKeys) Verify(_ context.Context, token string) (ticket.Claims, error) {
+func (s staticKeys) Verify(_ context.Context, token string) (wire.Claims, error) {
 	return s.v.Verify(token)
 }

@@ -2,12 +2,12 @@ package client
 
 import (
 	"context"
+	"github.com/geofence/geofence/wire"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/geofence/geofence/agent"
-	"github.com/geofence/geofence/ticket"
 )
 
 // BenchmarkConnectAllPrimariesBlackholed is the time to join when the three primaries accept
@@ -16,12 +16,12 @@ import (
 // 1.5 s, and the secondaries are started then. Expect about 1.5 s per operation; what is
 // above that is the cost of the join, the ticket check and the loopback round trips.
 func BenchmarkConnectAllPrimariesBlackholed(b *testing.B) {
-	benchmarkJoin(b, naPrimary, ticket.ListSecondary, Config{}) // the defaults: Stagger, AttemptTimeout, PrimaryBudget
+	benchmarkJoin(b, naPrimary, wire.ListSecondary, Config{}) // the defaults: Stagger, AttemptTimeout, PrimaryBudget
 }
 
 // BenchmarkConnectFirstPrimary is the same join with every datacenter healthy: the baseline.
 func BenchmarkConnectFirstPrimary(b *testing.B) {
-	benchmarkJoin(b, nil, ticket.ListPrimary, Config{})
+	benchmarkJoin(b, nil, wire.ListPrimary, Config{})
 }
 
 func benchmarkJoin(b *testing.B, blackholed []string, wantList string, cfg Config) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/geofence/geofence/wire"
 	"io"
 	"net/http"
 	"net/url"
@@ -88,7 +89,7 @@ type Client struct {
 
 	// connectTo and disconnect are the network side of a connection attempt; tests replace
 	// them to step the race in virtual time.
-	connectTo  func(ctx context.Context, dc ticket.DC, token string) (session, code string, err error)
+	connectTo  func(ctx context.Context, dc wire.DC, token string) (session, code string, err error)
 	disconnect func(ctx context.Context, r *Result) error
 }
 
@@ -157,7 +158,7 @@ const (
 type Attempt struct {
 	Datacenter string
 	Country    string
-	List       string // ticket.ListPrimary or ticket.ListSecondary
+	List       string // wire.ListPrimary or wire.ListSecondary
 	Outcome    string // one of the Outcome constants
 	// Started is when the attempt started, since Join was called; zero for pinned.
 	Started time.Duration
@@ -173,7 +174,7 @@ type Attempt struct {
 // Result is a successful join: the datacenter connected to, and how.
 type Result struct {
 	Datacenter string
-	List       string // ticket.ListPrimary or ticket.ListSecondary
+	List       string // wire.ListPrimary or wire.ListSecondary
 	Endpoint   string
 	// Session identifies the connection at the datacenter; Disconnect ends it.
 	Session string
@@ -183,7 +184,7 @@ type Result struct {
 	// Attempts are the datacenters tried or pinned away, in the order they were started.
 	Attempts []Attempt
 	// Claims is the verified ticket: what the directory signed.
-	Claims ticket.Claims
+	Claims wire.Claims
 	// Token is the signed ticket, for the key servers.
 	Token string
 }
@@ -224,9 +225,9 @@ func (c *Client) Join(ctx context.Context, meeting, account, participant, public
 	var prim, sec []candidate
 	for _, l := range []struct {
 		name string
-		dcs  []ticket.DC
+		dcs  []wire.DC
 		to   *[]candidate
-	}{{ticket.ListPrimary, claims.Primary, &prim}, {ticket.ListSecondary, claims.Secondary, &sec}} {
+	}{{wire.ListPrimary, claims.Primary, &prim}, {wire.ListSecondary, claims.Secondary, &sec}} {
 		for _, dc := range l.dcs {
 			if c.Pinned(dc.Country) {
 				res.Attempts = append(res.Attempts, Attempt{Datacenter: dc.ID, Country: dc.Country, List: l.name,
@@ -312,7 +313,7 @@ func (c *Client) post(ctx context.Context, u string, body []byte, hdr http.Heade
 // checkTicket checks that the signed claims are for what was asked, and say what the
 // unsigned answer says: never trust unsigned JSON, and never accept a ticket for someone
 // else (it would carry another public key, to which a key server would wrap the meeting key).
-func checkTicket(ans *joinResponse, c *ticket.Claims, meeting, account, participant, publicKey string) error {
+func checkTicket(ans *joinResponse, c *wire.Claims, meeting, account, participant, publicKey string) error {
 	var bad []string
 	differ := func(what, signed, other string) {
 		if signed != other {
@@ -330,8 +331,8 @@ func checkTicket(ans *joinResponse, c *ticket.Claims, meeting, account, particip
 	differ("home in the answer", c.Home, ans.Home)
 	for _, l := range []struct {
 		name           string
-		signed, answer []ticket.DC
-	}{{ticket.ListPrimary, c.Primary, ans.Primary}, {ticket.ListSecondary, c.Secondary, ans.Secondary}, {ticket.ListKMS, c.KMS, ans.KMS}} {
+		signed, answer []wire.DC
+	}{{wire.ListPrimary, c.Primary, ans.Primary}, {wire.ListSecondary, c.Secondary, ans.Secondary}, {wire.ListKMS, c.KMS, ans.KMS}} {
 		if !slices.Equal(l.signed, l.answer) {
 			bad = append(bad, fmt.Sprintf("%s in the answer: signed %s, %s", l.name, dcList(l.signed), dcList(l.answer)))
 		}
@@ -342,7 +343,7 @@ func checkTicket(ans *joinResponse, c *ticket.Claims, meeting, account, particip
 	return nil
 }
 
-func dcList(dcs []ticket.DC) string {
+func dcList(dcs []wire.DC) string {
 	parts := make([]string, len(dcs))
 	for i, d := range dcs {
 		parts[i] = d.ID + "/" + d.Country + "@" + d.Endpoint

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/geofence/geofence/wire"
 	"maps"
 	"net/http"
 	"slices"
@@ -182,9 +183,9 @@ func secondariesAfterPrimaries(t *testing.T, as []Attempt) {
 	var secs []Attempt
 	for _, a := range as {
 		switch a.List {
-		case ticket.ListPrimary:
+		case wire.ListPrimary:
 			lastPrimaryEnd = max(lastPrimaryEnd, a.Started+a.Elapsed)
-		case ticket.ListSecondary:
+		case wire.ListSecondary:
 			secs = append(secs, a)
 		}
 	}
@@ -269,7 +270,7 @@ func TestJoinUntrusted(t *testing.T) {
 	tests := []struct {
 		name      string
 		signWith  *ticket.Signer
-		edit      func(*ticket.Claims)
+		edit      func(*wire.Claims)
 		tamper    func(*joinResponse)
 		wantInErr string
 	}{
@@ -281,17 +282,17 @@ func TestJoinUntrusted(t *testing.T) {
 			a.Primary[0].Endpoint, a.Primary[1].Endpoint = a.Primary[1].Endpoint, a.Primary[0].Endpoint
 		}, wantInErr: "primary"},
 		{name: "datacenter added", tamper: func(a *joinResponse) {
-			a.Secondary = append(a.Secondary, ticket.DC{ID: "cn-pek", Country: "CN", Endpoint: "http://127.0.0.1:1"})
+			a.Secondary = append(a.Secondary, wire.DC{ID: "cn-pek", Country: "CN", Endpoint: "http://127.0.0.1:1"})
 		}, wantInErr: "secondary"},
 		{name: "country changed", tamper: func(a *joinResponse) { a.Primary[2].Country = "CA" }, wantInErr: "primary"},
 		{name: "secondaries dropped", tamper: func(a *joinResponse) { a.Secondary = nil }, wantInErr: "secondary"},
-		{name: "key servers added", tamper: func(a *joinResponse) { a.KMS = []ticket.DC{{ID: "cn-pek", Country: "CN"}} }, wantInErr: "kms"},
+		{name: "key servers added", tamper: func(a *joinResponse) { a.KMS = []wire.DC{{ID: "cn-pek", Country: "CN"}} }, wantInErr: "kms"},
 		{name: "home changed", tamper: func(a *joinResponse) { a.Home = "us-den" }, wantInErr: "home"},
 		{name: "region changed", tamper: func(a *joinResponse) { a.Region = "eu" }, wantInErr: "region"},
-		{name: "ticket for another meeting", edit: func(c *ticket.Claims) { c.Meeting = "m-2" }, wantInErr: "meeting"},
-		{name: "ticket for another participant", edit: func(c *ticket.Claims) { c.Participant = "mallory" }, wantInErr: "participant"},
-		{name: "ticket for another account", edit: func(c *ticket.Claims) { c.Account = "acme" }, wantInErr: "account"},
-		{name: "ticket with another public key", edit: func(c *ticket.Claims) { c.PublicKey = "pk-mallory" }, wantInErr: "public key"},
+		{name: "ticket for another meeting", edit: func(c *wire.Claims) { c.Meeting = "m-2" }, wantInErr: "meeting"},
+		{name: "ticket for another participant", edit: func(c *wire.Claims) { c.Participant = "mallory" }, wantInErr: "participant"},
+		{name: "ticket for another account", edit: func(c *wire.Claims) { c.Account = "acme" }, wantInErr: "account"},
+		{name: "ticket with another public key", edit: func(c *wire.Claims) { c.PublicKey = "pk-mallory" }, wantInErr: "public key"},
 	}
 	leaktest.Check(t)
 	w := newWorld(t, naPrimary...)

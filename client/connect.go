@@ -5,17 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/geofence/geofence/wire"
 	"io"
 	"net/http/httptrace"
 	"sync/atomic"
 	"time"
-
-	"github.com/geofence/geofence/ticket"
 )
 
 // candidate is a datacenter the client may try.
 type candidate struct {
-	dc   ticket.DC
+	dc   wire.DC
 	list string
 }
 
@@ -195,7 +194,7 @@ func (c *Client) race(ctx context.Context, res *Result, prim, sec []candidate, s
 
 // attempt is one connection attempt: the DC agent's POST /v1/connect with the ticket, within
 // AttemptTimeout.
-func (c *Client) attempt(ctx context.Context, idx int, dc ticket.DC, token string, began time.Time) attemptResult {
+func (c *Client) attempt(ctx context.Context, idx int, dc wire.DC, token string, began time.Time) attemptResult {
 	r := attemptResult{idx: idx, began: began}
 	actx, cancel := context.WithTimeoutCause(ctx, c.cfg.AttemptTimeout, errAttemptTimeout)
 	defer cancel()
@@ -218,7 +217,7 @@ func (c *Client) attempt(ctx context.Context, idx int, dc ticket.DC, token strin
 	return r
 }
 
-func (c *Client) connect(ctx context.Context, dc ticket.DC, token string) (session, code string, err error) {
+func (c *Client) connect(ctx context.Context, dc wire.DC, token string) (session, code string, err error) {
 	u, err := endpointURL(dc.Endpoint, connectPath)
 	if err != nil {
 		return "", "", fmt.Errorf("datacenter %s: %w", dc.ID, err)

@@ -1,11 +1,10 @@
 package client
 
 import (
+	"github.com/geofence/geofence/wire"
 	"net/http"
 	"testing"
 	"time"
-
-	"github.com/geofence/geofence/ticket"
 )
 
 // FuzzParseAnswers feeds arbitrary answers to the parsers of the directory's join answer and
@@ -29,8 +28,8 @@ func FuzzParseAnswers(f *testing.F) {
 	} {
 		f.Add(seed.status, []byte(seed.body))
 	}
-	claims := ticket.Claims{Meeting: "m-1", Account: "a", Region: "na", Home: "us-sjc",
-		Primary: []ticket.DC{{ID: "us-sjc", Country: "US", Endpoint: "http://127.0.0.1:1"}}}
+	claims := wire.Claims{Meeting: "m-1", Account: "a", Region: "na", Home: "us-sjc",
+		Primary: []wire.DC{{ID: "us-sjc", Country: "US", Endpoint: "http://127.0.0.1:1"}}}
 	now := func() time.Time { return time.Unix(1_777_000_000, 0) }
 	f.Fuzz(func(t *testing.T, status int, body []byte) {
 		if ans, err := parseJoinResponse(body); err == nil {

@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/json"
+	"github.com/geofence/geofence/wire"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -37,7 +38,7 @@ type fakeDirectory struct {
 	secondary  []string
 	endpoints  map[string]string
 	signWith   *ticket.Signer                               // instead of signer
-	editClaims func(*ticket.Claims)                         // before signing
+	editClaims func(*wire.Claims)                           // before signing
 	tamper     func(*joinResponse)                          // after signing
 	respond    func(w http.ResponseWriter, r *http.Request) // instead of a ticket
 	requests   []joinRequest
@@ -66,15 +67,15 @@ func (d *fakeDirectory) set(primary, secondary []string) {
 	d.primary, d.secondary = primary, secondary
 }
 
-func (d *fakeDirectory) list(ids []string) []ticket.DC {
-	var out []ticket.DC
+func (d *fakeDirectory) list(ids []string) []wire.DC {
+	var out []wire.DC
 	for _, id := range ids {
 		dc, ok := d.m.DC(id)
 		if !ok {
 			d.t.Errorf("fake directory: no datacenter %s", id)
 			continue
 		}
-		out = append(out, ticket.DC{ID: id, Country: d.m.DCs[dc].Country.Code(), Endpoint: d.endpoints[id]})
+		out = append(out, wire.DC{ID: id, Country: d.m.DCs[dc].Country.Code(), Endpoint: d.endpoints[id]})
 	}
 	return out
 }
@@ -92,10 +93,10 @@ func (d *fakeDirectory) join(w http.ResponseWriter, r *http.Request) {
 		d.respond(w, r)
 		return
 	}
-	c := ticket.Claims{
-		Meeting: r.PathValue("id"), Participant: req.Participant, Account: req.Account, Mode: ticket.ModeE2EE,
+	c := wire.Claims{
+		Meeting: r.PathValue("id"), Participant: req.Participant, Account: req.Account, Mode: wire.ModeE2EE,
 		Region: "na", Home: "us-sjc", Primary: d.list(d.primary), Secondary: d.list(d.secondary),
-		Context: ticket.Context{ParticipantCountry: "US", ParticipantRegion: "na", ParticipantPlan: "basic",
+		Context: wire.Context{ParticipantCountry: "US", ParticipantRegion: "na", ParticipantPlan: "basic",
 			MeetingRegion: "na", HostAccount: "globex", HostPlan: "basic"},
 		PublicKey: req.PublicKey,
 	}
@@ -113,9 +114,9 @@ func (d *fakeDirectory) join(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ans := joinResponse{Meeting: c.Meeting, Region: c.Region, Home: c.Home, Primary: c.Primary,
-		Secondary: c.Secondary, KMS: []ticket.DC{}, Expires: time.Now().Add(5 * time.Minute).UTC().Truncate(time.Second), Token: tok}
+		Secondary: c.Secondary, KMS: []wire.DC{}, Expires: time.Now().Add(5 * time.Minute).UTC().Truncate(time.Second), Token: tok}
 	if ans.Secondary == nil {
-		ans.Secondary = []ticket.DC{}
+		ans.Secondary = []wire.DC{}
 	}
 	if d.tamper != nil {
 		d.tamper(&ans)

@@ -10,8 +10,8 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/geofence/geofence/e2ee"
-	"github.com/geofence/geofence/keywrap"
+	"github.com/geofence/geofence/crypto/e2ee"
+	"github.com/geofence/geofence/crypto/keywrap"
 )
 
 // ErrNoKey is matched by FetchKey's error when no key server of the ticket gave a key.

@@ -4,13 +4,12 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"github.com/geofence/geofence/wire"
 	"net/http/httptrace"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"github.com/geofence/geofence/ticket"
 )
 
 // behaviour is how a fake datacenter answers a connection attempt.
@@ -217,7 +216,7 @@ func TestRaceScenarios(t *testing.T) {
 				var disconnected []string
 				c := &Client{cfg: Config{Stagger: cmp.Or(tt.stagger, DefaultStagger), AttemptTimeout: time.Second,
 					PrimaryBudget: cmp.Or(tt.budget, time.Hour)}}
-				c.connectTo = func(ctx context.Context, dc ticket.DC, _ string) (string, string, error) {
+				c.connectTo = func(ctx context.Context, dc wire.DC, _ string) (string, string, error) {
 					b := tt.dcs[dc.ID]
 					if b.answer != "unsent" {
 						if tr := httptrace.ContextClientTrace(ctx); tr != nil && tr.WroteRequest != nil {
@@ -254,7 +253,7 @@ func TestRaceScenarios(t *testing.T) {
 				cands := func(ids []string, list string) []candidate {
 					var out []candidate
 					for _, id := range ids {
-						out = append(out, candidate{dc: ticket.DC{ID: id, Country: "US"}, list: list})
+						out = append(out, candidate{dc: wire.DC{ID: id, Country: "US"}, list: list})
 					}
 					return out
 				}
@@ -265,7 +264,7 @@ func TestRaceScenarios(t *testing.T) {
 					defer cancel()
 				}
 				res := &Result{}
-				err := c.race(ctx, res, cands(tt.prim, ticket.ListPrimary), cands(tt.sec, ticket.ListSecondary), time.Now())
+				err := c.race(ctx, res, cands(tt.prim, wire.ListPrimary), cands(tt.sec, wire.ListSecondary), time.Now())
 				if !errors.Is(err, tt.wantErr) || (err != nil) != (tt.wantErr != nil) {
 					t.Fatalf("got error %v, want %v", err, tt.wantErr)
 				}

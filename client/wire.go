@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/geofence/geofence/wire"
 	"net"
 	"net/http"
 	"net/url"
@@ -37,14 +38,14 @@ type joinRequest struct {
 }
 
 type joinResponse struct {
-	Meeting   string      `json:"meeting"`
-	Region    string      `json:"region"`
-	Home      string      `json:"home"`
-	Primary   []ticket.DC `json:"primary"`
-	Secondary []ticket.DC `json:"secondary"`
-	KMS       []ticket.DC `json:"kms"`
-	Expires   time.Time   `json:"expires"` // informational: the signed exp is what counts
-	Token     string      `json:"token"`
+	Meeting   string    `json:"meeting"`
+	Region    string    `json:"region"`
+	Home      string    `json:"home"`
+	Primary   []wire.DC `json:"primary"`
+	Secondary []wire.DC `json:"secondary"`
+	KMS       []wire.DC `json:"kms"`
+	Expires   time.Time `json:"expires"` // informational: the signed exp is what counts
+	Token     string    `json:"token"`
 }
 
 // parseJoinResponse decodes the directory's 200 answer. Nothing in it is trusted until

@@ -3,6 +3,7 @@ package directory
 import (
 	"errors"
 	"fmt"
+	"github.com/geofence/geofence/wire"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -18,7 +19,6 @@ import (
 	"github.com/geofence/geofence/geo"
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/route"
-	"github.com/geofence/geofence/ticket"
 )
 
 // apiError is the body of every error response.
@@ -143,10 +143,10 @@ func (s *Server) createMeeting(w http.ResponseWriter, r *http.Request) {
 	}
 	switch req.Mode {
 	case "":
-		req.Mode = ticket.ModeManaged
-	case ticket.ModeManaged, ticket.ModeE2EE:
+		req.Mode = wire.ModeManaged
+	case wire.ModeManaged, wire.ModeE2EE:
 	default:
-		fail(w, http.StatusBadRequest, "bad_request", "mode %q: want %q or %q", req.Mode, ticket.ModeManaged, ticket.ModeE2EE)
+		fail(w, http.StatusBadRequest, "bad_request", "mode %q: want %q or %q", req.Mode, wire.ModeManaged, wire.ModeE2EE)
 		return
 	}
 	m := s.Model()
@@ -194,7 +194,7 @@ type joinRequest struct {
 }
 
 // TicketDC is a datacenter in a join answer.
-type TicketDC = ticket.DC
+type TicketDC = wire.DC
 
 // JoinResponse is the 200 answer to a join (DESIGN.md section 7).
 type JoinResponse struct {
@@ -255,7 +255,7 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusConflict, "meeting_stale", "meeting %s refers to an account or region the current config no longer has", mt.id)
 		return
 	}
-	rm := route.Meeting{Region: mreg, HostPlan: hostAcct.Plan, Narrow: hostAcct.Narrowing(), Home: policy.None, E2EE: mt.mode == ticket.ModeE2EE}
+	rm := route.Meeting{Region: mreg, HostPlan: hostAcct.Plan, Narrow: hostAcct.Narrowing(), Home: policy.None, E2EE: mt.mode == wire.ModeE2EE}
 	st := s.stateForLocked(m, mreg, mt.home)
 	rehomed := false
 	if mt.home != "" {
@@ -294,13 +294,13 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	home, mode := mt.home, mt.mode
 	s.mu.Unlock()
 
-	claims := ticket.Claims{
+	claims := wire.Claims{
 		Meeting: mt.id, Participant: req.Participant, Account: pacct.ID, Mode: mode,
 		Region: m.Regions[mreg].ID, Home: home,
 		Primary:   s.dcList(m, sel.Primary, s.cfg.Endpoints),
 		Secondary: s.dcList(m, sel.Secondary, s.cfg.Endpoints),
 		KMS:       s.dcList(m, sel.KMS, s.cfg.KMSEndpoints),
-		Context: ticket.Context{
+		Context: wire.Context{
 			ParticipantCountry: c.country.Code(),
 			ParticipantRegion:  m.Regions[p.Region].ID,
 			ParticipantPlan:    m.Plans[p.Plan].ID,

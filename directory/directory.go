@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/geofence/geofence/clientip"
-	"github.com/geofence/geofence/geoip"
+	"github.com/geofence/geofence/geo/geoip"
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/ticket"
 	"github.com/prometheus/client_golang/prometheus"

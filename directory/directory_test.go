@@ -21,7 +21,7 @@ import (
 	"github.com/geofence/geofence/config"
 	"github.com/geofence/geofence/directory"
 	"github.com/geofence/geofence/geo"
-	"github.com/geofence/geofence/geoip"
+	"github.com/geofence/geofence/geo/geoip"
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/ticket"
 	"github.com/prometheus/client_golang/prometheus"

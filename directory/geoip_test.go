@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/geofence/geofence/directory"
-	"github.com/geofence/geofence/geoip"
+	"github.com/geofence/geofence/geo/geoip"
 	"github.com/geofence/geofence/internal/sharedtest"
 )
 

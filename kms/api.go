@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/geofence/geofence/admission"
+	"github.com/geofence/geofence/wire"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,7 +15,7 @@ import (
 
 	"github.com/geofence/geofence/internal/jsonapi"
 
-	"github.com/geofence/geofence/keywrap"
+	"github.com/geofence/geofence/crypto/keywrap"
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/ticket"
 )
@@ -203,7 +205,7 @@ func (s *Server) leave(w http.ResponseWriter, r *http.Request) {
 // authorize checks a ticket for a request about meeting: valid, for this meeting, managed,
 // listing this key server, and allowed here by this key server's own policy (I1, I3). It
 // returns the claims once the ticket verifies, nil before.
-func (s *Server) authorize(ctx context.Context, meeting, token string) (*ticket.Claims, *refusal) {
+func (s *Server) authorize(ctx context.Context, meeting, token string) (*wire.Claims, *refusal) {
 	c, err := s.cfg.Keys.Verify(ctx, token)
 	if err != nil {
 		if errors.Is(err, ticket.ErrInvalid) {
@@ -220,20 +222,20 @@ func (s *Server) authorize(ctx context.Context, meeting, token string) (*ticket.
 		return &c, &refusal{status: http.StatusForbidden, code: CodeMeetingMismatch,
 			msg: fmt.Sprintf("the ticket is for meeting %q, not %q", c.Meeting, meeting)}
 	}
-	if c.Mode != ticket.ModeManaged {
+	if c.Mode != wire.ModeManaged {
 		return &c, &refusal{status: http.StatusConflict, code: CodeE2EEMeeting,
 			msg: fmt.Sprintf("meeting %s is end-to-end encrypted: its key comes from the meeting leader's client and no key server holds one", c.Meeting)}
 	}
 	if len(c.Meeting) > keywrap.MaxIDLen || len(c.Participant) > keywrap.MaxIDLen {
 		return &c, badRequest(fmt.Sprintf("meeting and participant ids must be at most %d bytes", keywrap.MaxIDLen))
 	}
-	if !slices.Contains(c.Lists(id), ticket.ListKMS) {
+	if !slices.Contains(c.Lists(id), wire.ListKMS) {
 		return &c, &refusal{status: http.StatusForbidden, code: CodeNotListed,
 			msg: fmt.Sprintf("the ticket for meeting %s does not list %s as a key server", c.Meeting, id)}
 	}
 	// I1 at the key server: the key is issued only where its own policy allows this
 	// datacenter for both the participant and the meeting, whatever the ticket lists.
-	if err := s.cfg.Model.Admit(c.Context.Party(), s.dc); err != nil {
+	if err := s.cfg.Model.Admit(admission.Party(c.Context), s.dc); err != nil {
 		ref := &refusal{status: http.StatusForbidden, code: CodeResidencyConflict,
 			msg: "key server " + id + " may not issue this meeting's key: " + err.Error()}
 		var pr *policy.Refusal
@@ -248,7 +250,7 @@ func (s *Server) authorize(ctx context.Context, meeting, token string) (*ticket.
 // publicKey returns the key to wrap to: the ticket's, which the directory signed. A request
 // may repeat it, never substitute another: whoever steals a ticket must not get a key wrapped
 // to a key of their own.
-func publicKey(c *ticket.Claims, requested string) (keywrap.PublicKey, *refusal) {
+func publicKey(c *wire.Claims, requested string) (keywrap.PublicKey, *refusal) {
 	if c.PublicKey == "" {
 		return keywrap.PublicKey{}, &refusal{status: http.StatusBadRequest, code: CodeBadPublicKey,
 			msg: "the ticket carries no public key to wrap the meeting key to; join again with a public_key"}
@@ -307,7 +309,7 @@ func (s *Server) wrap(pub keywrap.PublicKey, sealed []byte, meeting, participant
 
 // refuse answers with ref, counts and logs it. c is nil when the ticket did not verify; then
 // meeting is the unauthenticated id of the path.
-func (s *Server) refuse(w http.ResponseWriter, r *http.Request, op, meeting string, c *ticket.Claims, epoch uint64, ref *refusal) {
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, op, meeting string, c *wire.Claims, epoch uint64, ref *refusal) {
 	s.metrics.refusals.WithLabelValues(ref.code, ref.rule).Inc()
 	attrs := []any{"outcome", ref.code, "op", op, "status", ref.status, "rule", ref.rule,
 		"message", ref.msg, "remote", r.RemoteAddr}

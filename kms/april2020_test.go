@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/geofence/geofence/crypto/keywrap"
 	"github.com/geofence/geofence/geo"
-	"github.com/geofence/geofence/keywrap"
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/route"
 )

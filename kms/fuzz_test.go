@@ -8,7 +8,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/geofence/geofence/keywrap"
+	"github.com/geofence/geofence/crypto/keywrap"
 )
 
 // FuzzKeyRequest feeds arbitrary bodies to POST /v1/meetings/{id}/key (its corpus is in

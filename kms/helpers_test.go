@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/geofence/geofence/wire"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -15,7 +16,7 @@ import (
 	"time"
 
 	"github.com/geofence/geofence/config"
-	"github.com/geofence/geofence/keywrap"
+	"github.com/geofence/geofence/crypto/keywrap"
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/ticket"
 	"github.com/prometheus/client_golang/prometheus"
@@ -76,7 +77,7 @@ func detRand(seed byte) io.Reader {
 // the TicketVerifier interface.
 type staticKeys struct{ v *ticket.Verifier }
 
-func (s staticKeys) Verify(_ context.Context, token string) (ticket.Claims, error) {
+func (s staticKeys) Verify(_ context.Context, token string) (wire.Claims, error) {
 	return s.v.Verify(token)
 }
 
@@ -151,13 +152,13 @@ func newParty(t testing.TB, id string, suite keywrap.Suite) party {
 // naClaims is the ticket the directory gives p, a basic-plan participant from the US, for a
 // North American meeting hosted by acme (enterprise, data regions na and eu), listing three
 // key servers: two allowed ones and, as in April 2020, Beijing.
-func naClaims(meeting string, p party) ticket.Claims {
-	return ticket.Claims{
-		Meeting: meeting, Participant: p.id, Account: "initech", Mode: ticket.ModeManaged,
+func naClaims(meeting string, p party) wire.Claims {
+	return wire.Claims{
+		Meeting: meeting, Participant: p.id, Account: "initech", Mode: wire.ModeManaged,
 		Region: "na", Home: "us-sjc",
-		Primary: []ticket.DC{{ID: "us-sjc", Country: "US"}, {ID: "ca-yyz", Country: "CA"}},
-		KMS:     []ticket.DC{{ID: "us-sjc", Country: "US"}, {ID: "ca-yyz", Country: "CA"}, {ID: "cn-pek", Country: "CN"}},
-		Context: ticket.Context{
+		Primary: []wire.DC{{ID: "us-sjc", Country: "US"}, {ID: "ca-yyz", Country: "CA"}},
+		KMS:     []wire.DC{{ID: "us-sjc", Country: "US"}, {ID: "ca-yyz", Country: "CA"}, {ID: "cn-pek", Country: "CN"}},
+		Context: wire.Context{
 			ParticipantCountry: "US", ParticipantRegion: "na", ParticipantPlan: "basic",
 			MeetingRegion: "na", HostAccount: "acme", HostPlan: "enterprise",
 			HostDataRegions: []string{"na", "eu"},
@@ -167,12 +168,12 @@ func naClaims(meeting string, p party) ticket.Claims {
 }
 
 // sign signs c for an hour, long enough to outlive a retention period on the fake clock.
-func (e *env) sign(c ticket.Claims) string {
+func (e *env) sign(c wire.Claims) string {
 	e.t.Helper()
 	return e.signTTL(c, time.Hour)
 }
 
-func (e *env) signTTL(c ticket.Claims, ttl time.Duration) string {
+func (e *env) signTTL(c wire.Claims, ttl time.Duration) string {
 	e.t.Helper()
 	tok, err := e.signer.Sign(c, ttl)
 	if err != nil {

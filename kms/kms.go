@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/geofence/geofence/wire"
 	"log/slog"
 	"net"
 	"net/http"
@@ -35,7 +36,7 @@ const (
 // Errors about the token match ticket.ErrInvalid; other errors (the key set cannot be
 // fetched) say nothing about the token. *ticket.RemoteKeys is one.
 type TicketVerifier interface {
-	Verify(ctx context.Context, token string) (ticket.Claims, error)
+	Verify(ctx context.Context, token string) (wire.Claims, error)
 }
 
 var _ TicketVerifier = (*ticket.RemoteKeys)(nil)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/geofence/geofence/wire"
 	"io"
 	"net"
 	"net/http"
@@ -17,7 +18,7 @@ import (
 
 	"github.com/geofence/geofence/internal/leaktest"
 
-	"github.com/geofence/geofence/keywrap"
+	"github.com/geofence/geofence/crypto/keywrap"
 	"github.com/geofence/geofence/ticket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -134,7 +135,7 @@ func TestRefusals(t *testing.T) {
 	}
 	expiring := e.signTTL(naClaims("m-1", alice), time.Minute)
 
-	edit := func(f func(*ticket.Claims)) string {
+	edit := func(f func(*wire.Claims)) string {
 		c := naClaims("m-1", alice)
 		f(&c)
 		return e.sign(c)
@@ -165,42 +166,42 @@ func TestRefusals(t *testing.T) {
 			req:        KeyRequest{Token: good, PublicKey: newParty(t, "alice", keywrap.MLKEM768X25519).pub.String()},
 			wantStatus: 403, wantCode: CodePublicKeyMismatch},
 		{name: "public key repeated", meeting: "m-1", req: KeyRequest{Token: good, PublicKey: alice.pub.String()}, wantStatus: 200},
-		{name: "ticket without public key", meeting: "m-1", req: KeyRequest{Token: edit(func(c *ticket.Claims) { c.PublicKey = "" })},
+		{name: "ticket without public key", meeting: "m-1", req: KeyRequest{Token: edit(func(c *wire.Claims) { c.PublicKey = "" })},
 			wantStatus: 400, wantCode: CodeBadPublicKey},
-		{name: "ticket with a malformed public key", meeting: "m-1", req: KeyRequest{Token: edit(func(c *ticket.Claims) { c.PublicKey = "x25519:AAAA" })},
+		{name: "ticket with a malformed public key", meeting: "m-1", req: KeyRequest{Token: edit(func(c *wire.Claims) { c.PublicKey = "x25519:AAAA" })},
 			wantStatus: 400, wantCode: CodeBadPublicKey},
 		{name: "meeting id mismatch", meeting: "m-2", req: KeyRequest{Token: good}, wantStatus: 403, wantCode: CodeMeetingMismatch},
-		{name: "not listed", meeting: "m-1", req: KeyRequest{Token: edit(func(c *ticket.Claims) {
-			c.KMS = []ticket.DC{{ID: "ca-yyz", Country: "CA"}}
+		{name: "not listed", meeting: "m-1", req: KeyRequest{Token: edit(func(c *wire.Claims) {
+			c.KMS = []wire.DC{{ID: "ca-yyz", Country: "CA"}}
 		})}, wantStatus: 403, wantCode: CodeNotListed},
-		{name: "listed as media server only", meeting: "m-1", req: KeyRequest{Token: edit(func(c *ticket.Claims) {
-			c.KMS = []ticket.DC{{ID: "ca-yyz", Country: "CA"}}
-			c.Secondary = []ticket.DC{{ID: "us-sjc", Country: "US"}}
+		{name: "listed as media server only", meeting: "m-1", req: KeyRequest{Token: edit(func(c *wire.Claims) {
+			c.KMS = []wire.DC{{ID: "ca-yyz", Country: "CA"}}
+			c.Secondary = []wire.DC{{ID: "us-sjc", Country: "US"}}
 		})}, wantStatus: 403, wantCode: CodeNotListed},
-		{name: "e2ee meeting", meeting: "m-1", req: KeyRequest{Token: edit(func(c *ticket.Claims) { c.Mode = ticket.ModeE2EE })},
+		{name: "e2ee meeting", meeting: "m-1", req: KeyRequest{Token: edit(func(c *wire.Claims) { c.Mode = wire.ModeE2EE })},
 			wantStatus: 409, wantCode: CodeE2EEMeeting},
-		{name: "e2ee meeting without key servers", meeting: "m-1", req: KeyRequest{Token: edit(func(c *ticket.Claims) {
-			c.Mode, c.KMS = ticket.ModeE2EE, nil
+		{name: "e2ee meeting without key servers", meeting: "m-1", req: KeyRequest{Token: edit(func(c *wire.Claims) {
+			c.Mode, c.KMS = wire.ModeE2EE, nil
 		})}, wantStatus: 409, wantCode: CodeE2EEMeeting},
-		{name: "government participant at a general key server", meeting: "m-1", req: KeyRequest{Token: edit(func(c *ticket.Claims) {
+		{name: "government participant at a general key server", meeting: "m-1", req: KeyRequest{Token: edit(func(c *wire.Claims) {
 			c.Context.ParticipantPlan, c.Context.HostPlan = "government", "government"
 		})}, wantStatus: 403, wantCode: CodePlanConflict, wantRule: ""},
-		{name: "basic participant at a government key server", env: gov, meeting: "m-1", req: KeyRequest{Token: gov.sign(func() ticket.Claims {
+		{name: "basic participant at a government key server", env: gov, meeting: "m-1", req: KeyRequest{Token: gov.sign(func() wire.Claims {
 			c := naClaims("m-1", alice)
-			c.KMS = append(c.KMS, ticket.DC{ID: "us-gov-east", Country: "US"})
+			c.KMS = append(c.KMS, wire.DC{ID: "us-gov-east", Country: "US"})
 			return c
 		}())}, wantStatus: 403, wantCode: CodePlanConflict, wantMsg: "government"},
-		{name: "meeting in China", meeting: "m-1", req: KeyRequest{Token: edit(func(c *ticket.Claims) {
+		{name: "meeting in China", meeting: "m-1", req: KeyRequest{Token: edit(func(c *wire.Claims) {
 			c.Context.MeetingRegion, c.Context.HostPlan = "cn", "enterprise"
 			c.Context.HostDataRegions = nil
 		})}, wantStatus: 403, wantCode: CodeResidencyConflict, wantRule: "china-stays-in-china"},
-		{name: "outside the host's data regions", meeting: "m-1", req: KeyRequest{Token: edit(func(c *ticket.Claims) {
+		{name: "outside the host's data regions", meeting: "m-1", req: KeyRequest{Token: edit(func(c *wire.Claims) {
 			c.Context.HostDataRegions = []string{"eu"}
 		})}, wantStatus: 403, wantCode: CodeResidencyConflict, wantMsg: "data regions"},
-		{name: "participant country in another region", meeting: "m-1", req: KeyRequest{Token: edit(func(c *ticket.Claims) {
+		{name: "participant country in another region", meeting: "m-1", req: KeyRequest{Token: edit(func(c *wire.Claims) {
 			c.Context.ParticipantCountry = "CN"
 		})}, wantStatus: 403, wantCode: CodeResidencyConflict, wantMsg: "region cn"},
-		{name: "unknown region", meeting: "m-1", req: KeyRequest{Token: edit(func(c *ticket.Claims) {
+		{name: "unknown region", meeting: "m-1", req: KeyRequest{Token: edit(func(c *wire.Claims) {
 			c.Context.ParticipantCountry, c.Context.ParticipantRegion = "", "mars"
 		})}, wantStatus: 403, wantCode: CodeResidencyConflict, wantMsg: "policy differs"},
 		{name: "epoch zero", meeting: "m-1", req: KeyRequest{Token: good, Epoch: epochPtr(0)}, wantStatus: 400, wantCode: CodeBadRequest},
@@ -486,8 +487,8 @@ func TestLeaveWithoutKey(t *testing.T) {
 // TestKeysUnavailable checks that a key server that cannot fetch the ticket keys fails closed
 // with 503 and Retry-After, not 401.
 func TestKeysUnavailable(t *testing.T) {
-	down := verifierFunc(func(context.Context, string) (ticket.Claims, error) {
-		return ticket.Claims{}, errors.New("fetch ticket keys: connection refused")
+	down := verifierFunc(func(context.Context, string) (wire.Claims, error) {
+		return wire.Claims{}, errors.New("fetch ticket keys: connection refused")
 	})
 	e := newEnv(t, "us-sjc", func(c *Config) { c.Keys = down })
 	st, body := e.post(keyPath("m-1"), KeyRequest{Token: "x.y.z"})
@@ -499,15 +500,15 @@ func TestKeysUnavailable(t *testing.T) {
 	}
 }
 
-type verifierFunc func(ctx context.Context, token string) (ticket.Claims, error)
+type verifierFunc func(ctx context.Context, token string) (wire.Claims, error)
 
-func (f verifierFunc) Verify(ctx context.Context, token string) (ticket.Claims, error) {
+func (f verifierFunc) Verify(ctx context.Context, token string) (wire.Claims, error) {
 	return f(ctx, token)
 }
 
 func TestNew(t *testing.T) {
 	m := loadApril(t)
-	keys := verifierFunc(func(context.Context, string) (ticket.Claims, error) { return ticket.Claims{}, nil })
+	keys := verifierFunc(func(context.Context, string) (wire.Claims, error) { return wire.Claims{}, nil })
 	good := Config{DC: "us-sjc", Model: m, Keys: keys, KEK: testKEK(1)}
 	tests := []struct {
 		name    string

@@ -3,7 +3,7 @@ package kms
 import (
 	"fmt"
 
-	"github.com/geofence/geofence/keywrap"
+	"github.com/geofence/geofence/crypto/keywrap"
 	"github.com/geofence/geofence/policy"
 	"github.com/prometheus/client_golang/prometheus"
 )

@@ -10,7 +10,7 @@ import (
 	"log/slog"
 	"strconv"
 
-	"github.com/geofence/geofence/keywrap"
+	"github.com/geofence/geofence/crypto/keywrap"
 )
 
 // KeySize is the size of a meeting key and of the key-encryption key: 256 bits (I5).

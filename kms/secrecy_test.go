@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/geofence/geofence/keywrap"
+	"github.com/geofence/geofence/crypto/keywrap"
 )
 
 // encodings returns the forms a leaked key could take in a log or a response.

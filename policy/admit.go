@@ -3,7 +3,6 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/geofence/geofence/geo"
 )
@@ -30,7 +29,7 @@ type Party struct {
 	ParticipantPlan    string
 	MeetingRegion      string
 	HostPlan           string
-	HostDataRegions    []string // nil or empty: no narrowing
+	HostDataRegions    []string // nil: no narrowing; empty: no DC allowed
 }
 
 // Refusal is Admit's answer when a DC may not serve a party; Rule names the forbidding rule
@@ -56,9 +55,9 @@ func (r *Refusal) Code() string {
 // Is makes a Refusal match ErrNotAdmitted.
 func (r *Refusal) Is(target error) bool { return target == ErrNotAdmitted }
 
-// Admit says whether datacenter d may serve the party: allowed for the participant's region
-// and plan, for the meeting's region and the host's plan, and inside the host's data regions
-// (I1, I3). Ids this model does not know are refused: a layer never serves what it cannot check.
+// Admit says whether datacenter d may serve the party: the same check selection makes
+// ([Model.Judge] on the party's [Sides]), from the config ids a ticket carries. Ids this model
+// does not know are refused: a layer never serves what it cannot check.
 func (m *Model) Admit(p Party, d DCID) error {
 	if int(d) < 0 || int(d) >= len(m.DCs) {
 		return &Refusal{Reason: ByRule, Msg: "unknown datacenter"}
@@ -77,33 +76,55 @@ func (m *Model) Admit(p Party, d DCID) error {
 				p.ParticipantCountry, p.ParticipantRegion, dc.ID, p.ParticipantCountry, got)
 		}
 	}
+	s, err := m.SidesOf(p)
+	if err != nil {
+		return refuse(ByRule, "", "datacenter %s cannot check this ticket: %v; its policy differs from the directory's", dc.ID, err)
+	}
+	j := m.Judge(&s, d)
+	switch j.Reason {
+	case ByRule:
+		rule := m.Rules[j.Rule].ID
+		r, plan := s.ParticipantRegion, s.ParticipantPlan
+		if j.Side == MeetingSide {
+			r, plan = s.MeetingRegion, s.HostPlan
+		}
+		return refuse(ByRule, rule, "datacenter %s in %s is forbidden for the %s (region %s, plan %s) by rule %s",
+			dc.ID, dc.Country.Code(), j.Side, m.Regions[r].ID, m.Plans[plan].ID, rule)
+	case Dedicated:
+		plan := s.ParticipantPlan
+		if j.Side == MeetingSide {
+			plan = s.HostPlan
+		}
+		return refuse(Dedicated, "", "datacenter %s (class %q) does not serve plan %s (class %q)",
+			dc.ID, dc.Dedicated, m.Plans[plan].ID, m.Plans[plan].Dedicated)
+	case ByAccount:
+		return refuse(ByAccount, "", "datacenter %s is in region %s, outside the host account's data regions %v",
+			dc.ID, m.Regions[dc.Region].ID, p.HostDataRegions)
+	}
+	return nil
+}
+
+// SidesOf turns a party's config ids into this model's indices. Every id must be known.
+func (m *Model) SidesOf(p Party) (Sides, error) {
 	pr, ok1 := m.Region(p.ParticipantRegion)
 	pp, ok2 := m.Plan(p.ParticipantPlan)
 	mr, ok3 := m.Region(p.MeetingRegion)
 	hp, ok4 := m.Plan(p.HostPlan)
 	if !ok1 || !ok2 || !ok3 || !ok4 {
-		return refuse(ByRule, "", "datacenter %s cannot check a ticket naming unknown regions or plans (%s/%s, meeting %s/%s): its policy differs from the directory's",
-			dc.ID, p.ParticipantRegion, p.ParticipantPlan, p.MeetingRegion, p.HostPlan)
+		return Sides{}, fmt.Errorf("unknown regions or plans (participant %s/%s, meeting %s/%s)",
+			p.ParticipantRegion, p.ParticipantPlan, p.MeetingRegion, p.HostPlan)
 	}
-	for _, side := range []struct {
-		who  string
-		r    RegionID
-		plan PlanID
-	}{{"participant", pr, pp}, {"meeting", mr, hp}} {
-		v := m.Check(side.r, side.plan, d)
-		switch v.Reason {
-		case ByRule:
-			rule := m.Rules[v.Rule].ID
-			return refuse(ByRule, rule, "datacenter %s in %s is forbidden for the %s (region %s, plan %s) by rule %s",
-				dc.ID, dc.Country.Code(), side.who, m.Regions[side.r].ID, m.Plans[side.plan].ID, rule)
-		case Dedicated:
-			return refuse(Dedicated, "", "datacenter %s (class %q) does not serve plan %s (class %q)",
-				dc.ID, dc.Dedicated, m.Plans[side.plan].ID, m.Plans[side.plan].Dedicated)
+	s := Sides{ParticipantRegion: pr, ParticipantPlan: pp, MeetingRegion: mr, HostPlan: hp}
+	if p.HostDataRegions != nil {
+		rs := make([]RegionID, 0, len(p.HostDataRegions))
+		for _, id := range p.HostDataRegions {
+			r, ok := m.Region(id)
+			if !ok {
+				return Sides{}, fmt.Errorf("unknown region %q in the host's data regions", id)
+			}
+			rs = append(rs, r)
 		}
+		s.Narrow = m.NarrowTo(rs)
 	}
-	if len(p.HostDataRegions) > 0 && !slices.Contains(p.HostDataRegions, m.Regions[dc.Region].ID) {
-		return refuse(ByAccount, "", "datacenter %s is in region %s, outside the host account's data regions %v",
-			dc.ID, m.Regions[dc.Region].ID, p.HostDataRegions)
-	}
-	return nil
+	return s, nil
 }

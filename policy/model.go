@@ -316,18 +316,7 @@ func New(c *config.Config) (*Model, error) {
 // NewAccount makes an account for this model (the directory adds accounts at run time).
 // dataRegions nil means no narrowing; an empty non-nil slice allows no DC at all.
 func (m *Model) NewAccount(id string, plan PlanID, home RegionID, dataRegions []RegionID) *Account {
-	a := &Account{ID: id, Plan: plan, HomeRegion: home, DataRegions: dataRegions}
-	if dataRegions != nil {
-		a.narrow = NewSet(len(m.DCs))
-		for _, r := range dataRegions {
-			if int(r) >= 0 && int(r) < len(m.regionDCs) {
-				for i, w := range m.regionDCs[r] {
-					a.narrow[i] |= w
-				}
-			}
-		}
-	}
-	return a
+	return &Account{ID: id, Plan: plan, HomeRegion: home, DataRegions: dataRegions, narrow: m.NarrowTo(dataRegions)}
 }
 
 // Region returns the index of a region id.

@@ -126,7 +126,7 @@ func (r *Refusal) Is(target error) bool {
 // Select computes the selection into out, reusing its slices: in steady state it does not
 // allocate. On a refusal it returns a *Refusal and out's lists are empty.
 func Select(m *policy.Model, p Participant, mt Meeting, st State, out *Selection) error {
-	s := selector{m: m, p: p, mt: mt, st: &st}
+	s := newSelector(m, p, mt, &st)
 	return s.run(out)
 }
 
@@ -140,7 +140,8 @@ type Explanation struct {
 // Explain computes the same selection as Select and records every listed DC it leaves out.
 func Explain(m *policy.Model, p Participant, mt Meeting, st State) *Explanation {
 	e := &Explanation{}
-	s := selector{m: m, p: p, mt: mt, st: &st, explain: &e.Excluded}
+	s := newSelector(m, p, mt, &st)
+	s.explain = &e.Excluded
 	if err := s.run(&e.Selection); err != nil {
 		e.Refusal = err.(*Refusal)
 	}
@@ -151,35 +152,36 @@ type selector struct {
 	m       *policy.Model
 	p       Participant
 	mt      Meeting
+	sides   policy.Sides
 	st      *State
 	explain *[]Exclusion // nil on the fast path
 }
 
-// allowed is I1 and I3 for one DC: allowed for the participant's region and plan, for the
-// meeting's region and host plan, and inside the host account's narrowing.
-func (s *selector) allowed(d policy.DCID) bool {
-	return s.m.Allows(s.p.Region, s.p.Plan, d) && s.m.Allows(s.mt.Region, s.mt.HostPlan, d) &&
-		(s.mt.Narrow == nil || s.mt.Narrow.Has(int(d)))
+func newSelector(m *policy.Model, p Participant, mt Meeting, st *State) selector {
+	return selector{m: m, p: p, mt: mt, st: st, sides: policy.Sides{
+		ParticipantRegion: p.Region, ParticipantPlan: p.Plan,
+		MeetingRegion: mt.Region, HostPlan: mt.HostPlan, Narrow: mt.Narrow,
+	}}
 }
+
+// allowed is I1 and I3 for one DC: policy's one residency check, the one admission makes.
+func (s *selector) allowed(d policy.DCID) bool { return s.m.AllowsSides(&s.sides, d) }
 
 // why is the slow path: the first reason d is not usable for a list needing svc, or "" when
 // it is usable.
 func (s *selector) why(d policy.DCID, svc config.Service) (Reason, string) {
-	for _, side := range [2]struct {
-		r policy.RegionID
-		p policy.PlanID
-	}{{s.p.Region, s.p.Plan}, {s.mt.Region, s.mt.HostPlan}} {
-		v := s.m.Check(side.r, side.p, d)
-		switch v.Reason {
-		case policy.ByRule:
-			return ReasonRule, s.m.Rules[v.Rule].ID
-		case policy.Dedicated:
-			return ReasonDedicated, ""
+	switch j := s.m.Judge(&s.sides, d); j.Reason {
+	case policy.ByRule:
+		if j.Rule < 0 {
+			return ReasonRule, ""
 		}
+		return ReasonRule, s.m.Rules[j.Rule].ID
+	case policy.Dedicated:
+		return ReasonDedicated, ""
+	case policy.ByAccount:
+		return ReasonAccount, ""
 	}
 	switch {
-	case s.mt.Narrow != nil && !s.mt.Narrow.Has(int(d)):
-		return ReasonAccount, ""
 	case !s.m.DCs[d].Runs(svc):
 		return ReasonService, ""
 	case s.st.down(d):

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"flag"
+	"github.com/geofence/geofence/wire"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -44,7 +45,7 @@ func TestClaimsWireFormat(t *testing.T) {
 		t.Errorf("got\n%s\nwant (%s)\n%s", got, golden, want)
 	}
 
-	var back Claims
+	var back wire.Claims
 	if err := json.Unmarshal(got, &back); err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func TestClaimsWireFormat(t *testing.T) {
 }
 
 func TestClaimsZeroTimesOmitted(t *testing.T) {
-	b, err := json.Marshal(Claims{})
+	b, err := json.Marshal(wire.Claims{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestClaimsZeroTimesOmitted(t *testing.T) {
 	}
 	for _, k := range []string{"iat", "nbf", "exp"} {
 		if v, ok := m[k]; ok {
-			t.Errorf("zero Claims encodes %s as %v, want it omitted", k, v)
+			t.Errorf("zero wire.Claims encodes %s as %v, want it omitted", k, v)
 		}
 	}
 }
@@ -75,9 +76,9 @@ func TestClaimsLists(t *testing.T) {
 		id   string
 		want []string
 	}{
-		{"yyz1", []string{ListPrimary, ListKMS}},
-		{"ord1", []string{ListPrimary}},
-		{"iad1", []string{ListSecondary, ListKMS}},
+		{"yyz1", []string{wire.ListPrimary, wire.ListKMS}},
+		{"ord1", []string{wire.ListPrimary}},
+		{"iad1", []string{wire.ListSecondary, wire.ListKMS}},
 		{"pek1", nil},
 		{"", nil},
 	}
@@ -156,14 +157,4 @@ func TestRFC8037Vectors(t *testing.T) {
 			t.Errorf("got payload %q, want %q", got, want)
 		}
 	})
-}
-
-func TestContextParty(t *testing.T) {
-	x := Context{ParticipantCountry: "US", ParticipantRegion: "na", ParticipantPlan: "basic", MeetingRegion: "eu",
-		HostAccount: "acme", HostPlan: "enterprise", HostDataRegions: []string{"na", "eu"}}
-	p := x.Party()
-	if p.ParticipantCountry != "US" || p.ParticipantRegion != "na" || p.ParticipantPlan != "basic" || p.MeetingRegion != "eu" ||
-		p.HostPlan != "enterprise" || len(p.HostDataRegions) != 2 || p.HostDataRegions[1] != "eu" {
-		t.Errorf("Party() = %+v, want every rule field of %+v", p, x)
-	}
 }

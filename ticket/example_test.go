@@ -3,6 +3,7 @@ package ticket_test
 import (
 	"context"
 	"fmt"
+	"github.com/geofence/geofence/wire"
 	"net/http"
 	"net/http/httptest"
 	"time"
@@ -23,12 +24,12 @@ func Example() {
 	directory := httptest.NewTLSServer(mux)
 	defer directory.Close()
 
-	token, err := signer.Sign(ticket.Claims{
-		Meeting: "m-42", Participant: "p-7", Account: "acme", Mode: ticket.ModeManaged,
+	token, err := signer.Sign(wire.Claims{
+		Meeting: "m-42", Participant: "p-7", Account: "acme", Mode: wire.ModeManaged,
 		Region: "eu", Home: "fra1",
-		Primary: []ticket.DC{{ID: "fra1", Country: "DE", Endpoint: "wss://fra1.example"}},
-		KMS:     []ticket.DC{{ID: "fra1", Country: "DE"}},
-		Context: ticket.Context{
+		Primary: []wire.DC{{ID: "fra1", Country: "DE", Endpoint: "wss://fra1.example"}},
+		KMS:     []wire.DC{{ID: "fra1", Country: "DE"}},
+		Context: wire.Context{
 			ParticipantCountry: "FR", ParticipantRegion: "eu", ParticipantPlan: "basic",
 			MeetingRegion: "eu", HostAccount: "acme", HostPlan: "basic",
 		},

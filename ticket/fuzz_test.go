@@ -2,6 +2,7 @@ package ticket
 
 import (
 	"errors"
+	"github.com/geofence/geofence/wire"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,7 +20,7 @@ func fuzzTickets(t testing.TB) (*Verifier, []string) {
 	clk := newClock(t0)
 	s := newTestSigner(t, clk)
 	e2ee := validClaims()
-	e2ee.Mode, e2ee.KMS, e2ee.PublicKey = ModeE2EE, nil, ""
+	e2ee.Mode, e2ee.KMS, e2ee.PublicKey = wire.ModeE2EE, nil, ""
 	tokens := []string{
 		mustSign(t, s, validClaims(), 5*time.Minute),
 		mustSign(t, s, e2ee, MaxTTL),
@@ -57,7 +58,7 @@ func FuzzVerify(f *testing.F) {
 		if !signed[token] {
 			t.Fatalf("Verify accepted a token the signer never produced: %q", token)
 		}
-		if err := c.check(); err != nil {
+		if err := c.Check(); err != nil {
 			t.Fatalf("Verify accepted claims with %v", err)
 		}
 	})

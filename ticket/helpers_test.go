@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/geofence/geofence/wire"
 	"io"
 	mrand "math/rand/v2"
 	"sync"
@@ -70,21 +71,21 @@ func newTestVerifier(t testing.TB, set jose.JSONWebKeySet, clk *clock) *Verifier
 
 // validClaims is a managed-mode ticket for a participant in Canada joining a meeting whose
 // data region is north-america.
-func validClaims() Claims {
-	return Claims{
+func validClaims() wire.Claims {
+	return wire.Claims{
 		Meeting:     "m-42",
 		Participant: "p-7",
 		Account:     "acme",
-		Mode:        ModeManaged,
+		Mode:        wire.ModeManaged,
 		Region:      "north-america",
 		Home:        "yyz1",
-		Primary: []DC{
+		Primary: []wire.DC{
 			{ID: "yyz1", Country: "CA", Endpoint: "wss://yyz1.media.geofence.test"},
 			{ID: "ord1", Country: "US", Endpoint: "wss://ord1.media.geofence.test"},
 		},
-		Secondary: []DC{{ID: "iad1", Country: "US", Endpoint: "wss://iad1.media.geofence.test"}},
-		KMS:       []DC{{ID: "yyz1", Country: "CA"}, {ID: "iad1", Country: "US"}},
-		Context: Context{
+		Secondary: []wire.DC{{ID: "iad1", Country: "US", Endpoint: "wss://iad1.media.geofence.test"}},
+		KMS:       []wire.DC{{ID: "yyz1", Country: "CA"}, {ID: "iad1", Country: "US"}},
+		Context: wire.Context{
 			ParticipantCountry: "CA",
 			ParticipantRegion:  "north-america",
 			ParticipantPlan:    "enterprise",
@@ -97,7 +98,7 @@ func validClaims() Claims {
 	}
 }
 
-func mustSign(t testing.TB, s *Signer, c Claims, ttl time.Duration) string {
+func mustSign(t testing.TB, s *Signer, c wire.Claims, ttl time.Duration) string {
 	t.Helper()
 	tok, err := s.Sign(c, ttl)
 	if err != nil {
@@ -136,7 +137,7 @@ func (f *forger) header() map[string]any {
 }
 
 // payload is the JSON of c as Sign would fill it at now.
-func payload(t testing.TB, c Claims, now time.Time, ttl time.Duration) map[string]any {
+func payload(t testing.TB, c wire.Claims, now time.Time, ttl time.Duration) map[string]any {
 	t.Helper()
 	c.Issuer = testIssuer
 	c.IssuedAt, c.NotBefore, c.Expiry = now, now, now.Add(ttl)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/geofence/geofence/wire"
 	"io"
 	"net"
 	"net/http"
@@ -119,11 +120,11 @@ func (r *RemoteKeys) minInterval() time.Duration {
 
 // Verify checks token as Verifier.Verify does, with the directory's current key set. ctx
 // bounds the fetch Verify may make.
-func (r *RemoteKeys) Verify(ctx context.Context, token string) (Claims, error) {
+func (r *RemoteKeys) Verify(ctx context.Context, token string) (wire.Claims, error) {
 	// Parse first: a malformed token costs no fetch.
 	p, err := parse(token)
 	if err != nil {
-		return Claims{}, err
+		return wire.Claims{}, err
 	}
 	set := r.cur.Load()
 	if set == nil || !r.now().Before(set.fetched.Add(r.maxAge())) {
@@ -132,7 +133,7 @@ func (r *RemoteKeys) Verify(ctx context.Context, token string) (Claims, error) {
 		case err == nil:
 			set = fresh
 		case set == nil:
-			return Claims{}, err
+			return wire.Claims{}, err
 		}
 	}
 	key, ok := set.v.keys[p.kid]
@@ -145,9 +146,9 @@ func (r *RemoteKeys) Verify(ctx context.Context, token string) (Claims, error) {
 		}
 		if !ok {
 			if err != nil && !errors.Is(err, errTooSoon) {
-				return Claims{}, fmt.Errorf("%w: %w: kid %q (refreshing the key set: %w)", ErrInvalid, ErrUnknownKey, p.kid, err)
+				return wire.Claims{}, fmt.Errorf("%w: %w: kid %q (refreshing the key set: %w)", ErrInvalid, ErrUnknownKey, p.kid, err)
 			}
-			return Claims{}, fmt.Errorf("%w: %w: kid %q", ErrInvalid, ErrUnknownKey, p.kid)
+			return wire.Claims{}, fmt.Errorf("%w: %w: kid %q", ErrInvalid, ErrUnknownKey, p.kid)
 		}
 	}
 	return set.v.verify(p, key)

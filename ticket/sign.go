@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/geofence/geofence/wire"
 	"io"
 	"net/http"
 	"slices"
@@ -157,11 +158,11 @@ func keyID(pub ed25519.PublicKey) (string, error) {
 // signer's, IssuedAt and NotBefore to now truncated to the second, Expiry to that plus ttl
 // truncated to the second, and ID to 128 random bits; whatever c held there is replaced.
 // ttl must be between one second and MaxTTL. Sign refuses claims that Verify would reject.
-func (s *Signer) Sign(c Claims, ttl time.Duration) (string, error) {
+func (s *Signer) Sign(c wire.Claims, ttl time.Duration) (string, error) {
 	if ttl < time.Second || ttl > MaxTTL {
 		return "", fmt.Errorf("sign ticket: ttl %v is outside [1s, %v]", ttl, MaxTTL)
 	}
-	if err := c.check(); err != nil {
+	if err := c.Check(); err != nil {
 		return "", fmt.Errorf("sign ticket: %w", err)
 	}
 	var jti [16]byte

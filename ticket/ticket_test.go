@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
+	"github.com/geofence/geofence/wire"
 	"reflect"
 	"strings"
 	"testing"
@@ -20,14 +21,14 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 
 	tests := []struct {
 		name   string
-		claims func(*Claims)
+		claims func(*wire.Claims)
 	}{
-		{"managed", func(*Claims) {}},
-		{"e2ee without kms", func(c *Claims) { c.Mode = ModeE2EE; c.KMS = nil }},
-		{"no secondary, no narrowing", func(c *Claims) { c.Secondary = nil; c.Context.HostDataRegions = nil }},
-		{"unknown participant country", func(c *Claims) { c.Context.ParticipantCountry = "" }},
-		{"audience", func(c *Claims) { c.Audience = []string{"yyz1", "iad1"} }},
-		{"sign overwrites registered claims", func(c *Claims) {
+		{"managed", func(*wire.Claims) {}},
+		{"e2ee without kms", func(c *wire.Claims) { c.Mode = wire.ModeE2EE; c.KMS = nil }},
+		{"no secondary, no narrowing", func(c *wire.Claims) { c.Secondary = nil; c.Context.HostDataRegions = nil }},
+		{"unknown participant country", func(c *wire.Claims) { c.Context.ParticipantCountry = "" }},
+		{"audience", func(c *wire.Claims) { c.Audience = []string{"yyz1", "iad1"} }},
+		{"sign overwrites registered claims", func(c *wire.Claims) {
 			c.Issuer, c.ID, c.Expiry = "someone else", "chosen", t0.Add(100*time.Hour)
 		}},
 	}
@@ -80,21 +81,21 @@ func TestSignRefuses(t *testing.T) {
 	s := newTestSigner(t, newClock(t0))
 	tests := []struct {
 		name    string
-		claims  func(*Claims)
+		claims  func(*wire.Claims)
 		ttl     time.Duration
 		wantErr string
 	}{
-		{"zero ttl", func(*Claims) {}, 0, "ttl 0s is outside"},
-		{"sub-second ttl", func(*Claims) {}, 500 * time.Millisecond, "ttl 500ms is outside"},
-		{"ttl over max", func(*Claims) {}, MaxTTL + time.Second, "is outside [1s, 24h0m0s]"},
-		{"missing meeting", func(c *Claims) { c.Meeting = "" }, time.Minute, "missing meeting"},
-		{"every missing field at once", func(c *Claims) { c.Participant, c.Home, c.Context.HostPlan = "", "", "" },
+		{"zero ttl", func(*wire.Claims) {}, 0, "ttl 0s is outside"},
+		{"sub-second ttl", func(*wire.Claims) {}, 500 * time.Millisecond, "ttl 500ms is outside"},
+		{"ttl over max", func(*wire.Claims) {}, MaxTTL + time.Second, "is outside [1s, 24h0m0s]"},
+		{"missing meeting", func(c *wire.Claims) { c.Meeting = "" }, time.Minute, "missing meeting"},
+		{"every missing field at once", func(c *wire.Claims) { c.Participant, c.Home, c.Context.HostPlan = "", "", "" },
 			time.Minute, "missing sub, home, context.host_plan"},
-		{"no media DC", func(c *Claims) { c.Primary, c.Secondary = nil, nil }, time.Minute, "missing primary or secondary"},
-		{"managed without kms", func(c *Claims) { c.KMS = nil }, time.Minute, "missing kms"},
-		{"dc without country", func(c *Claims) { c.Secondary[0].Country = "" }, time.Minute, "missing secondary[0].country"},
-		{"unknown mode", func(c *Claims) { c.Mode = "cleartext" }, time.Minute, `mode "cleartext" is neither`},
-		{"too large", func(c *Claims) { c.PublicKey = strings.Repeat("k", MaxTokenSize) }, time.Minute, "more than the 32768 verifiers accept"},
+		{"no media DC", func(c *wire.Claims) { c.Primary, c.Secondary = nil, nil }, time.Minute, "missing primary or secondary"},
+		{"managed without kms", func(c *wire.Claims) { c.KMS = nil }, time.Minute, "missing kms"},
+		{"dc without country", func(c *wire.Claims) { c.Secondary[0].Country = "" }, time.Minute, "missing secondary[0].country"},
+		{"unknown mode", func(c *wire.Claims) { c.Mode = "cleartext" }, time.Minute, `mode "cleartext" is neither`},
+		{"too large", func(c *wire.Claims) { c.PublicKey = strings.Repeat("k", MaxTokenSize) }, time.Minute, "more than the 32768 verifiers accept"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"github.com/geofence/geofence/wire"
 	"slices"
 	"strings"
 	"time"
@@ -92,14 +93,14 @@ func NewVerifier(set jose.JSONWebKeySet, issuer string, now func() time.Time) (*
 // verifier's, whose nbf, iat and exp hold at now (within Leeway), and whose required claims
 // are present. Errors match ErrInvalid, and ErrExpired or ErrUnknownKey when that is the
 // reason.
-func (v *Verifier) Verify(token string) (Claims, error) {
+func (v *Verifier) Verify(token string) (wire.Claims, error) {
 	p, err := parse(token)
 	if err != nil {
-		return Claims{}, err
+		return wire.Claims{}, err
 	}
 	key, ok := v.keys[p.kid]
 	if !ok {
-		return Claims{}, fmt.Errorf("%w: %w: kid %q", ErrInvalid, ErrUnknownKey, p.kid)
+		return wire.Claims{}, fmt.Errorf("%w: %w: kid %q", ErrInvalid, ErrUnknownKey, p.kid)
 	}
 	return v.verify(p, key)
 }
@@ -211,20 +212,20 @@ func b64Value(c byte) int {
 }
 
 // verify checks p's signature with key and then its claims.
-func (v *Verifier) verify(p parsed, key ed25519.PublicKey) (Claims, error) {
+func (v *Verifier) verify(p parsed, key ed25519.PublicKey) (wire.Claims, error) {
 	payload, err := p.jws.Verify(key)
 	if err != nil {
-		return Claims{}, fmt.Errorf("%w: signature: %w", ErrInvalid, err)
+		return wire.Claims{}, fmt.Errorf("%w: signature: %w", ErrInvalid, err)
 	}
-	var c Claims
+	var c wire.Claims
 	if err := c.UnmarshalJSON(payload); err != nil {
-		return Claims{}, fmt.Errorf("%w: claims: %w", ErrInvalid, err)
+		return wire.Claims{}, fmt.Errorf("%w: claims: %w", ErrInvalid, err)
 	}
 	if c.Issuer != v.issuer {
-		return Claims{}, fmt.Errorf("%w: iss %q, want %q", ErrInvalid, c.Issuer, v.issuer)
+		return wire.Claims{}, fmt.Errorf("%w: iss %q, want %q", ErrInvalid, c.Issuer, v.issuer)
 	}
 	if v.Audience != "" && !slices.Contains(c.Audience, v.Audience) {
-		return Claims{}, fmt.Errorf("%w: aud %q does not name %q", ErrInvalid, c.Audience, v.Audience)
+		return wire.Claims{}, fmt.Errorf("%w: aud %q does not name %q", ErrInvalid, c.Audience, v.Audience)
 	}
 	var missing []string
 	for _, f := range []struct {
@@ -241,23 +242,23 @@ func (v *Verifier) verify(p parsed, key ed25519.PublicKey) (Claims, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return Claims{}, fmt.Errorf("%w: missing %s", ErrInvalid, strings.Join(missing, ", "))
+		return wire.Claims{}, fmt.Errorf("%w: missing %s", ErrInvalid, strings.Join(missing, ", "))
 	}
-	if err := c.check(); err != nil {
-		return Claims{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	if err := c.Check(); err != nil {
+		return wire.Claims{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	// RFC 7519 sections 4.1.4 and 4.1.5: not on or after exp, not before nbf.
 	now := v.now()
 	if !now.Before(c.Expiry.Add(Leeway)) {
-		return Claims{}, fmt.Errorf("%w: %w at %s, now %s", ErrInvalid, ErrExpired,
+		return wire.Claims{}, fmt.Errorf("%w: %w at %s, now %s", ErrInvalid, ErrExpired,
 			c.Expiry.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	if start := later(c.NotBefore, c.IssuedAt); now.Add(Leeway).Before(start) {
-		return Claims{}, fmt.Errorf("%w: not valid before %s, now %s (is a clock wrong?)", ErrInvalid,
+		return wire.Claims{}, fmt.Errorf("%w: not valid before %s, now %s (is a clock wrong?)", ErrInvalid,
 			start.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	if !c.Expiry.After(c.NotBefore) {
-		return Claims{}, fmt.Errorf("%w: exp is not after nbf", ErrInvalid)
+		return wire.Claims{}, fmt.Errorf("%w: exp is not after nbf", ErrInvalid)
 	}
 	return c, nil
 }

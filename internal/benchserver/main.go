@@ -22,7 +22,7 @@ import (
 	"github.com/geofence/geofence/config"
 	"github.com/geofence/geofence/directory"
 	"github.com/geofence/geofence/examples"
-	"github.com/geofence/geofence/geoip"
+	"github.com/geofence/geofence/geo/geoip"
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/ticket"
 )

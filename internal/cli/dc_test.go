@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"github.com/geofence/geofence/wire"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -100,9 +101,9 @@ func TestDCCommand(t *testing.T) {
 	}
 	base := startDC(t, "--id", "us-sjc", "--config", "../../examples/world.yaml", "--directory", d.url, "--credential-file", cred)
 
-	c := ticket.Claims{Meeting: "m-1", Participant: "alice", Account: "globex", Mode: ticket.ModeE2EE, Region: "na", Home: "us-sjc",
-		Primary: []ticket.DC{{ID: "us-sjc", Country: "US"}},
-		Context: ticket.Context{ParticipantCountry: "US", ParticipantRegion: "na", ParticipantPlan: "basic",
+	c := wire.Claims{Meeting: "m-1", Participant: "alice", Account: "globex", Mode: wire.ModeE2EE, Region: "na", Home: "us-sjc",
+		Primary: []wire.DC{{ID: "us-sjc", Country: "US"}},
+		Context: wire.Context{ParticipantCountry: "US", ParticipantRegion: "na", ParticipantPlan: "basic",
 			MeetingRegion: "na", HostAccount: "globex", HostPlan: "basic"}}
 	tok, err := d.signer.Sign(c, time.Minute)
 	if err != nil {

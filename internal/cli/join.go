@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/geofence/geofence/client"
-	"github.com/geofence/geofence/keywrap"
+	"github.com/geofence/geofence/crypto/keywrap"
 )
 
 // joinOutput is what `geofence join --json` prints (DESIGN.md section 6). Error is set when

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/geofence/geofence/wire"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -62,24 +63,24 @@ func newJoinWorld(t *testing.T, primary, secondary []string) *joinWorld {
 			rw.Write([]byte(`{"error":"residency_conflict","message":"no datacenter allowed","rules":["nothing-else-enters-china"]}`))
 			return
 		}
-		list := func(ids []string) []ticket.DC {
-			out := []ticket.DC{}
+		list := func(ids []string) []wire.DC {
+			out := []wire.DC{}
 			for _, id := range ids {
 				d, _ := m.DC(id)
-				out = append(out, ticket.DC{ID: id, Country: m.DCs[d].Country.Code(), Endpoint: endpoints[id]})
+				out = append(out, wire.DC{ID: id, Country: m.DCs[d].Country.Code(), Endpoint: endpoints[id]})
 			}
 			return out
 		}
-		c := ticket.Claims{Meeting: r.PathValue("id"), Participant: req.Participant, Account: req.Account,
-			Mode: ticket.ModeE2EE, Region: "na", Home: "us-sjc", Primary: list(primary), Secondary: list(secondary),
-			Context: ticket.Context{ParticipantCountry: "US", ParticipantRegion: "na", ParticipantPlan: "basic",
+		c := wire.Claims{Meeting: r.PathValue("id"), Participant: req.Participant, Account: req.Account,
+			Mode: wire.ModeE2EE, Region: "na", Home: "us-sjc", Primary: list(primary), Secondary: list(secondary),
+			Context: wire.Context{ParticipantCountry: "US", ParticipantRegion: "na", ParticipantPlan: "basic",
 				MeetingRegion: "na", HostAccount: "globex", HostPlan: "basic"}, PublicKey: req.PublicKey}
 		tok, err := s.Sign(c, time.Minute)
 		if err != nil {
 			t.Errorf("sign: %v", err)
 		}
 		json.NewEncoder(rw).Encode(map[string]any{"meeting": c.Meeting, "region": c.Region, "home": c.Home,
-			"primary": c.Primary, "secondary": c.Secondary, "kms": []ticket.DC{}, "expires": time.Now().Add(time.Minute), "token": tok})
+			"primary": c.Primary, "secondary": c.Secondary, "kms": []wire.DC{}, "expires": time.Now().Add(time.Minute), "token": tok})
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)

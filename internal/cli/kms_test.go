@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/geofence/geofence/wire"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/geofence/geofence/keywrap"
+	"github.com/geofence/geofence/crypto/keywrap"
 	"github.com/geofence/geofence/kms"
 	"github.com/geofence/geofence/ticket"
 )
@@ -112,12 +113,12 @@ func TestKMSServes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := signer.Sign(ticket.Claims{
-		Meeting: "m-1", Participant: "alice", Account: "acme", Mode: ticket.ModeManaged,
+	tok, err := signer.Sign(wire.Claims{
+		Meeting: "m-1", Participant: "alice", Account: "acme", Mode: wire.ModeManaged,
 		Region: "na", Home: "us-sjc",
-		Primary: []ticket.DC{{ID: "us-sjc", Country: "US"}},
-		KMS:     []ticket.DC{{ID: "us-sjc", Country: "US"}},
-		Context: ticket.Context{
+		Primary: []wire.DC{{ID: "us-sjc", Country: "US"}},
+		KMS:     []wire.DC{{ID: "us-sjc", Country: "US"}},
+		Context: wire.Context{
 			ParticipantCountry: "US", ParticipantRegion: "na", ParticipantPlan: "basic",
 			MeetingRegion: "na", HostAccount: "acme", HostPlan: "enterprise",
 		},

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/geofence/geofence/e2ee"
-	"github.com/geofence/geofence/keywrap"
+	"github.com/geofence/geofence/crypto/e2ee"
+	"github.com/geofence/geofence/crypto/keywrap"
 )
 
 // BenchmarkRemove is the leader's cost of a participant leaving a 10-person meeting: a new key

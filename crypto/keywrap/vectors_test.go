@@ -10,8 +10,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/geofence/geofence/crypto/keywrap"
 	"github.com/geofence/geofence/internal/sharedtest"
-	"github.com/geofence/geofence/keywrap"
 )
 
 // hexBytes is a hex string of the RFC 9180 test vector file.

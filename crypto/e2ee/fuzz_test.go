@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/geofence/geofence/e2ee"
-	"github.com/geofence/geofence/keywrap"
+	"github.com/geofence/geofence/crypto/e2ee"
+	"github.com/geofence/geofence/crypto/keywrap"
 )
 
 // FuzzReceive feeds a participant envelopes as a relay would deliver them (JSON, untrusted).

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"log"
 
-	"github.com/geofence/geofence/sframe"
+	"github.com/geofence/geofence/crypto/sframe"
 )
 
 func Example() {

@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 
-	"github.com/geofence/geofence/keywrap"
+	"github.com/geofence/geofence/crypto/keywrap"
 )
 
 // KeySize is the size of a meeting key in bytes: 256 bits (I5).

@@ -3,7 +3,7 @@ package keywrap_test
 import (
 	"testing"
 
-	"github.com/geofence/geofence/keywrap"
+	"github.com/geofence/geofence/crypto/keywrap"
 )
 
 func BenchmarkWrap(b *testing.B) {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/geofence/geofence/keywrap"
+	"github.com/geofence/geofence/crypto/keywrap"
 )
 
 // The seed corpora are in testdata/fuzz/<FuzzName>; the f.Add calls below add the malformed

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/geofence/geofence/keywrap"
+	"github.com/geofence/geofence/crypto/keywrap"
 )
 
 // Errors a participant branches on.

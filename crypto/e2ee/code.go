@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/geofence/geofence/keywrap"
+	"github.com/geofence/geofence/crypto/keywrap"
 )
 
 // The meeting security code is CodeGroups groups of CodeGroupDigits decimal digits, like

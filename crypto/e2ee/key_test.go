@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/geofence/geofence/e2ee"
-	"github.com/geofence/geofence/keywrap"
+	"github.com/geofence/geofence/crypto/e2ee"
+	"github.com/geofence/geofence/crypto/keywrap"
 )
 
 // fixedKey returns a recognisable 32-byte key starting at b.

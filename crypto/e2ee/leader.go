@@ -7,7 +7,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/geofence/geofence/keywrap"
+	"github.com/geofence/geofence/crypto/keywrap"
 )
 
 // FirstEpoch is the epoch of a new Leader's first key. Epochs count up by one per rotation.

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/geofence/geofence/keywrap"
+	"github.com/geofence/geofence/crypto/keywrap"
 )
 
 var allSuites = []keywrap.Suite{keywrap.X25519, keywrap.MLKEM768X25519}

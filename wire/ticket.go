@@ -1,4 +1,4 @@
-package ticket
+package wire
 
 import (
 	"encoding/json"
@@ -7,16 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/geofence/geofence/policy"
 	josejson "github.com/go-jose/go-jose/v4/json"
-)
-
-// Meeting modes (design section 2, "Meeting").
-const (
-	// ModeManaged meetings get their key from a key server listed in KMS.
-	ModeManaged = "managed"
-	// ModeE2EE meetings get their key from the leader's client; no server ever holds it.
-	ModeE2EE = "e2ee"
 )
 
 // The lists of a ticket, as returned by [Claims.Lists].
@@ -53,21 +44,9 @@ type Context struct {
 	HostAccount string `json:"host_account"`
 	// HostPlan is the plan of the host's account. Required.
 	HostPlan string `json:"host_plan"`
-	// HostDataRegions is the host account's data_regions narrowing; empty means none.
-	HostDataRegions []string `json:"host_data_regions,omitempty"`
-}
-
-// Party is the context in the terms of package policy, for policy.Model.Admit: what each later
-// layer checks with its own copy of the rules.
-func (x Context) Party() policy.Party {
-	return policy.Party{
-		ParticipantCountry: x.ParticipantCountry,
-		ParticipantRegion:  x.ParticipantRegion,
-		ParticipantPlan:    x.ParticipantPlan,
-		MeetingRegion:      x.MeetingRegion,
-		HostPlan:           x.HostPlan,
-		HostDataRegions:    x.HostDataRegions,
-	}
+	// HostDataRegions is the host account's data_regions narrowing: absent (nil) means no
+	// narrowing; an empty array allows no datacenter (DESIGN.md section 2: it can only narrow).
+	HostDataRegions []string `json:"host_data_regions,omitzero"`
 }
 
 // Claims is the content of a ticket. The directory fills every field but the registered
@@ -88,6 +67,12 @@ type Claims struct {
 	Region string `json:"region"`
 	// Home is the id of the meeting's home DC. Required.
 	Home string `json:"home"`
+	// HomeCountry is the country of the home DC, so that a client can pin it like every
+	// other DC its media reaches (through a bridge).
+	HomeCountry string `json:"home_country,omitempty"`
+	// Revision is the meeting record's revision when the ticket was signed: a fencing token
+	// that lets a media server tell a ticket naming an old home from a current one.
+	Revision int64 `json:"rev,omitempty"`
 	// Primary lists the DCs the client tries first, in order. Primary and Secondary together
 	// must name at least one DC.
 	Primary []DC `json:"primary"`
@@ -184,9 +169,9 @@ func fromNumericDate(n int64) time.Time {
 	return time.Unix(n, 0).UTC()
 }
 
-// check reports every required field of c that is missing, in one error. It does not check
-// the registered claims Sign sets.
-func (c *Claims) check() error {
+// Check reports every required field of c that is missing, in one error. It does not check
+// the registered claims a signer sets.
+func (c *Claims) Check() error {
 	var missing []string
 	need := func(v, name string) {
 		if v == "" {

@@ -5,8 +5,8 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/geofence/geofence/e2ee"
-	"github.com/geofence/geofence/keywrap"
+	"github.com/geofence/geofence/crypto/e2ee"
+	"github.com/geofence/geofence/crypto/keywrap"
 )
 
 func mustPub(t testing.TB, s string) keywrap.PublicKey {
