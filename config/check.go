@@ -126,16 +126,25 @@ func (d *decoder) check(c *Config) {
 		r.Plans = filter(r.Plans, path+".plans", plan)
 	}
 
+	// An account without a known plan, or naming an unknown home region, is dropped (its
+	// errors are reported): kept with the reference cleared, it would silently become an
+	// account of no plan, or one whose meetings go to their host's country's region instead
+	// of the one written.
+	accounts := c.Accounts[:0]
 	for _, a := range c.Accounts {
 		path := "accounts." + a.ID
-		if a.Plan.Value != "" && !plan(a.Plan, path+".plan") {
-			a.Plan = Name{}
-		}
+		// A missing or empty plan is already reported by the parser.
+		ok := a.Plan.Value != "" && plan(a.Plan, path+".plan")
 		if a.HomeRegion.Value != "" && !region(a.HomeRegion, path+".home_region") {
-			a.HomeRegion = Name{}
+			ok = false
 		}
+		// Dropping an unknown region from data_regions narrows further: it fails closed.
 		a.DataRegions = filter(a.DataRegions, path+".data_regions", region)
+		if ok {
+			accounts = append(accounts, a)
+		}
 	}
+	c.Accounts = accounts
 }
 
 func keys[V any](m map[string]V) []string {

@@ -168,11 +168,15 @@ type Rule struct {
 
 // Account is a static account.
 type Account struct {
-	ID          string
-	Pos         Pos
-	Plan        Name
-	HomeRegion  Name
-	DataRegions []Name // nil means no narrowing
+	ID   string
+	Pos  Pos
+	Plan Name
+	// HomeRegion is where the account is headquartered; empty when not given, and then a
+	// meeting's data region is the region of its host's country.
+	HomeRegion Name
+	// DataRegions is nil when not given (no narrowing); an empty non-nil list (written
+	// `data_regions: []`) allows no datacenter at all, since data_regions only narrows.
+	DataRegions []Name
 }
 
 // Codes of the problems Parse reports (the finding codes of DESIGN.md section 6).

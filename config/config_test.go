@@ -585,3 +585,63 @@ routing:
 		t.Errorf("got %d errors, want %d: %v", len(errs), len(want), errs)
 	}
 }
+
+// TestParseAccounts checks the optional parts of an account: home_region (DESIGN.md section
+// 2: without it a meeting's region is its host's country's) and data_regions, whose absence
+// (no narrowing) and emptiness (no datacenter at all) must stay distinct.
+func TestParseAccounts(t *testing.T) {
+	tests := []struct {
+		name        string
+		line        string // replaces line 20, the acme account
+		wantHome    string
+		wantData    []string // nil: data_regions not given
+		wantDropped bool     // acme is not in the config's accounts
+		want        []wantErr
+	}{
+		{name: "home region and data regions", line: "  acme: {plan: basic, home_region: na, data_regions: [na]}",
+			wantHome: "na", wantData: []string{"na"}},
+		{name: "no home region", line: "  acme: {plan: basic}"},
+		{name: "no home region, narrowed", line: "  acme: {plan: basic, data_regions: [row]}", wantData: []string{"row"}},
+		{name: "empty data regions", line: "  acme: {plan: basic, home_region: na, data_regions: []}",
+			wantHome: "na", wantData: []string{}},
+		{name: "only unknown data regions", line: "  acme: {plan: basic, data_regions: [mars]}", wantData: []string{},
+			want: []wantErr{{20, 38, "accounts.acme.data_regions[0]", reference, `unknown region "mars"`}}},
+		{name: "empty home region", line: `  acme: {plan: basic, home_region: ""}`,
+			want: []wantErr{{20, 36, "accounts.acme.home_region", structure, "home_region must not be empty"}}},
+		{name: "unknown home region drops the account", line: "  acme: {plan: basic, home_region: mars}", wantDropped: true,
+			want: []wantErr{{20, 36, "accounts.acme.home_region", reference, `unknown region "mars"`}}},
+		{name: "empty plan drops the account", line: `  acme: {plan: ""}`, wantDropped: true,
+			want: []wantErr{{20, 16, "accounts.acme.plan", structure, "plan must not be empty"}}},
+		{name: "missing plan drops the account", line: "  acme: {home_region: na}", wantDropped: true,
+			want: []wantErr{{20, 9, "accounts.acme.plan", structure, `missing required key "plan"`}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, errs := config.Parse(testFile, edit(t, map[int]string{20: tt.line}))
+			checkErrs(t, errs, tt.want)
+			if tt.wantDropped {
+				if len(c.Accounts) != 0 {
+					t.Errorf("got accounts %+v, want acme dropped", c.Accounts[0])
+				}
+				return
+			}
+			if len(c.Accounts) != 1 {
+				t.Fatalf("got %d accounts, want 1", len(c.Accounts))
+			}
+			a := c.Accounts[0]
+			if a.HomeRegion.Value != tt.wantHome {
+				t.Errorf("got home_region %q, want %q", a.HomeRegion.Value, tt.wantHome)
+			}
+			if (a.DataRegions == nil) != (tt.wantData == nil) {
+				t.Fatalf("got data_regions %#v, want %#v (nil and empty differ)", a.DataRegions, tt.wantData)
+			}
+			var got []string
+			for _, n := range a.DataRegions {
+				got = append(got, n.Value)
+			}
+			if strings.Join(got, ",") != strings.Join(tt.wantData, ",") {
+				t.Errorf("got data_regions %v, want %v", got, tt.wantData)
+			}
+		})
+	}
+}

@@ -274,6 +274,17 @@ func (d *decoder) str(n *yaml.Node, path string) (Name, bool) {
 	return Name{Value: n.Value, Pos: pos(n)}, true
 }
 
+// id decodes a reference that must not be empty (what names an optional reference leaves it
+// out rather than writing "").
+func (d *decoder) id(n *yaml.Node, path, what string) (Name, bool) {
+	s, ok := d.str(n, path)
+	if ok && s.Value == "" {
+		d.errorf(s.Pos, path, CodeStructure, "%s must not be empty", what)
+		return Name{}, false
+	}
+	return s, ok
+}
+
 // list decodes a list of string scalars; a null is an empty list.
 func (d *decoder) list(n *yaml.Node, path string) ([]Name, bool) {
 	n = d.resolve(n)
@@ -612,8 +623,10 @@ func (d *decoder) rule(id Name, path string, n *yaml.Node) (*Rule, bool) {
 func (d *decoder) account(id Name, path string, n *yaml.Node) (*Account, bool) {
 	a := &Account{ID: id.Value, Pos: id.Pos}
 	ok := d.mapping(n, path, []field{
-		{name: "plan", required: true, value: func(p string, v *yaml.Node) { a.Plan, _ = d.str(v, p) }},
-		{name: "home_region", required: true, value: func(p string, v *yaml.Node) { a.HomeRegion, _ = d.str(v, p) }},
+		{name: "plan", required: true, value: func(p string, v *yaml.Node) { a.Plan, _ = d.id(v, p, "plan") }},
+		// Optional: without it a meeting's data region is the region of its host's country
+		// (DESIGN.md section 2).
+		{name: "home_region", value: func(p string, v *yaml.Node) { a.HomeRegion, _ = d.id(v, p, "home_region") }},
 		{name: "data_regions", value: func(p string, v *yaml.Node) {
 			if l, ok := d.list(v, p); ok {
 				a.DataRegions = l
