@@ -125,8 +125,11 @@ func (r *Rule) Forbids(c geo.Country) bool {
 // Account is an account: its plan, where it is headquartered and the regions it narrows its
 // data to.
 type Account struct {
-	ID          string
-	Plan        PlanID
+	ID   string
+	Plan PlanID
+	// HomeRegion is where the account is headquartered, or None when it has none: a
+	// meeting's data region is then the region of its host's country (DESIGN.md section 2).
+	// Check for None before indexing Model.Regions with it.
 	HomeRegion  RegionID
 	DataRegions []RegionID // nil: no narrowing
 	narrow      Set        // DCs inside DataRegions; nil: no narrowing
@@ -294,10 +297,16 @@ func New(c *config.Config) (*Model, error) {
 		}
 	}
 	for _, a := range c.Accounts {
-		plan, ok1 := m.planByID[a.Plan.Value]
-		home, ok2 := m.regionByID[a.HomeRegion.Value]
-		if !ok1 || !ok2 {
+		plan, ok := m.planByID[a.Plan.Value]
+		if !ok {
 			continue // reported by config
+		}
+		// Without home_region a meeting's data region is its host's country's: None here.
+		home := RegionID(None)
+		if a.HomeRegion.Value != "" {
+			if home, ok = m.regionByID[a.HomeRegion.Value]; !ok {
+				continue // reported by config
+			}
 		}
 		var data []RegionID
 		if a.DataRegions != nil {
@@ -314,7 +323,8 @@ func New(c *config.Config) (*Model, error) {
 }
 
 // NewAccount makes an account for this model (the directory adds accounts at run time).
-// dataRegions nil means no narrowing; an empty non-nil slice allows no DC at all.
+// home is None for an account without a home region. dataRegions nil means no narrowing; an
+// empty non-nil slice allows no DC at all.
 func (m *Model) NewAccount(id string, plan PlanID, home RegionID, dataRegions []RegionID) *Account {
 	return &Account{ID: id, Plan: plan, HomeRegion: home, DataRegions: dataRegions, narrow: m.NarrowTo(dataRegions)}
 }
