@@ -22,8 +22,8 @@ type Query struct {
 	Country string      // the participant's country, ISO 3166-1 alpha-2 (required)
 	From    *geo.LatLon // the participant's location; default the country's centroid
 	Plan    string      // the participant's plan; default the account's plan, else "basic", else the first plan
-	// Account is the host account: its plan is the default host plan, its home region the
-	// default meeting region, and its data_regions narrow the allowed set.
+	// Account is the host account: its plan is the default host plan, its home region (when
+	// it has one) the default meeting region, and its data_regions narrow the allowed set.
 	Account       string
 	MeetingRegion string             // default the account's home region, else the participant's region
 	HostPlan      string             // default the account's plan, else the participant's plan
@@ -112,7 +112,12 @@ func Run(m *policy.Model, q Query, st route.State) (*Answer, error) {
 	}
 	mt := route.Meeting{Region: p.Region, HostPlan: hostPlan, Home: policy.None}
 	if acct != nil {
-		mt.Region = acct.HomeRegion
+		// An account without a home region has its meetings in its host's country's
+		// region; explain has no host country, so the participant's own region stands in
+		// (as --meeting-region documents).
+		if acct.HomeRegion != policy.None {
+			mt.Region = acct.HomeRegion
+		}
 		mt.Narrow = acct.Narrowing()
 	}
 	if q.MeetingRegion != "" {

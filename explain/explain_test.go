@@ -3,6 +3,7 @@ package explain_test
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"slices"
 	"testing"
 
@@ -85,6 +86,51 @@ func TestRunDefaults(t *testing.T) {
 				}
 			} else if tt.wantRefusal != "" {
 				t.Errorf("no refusal, want %q", tt.wantRefusal)
+			}
+		})
+	}
+}
+
+// TestRunAccountWithoutHomeRegion: an account without home_region has its meetings in its
+// host's country's region; explain, which has no host country, uses the participant's.
+func TestRunAccountWithoutHomeRegion(t *testing.T) {
+	data, err := os.ReadFile("../examples/world.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = append(data, "  nomad:\n    plan: pro\n"...)
+	c, errs := config.Parse("world.yaml", data)
+	if len(errs) > 0 {
+		t.Fatalf("config: %v", errs)
+	}
+	m, err := policy.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := m.Accounts["nomad"]; a == nil || a.HomeRegion != policy.None {
+		t.Fatalf("got account %+v, want nomad without a home region", a)
+	}
+	tests := []struct {
+		name        string
+		q           explain.Query
+		wantMeeting string
+		wantPrimary []string
+	}{
+		{"participant in eu", explain.Query{Country: "DE", Account: "nomad"}, "eu", []string{"eu-fra", "eu-ams"}},
+		{"participant in na", explain.Query{Country: "US", Account: "nomad"}, "na", []string{"us-den", "ca-yyz", "us-iad"}},
+		{"meeting region given", explain.Query{Country: "DE", Account: "nomad", MeetingRegion: "na"}, "na", []string{"us-nyc", "ca-yyz", "us-iad"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := explain.Run(m, tt.q, route.State{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.MeetingRegion != tt.wantMeeting || a.HostPlan != "pro" || a.Plan != "pro" {
+				t.Errorf("got meeting region %s, host plan %s, plan %s; want %s, pro, pro", a.MeetingRegion, a.HostPlan, a.Plan, tt.wantMeeting)
+			}
+			if got := ids(a.Primary); !slices.Equal(got, tt.wantPrimary) {
+				t.Errorf("got primary %v, want %v", got, tt.wantPrimary)
 			}
 		})
 	}
