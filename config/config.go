@@ -177,7 +177,23 @@ type Account struct {
 	// DataRegions is nil when not given (no narrowing); an empty non-nil list (written
 	// `data_regions: []`) allows no datacenter at all, since data_regions only narrows.
 	DataRegions []Name
+	// Keys are the Ed25519 public keys that sign the account's join tokens (DESIGN.md
+	// section 10); nil when none are given. Kids are unique within the account.
+	Keys []AccountKey
 }
+
+// AccountKey is one public key of an account, as written: `{kid: acme-2026, x: "..."}`.
+type AccountKey struct {
+	// KID is the key id a token names in its JWS header; it matches KIDPattern.
+	KID string
+	// X is the Ed25519 public key, base64url without padding (RFC 8037's "x"); Parse
+	// accepts only exactly 32 bytes.
+	X   string
+	Pos Pos // where the key's mapping is written
+}
+
+// KIDPattern is what an account key's kid must match.
+const KIDPattern = `^[A-Za-z0-9._-]{1,128}$`
 
 // Codes of the problems Parse reports (the finding codes of DESIGN.md section 6).
 const (

@@ -246,7 +246,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown rule key", map[int]string{18: `  gov-us: {applies_to: ["*"], plans: [gov], allow: [US], colour: red}`},
 			[]wantErr{{18, 58, "residency.gov-us.colour", structure, `unknown key "colour" (expected one of applies_to, except, plans, allow, deny)`}}},
 		{"unknown account key", map[int]string{20: "  acme: {plan: basic, home_region: na, data_regions: [na], colour: red}"},
-			[]wantErr{{20, 60, "accounts.acme.colour", structure, `unknown key "colour" (expected one of plan, home_region, data_regions)`}}},
+			[]wantErr{{20, 60, "accounts.acme.colour", structure, `unknown key "colour" (expected one of plan, home_region, data_regions, keys)`}}},
 
 		// Duplicate keys and ids.
 		{"duplicate top-level key", map[int]string{21: "version: 1"},
@@ -641,6 +641,99 @@ func TestParseAccounts(t *testing.T) {
 			}
 			if strings.Join(got, ",") != strings.Join(tt.wantData, ",") {
 				t.Errorf("got data_regions %v, want %v", got, tt.wantData)
+			}
+		})
+	}
+}
+
+// Ed25519 public keys for the tests (their private keys were not kept).
+const (
+	testKey1 = "B7vtJlwrqvWOWeqRJJ93EqnWNOCXOyjxpq0f8WMJ0MA"
+	testKey2 = "yjQc4egtgdUgdVXHJ_6ThuYrBU71-Hc1I5MmQGFOceg"
+)
+
+// TestParseAccountKeys checks the keys of an account (DESIGN.md sections 5 and 10): strict,
+// every problem a structure error at its position, only well-formed keys kept.
+func TestParseAccountKeys(t *testing.T) {
+	// Line 20 becomes the acme account with the given key items from line 23 on.
+	acme := func(items ...string) map[int]string {
+		lines := "  acme:\n    plan: basic\n    keys:"
+		for _, it := range items {
+			lines += "\n      - " + it
+		}
+		return map[int]string{20: lines}
+	}
+	stdPadded := strings.NewReplacer("-", "+", "_", "/").Replace(testKey2) + "="
+	tests := []struct {
+		name     string
+		edits    map[int]string
+		wantKIDs []string
+		want     []wantErr
+	}{
+		{"two keys", acme("{kid: acme-2026, x: "+testKey1+"}", "{kid: acme.2027_b, x: "+testKey2+"}"),
+			[]string{"acme-2026", "acme.2027_b"}, nil},
+		{"block mapping", map[int]string{20: "  acme:\n    plan: basic\n    keys:\n      - kid: k1\n        x: " + testKey1},
+			[]string{"k1"}, nil},
+		{"no keys", map[int]string{20: "  acme: {plan: basic, keys: []}"}, nil, nil},
+		{"null keys", map[int]string{20: "  acme: {plan: basic, keys: }"}, nil, nil},
+		{"keys not a list", map[int]string{20: "  acme: {plan: basic, keys: {kid: k1}}"}, nil,
+			[]wantErr{{20, 29, "accounts.acme.keys", structure, "expected a list of keys {kid, x}, got a mapping"}}},
+		{"item not a mapping", acme("k1", "{kid: k2, x: "+testKey2+"}"), []string{"k2"},
+			[]wantErr{{23, 9, "accounts.acme.keys[0]", structure, `expected a mapping, got "k1"`}}},
+		// A key with anything unknown is dropped: an "alg" or "use" it does not understand
+		// could mean the key is not for this.
+		{"unknown key", acme("{kid: k1, x: " + testKey1 + ", alg: EdDSA}"), nil,
+			[]wantErr{{23, 67, "accounts.acme.keys[0].alg", structure, `unknown key "alg" (expected one of kid, x)`}}},
+		{"missing kid", acme("{x: " + testKey1 + "}"), nil,
+			[]wantErr{{23, 9, "accounts.acme.keys[0].kid", structure, `missing required key "kid"`}}},
+		{"missing x", acme("{kid: k1}"), nil,
+			[]wantErr{{23, 9, "accounts.acme.keys[0].x", structure, `missing required key "x"`}}},
+		{"kid with a space", acme(`{kid: "k 1", x: ` + testKey1 + "}"), nil,
+			[]wantErr{{23, 15, "accounts.acme.keys[0].kid", structure, `kid "k 1" must be 1 to 128 letters, digits`}}},
+		{"empty kid", acme(`{kid: "", x: ` + testKey1 + "}"), nil,
+			[]wantErr{{23, 15, "accounts.acme.keys[0].kid", structure, `kid "" must be`}}},
+		{"kid of 129 characters", acme("{kid: " + strings.Repeat("k", 129) + ", x: " + testKey1 + "}"), nil,
+			[]wantErr{{23, 15, "accounts.acme.keys[0].kid", structure, "must be 1 to 128"}}},
+		{"kid of 128 characters", acme("{kid: " + strings.Repeat("k", 128) + ", x: " + testKey1 + "}"), []string{strings.Repeat("k", 128)}, nil},
+		{"kid is a list", acme("{kid: [k1], x: " + testKey1 + "}"), nil,
+			[]wantErr{{23, 15, "accounts.acme.keys[0].kid", structure, "expected a string, got a list"}}},
+		{"x in standard base64 with padding", acme("{kid: k1, x: \"" + stdPadded + "\"}"), nil,
+			[]wantErr{{23, 22, "accounts.acme.keys[0].x", structure, "x must be an Ed25519 public key in base64url without padding"}}},
+		{"x not base64", acme("{kid: k1, x: not-a-key!}"), nil,
+			[]wantErr{{23, 22, "accounts.acme.keys[0].x", structure, "x must be an Ed25519 public key in base64url without padding"}}},
+		{"x of 30 bytes", acme("{kid: k1, x: " + testKey1[:40] + "}"), nil,
+			[]wantErr{{23, 22, "accounts.acme.keys[0].x", structure, "x is 30 bytes, want the 32 bytes of an Ed25519 public key"}}},
+		{"x of 33 bytes", acme("{kid: k1, x: " + testKey1 + "A}"), nil,
+			[]wantErr{{23, 22, "accounts.acme.keys[0].x", structure, "x is 33 bytes, want the 32 bytes"}}},
+		{"empty x", acme(`{kid: k1, x: ""}`), nil,
+			[]wantErr{{23, 22, "accounts.acme.keys[0].x", structure, "x is 0 bytes"}}},
+		{"duplicate kid", acme("{kid: k1, x: "+testKey1+"}", "{kid: k1, x: "+testKey2+"}"), []string{"k1"},
+			[]wantErr{{24, 15, "accounts.acme.keys[1].kid", structure, `kid "k1" is used twice in accounts.acme.keys`}}},
+		{"duplicate kid of a broken key", acme("{kid: k1, x: shrt}", "{kid: k1, x: "+testKey2+"}"), nil,
+			[]wantErr{
+				{23, 22, "accounts.acme.keys[0].x", structure, "x is 3 bytes"},
+				{24, 15, "accounts.acme.keys[1].kid", structure, `kid "k1" is used twice`},
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, errs := config.Parse(testFile, edit(t, tt.edits))
+			checkErrs(t, errs, tt.want)
+			if len(c.Accounts) != 1 {
+				t.Fatalf("got %d accounts, want acme kept", len(c.Accounts))
+			}
+			var got []string
+			for _, k := range c.Accounts[0].Keys {
+				got = append(got, k.KID)
+				if k.X != testKey1 && k.X != testKey2 {
+					t.Errorf("key %s: got x %q, want one of the test keys", k.KID, k.X)
+				}
+				if k.Pos.Line < 20 {
+					t.Errorf("key %s: got position %v, want its line", k.KID, k.Pos)
+				}
+			}
+			if strings.Join(got, " ") != strings.Join(tt.wantKIDs, " ") {
+				t.Errorf("got kids %v, want %v", got, tt.wantKIDs)
 			}
 		})
 	}

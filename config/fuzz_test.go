@@ -2,8 +2,10 @@ package config_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"os"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"unicode/utf8"
 
@@ -65,6 +67,15 @@ func FuzzParse(f *testing.F) {
 			}
 			if e.Code != config.CodeStructure && e.Code != config.CodeReference {
 				t.Fatalf("error %v: got code %q, want structure or reference", e, e.Code)
+			}
+		}
+		// Whatever Parse keeps of an account's keys is well-formed.
+		kid := regexp.MustCompile(config.KIDPattern)
+		for _, a := range c.Accounts {
+			for _, k := range a.Keys {
+				if b, err := base64.RawURLEncoding.DecodeString(k.X); err != nil || len(b) != 32 || !kid.MatchString(k.KID) {
+					t.Fatalf("account %s: kept key %+v, want a valid kid and a 32-byte x", a.ID, k)
+				}
 			}
 		}
 		if _, err := policy.New(c); err != nil && len(errs) == 0 {

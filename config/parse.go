@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -632,8 +634,76 @@ func (d *decoder) account(id Name, path string, n *yaml.Node) (*Account, bool) {
 				a.DataRegions = l
 			}
 		}},
+		{name: "keys", value: func(p string, v *yaml.Node) { a.Keys = d.accountKeys(v, p) }},
 	})
 	return a, ok
+}
+
+var kidRE = regexp.MustCompile(KIDPattern)
+
+// accountKeys decodes an account's public keys, keeping only the well-formed ones: an account
+// with a key struck off accepts fewer tokens, never more.
+func (d *decoder) accountKeys(n *yaml.Node, path string) []AccountKey {
+	n = d.resolve(n)
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.errorf(pos(n), path, CodeStructure, "expected a list of keys {kid, x}, got %s", kindName(n))
+		return nil
+	}
+	var out []AccountKey
+	seen := map[string]bool{}
+	for i, item := range n.Content {
+		if d.exhausted() {
+			break
+		}
+		ip := fmt.Sprintf("%s[%d]", path, i)
+		k := AccountKey{Pos: pos(d.resolve(item))}
+		var kidPos Pos
+		errs := len(d.errs)
+		d.mapping(item, ip, []field{
+			{name: "kid", required: true, value: func(p string, v *yaml.Node) {
+				s, ok := d.str(v, p)
+				switch {
+				case !ok:
+				case !kidRE.MatchString(s.Value):
+					d.errorf(s.Pos, p, CodeStructure, "kid %q must be 1 to 128 letters, digits, '.', '_' or '-'", s.Value)
+				default:
+					k.KID, kidPos = s.Value, s.Pos
+				}
+			}},
+			{name: "x", required: true, value: func(p string, v *yaml.Node) {
+				s, ok := d.str(v, p)
+				if !ok {
+					return
+				}
+				b, err := base64.RawURLEncoding.Strict().DecodeString(s.Value)
+				switch {
+				case err != nil:
+					d.errorf(s.Pos, p, CodeStructure, "x must be an Ed25519 public key in base64url without padding (RFC 8037): %v", err)
+				case len(b) != ed25519.PublicKeySize:
+					d.errorf(s.Pos, p, CodeStructure, "x is %d bytes, want the %d bytes of an Ed25519 public key", len(b), ed25519.PublicKeySize)
+				default:
+					k.X = s.Value
+				}
+			}},
+		})
+		// A kid written twice is an error even when one of the two keys is broken.
+		if k.KID != "" {
+			if seen[k.KID] {
+				d.errorf(kidPos, ip+".kid", CodeStructure, "kid %q is used twice in %s; give each key its own kid", k.KID, path)
+				continue
+			}
+			seen[k.KID] = true
+		}
+		// A key with any problem (an unknown member too: an "alg" or "use" this version does
+		// not know may mean the key is not for join tokens) is dropped.
+		if len(d.errs) == errs && k.KID != "" && k.X != "" {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // upperHint suggests the upper-case form of a country code written in lower case.
