@@ -1,6 +1,8 @@
 package policy_test
 
 import (
+	"bytes"
+	"encoding/base64"
 	"testing"
 
 	"github.com/geofence/geofence/config"
@@ -25,7 +27,12 @@ routing:
     eu: {primary: [de-a], kms: [de-a]}
     row: {primary: [de-a], kms: [de-a]}
 accounts:
-  homed: {plan: basic, home_region: eu}
+  homed:
+    plan: basic
+    home_region: eu
+    keys:
+      - {kid: homed-2026, x: B7vtJlwrqvWOWeqRJJ93EqnWNOCXOyjxpq0f8WMJ0MA}
+      - {kid: homed-2027, x: yjQc4egtgdUgdVXHJ_6ThuYrBU71-Hc1I5MmQGFOceg}
   nomad: {plan: basic}
   narrowed: {plan: basic, data_regions: [na]}
   nowhere: {plan: basic, home_region: na, data_regions: []}
@@ -104,5 +111,88 @@ func TestNewAccounts(t *testing.T) {
 				t.Errorf("got AllowsSides(de-a) true, want false outside the narrowing")
 			}
 		})
+	}
+}
+
+func TestAccountKey(t *testing.T) {
+	m := accountsModel(t, accountsWorld)
+	key := func(s string) []byte {
+		b, err := base64.RawURLEncoding.DecodeString(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	tests := []struct {
+		name    string
+		account string
+		kid     string
+		want    []byte // nil: no such key
+	}{
+		{"first key", "homed", "homed-2026", key("B7vtJlwrqvWOWeqRJJ93EqnWNOCXOyjxpq0f8WMJ0MA")},
+		{"second key", "homed", "homed-2027", key("yjQc4egtgdUgdVXHJ_6ThuYrBU71-Hc1I5MmQGFOceg")},
+		{"unknown kid", "homed", "homed-2028", nil},
+		{"kids are case-sensitive", "homed", "HOMED-2026", nil},
+		{"empty kid", "homed", "", nil},
+		{"account without keys", "nomad", "homed-2026", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := m.Accounts[tt.account]
+			got, ok := a.Key(tt.kid)
+			if ok != (tt.want != nil) || !bytes.Equal(got, tt.want) {
+				t.Errorf("got Key(%q) %x, %v; want %x, %v", tt.kid, got, ok, tt.want, tt.want != nil)
+			}
+		})
+	}
+	if got := len(m.Accounts["homed"].Keys); got != 2 {
+		t.Errorf("got %d keys for homed, want 2", got)
+	}
+	if keys := m.Accounts["nomad"].Keys; keys != nil {
+		t.Errorf("got keys %v for nomad, want nil", keys)
+	}
+}
+
+// TestNewAccountKeysFromHandBuiltConfig: a config not made by Parse cannot put a malformed or
+// duplicate key in the model.
+func TestNewAccountKeysFromHandBuiltConfig(t *testing.T) {
+	c, errs := config.Parse("accounts.yaml", []byte(accountsWorld))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	for _, a := range c.Accounts {
+		if a.ID == "nomad" {
+			a.Keys = []config.AccountKey{
+				{KID: "short", X: "AAAA"},
+				{KID: "padded", X: "B7vtJlwrqvWOWeqRJJ93EqnWNOCXOyjxpq0f8WMJ0MA="},
+				{KID: "", X: "B7vtJlwrqvWOWeqRJJ93EqnWNOCXOyjxpq0f8WMJ0MA"},
+				{KID: "ok", X: "B7vtJlwrqvWOWeqRJJ93EqnWNOCXOyjxpq0f8WMJ0MA"},
+				{KID: "ok", X: "yjQc4egtgdUgdVXHJ_6ThuYrBU71-Hc1I5MmQGFOceg"},
+			}
+		}
+	}
+	m, err := policy.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := m.Accounts["nomad"].Keys
+	if len(keys) != 1 || keys[0].KID != "ok" || base64.RawURLEncoding.EncodeToString(keys[0].Public) != "B7vtJlwrqvWOWeqRJJ93EqnWNOCXOyjxpq0f8WMJ0MA" {
+		t.Errorf("got keys %v, want only the first well-formed key ok", keys)
+	}
+}
+
+// TestWorldAccountKey: the example world registers a public key for acme, so that the real
+// token path can be tried on it.
+func TestWorldAccountKey(t *testing.T) {
+	c, err := config.Load("../examples/world.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := policy.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pub, ok := m.Accounts["acme"].Key("acme-2026"); !ok || len(pub) != 32 {
+		t.Errorf("got acme key acme-2026 %x, %v; want a 32-byte Ed25519 key", pub, ok)
 	}
 }

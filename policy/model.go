@@ -8,6 +8,8 @@
 package policy
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
 	"fmt"
 
 	"github.com/geofence/geofence/config"
@@ -132,7 +134,27 @@ type Account struct {
 	// Check for None before indexing Model.Regions with it.
 	HomeRegion  RegionID
 	DataRegions []RegionID // nil: no narrowing
-	narrow      Set        // DCs inside DataRegions; nil: no narrowing
+	// Keys are the Ed25519 public keys that sign the account's join tokens (DESIGN.md
+	// section 10), kids unique; nil when it has none. They must not be modified.
+	Keys   []AccountKey
+	narrow Set // DCs inside DataRegions; nil: no narrowing
+}
+
+// AccountKey is one of an account's public keys: a join token whose JWS header names KID is
+// verified with Public.
+type AccountKey struct {
+	KID    string
+	Public ed25519.PublicKey
+}
+
+// Key returns the account's public key with key id kid. The key must not be modified.
+func (a *Account) Key(kid string) (ed25519.PublicKey, bool) {
+	for i := range a.Keys {
+		if a.Keys[i].KID == kid {
+			return a.Keys[i].Public, true
+		}
+	}
+	return nil, false
 }
 
 // Narrowing is the set of DCs the account allows, nil when it does not narrow.
@@ -317,7 +339,17 @@ func New(c *config.Config) (*Model, error) {
 				}
 			}
 		}
-		m.Accounts[a.ID] = m.NewAccount(a.ID, plan, home, data)
+		acct := m.NewAccount(a.ID, plan, home, data)
+		for _, k := range a.Keys {
+			// config accepts only 32-byte keys in base64url; anything else is skipped, so a
+			// config built by hand cannot put a malformed key in the model.
+			if pub, err := base64.RawURLEncoding.Strict().DecodeString(k.X); err == nil && len(pub) == ed25519.PublicKeySize && k.KID != "" {
+				if _, dup := acct.Key(k.KID); !dup {
+					acct.Keys = append(acct.Keys, AccountKey{KID: k.KID, Public: ed25519.PublicKey(pub)})
+				}
+			}
+		}
+		m.Accounts[a.ID] = acct
 	}
 	return m, nil
 }
