@@ -177,6 +177,8 @@ type Account struct {
 	// DataRegions is nil when not given (no narrowing); an empty non-nil list (written
 	// `data_regions: []`) allows no datacenter at all, since data_regions only narrows.
 	DataRegions []Name
+	// DataRegionsPos is where data_regions' value is written; the zero Pos when not given.
+	DataRegionsPos Pos
 	// Keys are the Ed25519 public keys that sign the account's join tokens (DESIGN.md
 	// section 10); nil when none are given. Kids are unique within the account.
 	Keys []AccountKey

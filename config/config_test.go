@@ -606,6 +606,8 @@ func TestParseAccounts(t *testing.T) {
 			wantHome: "na", wantData: []string{}},
 		{name: "only unknown data regions", line: "  acme: {plan: basic, data_regions: [mars]}", wantData: []string{},
 			want: []wantErr{{20, 38, "accounts.acme.data_regions[0]", reference, `unknown region "mars"`}}},
+		{name: "data regions not a list", line: "  acme: {plan: basic, data_regions: na}", wantData: []string{},
+			want: []wantErr{{20, 37, "accounts.acme.data_regions", structure, `expected a list, got "na"`}}},
 		{name: "empty home region", line: `  acme: {plan: basic, home_region: ""}`,
 			want: []wantErr{{20, 36, "accounts.acme.home_region", structure, "home_region must not be empty"}}},
 		{name: "unknown home region drops the account", line: "  acme: {plan: basic, home_region: mars}", wantDropped: true,

@@ -630,8 +630,11 @@ func (d *decoder) account(id Name, path string, n *yaml.Node) (*Account, bool) {
 		// (DESIGN.md section 2).
 		{name: "home_region", value: func(p string, v *yaml.Node) { a.HomeRegion, _ = d.id(v, p, "home_region") }},
 		{name: "data_regions", value: func(p string, v *yaml.Node) {
-			if l, ok := d.list(v, p); ok {
-				a.DataRegions = l
+			a.DataRegionsPos = pos(v)
+			// A malformed list narrows to nothing rather than not at all (fail closed, I4).
+			a.DataRegions, _ = d.list(v, p)
+			if a.DataRegions == nil {
+				a.DataRegions = []Name{}
 			}
 		}},
 		{name: "keys", value: func(p string, v *yaml.Node) { a.Keys = d.accountKeys(v, p) }},
