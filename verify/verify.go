@@ -34,6 +34,7 @@ const (
 	CodeCapacity  = "capacity"
 	CodeUnused    = "unused"
 	CodeShadowed  = "shadowed"
+	CodeNarrowing = "narrowing"
 )
 
 // Finding is one problem. Fields that do not apply are empty (Plans is an empty list).
@@ -96,6 +97,7 @@ func Config(c *config.Config, errs config.ErrorList, opts Options) (*Report, *po
 		v.capacity()
 		v.unused()
 		v.shadowed()
+		v.narrowing()
 	} else if len(errs) == 0 {
 		v.add(Finding{Severity: Error, Code: config.CodeStructure, File: c.File, Line: 1, Column: 1, Message: err.Error()})
 	}
@@ -328,6 +330,68 @@ func (v *verifier) shadowed() {
 					Message: fmt.Sprintf("routing.regions.%s.secondary[%d]: datacenter %s is also on the primary list of region %s",
 						m.Regions[r].ID, e.Index, m.DCs[e.DC].ID, m.Regions[r].ID)}, e.Pos))
 			}
+		}
+	}
+}
+
+// narrowing (warning): an account whose data_regions leave it no datacenter at all, or none
+// its own meetings can use: no allowed media datacenter on the primary or secondary list, or
+// no allowed key server, of its home region for its plan. Such an account is safe (every join
+// is refused, I4) but unusable, which is rarely what was meant; `data_regions: []` in
+// particular is easily written for "no narrowing", which is leaving the key out.
+func (v *verifier) narrowing() {
+	m := v.m
+	for _, ca := range v.c.Accounts {
+		a := m.Accounts[ca.ID]
+		if a == nil || a.Narrowing() == nil {
+			continue
+		}
+		p := ca.DataRegionsPos
+		if p == (config.Pos{}) {
+			p = ca.Pos
+		}
+		f := Finding{Severity: Warning, Code: CodeNarrowing, Plans: []string{m.Plans[a.Plan].ID}}
+		path := "accounts." + ca.ID + ".data_regions"
+		regions := make([]string, len(a.DataRegions))
+		for i, r := range a.DataRegions {
+			regions[i] = m.Regions[r].ID
+		}
+		n := a.Narrowing()
+		if n.Len() == 0 {
+			why := "its data_regions is empty"
+			if len(regions) > 0 {
+				why = fmt.Sprintf("no datacenter is located in its data_regions %s", strings.Join(regions, ", "))
+			}
+			f.Message = fmt.Sprintf("%s: account %s can use no datacenter: %s; list the regions it may use, or leave data_regions out for no narrowing",
+				path, ca.ID, why)
+			v.add(v.at(f, p))
+			continue
+		}
+		if a.HomeRegion == policy.None {
+			continue // its meetings' region depends on where the host joins from
+		}
+		home := a.HomeRegion
+		f.Region = m.Regions[home].ID
+		for _, need := range [...]struct {
+			list  config.List // the list the finding names
+			lists []config.List
+			what  string
+		}{
+			{config.Primary, []config.List{config.Primary, config.Secondary}, "primary or secondary datacenter"},
+			{config.KMSList, []config.List{config.KMSList}, "key server"},
+		} {
+			ok := slices.ContainsFunc(need.lists, func(l config.List) bool {
+				return slices.ContainsFunc(m.Routes[home].List(l), func(e policy.Entry) bool {
+					return n.Has(int(e.DC)) && m.Allows(home, a.Plan, e.DC) && m.DCs[e.DC].Runs(l.Service())
+				})
+			})
+			if ok {
+				continue
+			}
+			f.List = string(need.list)
+			f.Message = fmt.Sprintf("%s: account %s can host no meeting: no allowed %s of its home region %s is in its data_regions %s",
+				path, ca.ID, need.what, f.Region, strings.Join(regions, ", "))
+			v.add(v.at(f, p))
 		}
 	}
 }

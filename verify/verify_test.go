@@ -236,6 +236,20 @@ func TestFindings(t *testing.T) {
 			{warnSev, verify.CodeUnused, "", "", none, "de-b", "", 12, 3, "datacenter de-b is on no routing list"},
 			{warnSev, verify.CodeUnused, "", "", none, "us-k", "", 13, 3, "datacenter us-k is on no routing list"},
 		}},
+		{"narrowing", testdata("narrowing.yaml"), verify.Options{}, true, []want{
+			// data_regions: [] keeps its meaning, no datacenter at all, and is pointed out.
+			{warnSev, verify.CodeNarrowing, "", "", []string{"basic"}, "", "", 31, 38,
+				"accounts.empty.data_regions: account empty can use no datacenter: its data_regions is empty; list the regions it may use, or leave data_regions out for no narrowing"},
+			{warnSev, verify.CodeNarrowing, "", "", []string{"basic"}, "", "", 32, 43,
+				"accounts.latam-only.data_regions: account latam-only can use no datacenter: no datacenter is located in its data_regions latam"},
+			// na's secondary de-a is in row: only the key servers are missing.
+			{warnSev, verify.CodeNarrowing, "na", "kms", []string{"basic"}, "", "", 33, 63,
+				"accounts.no-key-server.data_regions: account no-key-server can host no meeting: no allowed key server of its home region na is in its data_regions row"},
+			{warnSev, verify.CodeNarrowing, "cn", "primary", []string{"basic"}, "", "", 34, 60,
+				"accounts.china-host.data_regions: account china-host can host no meeting: no allowed primary or secondary datacenter of its home region cn is in its data_regions na"},
+			{warnSev, verify.CodeNarrowing, "cn", "kms", []string{"basic"}, "", "", 34, 60,
+				"no allowed key server of its home region cn"},
+		}},
 		{"shadowed", testdata("shadowed.yaml"), verify.Options{}, true, []want{
 			{warnSev, verify.CodeShadowed, "na", "secondary", none, "us-b", "", 17, 51,
 				"routing.regions.na.secondary[1]: datacenter us-b is also on the primary list of region na"},
@@ -303,7 +317,7 @@ func TestConfigWithoutModel(t *testing.T) {
 func TestSeverities(t *testing.T) {
 	severity := map[string]string{
 		verify.CodeResidency: errSev, verify.CodeCoverage: errSev, config.CodeReference: errSev, config.CodeStructure: errSev,
-		verify.CodeCapacity: warnSev, verify.CodeUnused: warnSev, verify.CodeShadowed: warnSev,
+		verify.CodeCapacity: warnSev, verify.CodeUnused: warnSev, verify.CodeShadowed: warnSev, verify.CodeNarrowing: warnSev,
 	}
 	files, err := filepath.Glob(testdata("*.yaml"))
 	if err != nil {
