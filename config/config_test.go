@@ -516,6 +516,57 @@ func TestLoad(t *testing.T) {
 			}
 		}
 	})
+	t.Run("not regular or too large", func(t *testing.T) {
+		dir := t.TempDir()
+		big := filepath.Join(dir, "big.yaml")
+		f, err := os.Create(big)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Sparse: no 16 MiB written.
+		if err := f.Truncate(config.MaxSize + 1); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		tests := []struct {
+			name    string
+			path    string
+			wantErr error
+			wantMsg string
+		}{
+			{"too large", big, config.ErrTooLarge, "read config: " + big + " is larger than the config size limit of 16 MiB"},
+			{"a directory", dir, config.ErrNotRegular, "read config: " + dir + " is a directory, not a regular file"},
+			{"a device", "/dev/zero", config.ErrNotRegular, "read config: /dev/zero is a device, not a regular file"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				if _, err := os.Stat(tt.path); err != nil {
+					t.Skip(err)
+				}
+				c, err := config.Load(tt.path)
+				if c != nil || !errors.Is(err, tt.wantErr) {
+					t.Fatalf("got %v, %v; want nil and an error wrapping %q", c, err, tt.wantErr)
+				}
+				if err.Error() != tt.wantMsg {
+					t.Errorf("got error %q, want %q", err, tt.wantMsg)
+				}
+			})
+		}
+		if config.MaxSize != 16<<20 {
+			t.Errorf("got MaxSize %d, want 16 MiB as documented", config.MaxSize)
+		}
+	})
+	t.Run("at the size limit", func(t *testing.T) {
+		// A file of exactly MaxSize bytes is read and parsed: its problems are findings.
+		path := filepath.Join(t.TempDir(), "limit.yaml")
+		data := append(valid(t), strings.Repeat("#", config.MaxSize-len(valid(t)))...)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := config.Load(path); err != nil {
+			t.Errorf("got %v, want no error for a file of MaxSize bytes", err)
+		}
+	})
 	t.Run("unreadable", func(t *testing.T) {
 		c, err := config.Load(filepath.Join("testdata", "no-such-file.yaml"))
 		if c != nil || err == nil || !errors.Is(err, os.ErrNotExist) {

@@ -18,26 +18,97 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// MaxSize is the largest config file Parse reads (a generated world of thousands of DCs is
-// well under 1 MiB).
+// MaxSize is the largest config Load and Parse read: 16 MiB (a generated world of thousands
+// of DCs is well under 1 MiB). Load stops reading there, so that a path such as /dev/zero or
+// a runaway file cannot exhaust memory.
 const MaxSize = 16 << 20
 
 // maxNodes bounds the YAML nodes one Parse visits, so that aliases cannot make a small file
 // expand into an enormous walk.
 const maxNodes = 2_000_000
 
-// Load reads and parses the file at path. A file that cannot be read is a plain error; a file
-// with problems returns the best-effort Config and every problem as an ErrorList.
+// Errors Load wraps, for callers that branch with errors.Is.
+var (
+	// ErrTooLarge: the file is larger than MaxSize.
+	ErrTooLarge = errors.New("larger than the config size limit")
+	// ErrNotRegular: the path is a directory, a device, a pipe or a socket, not a file.
+	ErrNotRegular = errors.New("not a regular file")
+)
+
+// Load reads and parses the file at path. A file that cannot be read (missing, not a regular
+// file, larger than MaxSize) is a plain error naming it; a file with problems returns the
+// best-effort Config and every problem as an ErrorList.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, err
 	}
 	c, errs := Parse(path, data)
 	if len(errs) > 0 {
 		return c, errs
 	}
 	return c, nil
+}
+
+// readFile reads a regular file of at most MaxSize bytes. The path is checked before it is
+// opened, since opening a named pipe blocks until something writes to it, and again after,
+// since it may have been replaced in between.
+func readFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if err := regular(path, fi); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if err := regular(path, fi); err != nil {
+		return nil, err
+	}
+	return readLimited(path, f)
+}
+
+func regular(path string, fi os.FileInfo) error {
+	switch t := fi.Mode().Type(); {
+	case t == 0:
+		if fi.Size() > MaxSize {
+			return tooLarge(path)
+		}
+		return nil
+	case t&os.ModeDir != 0:
+		return fmt.Errorf("read config: %s is a directory, %w", path, ErrNotRegular)
+	case t&os.ModeDevice != 0:
+		return fmt.Errorf("read config: %s is a device, %w", path, ErrNotRegular)
+	case t&os.ModeNamedPipe != 0:
+		return fmt.Errorf("read config: %s is a named pipe, %w", path, ErrNotRegular)
+	case t&os.ModeSocket != 0:
+		return fmt.Errorf("read config: %s is a socket, %w", path, ErrNotRegular)
+	}
+	return fmt.Errorf("read config: %s is %w", path, ErrNotRegular)
+}
+
+// readLimited reads r to its end, failing once it has given more than MaxSize bytes (a file
+// may grow after it was checked).
+func readLimited(path string, r io.Reader) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if len(data) > MaxSize {
+		return nil, tooLarge(path)
+	}
+	return data, nil
+}
+
+func tooLarge(path string) error {
+	return fmt.Errorf("read config: %s is %w of %d MiB", path, ErrTooLarge, MaxSize>>20)
 }
 
 // Parse decodes and checks a config. It always returns a Config (possibly partial) that holds

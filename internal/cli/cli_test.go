@@ -144,10 +144,12 @@ func TestUsageErrors(t *testing.T) {
 		{"verify unknown flag", []string{"verify", world, "--strict"}, cli.ExitUsage, "flag provided but not defined: -strict", true},
 		{"verify bad --failures", []string{"verify", world, "--failures", "0"}, cli.ExitUsage, "geofence verify: --failures must be at least 1, got 0", true},
 		{"verify --failures not a number", []string{"verify", world, "--failures", "two"}, cli.ExitUsage, `invalid value "two" for flag -failures: parse error`, true},
-		{"verify missing file", []string{"verify", missing}, cli.ExitUsage, "geofence verify: read config: open testdata/no-such-file.yaml: no such file or directory", false},
-		{"verify a directory", []string{"verify", "testdata"}, cli.ExitUsage, "geofence verify: read config: read testdata: is a directory", false},
+		{"verify missing file", []string{"verify", missing}, cli.ExitUsage, "geofence verify: read config: stat testdata/no-such-file.yaml: no such file or directory", false},
+		{"verify a directory", []string{"verify", "testdata"}, cli.ExitUsage, "geofence verify: read config: testdata is a directory, not a regular file", false},
+		// A device is refused before it is read: /dev/zero would never end.
+		{"verify a device", []string{"verify", "/dev/zero"}, cli.ExitUsage, "geofence verify: read config: /dev/zero is a device, not a regular file", false},
 		// After "--" every argument is a file, even one that looks like a flag.
-		{"verify after --", []string{"verify", "--", "-world.yaml"}, cli.ExitUsage, "geofence verify: read config: open -world.yaml: no such file or directory", false},
+		{"verify after --", []string{"verify", "--", "-world.yaml"}, cli.ExitUsage, "geofence verify: read config: stat -world.yaml: no such file or directory", false},
 		{"explain without a config", []string{"explain", "--country", "US"}, cli.ExitUsage, "geofence explain: want exactly one CONFIG file, got 0 arguments", true},
 		{"explain without --country", []string{"explain", world}, cli.ExitUsage, "geofence explain: --country is required", true},
 		{"explain unknown flag", []string{"explain", world, "--country", "US", "--region", "na"}, cli.ExitUsage, "flag provided but not defined: -region", true},
@@ -159,11 +161,11 @@ func TestUsageErrors(t *testing.T) {
 		{"explain bad --load", []string{"explain", world, "--country", "US", "--load", "us-den"}, cli.ExitUsage, `geofence explain: --load: load "us-den": want DC=UTILIZATION, e.g. us-sjc=0.9`, true},
 		{"explain negative --load", []string{"explain", world, "--country", "US", "--load", "us-den=-1"}, cli.ExitUsage, "geofence explain: load -1 of us-den must be a utilization >= 0 (1 is full)", false},
 		{"explain bad --from", []string{"explain", world, "--country", "US", "--from", "91,0"}, cli.ExitUsage, `geofence explain: --from: location "91,0": want LAT,LON in degrees, e.g. 37.34,-121.89`, true},
-		{"explain missing file", []string{"explain", missing, "--country", "US"}, cli.ExitUsage, "geofence explain: read config: open testdata/no-such-file.yaml: no such file or directory", false},
+		{"explain missing file", []string{"explain", missing, "--country", "US"}, cli.ExitUsage, "geofence explain: read config: stat testdata/no-such-file.yaml: no such file or directory", false},
 		{"diff one config", []string{"diff", world}, cli.ExitUsage, "geofence diff: want OLD and NEW config files, got 1 arguments", true},
 		{"diff unknown flag", []string{"diff", world, april, "--fail-on-narrow"}, cli.ExitUsage, "flag provided but not defined: -fail-on-narrow", true},
-		{"diff missing file", []string{"diff", world, missing}, cli.ExitUsage, "geofence diff: read config: open testdata/no-such-file.yaml: no such file or directory", false},
-		{"diff after --", []string{"diff", "--", world, "-new.yaml"}, cli.ExitUsage, "geofence diff: read config: open -new.yaml: no such file or directory", false},
+		{"diff missing file", []string{"diff", world, missing}, cli.ExitUsage, "geofence diff: read config: stat testdata/no-such-file.yaml: no such file or directory", false},
+		{"diff after --", []string{"diff", "--", world, "-new.yaml"}, cli.ExitUsage, "geofence diff: read config: stat -new.yaml: no such file or directory", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
