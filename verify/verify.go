@@ -62,10 +62,16 @@ type Report struct {
 	Findings []Finding `json:"findings"`
 }
 
+// MaxFailures is the largest K the capacity check takes: more datacenters down at once than
+// that is a disaster-recovery plan, not a capacity check (and with K at least the number of
+// allowed DCs every region with a peak is short anyway).
+const MaxFailures = 16
+
 // Options tune the checks. The zero value is the default.
 type Options struct {
 	// Failures is K of the capacity check: how many of the largest allowed DCs are taken
-	// down. 0 means 1.
+	// down. 0 means 1; values above MaxFailures mean MaxFailures (`geofence verify
+	// --failures` refuses them).
 	Failures int
 }
 
@@ -84,7 +90,7 @@ func File(path string, opts Options) (*Report, *policy.Model, error) {
 // Config verifies a parsed config; errs are the problems Parse found in it. It returns the
 // model when one could be built (even from a config with errors).
 func Config(c *config.Config, errs config.ErrorList, opts Options) (*Report, *policy.Model) {
-	v := &verifier{c: c, k: max(opts.Failures, 1)}
+	v := &verifier{c: c, k: min(max(opts.Failures, 1), MaxFailures)}
 	for _, e := range errs {
 		v.add(Finding{Severity: Error, Code: e.Code, File: e.File, Line: e.Pos.Line, Column: e.Pos.Col,
 			Message: pathMsg(e.Path, e.Msg)})
@@ -294,7 +300,7 @@ func (v *verifier) capacity() {
 		v.add(v.at(Finding{
 			Severity: Warning, Code: CodeCapacity, Region: reg.ID, Plans: short,
 			Message: fmt.Sprintf("with its %d largest allowed datacenter%s down, region %s has %s of primary and secondary capacity for plan%s %s, under its peak of %d",
-				v.k, plural(make([]string, v.k)), reg.ID, detail, plural(short), strings.Join(short, ", "), reg.Peak),
+				v.k, pluralN(v.k), reg.ID, detail, plural(short), strings.Join(short, ", "), reg.Peak),
 		}, reg.Pos))
 	}
 }
@@ -396,8 +402,10 @@ func (v *verifier) narrowing() {
 	}
 }
 
-func plural[T any](s []T) string {
-	if len(s) == 1 {
+func plural[T any](s []T) string { return pluralN(len(s)) }
+
+func pluralN(n int) string {
+	if n == 1 {
 		return ""
 	}
 	return "s"

@@ -207,6 +207,13 @@ func TestFindings(t *testing.T) {
 			{warnSev, verify.CodeCapacity, "eu", "", []string{"eu-gov"}, "", "", 7, 3, "region eu has 0 participants"},
 			{warnSev, verify.CodeCapacity, "row", "", []string{"basic"}, "", "", 8, 3, "region row has 100 participants"},
 		}},
+		// Beyond MaxFailures the check takes MaxFailures down: a huge K costs nothing.
+		{"capacity, huge failures", testdata("capacity-bad.yaml"), verify.Options{Failures: 1 << 62}, true, []want{
+			{warnSev, verify.CodeCapacity, "na", "", []string{"basic"}, "", "", 6, 3,
+				"with its 16 largest allowed datacenters down, region na has 0 participants of primary and secondary capacity for plan basic, under its peak of 150"},
+			{warnSev, verify.CodeCapacity, "eu", "", []string{"eu-gov"}, "", "", 7, 3, "with its 16 largest allowed datacenters down, region eu has 0 participants"},
+			{warnSev, verify.CodeCapacity, "row", "", []string{"basic"}, "", "", 8, 3, "with its 16 largest allowed datacenters down, region row has 0 participants"},
+		}},
 		{"clean, two failures", testdata("clean.yaml"), verify.Options{Failures: 2}, true, []want{
 			// government is dedicated, so na's peak is checked for basic and enterprise.
 			{warnSev, verify.CodeCapacity, "na", "", basicEnt, "", "", 6, 3,
