@@ -10,7 +10,7 @@ import (
 func runVerify(ctx context.Context, env Env, args []string) int {
 	fs := newFlags(env, "verify", "CONFIG [--json] [--failures K]")
 	asJSON := fs.Bool("json", false, "print the findings as JSON")
-	failures := fs.Int("failures", 1, "how many of the largest allowed datacenters the capacity check takes down")
+	failures := fs.Int("failures", 1, fmt.Sprintf("how many of the largest allowed datacenters the capacity check takes down, 1 to %d", verify.MaxFailures))
 	pos, err := parse(fs, args)
 	if err != nil {
 		return flagErr(err)
@@ -18,8 +18,8 @@ func runVerify(ctx context.Context, env Env, args []string) int {
 	if len(pos) != 1 {
 		return usageErr(env, fs, "want exactly one CONFIG file, got %d arguments", len(pos))
 	}
-	if *failures < 1 {
-		return usageErr(env, fs, "--failures must be at least 1, got %d", *failures)
+	if *failures < 1 || *failures > verify.MaxFailures {
+		return usageErr(env, fs, "--failures must be between 1 and %d, got %d", verify.MaxFailures, *failures)
 	}
 	rep, _, err := verify.File(pos[0], verify.Options{Failures: *failures})
 	if err != nil {
