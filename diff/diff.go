@@ -1,9 +1,12 @@
 // Package diff compares what two configs let users reach: per region, plan and routing list,
 // the datacenters and countries newly reachable and no longer reachable. A config repository
 // gates a change on it (`geofence diff OLD NEW --fail-on-widen`): a change of routing lists
-// that makes any country newly reachable is a widening compliance must sign off.
+// that makes any country newly reachable is a widening compliance must sign off, and a new
+// config that does not verify (one listing a datacenter its rules forbid, say) is stopped
+// too, since comparing reach alone would let it through.
 //
-// Reach is computed with policy.Model.Check, the rule evaluation selection runs.
+// Reach is computed with policy.Model.Check, the rule evaluation selection runs; whether a
+// config verifies is package verify's answer, not this package's.
 package diff
 
 import (
@@ -15,6 +18,7 @@ import (
 
 	"github.com/geofence/geofence/config"
 	"github.com/geofence/geofence/policy"
+	"github.com/geofence/geofence/verify"
 )
 
 // Change is what one list of one region can reach for one plan, before and after.
@@ -36,6 +40,44 @@ type Result struct {
 	// Widened is true when the lists of some region can newly reach a country for some plan.
 	Widened bool     `json:"widened"`
 	Changes []Change `json:"changes"`
+}
+
+// Comparison is what `geofence diff` says about two config files: the changes between their
+// models and whether each file verifies. Its JSON is Result's with the verdicts beside it.
+type Comparison struct {
+	Result
+	OldOK bool `json:"old_ok"` // OLD verifies
+	NewOK bool `json:"new_ok"` // NEW verifies
+	// NewErrors are NEW's error findings as `geofence verify` reports them; empty when NewOK.
+	NewErrors []verify.Finding `json:"new_errors"`
+}
+
+// Compare compares two configs that verify has checked: each one's report and the model
+// verify built from it (nil for none).
+func Compare(oldRep *verify.Report, old *policy.Model, newRep *verify.Report, new *policy.Model) *Comparison {
+	c := &Comparison{Result: *Models(old, new), OldOK: oldRep.OK, NewOK: newRep.OK, NewErrors: []verify.Finding{}}
+	for _, f := range newRep.Findings {
+		if f.Severity == verify.Error {
+			c.NewErrors = append(c.NewErrors, f)
+		}
+	}
+	return c
+}
+
+// Blocked reports whether a gate (--fail-on-widen) must stop the change: it lets some user
+// newly reach a country, or NEW does not verify, in particular when its lists name
+// datacenters its rules forbid. Whether OLD verifies does not matter: fixing a broken config
+// must be possible.
+func (c *Comparison) Blocked() bool {
+	if c.Widened || !c.NewOK {
+		return true
+	}
+	for _, ch := range c.Changes {
+		if len(ch.AddedForbidden) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // reach is the DC ids (and their countries) a list lets a (region, plan) reach.

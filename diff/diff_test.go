@@ -10,6 +10,7 @@ import (
 	"github.com/geofence/geofence/config"
 	"github.com/geofence/geofence/diff"
 	"github.com/geofence/geofence/policy"
+	"github.com/geofence/geofence/verify"
 )
 
 // base is a small world; the cases replace its routing and rules lines.
@@ -221,5 +222,82 @@ func TestMoveBetweenListsIsNoWidening(t *testing.T) {
 	}
 	if len(res.Changes) == 0 {
 		t.Errorf("the move shows no change at all")
+	}
+}
+
+// verified parses and verifies base with the replacements, as `geofence diff` does each file.
+func verified(t *testing.T, repl ...string) (*verify.Report, *policy.Model) {
+	t.Helper()
+	src := base
+	for i := 0; i+1 < len(repl); i += 2 {
+		if !strings.Contains(src, repl[i]) {
+			t.Fatalf("base has no line %q", repl[i])
+		}
+		src = strings.Replace(src, repl[i], repl[i+1], 1)
+	}
+	c, errs := config.Parse("test.yaml", []byte(src))
+	rep, m := verify.Config(c, errs, verify.Options{})
+	if m == nil {
+		t.Fatalf("no model: %v", rep.Findings)
+	}
+	return rep, m
+}
+
+// TestCompare: a gate stops a change that widens reach and a new config that does not verify,
+// in particular one listing a datacenter its rules forbid, which widens nothing.
+func TestCompare(t *testing.T) {
+	forbidden := []string{naLine, "    na: {primary: [us-a, us-gov], secondary: [cn-a], kms: [us-a, us-gov]}"}
+	widened := []string{naLine, "    na: {primary: [us-a, us-gov], secondary: [de-a], kms: [us-a, us-gov]}"}
+	unknownDC := []string{rowLine, "    row: {primary: [de-a, de-b], kms: [de-a]}"}
+	tests := []struct {
+		name          string
+		old, new      []string
+		wantOldOK     bool
+		wantNewOK     bool
+		wantNewErrors []string // their codes
+		wantWidened   bool
+		wantBlocked   bool
+	}{
+		{"no change", nil, nil, true, true, nil, false, false},
+		{"widened", nil, widened, true, true, nil, true, true},
+		{"new lists a forbidden datacenter", nil, forbidden, true, false, []string{"residency"}, false, true},
+		{"new names an unknown datacenter", nil, unknownDC, true, false, []string{"reference"}, false, true},
+		// Fixing a broken config is never blocked for the old one's errors.
+		{"old lists a forbidden datacenter", forbidden, nil, false, true, nil, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			oldRep, old := verified(t, tt.old...)
+			newRep, new := verified(t, tt.new...)
+			c := diff.Compare(oldRep, old, newRep, new)
+			var codes []string
+			for _, f := range c.NewErrors {
+				codes = append(codes, f.Code)
+				if f.Severity != verify.Error || f.File != "test.yaml" || f.Line == 0 {
+					t.Errorf("got new error %+v, want an error finding with its position", f)
+				}
+			}
+			if c.OldOK != tt.wantOldOK || c.NewOK != tt.wantNewOK || strings.Join(codes, ",") != strings.Join(tt.wantNewErrors, ",") {
+				t.Errorf("got old ok %v, new ok %v, new errors %v; want %v, %v, %v", c.OldOK, c.NewOK, codes, tt.wantOldOK, tt.wantNewOK, tt.wantNewErrors)
+			}
+			if c.Widened != tt.wantWidened || c.Blocked() != tt.wantBlocked {
+				t.Errorf("got widened %v, blocked %v; want %v, %v", c.Widened, c.Blocked(), tt.wantWidened, tt.wantBlocked)
+			}
+			if c.NewErrors == nil {
+				t.Errorf("got new errors nil, want an empty list")
+			}
+		})
+	}
+}
+
+// TestComparisonJSON: the verdicts sit beside Result's fields.
+func TestComparisonJSON(t *testing.T) {
+	rep, m := verified(t)
+	b, err := json.Marshal(diff.Compare(rep, m, rep, m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"widened":false,"changes":[],"old_ok":true,"new_ok":true,"new_errors":[]}`; string(b) != want {
+		t.Errorf("got %s, want %s", b, want)
 	}
 }
