@@ -23,6 +23,7 @@ const (
 	april   = "../../examples/april-2020.yaml"
 	noDeny  = "testdata/april-2020-no-deny.yaml"
 	missing = "testdata/no-such-file.yaml"
+	noModel = "testdata/no-default-region.yaml"
 )
 
 // run runs the command line in-process and returns its exit status, stdout and stderr.
@@ -80,8 +81,14 @@ func TestGolden(t *testing.T) {
 		{"diff-same", []string{"diff", world, world}, cli.ExitOK},
 		{"diff-world-april", []string{"diff", world, april}, cli.ExitOK},
 		{"diff-world-april-json", []string{"diff", "--json", world, april}, cli.ExitOK},
-		// April 2020's lists name datacenters the rules forbid: nobody can reach them.
-		{"diff-world-april-fail-on-widen", []string{"diff", world, april, "--fail-on-widen"}, cli.ExitOK},
+		// April 2020's lists name datacenters the rules forbid: nobody can reach them, so
+		// nothing widens, but the new config does not verify, and the gate says so.
+		{"diff-world-april-fail-on-widen", []string{"diff", world, april, "--fail-on-widen"}, cli.ExitFinding},
+		{"diff-world-april-json-fail-on-widen", []string{"diff", "--json", "--fail-on-widen", world, april}, cli.ExitFinding},
+		// Fixing April 2020 passes the gate: the old config's errors are only pointed out.
+		{"diff-april-world-fail-on-widen", []string{"diff", april, world, "--fail-on-widen"}, cli.ExitOK},
+		// A config without a model cannot be compared: its errors, then exit 2.
+		{"diff-world-no-default-region", []string{"diff", world, noModel, "--fail-on-widen"}, cli.ExitUsage},
 		{"diff-world-no-deny", []string{"diff", world, noDeny}, cli.ExitOK},
 		{"diff-world-no-deny-fail-on-widen", []string{"diff", world, noDeny, "--fail-on-widen"}, cli.ExitFinding},
 		{"diff-world-no-deny-json", []string{"diff", "--fail-on-widen", "--json", world, noDeny}, cli.ExitFinding},
