@@ -11,6 +11,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime"
+	"runtime/debug"
 	"strings"
 )
 
@@ -43,6 +45,7 @@ func commands() []command {
 		{"directory", "serve the directory: joins, tickets, datacenter state (production role)", runDirectory},
 		{"kms", "serve a key server: issue meeting keys only where the rules allow (production role)", runKMS},
 		{"dc", "serve a datacenter agent: admit participants with valid tickets, report load (production role)", runDC},
+		{"version", "print geofence's version, the Go that built it and its source revision", runVersion},
 	}
 }
 
@@ -55,16 +58,52 @@ func Main(ctx context.Context, args []string, env Env) int {
 		usage(env.Stderr)
 		return ExitUsage
 	}
-	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	switch args[0] {
+	case "-h", "--help":
 		usage(env.Stdout)
 		return ExitOK
+	case "help":
+		return help(ctx, env, args[1:])
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(ctx, env, args[1:])
-		}
+	if c, ok := lookup(args[0]); ok {
+		return c.run(ctx, env, args[1:])
 	}
 	fmt.Fprintf(env.Stderr, "geofence: unknown command %q\n\n", args[0])
+	usage(env.Stderr)
+	return ExitUsage
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// help is `geofence help [COMMAND]`: the top-level usage, or exactly the text `geofence
+// COMMAND -h` prints, on stdout since it was asked for.
+func help(ctx context.Context, env Env, args []string) int {
+	switch len(args) {
+	case 0:
+		usage(env.Stdout)
+		return ExitOK
+	case 1:
+		if args[0] == "help" {
+			usage(env.Stdout)
+			return ExitOK
+		}
+		c, ok := lookup(args[0])
+		if !ok {
+			fmt.Fprintf(env.Stderr, "geofence help: unknown command %q\n\n", args[0])
+			usage(env.Stderr)
+			return ExitUsage
+		}
+		// Every command parses its flags before doing anything, and -h stops it there.
+		return c.run(ctx, Env{Stdout: env.Stdout, Stderr: env.Stdout, Getenv: env.Getenv}, []string{"-h"})
+	}
+	fmt.Fprintf(env.Stderr, "geofence help: want at most one COMMAND, got %d arguments\n\n", len(args))
 	usage(env.Stderr)
 	return ExitUsage
 }
@@ -74,7 +113,67 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\nRun geofence COMMAND -h for a command's flags.\n")
+	fmt.Fprintf(w, "\nRun geofence help COMMAND (or geofence COMMAND -h) for a command's flags.\n")
+}
+
+func runVersion(ctx context.Context, env Env, args []string) int {
+	fs := newFlags(env, "version", "")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return flagErr(err)
+	}
+	if len(pos) != 0 {
+		return usageErr(env, fs, "want no arguments, got %d", len(pos))
+	}
+	bi, _ := debug.ReadBuildInfo() // nil when the binary has none
+	fmt.Fprint(env.Stdout, versionText(bi))
+	return ExitOK
+}
+
+// versionText describes a build: the module version ("(devel)" when the build has none), the
+// Go version and platform, and the VCS revision, commit time and local modifications when the
+// go command stamped them (it does for builds inside a checkout, `go install ./cmd/geofence`).
+func versionText(bi *debug.BuildInfo) string {
+	version, goVersion := "(unknown)", runtime.Version()
+	goos, goarch := runtime.GOOS, runtime.GOARCH
+	var revision, when string
+	modified := false
+	if bi != nil {
+		if bi.Main.Version != "" {
+			version = bi.Main.Version
+		}
+		if bi.GoVersion != "" {
+			goVersion = bi.GoVersion
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "GOOS":
+				goos = s.Value
+			case "GOARCH":
+				goarch = s.Value
+			case "vcs.revision":
+				revision = s.Value
+			case "vcs.time":
+				when = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "geofence %s\n", version)
+	fmt.Fprintf(&b, "  go        %s %s/%s\n", goVersion, goos, goarch)
+	if revision != "" {
+		mod := ""
+		if modified {
+			mod = " (with local modifications)"
+		}
+		fmt.Fprintf(&b, "  revision  %s%s\n", revision, mod)
+	}
+	if when != "" {
+		fmt.Fprintf(&b, "  committed %s\n", when)
+	}
+	return b.String()
 }
 
 // parse parses flags that may come before, between or after positional arguments
@@ -102,8 +201,13 @@ func newFlags(env Env, name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "usage: geofence %s %s\n\nflags:\n", name, synopsis)
-		fs.PrintDefaults()
+		fmt.Fprintf(env.Stderr, "usage: %s\n", strings.TrimSpace("geofence "+name+" "+synopsis))
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprintf(env.Stderr, "\nflags:\n")
+			fs.PrintDefaults()
+		}
 	}
 	return fs
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -348,5 +350,79 @@ func TestFixtures(t *testing.T) {
 	}
 	if got := body(noDeny); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("%s is not %s without the nothing-else-enters-china rule; regenerate it", noDeny, april)
+	}
+}
+
+// TestHelp: `geofence help CMD` prints exactly what `geofence CMD -h` prints, for every
+// command the usage lists, and both exit 0. help's text goes to stdout (it was asked for);
+// -h's goes to stderr, as the flag package does.
+func TestHelp(t *testing.T) {
+	code, usage, _ := run("help")
+	if code != cli.ExitOK {
+		t.Fatalf("got exit status %d for help, want 0", code)
+	}
+	_, list, _ := strings.Cut(usage, "commands:\n")
+	list, _, _ = strings.Cut(list, "\n\n")
+	var names []string
+	for _, line := range strings.Split(list, "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			names = append(names, f[0])
+		}
+	}
+	if len(names) < 9 || !slices.Contains(names, "version") {
+		t.Fatalf("got commands %v from the usage, want every command and version", names)
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			hCode, hOut, hErr := run(name, "-h")
+			code, stdout, stderr := run("help", name)
+			if hCode != cli.ExitOK || code != cli.ExitOK {
+				t.Errorf("got exit status %d for %s -h and %d for help %s, want 0 and 0", hCode, name, code, name)
+			}
+			if hOut != "" || stderr != "" {
+				t.Errorf("got %q on stdout of -h and %q on stderr of help, want nothing", hOut, stderr)
+			}
+			if !strings.HasPrefix(stdout, "usage: geofence "+name) {
+				t.Errorf("got help %q, want the command's usage", stdout)
+			}
+			if stdout != hErr {
+				t.Errorf("got help %s:\n%s\nwant what %s -h prints:\n%s", name, stdout, name, hErr)
+			}
+		})
+	}
+	tests := []struct {
+		name      string
+		args      []string
+		wantCode  int
+		wantOut   string // prefix of stdout
+		wantFirst string // first line of stderr
+	}{
+		{"no command", []string{"help"}, cli.ExitOK, "usage: geofence COMMAND [ARGS]\n", ""},
+		{"help help", []string{"help", "help"}, cli.ExitOK, "usage: geofence COMMAND [ARGS]\n", ""},
+		{"unknown command", []string{"help", "frobnicate"}, cli.ExitUsage, "", `geofence help: unknown command "frobnicate"`},
+		{"two commands", []string{"help", "verify", "diff"}, cli.ExitUsage, "", "geofence help: want at most one COMMAND, got 2 arguments"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := run(tt.args...)
+			first, _, _ := strings.Cut(stderr, "\n")
+			if code != tt.wantCode || !strings.HasPrefix(stdout, tt.wantOut) || tt.wantOut == "" && stdout != "" || first != tt.wantFirst {
+				t.Errorf("got exit %d, stdout %q, stderr %q; want %d, stdout starting %q, first line of stderr %q", code, stdout, stderr, tt.wantCode, tt.wantOut, tt.wantFirst)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, stdout, stderr := run("version")
+	if code != cli.ExitOK || stderr != "" {
+		t.Errorf("got exit %d and stderr %q, want 0 and nothing", code, stderr)
+	}
+	first, rest, _ := strings.Cut(stdout, "\n")
+	if !strings.HasPrefix(first, "geofence ") || !strings.Contains(rest, runtime.Version()) {
+		t.Errorf("got %q, want geofence's version, then the Go version %s", stdout, runtime.Version())
+	}
+	if code, _, stderr := run("version", "extra"); code != cli.ExitUsage || !strings.HasPrefix(stderr, "geofence version: want no arguments, got 1\n") {
+		t.Errorf("got exit %d, stderr %q for version extra; want 2 and a usage error", code, stderr)
 	}
 }
