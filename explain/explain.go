@@ -34,8 +34,10 @@ type Query struct {
 
 // DC is one selected datacenter.
 type DC struct {
-	ID          string  `json:"id"`
-	Country     string  `json:"country"`
+	ID      string `json:"id"`
+	Country string `json:"country"`
+	// DistanceKm is the great-circle distance selection ranked the DC by: from the
+	// participant for primaries and secondaries, from Answer.KMSFrom for key servers.
 	DistanceKm  float64 `json:"distance_km"`
 	Utilization float64 `json:"utilization"`
 }
@@ -67,8 +69,12 @@ type Answer struct {
 	Primary       []DC       `json:"primary"`
 	Secondary     []DC       `json:"secondary"`
 	KMS           []DC       `json:"kms"`
-	Excluded      []Excluded `json:"excluded"`
-	Refusal       *Refusal   `json:"refusal,omitempty"`
+	// KMSFrom is where the key servers' distances are measured from, as selection ranks
+	// them (DESIGN.md section 4): the first primary's id, or "" for the participant's
+	// location when there is no primary.
+	KMSFrom  string     `json:"kms_from"`
+	Excluded []Excluded `json:"excluded"`
+	Refusal  *Refusal   `json:"refusal,omitempty"`
 }
 
 // QueryError is a query naming something the model does not have.
@@ -135,13 +141,20 @@ func Run(m *policy.Model, q Query, st route.State) (*Answer, error) {
 		return nil, err
 	}
 	e := route.Explain(m, p, mt, st)
+	// Key servers are ranked by distance from the first primary (from the participant when
+	// there is none), so that is where their distances are measured from.
+	kmsFrom, kmsFromID := p.Location, ""
+	if len(e.Primary) > 0 {
+		kmsFrom, kmsFromID = m.DCs[e.Primary[0]].Location, m.DCs[e.Primary[0]].ID
+	}
 	a := &Answer{
 		Country: country.Code(), Region: m.Regions[p.Region].ID, Plan: m.Plans[plan].ID,
 		MeetingRegion: m.Regions[mt.Region].ID, HostPlan: m.Plans[hostPlan].ID, Account: q.Account,
 		Location:  [2]float64{p.Location.Lat, p.Location.Lon},
-		Primary:   dcs(m, p, st, e.Primary),
-		Secondary: dcs(m, p, st, e.Secondary),
-		KMS:       dcs(m, p, st, e.KMS),
+		Primary:   dcs(m, p.Location, st, e.Primary),
+		Secondary: dcs(m, p.Location, st, e.Secondary),
+		KMS:       dcs(m, kmsFrom, st, e.KMS),
+		KMSFrom:   kmsFromID,
 		Excluded:  []Excluded{},
 	}
 	for _, x := range e.Excluded {
@@ -201,13 +214,14 @@ func overlay(m *policy.Model, st route.State, down []string, load map[string]flo
 	return out, nil
 }
 
-func dcs(m *policy.Model, p route.Participant, st route.State, ids []policy.DCID) []DC {
+// dcs describes the selected DCs ids, with their distances from.
+func dcs(m *policy.Model, from geo.LatLon, st route.State, ids []policy.DCID) []DC {
 	out := make([]DC, 0, len(ids))
 	for _, d := range ids {
 		dc := &m.DCs[d]
 		out = append(out, DC{
 			ID: dc.ID, Country: dc.Country.Code(),
-			DistanceKm:  math.Round(geo.DistanceKm(p.Location, dc.Location)*10) / 10,
+			DistanceKm:  math.Round(geo.DistanceKm(from, dc.Location)*10) / 10,
 			Utilization: st.Utilization[d],
 		})
 	}
@@ -265,10 +279,14 @@ func WriteText(w io.Writer, a *Answer) {
 	if a.Refusal != nil {
 		fmt.Fprintf(w, "refused      %s: %s\n", a.Refusal.Error, a.Refusal.Message)
 	}
+	kms := "kms"
+	if a.KMSFrom != "" && len(a.KMS) > 0 {
+		kms = fmt.Sprintf("kms (distances from %s, the first primary)", a.KMSFrom)
+	}
 	for _, l := range []struct {
 		name string
 		dcs  []DC
-	}{{"primary", a.Primary}, {"secondary", a.Secondary}, {"kms", a.KMS}} {
+	}{{"primary", a.Primary}, {"secondary", a.Secondary}, {kms, a.KMS}} {
 		fmt.Fprintf(w, "%s\n", l.name)
 		if len(l.dcs) == 0 {
 			fmt.Fprintf(w, "  (none)\n")

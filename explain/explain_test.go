@@ -3,6 +3,7 @@ package explain_test
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"slices"
 	"testing"
@@ -196,4 +197,87 @@ func TestParsers(t *testing.T) {
 			t.Errorf("ParseLatLon(%q) accepted", bad)
 		}
 	}
+}
+
+// TestKMSDistances: key servers are ranked by distance from the first primary (DESIGN.md
+// section 4), and explain reports that distance, so the kms list reads in increasing order.
+func TestKMSDistances(t *testing.T) {
+	m := world(t)
+	a, err := explain.Run(m, explain.Query{Country: "DE", Plan: "pro"}, route.State{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fra, ams := m.DCs[dcID(t, m, "eu-fra")].Location, m.DCs[dcID(t, m, "eu-ams")].Location
+	wantAms := math.Round(geo.DistanceKm(fra, ams)*10) / 10
+	if a.KMSFrom != "eu-fra" || len(a.KMS) != 2 || a.KMS[0].ID != "eu-fra" || a.KMS[0].DistanceKm != 0 || a.KMS[1].ID != "eu-ams" || a.KMS[1].DistanceKm != wantAms {
+		t.Errorf("got kms from %q: %+v; want from eu-fra: eu-fra at 0 km, eu-ams at %g km", a.KMSFrom, a.KMS, wantAms)
+	}
+	// Primaries and secondaries are still measured from the participant.
+	if want := math.Round(geo.DistanceKm(geo.LatLon{Lat: 51, Lon: 9}, fra)*10) / 10; a.Primary[0].DistanceKm != want {
+		t.Errorf("got primary eu-fra at %g km, want %g km from the participant", a.Primary[0].DistanceKm, want)
+	}
+
+	// Over every country and plan of the world, the reported distances are the ranking.
+	checked := 0
+	for c := geo.Country(0); int(c) < geo.NumCountries; c++ {
+		for _, plan := range m.Plans {
+			a, err := explain.Run(m, explain.Query{Country: c.Code(), Plan: plan.ID}, route.State{})
+			if err != nil || a.Refusal != nil {
+				continue
+			}
+			checked++
+			for i := 1; i < len(a.KMS); i++ {
+				if a.KMS[i].DistanceKm < a.KMS[i-1].DistanceKm {
+					t.Errorf("%s/%s: got kms %+v from %q, want distances in the order they are ranked", c.Code(), plan.ID, a.KMS, a.KMSFrom)
+				}
+			}
+		}
+	}
+	if checked < 100 {
+		t.Fatalf("checked %d answers; the loop is broken", checked)
+	}
+}
+
+// TestKMSDistancesWithoutPrimary: with no primary, key servers are ranked, and measured, from
+// the participant.
+func TestKMSDistancesWithoutPrimary(t *testing.T) {
+	c, errs := config.Parse("t.yaml", []byte(`version: 1
+default_region: row
+regions:
+  row: {countries: []}
+plans:
+  basic: {}
+datacenters:
+  de-a: {country: DE, location: [50.1, 8.7], capacity: 100, services: [media]}
+  fr-a: {country: FR, location: [48.9, 2.4], capacity: 100, services: [media]}
+  de-k: {country: DE, location: [52.5, 13.4], capacity: 100, services: [kms]}
+routing:
+  regions:
+    row: {primary: [de-a], secondary: [fr-a], kms: [de-k]}
+`))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	m, err := policy.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := geo.LatLon{Lat: 40, Lon: -3}
+	a, err := explain.Run(m, explain.Query{Country: "ES", From: &from, Down: []string{"de-a"}}, route.State{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := math.Round(geo.DistanceKm(from, geo.LatLon{Lat: 52.5, Lon: 13.4})*10) / 10
+	if len(a.Primary) != 0 || a.KMSFrom != "" || len(a.KMS) != 1 || a.KMS[0].DistanceKm != want {
+		t.Errorf("got primary %v, kms from %q: %+v; want no primary and de-k at %g km from the participant", a.Primary, a.KMSFrom, a.KMS, want)
+	}
+}
+
+func dcID(t *testing.T, m *policy.Model, id string) policy.DCID {
+	t.Helper()
+	d, ok := m.DC(id)
+	if !ok {
+		t.Fatalf("no datacenter %s", id)
+	}
+	return d
 }
