@@ -1,27 +1,22 @@
 package directory
 
 import (
-	"crypto/subtle"
-	"net/http"
-
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// metrics are the directory's Prometheus metrics (documented in docs/metrics.md).
+// metrics are the core's Prometheus metrics (documented in docs/metrics.md).
 type metrics struct {
-	gatherer     prometheus.Gatherer
-	joins        *prometheus.CounterVec
-	refusals     *prometheus.CounterVec
-	selection    prometheus.Histogram
-	joinLatency  prometheus.Histogram
-	secondaries  prometheus.Counter
-	geoipUnknown prometheus.Counter
-	rehomes      prometheus.Counter
-	reports      *prometheus.CounterVec
+	joins       *prometheus.CounterVec
+	refusals    *prometheus.CounterVec
+	selection   prometheus.Histogram
+	secondaries prometheus.Counter
+	rehomes     prometheus.Counter
+	reports     *prometheus.CounterVec
+	meetings    *prometheus.CounterVec
+	limits      *prometheus.CounterVec
 }
 
-func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
+func newMetrics(c *Core, reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		joins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "geofence_directory_joins_total", Help: "Joins answered, by meeting region and outcome (ok or the refusal code).",
@@ -33,15 +28,8 @@ func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 			Name: "geofence_directory_selection_seconds", Help: "Time spent in selection per join.",
 			Buckets: prometheus.ExponentialBuckets(250e-9, 2, 14),
 		}),
-		joinLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "geofence_directory_join_seconds", Help: "Time to answer a successful join, signing included.",
-			Buckets: prometheus.ExponentialBuckets(25e-6, 2, 14),
-		}),
 		secondaries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "geofence_directory_secondaries_total", Help: "Secondary datacenters handed out in tickets.",
-		}),
-		geoipUnknown: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "geofence_directory_geoip_unknown_total", Help: "Client addresses the GeoIP database does not know (placed in the default region).",
 		}),
 		rehomes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "geofence_directory_rehomes_total", Help: "Meetings re-homed because their home datacenter was down.",
@@ -49,33 +37,35 @@ func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "geofence_directory_load_reports_total", Help: "Datacenter load reports by outcome.",
 		}, []string{"outcome"}),
+		meetings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "geofence_directory_meetings_total", Help: "Meetings by event: created, ended, expired (idle timeout).",
+		}, []string{"event"}),
+		limits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "geofence_directory_limits_total", Help: "Requests refused because a bound was reached, by bound.",
+		}, []string{"limit"}),
+	}
+	for _, ev := range []string{"created", "ended", "expired"} {
+		m.meetings.WithLabelValues(ev)
 	}
 	if reg == nil {
 		return m, nil
 	}
 	unverified := 0.0
-	if s.cfg.Unverified {
+	if c.cfg.Unverified {
 		unverified = 1
 	}
-	cs := []prometheus.Collector{m.joins, m.refusals, m.selection, m.joinLatency, m.secondaries, m.geoipUnknown, m.rehomes, m.reports,
+	cs := []prometheus.Collector{m.joins, m.refusals, m.selection, m.secondaries, m.rehomes, m.reports, m.meetings, m.limits,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "geofence_directory_unverified_config", Help: "1 when the config in force did not verify (--allow-unverified).",
 		}, func() float64 { return unverified }),
-		dcCollector{s},
+		dcCollector{c},
 	}
-	for _, c := range cs {
-		if err := reg.Register(c); err != nil {
+	for _, col := range cs {
+		if err := reg.Register(col); err != nil {
 			return nil, err
 		}
 	}
-	if g, ok := reg.(prometheus.Gatherer); ok {
-		m.gatherer = g
-	}
 	return m, nil
-}
-
-func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.gatherer, promhttp.HandlerOpts{})
 }
 
 var (
@@ -84,21 +74,17 @@ var (
 )
 
 // dcCollector reads DC state at scrape time.
-type dcCollector struct{ s *Server }
+type dcCollector struct{ c *Core }
 
-func (c dcCollector) Describe(ch chan<- *prometheus.Desc) { ch <- dcUtilDesc; ch <- dcUpDesc }
+func (d dcCollector) Describe(ch chan<- *prometheus.Desc) { ch <- dcUtilDesc; ch <- dcUpDesc }
 
-func (c dcCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, d := range c.s.Datacenters() {
+func (d dcCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, dc := range d.c.Datacenters() {
 		up := 1.0
-		if d.Down {
+		if dc.Down {
 			up = 0
 		}
-		ch <- prometheus.MustNewConstMetric(dcUtilDesc, prometheus.GaugeValue, d.Utilization, d.ID, d.Region)
-		ch <- prometheus.MustNewConstMetric(dcUpDesc, prometheus.GaugeValue, up, d.ID, d.Region)
+		ch <- prometheus.MustNewConstMetric(dcUtilDesc, prometheus.GaugeValue, dc.Utilization, dc.ID, dc.Region)
+		ch <- prometheus.MustNewConstMetric(dcUpDesc, prometheus.GaugeValue, up, dc.ID, dc.Region)
 	}
-}
-
-func constantTimeEqual(a, b string) bool {
-	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }

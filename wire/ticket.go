@@ -10,6 +10,10 @@ import (
 	josejson "github.com/go-jose/go-jose/v4/json"
 )
 
+// TicketIssuer is the "iss" of every ticket: the name the directories sign as and every
+// media server, key server and client expects.
+const TicketIssuer = "geofence"
+
 // The lists of a ticket, as returned by [Claims.Lists].
 const (
 	ListPrimary   = "primary"

@@ -1,166 +1,78 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/netip"
 	"sort"
 	"strings"
-	"sync"
+	"time"
 
-	"github.com/geofence/geofence/agent"
-	"github.com/geofence/geofence/clientip"
 	"github.com/geofence/geofence/directory"
-	"github.com/geofence/geofence/kms"
-	"github.com/geofence/geofence/ticket"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/geofence/geofence/directory/directoryhttp"
+	"github.com/geofence/geofence/geo/geoip"
+	"github.com/geofence/geofence/internal/devstack"
 )
 
-// loopback is the trusted proxy of dev mode: a newcomer plays any country with
-// X-Forwarded-For (geofence join --client-ip).
-var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+// devTokenTTL is how long the token the dev banner prints is valid.
+const devTokenTTL = 12 * time.Hour
 
 func runDev(ctx context.Context, env Env, args []string) int {
-	fs := newFlags(env, "dev", "[--config FILE] [--geoip FILE] [--listen ADDR] [--no-agents] [--allow-unverified]")
+	fs := newFlags(env, "dev", "[--config FILE] [--geoip FILE] [--listen ADDR] [--no-agents] [--allow-unverified] [--log-level LEVEL]")
 	cfgPath := fs.String("config", "", "the config file (default: the embedded examples/world.yaml)")
 	geoPath := fs.String("geoip", DefaultGeoIP, "the MaxMind DB country database (scripts/install-geoip.sh installs one)")
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the directory (use 127.0.0.1:0 for any free port)")
 	noAgents := fs.Bool("no-agents", false, "start no DC agents: DC state comes only from load reports (a DC with none is down)")
 	allow := fs.Bool("allow-unverified", false, "serve a config that does not verify (logged loudly and exported as a metric)")
+	level := fs.String("log-level", "warn", "the least severe log records printed on stderr: debug, info, warn or error (info logs every decision)")
 	if _, err := parse(fs, args); err != nil {
 		return flagErr(err)
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return usageErr(env, fs, "--log-level %q: want debug, info, warn or error", *level)
 	}
 	sv, code := loadServing(env, "dev", *cfgPath, *allow)
 	if sv == nil {
 		return code
 	}
-	m := sv.model
 	geo, geoDesc, code := openGeoIP(env, "dev", *geoPath, *geoPath != DefaultGeoIP)
 	if code != ExitOK {
 		return code
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	log := newLogger(env)
-	reg := newRegistry()
-
-	// Listen for every agent first, so the directory's tickets carry their endpoints.
-	agentLns := map[string]net.Listener{}
-	endpoints := map[string]string{}
-	if !*noAgents {
-		for _, dc := range m.DCs {
-			if !dc.Media {
-				continue
-			}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				fmt.Fprintf(env.Stderr, "geofence dev: %v\n", err)
-				return ExitFinding
-			}
-			agentLns[dc.ID] = ln
-			endpoints[dc.ID] = "http://" + ln.Addr().String()
-		}
-	}
-	// One key server per DC running kms, sealing its keys under a key-encryption key made
-	// for this process (dev keeps no keys across restarts).
-	kmsLns := map[string]net.Listener{}
-	kmsEndpoints := map[string]string{}
-	for _, dc := range m.DCs {
-		if !dc.KMS {
-			continue
-		}
-		kln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			fmt.Fprintf(env.Stderr, "geofence dev: %v\n", err)
-			return ExitFinding
-		}
-		kmsLns[dc.ID] = kln
-		kmsEndpoints[dc.ID] = "http://" + kln.Addr().String()
-	}
-	signer, err := ticket.NewSigner(Issuer, nil, nil)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "geofence dev: %v\n", err)
-		return ExitFinding
-	}
-	dir, err := directory.New(directory.Config{
-		Model: m, Signer: signer, GeoIP: geo, Proxies: clientip.Resolver{Trusted: loopback},
-		Endpoints: endpoints, KMSEndpoints: kmsEndpoints, TrustLoopbackReports: true, Unverified: sv.unverified,
-		Logger: log, Registry: reg,
-	})
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "geofence dev: %v\n", err)
-		return ExitFinding
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "geofence dev: %v (try --listen 127.0.0.1:0)\n", err)
 		return ExitUsage
 	}
-	dirURL := "http://" + ln.Addr().String()
-
-	agents := map[string]*agent.Agent{}
-	var wg sync.WaitGroup
-	keys, err := ticket.NewRemoteKeys(dirURL+ticket.JWKSPath, nil, Issuer, nil)
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lvl}))
+	st, err := devstack.New(devstack.Config{Model: sv.model, Unverified: sv.unverified, GeoIP: geo, Listener: ln,
+		NoAgents: *noAgents, Logger: log})
 	if err != nil {
+		ln.Close()
 		fmt.Fprintf(env.Stderr, "geofence dev: %v\n", err)
 		return ExitFinding
 	}
-	kek := make([]byte, kms.KeySize)
-	rand.Read(kek)
-	for id, kln := range kmsLns {
-		k, err := kms.New(kms.Config{DC: id, Model: m, Keys: keys, KEK: kek, Logger: log.With("kms", id),
-			Registry: reg, Unverified: sv.unverified})
-		if err != nil {
-			fmt.Fprintf(env.Stderr, "geofence dev: %v\n", err)
-			return ExitFinding
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := k.Serve(ctx, kln); err != nil {
-				log.Error("key server stopped", "dc", id, "err", err)
-			}
-		}()
-	}
-	if len(agentLns) > 0 {
-		for id, aln := range agentLns {
-			a, err := agent.New(agent.Config{ID: id, Model: m, Keys: keys, Directory: dirURL,
-				Logger: log.With("dc", id), Registry: reg, Unverified: sv.unverified})
-			if err != nil {
-				fmt.Fprintf(env.Stderr, "geofence dev: %v\n", err)
-				return ExitFinding
-			}
-			agents[id] = a
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := a.Serve(ctx, aln); err != nil {
-					log.Error("agent stopped", "dc", id, "err", err)
-				}
-			}()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- st.Run(ctx) }()
+
+	// A meeting to play with right away, and a token of the example account's own backend.
+	var meeting, token string
+	if st.DevAccount != "" {
+		if rec, err := st.Core.CreateMeeting(ctx, directory.CreateMeeting{HostAccount: st.DevAccount}); err == nil {
+			meeting = rec.ID
+			token, _ = st.Token("dev-participant", "", true, devTokenTTL)
 		}
 	}
-
-	mux := http.NewServeMux()
-	mux.Handle("/", dir.Handler())
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("POST /v1/dev/datacenters/{id}/fault", func(w http.ResponseWriter, r *http.Request) {
-		faultHandler(w, r, agents)
-	})
-
-	// A meeting to play with right away.
-	demo := createMeeting(dir.Handler(), firstAccount(m.Accounts))
-	printDevBanner(env.Stdout, dirURL, *cfgPath, geoDesc, endpoints, kmsEndpoints, demo, firstAccount(m.Accounts))
-	err = serveHTTP(ctx, ln, mux)
-	cancel()
-	wg.Wait()
+	// The banner comes last, once the directory answers, so that start-up logs do not bury it.
+	waitReady(ctx, st.URL)
+	printDevBanner(env.Stdout, st, *cfgPath, geoDesc, meeting, token)
+	err = <-done
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "geofence dev: %v\n", err)
 		return ExitFinding
@@ -168,99 +80,81 @@ func runDev(ctx context.Context, env Env, args []string) int {
 	return ExitOK
 }
 
-func faultHandler(w http.ResponseWriter, r *http.Request, agents map[string]*agent.Agent) {
-	id := r.PathValue("id")
-	a := agents[id]
-	w.Header().Set("Content-Type", "application/json")
-	if a == nil {
-		w.WriteHeader(http.StatusNotFound)
-		json.NewEncoder(w).Encode(map[string]string{"error": "unknown_datacenter", "message": fmt.Sprintf("no agent for datacenter %q in this dev process", id)})
-		return
+// waitReady waits, for a few seconds at most, until the directory at url answers /readyz.
+func waitReady(ctx context.Context, url string) {
+	c := &http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; time.Sleep(20 * time.Millisecond) {
+		resp, err := c.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
 	}
-	var req struct {
-		Mode string `json:"mode"`
-	}
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
-	if err := json.Unmarshal(body, &req); err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		json.NewEncoder(w).Encode(map[string]string{"error": "bad_request", "message": `want {"mode": "blackhole" | "refuse" | "none"}`})
-		return
-	}
-	f, err := agent.ParseFault(req.Mode)
-	if err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		json.NewEncoder(w).Encode(map[string]string{"error": "bad_request", "message": err.Error()})
-		return
-	}
-	a.SetFault(f)
-	json.NewEncoder(w).Encode(map[string]string{"datacenter": id, "mode": f.String()})
 }
 
-// createMeeting creates a meeting through the handler (no network), returning its id or "".
-func createMeeting(h http.Handler, host string) string {
-	if host == "" {
-		return ""
+// openGeoIP opens the country database for dev; a missing default database is a warning
+// (every client is then in the default region), a missing named one an error.
+func openGeoIP(env Env, cmd, path string, named bool) (directoryhttp.Locator, string, int) {
+	db, err := geoip.Open(path)
+	if err == nil {
+		return db, fmt.Sprintf("%s (%s)", path, db.Metadata()), ExitOK
 	}
-	req := httptest.NewRequest("POST", "/v1/meetings", bytes.NewReader([]byte(`{"host_account":"`+host+`"}`)))
-	req.RemoteAddr = "127.0.0.1:1"
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	var mt struct{ ID string }
-	json.Unmarshal(rec.Body.Bytes(), &mt)
-	return mt.ID
+	if named {
+		fmt.Fprintf(env.Stderr, "geofence %s: %v\n", cmd, err)
+		return nil, "", ExitUsage
+	}
+	fmt.Fprintf(env.Stderr, "geofence %s: no GeoIP database at %s: every client is placed in the default region; install one with scripts/install-geoip.sh\n", cmd, path)
+	return nil, "none", ExitOK
 }
 
-func firstAccount[V any](accts map[string]V) string {
-	if _, ok := accts["acme"]; ok {
-		return "acme"
-	}
-	ids := make([]string, 0, len(accts))
-	for id := range accts {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	if len(ids) == 0 {
-		return ""
-	}
-	return ids[0]
-}
-
-func printDevBanner(w io.Writer, dirURL, cfgPath, geoDesc string, endpoints, kmsEndpoints map[string]string, meeting, account string) {
+func printDevBanner(w io.Writer, st *devstack.Stack, cfgPath, geoDesc, meeting, token string) {
 	if cfgPath == "" {
 		cfgPath = "examples/world.yaml (embedded)"
 	}
-	fmt.Fprintf(w, "geofence dev: the whole control plane on loopback\n\n")
+	dirURL := st.URL
+	fmt.Fprintf(w, "geofence dev: the whole system on loopback (loopback is trusted: it is the operator and may join as any account)\n\n")
 	fmt.Fprintf(w, "  directory  %s\n  config     %s\n  geoip      %s\n", dirURL, cfgPath, geoDesc)
-	ids := make([]string, 0, len(endpoints))
-	for id := range endpoints {
+	printServers(w, "agents", st.AgentURLs)
+	printServers(w, "key servers", st.KMSURLs)
+	if len(st.AgentURLs) == 0 {
+		fmt.Fprintf(w, "  (--no-agents: every DC is down until it reports; report load for each DC first)\n")
+	}
+	fmt.Fprintf(w, "\nTry:\n")
+	if len(st.AgentURLs) == 0 {
+		fmt.Fprintf(w, "  curl -s -X PUT %s/v1/datacenters/us-den/load -d '{\"participants\":0,\"healthy\":true}'\n", dirURL)
+	}
+	if meeting != "" {
+		acct := st.DevAccount
+		fmt.Fprintf(w, "  geofence join --directory %s --meeting %s --account %s --client-ip 8.8.8.8\n", dirURL, meeting, acct)
+		fmt.Fprintf(w, "  geofence join --directory %s --meeting %s --account %s --client-ip 175.16.199.1   # an address in China\n", dirURL, meeting, acct)
+		if token != "" {
+			fmt.Fprintf(w, "  # the real path: a join token minted by %s's backend (key %s, valid %s)\n", acct, st.DevKID, devTokenTTL)
+			fmt.Fprintf(w, "  geofence join --directory %s --meeting %s --token %s --client-ip 8.8.8.8\n", dirURL, meeting, token)
+		}
+		fmt.Fprintf(w, "  curl -s -X POST %s/v1/meetings -d '{\"host_account\":\"%s\"}'\n", dirURL, acct)
+	}
+	if len(st.AgentURLs) > 0 {
+		fmt.Fprintf(w, "  curl -s -X POST %s/v1/dev/datacenters/us-den/fault -d '{\"mode\":\"blackhole\"}'\n", dirURL)
+	}
+	fmt.Fprintf(w, "  curl -s '%s/v1/explain?country=DE&plan=pro'\n", dirURL)
+	fmt.Fprintf(w, "  curl -s %s/v1/datacenters\n", dirURL)
+	fmt.Fprintf(w, "  %s\n", strings.Repeat("-", 20))
+}
+
+func printServers(w io.Writer, what string, urls map[string]string) {
+	ids := make([]string, 0, len(urls))
+	for id := range urls {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	if len(ids) == 0 {
-		fmt.Fprintf(w, "  agents     none (--no-agents): report load with PUT %s/v1/datacenters/ID/load\n", dirURL)
-	} else {
-		fmt.Fprintf(w, "  agents     %d datacenters:\n", len(ids))
-		for _, id := range ids {
-			fmt.Fprintf(w, "    %-12s %s\n", id, endpoints[id])
-		}
+		fmt.Fprintf(w, "  %-10s none\n", what)
+		return
 	}
-	kids := make([]string, 0, len(kmsEndpoints))
-	for id := range kmsEndpoints {
-		kids = append(kids, id)
+	fmt.Fprintf(w, "  %s (%d):\n", what, len(ids))
+	for _, id := range ids {
+		fmt.Fprintf(w, "    %-12s %s\n", id, urls[id])
 	}
-	sort.Strings(kids)
-	fmt.Fprintf(w, "  key servers %d:\n", len(kids))
-	for _, id := range kids {
-		fmt.Fprintf(w, "    %-12s %s\n", id, kmsEndpoints[id])
-	}
-	fmt.Fprintf(w, "\nTry (agents report within a second of starting):\n")
-	if meeting != "" {
-		fmt.Fprintf(w, "  geofence join --directory %s --meeting %s --account %s --client-ip 8.8.8.8\n", dirURL, meeting, account)
-		fmt.Fprintf(w, "  geofence join --directory %s --meeting %s --account %s --client-ip 175.16.199.1   # an address in China\n", dirURL, meeting, account)
-	}
-	fmt.Fprintf(w, "  curl -s -X POST %s/v1/meetings -d '{\"host_account\":\"%s\"}'\n", dirURL, account)
-	fmt.Fprintf(w, "  curl -s -X POST %s/v1/dev/datacenters/us-den/fault -d '{\"mode\":\"blackhole\"}'\n", dirURL)
-	fmt.Fprintf(w, "  curl -s '%s/v1/explain?country=DE&plan=pro'\n", dirURL)
-	fmt.Fprintf(w, "  curl -s %s/v1/datacenters\n", dirURL)
-	fmt.Fprintf(w, "  %s\n", strings.Repeat("-", 20))
 }

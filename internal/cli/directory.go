@@ -15,11 +15,15 @@ import (
 	"github.com/geofence/geofence/clientip"
 	"github.com/geofence/geofence/config"
 	"github.com/geofence/geofence/directory"
+	"github.com/geofence/geofence/directory/directoryhttp"
 	"github.com/geofence/geofence/examples"
 	"github.com/geofence/geofence/geo/geoip"
+	"github.com/geofence/geofence/identity"
+	"github.com/geofence/geofence/internal/httpserve"
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/ticket"
 	"github.com/geofence/geofence/verify"
+	"github.com/geofence/geofence/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -28,7 +32,7 @@ import (
 const DefaultGeoIP = "var/geoip/country.mmdb"
 
 // Issuer is the ticket issuer every role agrees on.
-const Issuer = "geofence"
+const Issuer = wire.TicketIssuer
 
 // serving is a config loaded for a process that serves it.
 type serving struct {
@@ -83,21 +87,6 @@ func loadServing(env Env, cmd, path string, allowUnverified bool) (*serving, int
 	return &serving{model: m}, ExitOK
 }
 
-// openGeoIP opens the country database; a missing default database is a warning (every
-// client is then in the default region), a missing named one an error.
-func openGeoIP(env Env, cmd, path string, named bool) (directory.Locator, string, int) {
-	db, err := geoip.Open(path)
-	if err == nil {
-		return db, fmt.Sprintf("%s (%s)", path, db.Metadata()), ExitOK
-	}
-	if named {
-		fmt.Fprintf(env.Stderr, "geofence %s: %v\n", cmd, err)
-		return nil, "", ExitUsage
-	}
-	fmt.Fprintf(env.Stderr, "geofence %s: no GeoIP database at %s: every client is placed in the default region; install one with scripts/install-geoip.sh\n", cmd, path)
-	return nil, "none", ExitOK
-}
-
 func newLogger(env Env) *slog.Logger {
 	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
@@ -108,19 +97,10 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-// serveHTTP serves h on ln until ctx ends, then drains for up to 5 s.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return srv.Shutdown(shut)
+// serveHTTP serves h on ln with the bounds every Geofence server has until ctx ends, then
+// drains.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, reg prometheus.Registerer) error {
+	return httpserve.Serve(ctx, ln, h, httpserve.Options{Registry: reg, Name: "directory"})
 }
 
 func readJSONFile(path string, v any) error {
@@ -135,15 +115,19 @@ func readJSONFile(path string, v any) error {
 }
 
 func runDirectory(ctx context.Context, env Env, args []string) int {
-	fs := newFlags(env, "directory", "--config FILE [--geoip FILE] [--listen ADDR] [--trusted-proxies CIDRS] [--credentials FILE] [--endpoints FILE] [--allow-unverified]")
+	fs := newFlags(env, "directory", "--config FILE --admin-token-file FILE (--geoip FILE | --no-geoip) [--listen ADDR] [--trusted-proxies CIDRS] [--credentials FILE] [--endpoints FILE] [--allow-unverified]")
 	cfgPath := fs.String("config", "", "the config file (required)")
 	geoPath := fs.String("geoip", DefaultGeoIP, "the MaxMind DB country database")
+	noGeoIP := fs.Bool("no-geoip", false, "run without a GeoIP database: every client is placed in the default region")
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve the API on")
 	proxies := fs.String("trusted-proxies", "", "CIDRs whose X-Forwarded-For is believed, e.g. 10.0.0.0/8")
+	adminFile := fs.String("admin-token-file", "", "file holding the operator's bearer token (at least 32 characters); required")
 	creds := fs.String("credentials", "", `JSON file {"dc-id": "bearer credential", ...} for load reports`)
 	endpoints := fs.String("endpoints", "", `JSON file {"media": {"dc-id": "URL"}, "kms": {"dc-id": "URL"}}`)
 	staleAfter := fs.Duration("stale-after", directory.DefaultStaleAfter, "a DC whose last load report is older is down")
-	ttl := fs.Duration("ticket-ttl", directory.DefaultTicketTTL, "how long tickets are valid")
+	ttl := fs.Duration("ticket-ttl", directoryhttp.DefaultTicketTTL, "how long tickets are valid (at most 24h)")
+	idle := fs.Duration("meeting-idle", directory.DefaultMeetingIdle, "a meeting nobody joins for this long ends")
+	maxMeetings := fs.Int("max-meetings-per-account", directory.DefaultMaxMeetingsPerAccount, "open meetings one host account may hold (-1: no bound)")
 	allow := fs.Bool("allow-unverified", false, "serve a config that does not verify (logged loudly and exported as a metric)")
 	rotate := fs.Duration("rotate-keys", 24*time.Hour, "how often the ticket signing key is rotated (0: never); retired keys stay published until their tickets expire")
 	if _, err := parse(fs, args); err != nil {
@@ -152,13 +136,40 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 	if *cfgPath == "" {
 		return usageErr(env, fs, "--config is required")
 	}
+	if *adminFile == "" {
+		return usageErr(env, fs, "--admin-token-file is required: operator endpoints (accounts, meetings, state) need a bearer token")
+	}
+	if err := ticket.CheckTTL(*ttl); err != nil {
+		return usageErr(env, fs, "--ticket-ttl: %v", err)
+	}
+	if *idle <= 0 {
+		return usageErr(env, fs, "--meeting-idle must be positive")
+	}
+	geoSet := fs.Lookup("geoip").Value.String() != DefaultGeoIP
+	if *noGeoIP && geoSet {
+		return usageErr(env, fs, "--geoip and --no-geoip contradict each other")
+	}
+	operator, err := identity.LoadOperator(*adminFile)
+	if err != nil {
+		return usageErr(env, fs, "--admin-token-file: %v", err)
+	}
 	sv, code := loadServing(env, "directory", *cfgPath, *allow)
 	if sv == nil {
 		return code
 	}
-	geo, geoDesc, code := openGeoIP(env, "directory", *geoPath, fs.Lookup("geoip").Value.String() != DefaultGeoIP)
-	if code != ExitOK {
-		return code
+	var (
+		geo     directoryhttp.Locator
+		geoDesc = "none (--no-geoip): every client is in the default region"
+	)
+	if !*noGeoIP {
+		// A production directory without GeoIP would put every client in the default region
+		// (DESIGN.md section 7): refuse unless told.
+		db, err := geoip.Open(*geoPath)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "geofence directory: %v\ngeofence directory: a directory needs a GeoIP database (--geoip FILE; scripts/install-geoip.sh installs one), or --no-geoip to place every client in the default region\n", err)
+			return ExitUsage
+		}
+		geo, geoDesc = db, fmt.Sprintf("%s (%s)", *geoPath, db.Metadata())
 	}
 	trusted, err := clientip.ParsePrefixes(*proxies)
 	if err != nil {
@@ -181,12 +192,20 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)
 		return ExitFinding
 	}
+	log := newLogger(env)
 	reg := newRegistry()
-	dir, err := directory.New(directory.Config{
-		Model: sv.model, Signer: signer, GeoIP: geo, Proxies: clientip.Resolver{Trusted: trusted},
-		Endpoints: eps.Media, KMSEndpoints: eps.KMS, Credentials: credMap,
-		StaleAfter: *staleAfter, TicketTTL: *ttl, Unverified: sv.unverified,
-		Logger: newLogger(env), Registry: reg,
+	core, err := directory.New(directory.Config{
+		Model: sv.model, Endpoints: eps.Media, KMSEndpoints: eps.KMS,
+		StaleAfter: *staleAfter, MeetingIdle: *idle, MaxMeetingsPerAccount: *maxMeetings,
+		Unverified: sv.unverified, Logger: log, Registry: reg,
+	})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)
+		return ExitFinding
+	}
+	api, err := directoryhttp.New(directoryhttp.Config{
+		Core: core, Signer: signer, TicketTTL: *ttl, GeoIP: geo, Proxies: clientip.Resolver{Trusted: trusted},
+		Credentials: credMap, Operator: operator, Gatherer: reg, Logger: log, Registry: reg,
 	})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)
@@ -198,10 +217,11 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 		return ExitUsage
 	}
 	if *rotate > 0 {
-		go rotateKeys(ctx, signer, *rotate, newLogger(env))
+		go rotateKeys(ctx, signer, *rotate, log)
 	}
+	go core.Run(ctx)
 	fmt.Fprintf(env.Stdout, "directory listening on http://%s (geoip: %s)\n", ln.Addr(), geoDesc)
-	if err := serveHTTP(ctx, ln, dir.Handler()); err != nil {
+	if err := serveHTTP(ctx, ln, api.Handler(), reg); err != nil {
 		fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)
 		return ExitFinding
 	}

@@ -1,4 +1,4 @@
-package directory_test
+package directoryhttp_test
 
 import (
 	"net/http"
@@ -13,9 +13,9 @@ import (
 // BenchmarkSelectLive is one selection on the directory's live state, in process (no HTTP,
 // no signing): building route's state from reports and placements, then route.Select.
 func BenchmarkSelectLive(b *testing.B) {
-	e := newEnv(b, "../examples/world.yaml", nil)
+	e := newEnv(b, "../../examples/world.yaml", nil)
 	e.report(100000, true)
-	m, _ := e.dir.LiveState()
+	m, _ := e.core.LiveState()
 	us, _ := geo.LookupCountry("US")
 	na, _ := m.Region("na")
 	basic, _ := m.Plan("basic")
@@ -24,7 +24,7 @@ func BenchmarkSelectLive(b *testing.B) {
 	var out route.Selection
 	b.ReportAllocs()
 	for b.Loop() {
-		_, st := e.dir.LiveState()
+		_, st := e.core.LiveState()
 		if err := route.Select(m, p, mt, st, &out); err != nil {
 			b.Fatal(err)
 		}
@@ -33,10 +33,10 @@ func BenchmarkSelectLive(b *testing.B) {
 
 // BenchmarkJoinHandler is one whole join through the HTTP handler, signing included.
 func BenchmarkJoinHandler(b *testing.B) {
-	e := newEnv(b, "../examples/world.yaml", nil)
+	e := newEnv(b, "../../examples/world.yaml", nil)
 	e.report(0, true)
 	mt := e.meeting("initech")
-	h := e.dir.Handler()
+	h := e.api.Handler()
 	b.ReportAllocs()
 	for b.Loop() {
 		req := httptest.NewRequest("POST", "/v1/meetings/"+mt+"/join", strings.NewReader(`{"account":"acme"}`))

@@ -1,4 +1,4 @@
-package directory_test
+package directoryhttp_test
 
 import (
 	"os"
@@ -10,7 +10,7 @@ import (
 // TestMetricNames lints every directory metric: named geofence_directory_<name>, ending in a
 // unit or _total for counters, and documented in docs/metrics.md.
 func TestMetricNames(t *testing.T) {
-	e := newEnv(t, "../examples/world.yaml", nil)
+	e := newEnv(t, "../../examples/world.yaml", nil)
 	e.report(0, true)
 	e.join(e.meeting("acme"), "acme", "US") // so that every vector has a child
 	e.join(e.meeting("acme"), "initech", "CN")

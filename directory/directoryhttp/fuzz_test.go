@@ -1,4 +1,4 @@
-package directory_test
+package directoryhttp_test
 
 import (
 	"net/http"
@@ -19,10 +19,10 @@ func FuzzRequestBodies(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		e := newEnv(t, "../examples/world.yaml", nil)
+		e := newEnv(t, "../../examples/world.yaml", nil)
 		e.report(0, true)
 		mt := e.meeting("acme")
-		h := e.dir.Handler()
+		h := e.api.Handler()
 		for _, target := range []struct{ method, path string }{
 			{"POST", "/v1/meetings/" + mt + "/join"},
 			{"POST", "/v1/meetings"},

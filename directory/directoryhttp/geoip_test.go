@@ -1,4 +1,4 @@
-package directory_test
+package directoryhttp_test
 
 import (
 	"net/http"
@@ -17,7 +17,7 @@ func TestJoinWithMaxMindDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	e := newEnv(t, "../examples/world.yaml", func(c *directory.Config) { c.GeoIP = db })
+	e := newEnv(t, "../../examples/world.yaml", func(c *envConfig) { c.HTTP.GeoIP = db })
 	e.report(0, true)
 	na := e.meeting("initech") // apac, basic
 	tests := []struct {

@@ -1,4 +1,4 @@
-package directory_test
+package directoryhttp_test
 
 import (
 	"bytes"
@@ -17,8 +17,8 @@ import (
 // decisions).
 func TestEveryAnswerIsLogged(t *testing.T) {
 	var buf bytes.Buffer
-	e := newEnv(t, "../examples/world.yaml", func(c *directory.Config) {
-		c.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
+	e := newEnv(t, "../../examples/world.yaml", func(c *envConfig) {
+		c.Core.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
 	})
 	e.report(0, true)
 	mt := e.meeting("acme")

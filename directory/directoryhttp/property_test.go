@@ -1,4 +1,4 @@
-package directory_test
+package directoryhttp_test
 
 import (
 	"fmt"
@@ -17,7 +17,7 @@ import (
 // right dedicated class (I3), with a truthful rule context; and when nothing allowed is
 // usable the answer is an explicit refusal, never a ticket (I4).
 func TestTicketsNeverWiden(t *testing.T) {
-	for _, world := range []string{"../examples/world.yaml", "../examples/april-2020.yaml"} {
+	for _, world := range []string{"../../examples/world.yaml", "../../examples/april-2020.yaml"} {
 		t.Run(world, func(t *testing.T) {
 			e := newEnv(t, world, nil)
 			r := rand.New(rand.NewPCG(1, 2))

@@ -1,4 +1,4 @@
-package directory_test
+package directoryhttp_test
 
 import (
 	"net/http"
@@ -12,7 +12,7 @@ import (
 // then its key servers too. No North American participant is ever handed a Chinese DC or key
 // server; when nothing allowed is left the answer is an explicit refusal (I1, I2, I4).
 func TestApril2020(t *testing.T) {
-	e := newEnv(t, "../examples/april-2020.yaml", nil)
+	e := newEnv(t, "../../examples/april-2020.yaml", nil)
 	naPrimaries := []string{"us-sjc", "us-den", "us-nyc", "us-iad", "ca-yyz", "ca-yvr"}
 	naKMS := []string{"us-sjc", "us-nyc", "us-iad", "ca-yyz"}
 	steps := []struct {

@@ -1,0 +1,601 @@
+// Package directory is the directory core (DESIGN.md sections 4, 7 and 9): meetings, the
+// accounts created at run time and the live state of every datacenter, and the join that
+// turns them into a ticket's claims, or an explicit refusal (I4). It is a Go API
+// ([Core.CreateMeeting], [Core.Join], [Core.EndMeeting], [Core.ReportLoad], [Core.LiveState])
+// over a small [Store], with an in-memory implementation here ([MemoryStore]); a replicated
+// store plugs in at the same seam.
+//
+// It decides nothing about residency itself: every join is route.Join (section 4's selection
+// and home rule) on the model in force and the live state. It neither signs tickets nor speaks
+// HTTP, and it does not authenticate anyone: package directoryhttp does both and calls it;
+// the simulator calls it directly.
+package directory
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/geofence/geofence/crypto/keywrap"
+	"github.com/geofence/geofence/geo"
+	"github.com/geofence/geofence/policy"
+	"github.com/geofence/geofence/route"
+	"github.com/geofence/geofence/wire"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults of Config.
+const (
+	DefaultStaleAfter = 10 * time.Second
+	DefaultRetryAfter = 5 * time.Second
+	// DefaultMeetingIdle is how long a meeting lives after its creation or its last join
+	// when nobody joins it: a working day and a half, so that a meeting scheduled in the
+	// morning for the next day's start still exists.
+	DefaultMeetingIdle = 36 * time.Hour
+	// DefaultMaxMeetingsPerAccount bounds the open meetings of one host account.
+	DefaultMaxMeetingsPerAccount = 10000
+)
+
+// Config is what a Core needs. Model is required; the zero value of every other field is its
+// documented default. The Core keeps a copy.
+type Config struct {
+	// Model is the policy in force at start. Required.
+	Model *policy.Model
+	// Store keeps meetings and API accounts. Nil: a new MemoryStore.
+	Store Store
+	// Endpoints maps a DC id to the URL its media server listens on, KMSEndpoints to its key
+	// server's. Missing entries give tickets without an endpoint.
+	Endpoints, KMSEndpoints map[string]string
+	// StaleAfter is how old a DC's last load report may be before it counts as down.
+	// Default DefaultStaleAfter.
+	StaleAfter time.Duration
+	// RetryAfter is the hint given with no_capacity. Default DefaultRetryAfter.
+	RetryAfter time.Duration
+	// MeetingIdle is how long a meeting lives without a join. Default DefaultMeetingIdle. To
+	// spare the store a write per join, a join pushes the deadline forward only when less
+	// than half of it is left: a meeting ends between MeetingIdle/2 and MeetingIdle after its
+	// last join, and never while joins come at least every MeetingIdle/2.
+	MeetingIdle time.Duration
+	// MaxMeetingsPerAccount bounds a host account's open meetings. Default
+	// DefaultMaxMeetingsPerAccount; negative: no bound.
+	MaxMeetingsPerAccount int
+	// ExtraKeys are join-token keys registered on accounts outside the config and the store
+	// (`geofence dev` registers one of its own on an example account).
+	ExtraKeys []ExtraKey
+	// Unverified records that the model was started with --allow-unverified; it is exported
+	// as a metric so it can be alerted on.
+	Unverified bool
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger receives one record per decision (I6); default slog.Default().
+	Logger *slog.Logger
+	// Registry receives the core's metrics; nil registers none.
+	Registry prometheus.Registerer
+}
+
+// ExtraKey is a join-token key of an account, registered with Config.ExtraKeys.
+type ExtraKey struct {
+	Account, KID string
+	Public       ed25519.PublicKey
+}
+
+// Core is the directory core. It is safe for concurrent use.
+type Core struct {
+	cfg     Config
+	store   Store
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *metrics
+
+	// model is the model in force, read without a lock on every request. Live state is
+	// indexed by a model's DCIDs, so it is read and changed only under mu, against
+	// live.Model(): a request whose model is not live.Model() starts again (see withLive).
+	model atomic.Pointer[policy.Model]
+	mu    sync.Mutex
+	live  *route.Live
+
+	acctMu   sync.Mutex
+	accounts map[string]*builtAccount // API accounts built against a model, by id
+}
+
+// builtAccount is an API account in the terms of one model, so that joins do not rebuild its
+// narrowing each time.
+type builtAccount struct {
+	model *policy.Model
+	rev   int64
+	acct  *policy.Account
+	keys  map[string]ed25519.PublicKey
+}
+
+// New makes a Core.
+func New(cfg Config) (*Core, error) {
+	if cfg.Model == nil {
+		return nil, errors.New("new directory: no model")
+	}
+	if cfg.StaleAfter < 0 || cfg.RetryAfter < 0 || cfg.MeetingIdle < 0 {
+		return nil, errors.New("new directory: stale-after, retry-after and meeting idle timeout must not be negative")
+	}
+	if cfg.Store == nil {
+		cfg.Store = NewMemoryStore()
+	}
+	if cfg.StaleAfter == 0 {
+		cfg.StaleAfter = DefaultStaleAfter
+	}
+	if cfg.RetryAfter == 0 {
+		cfg.RetryAfter = DefaultRetryAfter
+	}
+	if cfg.MeetingIdle == 0 {
+		cfg.MeetingIdle = DefaultMeetingIdle
+	}
+	if cfg.MaxMeetingsPerAccount == 0 {
+		cfg.MaxMeetingsPerAccount = DefaultMaxMeetingsPerAccount
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	c := &Core{cfg: cfg, store: cfg.Store, log: cfg.Logger, now: cfg.Now, accounts: map[string]*builtAccount{}}
+	c.live = route.NewLive(cfg.Model, cfg.StaleAfter)
+	c.model.Store(cfg.Model)
+	m, err := newMetrics(c, cfg.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("new directory: %w", err)
+	}
+	c.metrics = m
+	if cfg.Unverified {
+		c.log.Warn("directory serving a config that does not verify (--allow-unverified); run-time checks still enforce the rules")
+	}
+	return c, nil
+}
+
+// Model is the model in force.
+func (c *Core) Model() *policy.Model { return c.model.Load() }
+
+// Store is the core's store.
+func (c *Core) Store() Store { return c.store }
+
+// RetryAfter is the retry hint of no_capacity.
+func (c *Core) RetryAfter() time.Duration { return c.cfg.RetryAfter }
+
+// SetModel swaps in a new model atomically (a config change). DC live state is kept for DCs
+// that still exist; meetings keep their region and home by id, and API accounts are rebuilt
+// against the new model on first use.
+func (c *Core) SetModel(m *policy.Model) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.live.Rebase(m)
+	c.model.Store(m)
+}
+
+// withLive runs fn on the live state if it is still indexed by model m, and reports whether
+// it ran. Every use of live state goes through it (or lockedLive), so the lock is always
+// released, also when fn panics.
+func (c *Core) withLive(m *policy.Model, fn func(l *route.Live)) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.live.Model() != m {
+		return false
+	}
+	fn(c.live)
+	return true
+}
+
+// lockedLive runs fn on the live state and the model it is indexed by.
+func (c *Core) lockedLive(fn func(m *policy.Model, l *route.Live)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fn(c.live.Model(), c.live)
+}
+
+// Error is a request the core refuses: a wire error code, a message for the caller, and for
+// refusals of selection the rules and the retry hint.
+type Error struct {
+	Code       string
+	Message    string
+	Rules      []string      // residency_conflict: the rules that excluded the DCs
+	RetryAfter time.Duration // no_capacity
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+func errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+var validID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+// ValidID reports whether id may name a participant, an account or a meeting: 1 to 128
+// letters, digits, '.', '_' or '-'.
+func ValidID(id string) bool { return validID.MatchString(id) }
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// newID is a random id of 80 bits.
+func newID() string {
+	var b [10]byte
+	rand.Read(b[:])
+	return idEncoding.EncodeToString(b[:])
+}
+
+// Where is where a client is, as the caller located it.
+type Where struct {
+	// Country is where its address geolocates to; geo.NoCountry when unknown (the client is
+	// then in the default region, at no location).
+	Country geo.Country
+	// Location is used when Located.
+	Location geo.LatLon
+	Located  bool
+}
+
+// CreateMeeting is a request to create a meeting.
+type CreateMeeting struct {
+	// HostAccount is the host's account. Required.
+	HostAccount string
+	// Mode is wire.ModeManaged (default) or wire.ModeE2EE.
+	Mode string
+	// Host is where the host is: a meeting of an account without a home region takes the
+	// region of its host's country.
+	Host Where
+}
+
+// CreateMeeting creates a meeting and returns its record.
+func (c *Core) CreateMeeting(ctx context.Context, req CreateMeeting) (MeetingRecord, error) {
+	switch req.Mode {
+	case "":
+		req.Mode = wire.ModeManaged
+	case wire.ModeManaged, wire.ModeE2EE:
+	default:
+		return MeetingRecord{}, errorf(wire.CodeBadRequest, "mode %q: want %q or %q", req.Mode, wire.ModeManaged, wire.ModeE2EE)
+	}
+	m := c.Model()
+	acct, _, err := c.account(ctx, m, req.HostAccount)
+	if err != nil {
+		return MeetingRecord{}, err
+	}
+	// The data region is sticky: the host's home region, else the region of its country.
+	region := acct.HomeRegion
+	if region == policy.None {
+		region = m.RegionOf(req.Host.Country)
+	}
+	now := c.now()
+	rec := MeetingRecord{ID: newID(), HostAccount: acct.ID, Region: m.Regions[region].ID, Mode: req.Mode,
+		Created: now, Expires: now.Add(c.cfg.MeetingIdle)}
+	rec, err = c.store.CreateMeeting(ctx, rec, max(c.cfg.MaxMeetingsPerAccount, 0))
+	if errors.Is(err, ErrLimit) {
+		c.metrics.limits.WithLabelValues("meetings_per_account").Inc()
+		return MeetingRecord{}, errorf(wire.CodeLimit, "account %s already has %d open meetings; end some (DELETE /v1/meetings/{id}) or wait for idle ones to expire",
+			acct.ID, c.cfg.MaxMeetingsPerAccount)
+	}
+	if err != nil {
+		return MeetingRecord{}, c.storeError("create meeting", err)
+	}
+	c.metrics.meetings.WithLabelValues("created").Inc()
+	c.log.Info("meeting created", "meeting", rec.ID, "host_account", rec.HostAccount, "region", rec.Region, "mode", rec.Mode)
+	return rec, nil
+}
+
+// Meeting returns a meeting that has not expired.
+func (c *Core) Meeting(ctx context.Context, id string) (MeetingRecord, error) {
+	rec, err := c.store.Meeting(ctx, id)
+	if errors.Is(err, ErrNotFound) || err == nil && !rec.Expires.After(c.now()) {
+		return MeetingRecord{}, errorf(wire.CodeUnknownMeeting, "no meeting %q (it may have ended or expired)", id)
+	}
+	if err != nil {
+		return MeetingRecord{}, c.storeError("read meeting", err)
+	}
+	return rec, nil
+}
+
+// EndMeeting ends a meeting: later joins are refused.
+func (c *Core) EndMeeting(ctx context.Context, id string) error {
+	err := c.store.DeleteMeeting(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return errorf(wire.CodeUnknownMeeting, "no meeting %q", id)
+	}
+	if err != nil {
+		return c.storeError("end meeting", err)
+	}
+	c.metrics.meetings.WithLabelValues("ended").Inc()
+	c.log.Info("meeting ended", "meeting", id)
+	return nil
+}
+
+// Sweep ends the meetings whose idle timeout has passed and returns how many. Run calls it
+// periodically; a meeting past its timeout is refused whether swept or not.
+func (c *Core) Sweep(ctx context.Context) (int, error) {
+	n, err := c.store.ExpireMeetings(ctx, c.now())
+	if n > 0 {
+		c.metrics.meetings.WithLabelValues("expired").Add(float64(n))
+	}
+	return n, err
+}
+
+// Run sweeps expired meetings until ctx is done.
+func (c *Core) Run(ctx context.Context) {
+	t := time.NewTicker(min(max(c.cfg.MeetingIdle/8, time.Second), time.Minute))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := c.Sweep(ctx); err != nil {
+				c.log.Error("sweep expired meetings", "err", err)
+			}
+		}
+	}
+}
+
+func (c *Core) storeError(op string, err error) *Error {
+	c.log.Error(op, "err", err)
+	return errorf(wire.CodeInternal, "the directory's store failed; retry shortly")
+}
+
+// JoinRequest is an authenticated participant asking to join a meeting. The caller has
+// established Account and Participant (from a join token, or a trusted dev loopback).
+type JoinRequest struct {
+	Meeting     string
+	Account     string
+	Participant string // "": a random id is given
+	// PublicKey is the participant's HPKE public key (keywrap's text form), or "".
+	PublicKey string
+	Where     Where
+}
+
+// JoinResult is an answered join: the ticket's claims (to be signed), and the placement in
+// the model's terms.
+type JoinResult struct {
+	Claims    wire.Claims
+	Model     *policy.Model
+	Placement route.Placement
+}
+
+// maxJoinAttempts bounds how often a join starts again when the model or the meeting changed
+// under it.
+const maxJoinAttempts = 8
+
+// Join answers a join: section 4's selection and home rule on the live state, the home moved
+// by compare-and-swap on the meeting's record, the placement counted. A refusal is an *Error
+// (residency_conflict, plan_conflict, no_capacity, unknown_meeting, unknown_account,
+// meeting_stale, bad_request).
+func (c *Core) Join(ctx context.Context, req JoinRequest) (*JoinResult, error) {
+	if req.Participant == "" {
+		req.Participant = newID()
+	} else if !ValidID(req.Participant) {
+		return nil, errorf(wire.CodeBadRequest, "participant id must be 1-128 letters, digits, '.', '_' or '-'")
+	}
+	if req.PublicKey != "" {
+		if len(req.PublicKey) > 4096 {
+			return nil, errorf(wire.CodeBadRequest, "public_key is longer than 4096 characters")
+		}
+		if _, err := keywrap.ParsePublicKey(req.PublicKey); err != nil {
+			return nil, errorf(wire.CodeBadRequest, "public_key: %v", err)
+		}
+	}
+	for range maxJoinAttempts {
+		res, err := c.joinOnce(ctx, &req)
+		if !errors.Is(err, errRetry) {
+			return res, err
+		}
+	}
+	c.log.Error("join gave up: the meeting or the config kept changing", "meeting", req.Meeting)
+	return nil, &Error{Code: wire.CodeNoCapacity, Message: "the meeting is changing; retry shortly", RetryAfter: time.Second}
+}
+
+// errRetry: the model or the meeting record changed during the join; start again.
+var errRetry = errors.New("retry")
+
+func (c *Core) joinOnce(ctx context.Context, req *JoinRequest) (*JoinResult, error) {
+	m := c.Model()
+	pacct, _, err := c.account(ctx, m, req.Account)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := c.Meeting(ctx, req.Meeting)
+	if err != nil {
+		return nil, err
+	}
+	hostAcct, _, herr := c.account(ctx, m, rec.HostAccount)
+	mreg, okReg := m.Region(rec.Region)
+	if herr != nil || !okReg {
+		return nil, errorf(wire.CodeMeetingStale, "meeting %s refers to an account or region the current config no longer has", rec.ID)
+	}
+	p := route.Participant{Region: m.RegionOf(req.Where.Country), Plan: pacct.Plan, Location: req.Where.Location, Located: req.Where.Located}
+	rm := route.Meeting{Region: mreg, HostPlan: hostAcct.Plan, Narrow: hostAcct.Narrowing(), Home: policy.None, E2EE: rec.Mode == wire.ModeE2EE}
+	if h, ok := m.DC(rec.Home); ok {
+		rm.Home = h
+	}
+
+	now := c.now()
+	extend := rec.Expires.Sub(now) < c.cfg.MeetingIdle/2
+	var (
+		pl     route.Placement
+		selErr error
+	)
+	ran := c.withLive(m, func(l *route.Live) {
+		st := l.StateFor(mreg, rm.Home, now)
+		start := time.Now()
+		selErr = route.Join(m, p, rm, st, &pl)
+		c.metrics.selection.Observe(time.Since(start).Seconds())
+		// When the record need not change, count the placement in the same critical section
+		// as the selection, so that a burst of joins spreads.
+		if selErr == nil && pl.Home == rm.Home && !extend {
+			l.Place(pl.First)
+		}
+	})
+	if !ran {
+		return nil, errRetry // the config changed: select on the new model
+	}
+	if selErr != nil {
+		return nil, c.refuse(m, p, rec, selErr)
+	}
+	if pl.Home != rm.Home || extend {
+		rec.Home = m.DCs[pl.Home].ID
+		rec.Expires = now.Add(c.cfg.MeetingIdle)
+		rec, err = c.store.UpdateMeeting(ctx, rec)
+		if errors.Is(err, ErrConflict) {
+			return nil, errRetry // another join moved the home first: follow it
+		}
+		if errors.Is(err, ErrNotFound) {
+			return nil, errorf(wire.CodeUnknownMeeting, "meeting %q ended", req.Meeting)
+		}
+		if err != nil {
+			return nil, c.storeError("update meeting", err)
+		}
+		if pl.Rehomed {
+			c.metrics.rehomes.Inc()
+			c.log.Info("meeting re-homed", "meeting", rec.ID, "home", rec.Home, "revision", rec.Revision)
+		}
+		c.withLive(m, func(l *route.Live) { l.Place(pl.First) })
+	}
+
+	claims := wire.Claims{
+		Meeting: rec.ID, Participant: req.Participant, Account: pacct.ID, Mode: rec.Mode,
+		Region: rec.Region, Home: rec.Home, HomeCountry: m.DCs[pl.Home].Country.Code(), Revision: rec.Revision,
+		Primary:   c.dcList(m, pl.Primary, c.cfg.Endpoints),
+		Secondary: c.dcList(m, pl.Secondary, c.cfg.Endpoints),
+		KMS:       c.dcList(m, pl.KMS, c.cfg.KMSEndpoints),
+		Context: wire.Context{
+			ParticipantCountry: req.Where.Country.Code(),
+			ParticipantRegion:  m.Regions[p.Region].ID,
+			ParticipantPlan:    m.Plans[p.Plan].ID,
+			MeetingRegion:      rec.Region,
+			HostAccount:        hostAcct.ID,
+			HostPlan:           m.Plans[hostAcct.Plan].ID,
+			HostDataRegions:    regionIDs(m, hostAcct.DataRegions),
+		},
+		PublicKey: req.PublicKey,
+	}
+	// Every routing answer is logged (I6): what was decided, for whom, on which rule context.
+	if c.log.Enabled(ctx, slog.LevelInfo) {
+		c.log.Info("join answered", "meeting", rec.ID, "participant", req.Participant, "account", pacct.ID,
+			"participant_country", claims.Context.ParticipantCountry, "participant_region", claims.Context.ParticipantRegion,
+			"meeting_region", claims.Region, "home", rec.Home, "primary", dcIDs(claims.Primary), "secondary", dcIDs(claims.Secondary),
+			"kms", dcIDs(claims.KMS))
+	}
+	if len(pl.Secondary) > 0 {
+		c.metrics.secondaries.Add(float64(len(pl.Secondary)))
+	}
+	c.metrics.joins.WithLabelValues(rec.Region, "ok").Inc()
+	return &JoinResult{Claims: claims, Model: m, Placement: pl}, nil
+}
+
+// refuse turns a refusal of selection into an *Error (I4): explicit, counted, logged.
+func (c *Core) refuse(m *policy.Model, p route.Participant, rec MeetingRecord, err error) error {
+	var ref *route.Refusal
+	if !errors.As(err, &ref) {
+		c.log.Error("selection failed", "meeting", rec.ID, "err", err)
+		return errorf(wire.CodeInternal, "selection failed")
+	}
+	c.metrics.joins.WithLabelValues(rec.Region, ref.Code).Inc()
+	if len(ref.Rules) == 0 {
+		c.metrics.refusals.WithLabelValues(ref.Code, "").Inc()
+	}
+	for _, rule := range ref.Rules {
+		c.metrics.refusals.WithLabelValues(ref.Code, rule).Inc()
+	}
+	c.log.Warn("join refused", "meeting", rec.ID, "code", ref.Code, "participant_region", m.Regions[p.Region].ID,
+		"plan", m.Plans[p.Plan].ID, "rules", ref.Rules, "message", ref.Message)
+	e := &Error{Code: ref.Code, Message: ref.Message, Rules: ref.Rules}
+	if e.Rules == nil {
+		e.Rules = []string{}
+	}
+	if ref.Code == route.CodeNoCapacity {
+		e.RetryAfter = c.cfg.RetryAfter
+	}
+	return e
+}
+
+func (c *Core) dcList(m *policy.Model, ids []policy.DCID, endpoints map[string]string) []wire.DC {
+	out := make([]wire.DC, len(ids)) // never nil: lists are always arrays
+	for i, d := range ids {
+		out[i] = wire.DC{ID: m.DCs[d].ID, Country: m.DCs[d].Country.Code(), Endpoint: endpoints[m.DCs[d].ID]}
+	}
+	return out
+}
+
+func dcIDs(d []wire.DC) []string {
+	out := make([]string, len(d))
+	for i, x := range d {
+		out[i] = x.ID
+	}
+	return out
+}
+
+func regionIDs(m *policy.Model, rs []policy.RegionID) []string {
+	if rs == nil {
+		return nil
+	}
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = m.Regions[r].ID
+	}
+	return out
+}
+
+// ReportLoad records a DC's load report.
+func (c *Core) ReportLoad(id string, participants int64, healthy bool) error {
+	if participants < 0 {
+		return errorf(wire.CodeBadRequest, "participants must not be negative")
+	}
+	var found bool
+	c.lockedLive(func(m *policy.Model, l *route.Live) {
+		d, ok := m.DC(id)
+		if found = ok; ok {
+			l.Report(d, participants, healthy, c.now())
+		}
+	})
+	if !found {
+		c.metrics.reports.WithLabelValues("unknown_dc").Inc()
+		return errorf(wire.CodeUnknownDatacenter, "no datacenter %q", id)
+	}
+	c.metrics.reports.WithLabelValues("ok").Inc()
+	return nil
+}
+
+// LiveState returns the model in force and a copy of route's view of live state.
+func (c *Core) LiveState() (*policy.Model, route.State) {
+	var (
+		m  *policy.Model
+		st route.State
+	)
+	c.lockedLive(func(lm *policy.Model, l *route.Live) {
+		s := l.State(c.now())
+		m, st = lm, route.State{Down: slices.Clone(s.Down), Utilization: slices.Clone(s.Utilization)}
+	})
+	return m, st
+}
+
+// Datacenters is the state of every DC.
+func (c *Core) Datacenters() []wire.Datacenter {
+	var out []wire.Datacenter
+	c.lockedLive(func(m *policy.Model, l *route.Live) {
+		st := l.State(c.now())
+		out = make([]wire.Datacenter, len(m.DCs))
+		for i := range m.DCs {
+			dc, d := &m.DCs[i], l.DC(policy.DCID(i))
+			svc := []string{}
+			if dc.Media {
+				svc = append(svc, "media")
+			}
+			if dc.KMS {
+				svc = append(svc, "kms")
+			}
+			out[i] = wire.Datacenter{ID: dc.ID, Country: dc.Country.Code(), Region: m.Regions[dc.Region].ID, Capacity: dc.Capacity,
+				Services: svc, Dedicated: dc.Dedicated, Participants: d.Reported, Placed: d.Placed,
+				Utilization: st.Utilization[i], Healthy: d.Healthy, Down: st.Down[i], LastReport: d.LastReport}
+		}
+	})
+	return out
+}

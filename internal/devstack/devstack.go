@@ -1,0 +1,324 @@
+// Package devstack is the whole Geofence system in one process on loopback: the directory
+// (core and HTTP API), one DC agent per media datacenter and one key server per kms
+// datacenter, sharing one Prometheus registry. `geofence dev` runs it, and tests of the
+// command line and of the client use it as their cluster; the simulator will drive the same
+// directory core without the network.
+//
+// Loopback is trusted in a stack (DESIGN.md section 10): a caller on 127.0.0.1 is the
+// operator, may report any DC's load and may join as any account without a token. The stack
+// also registers a join-token key of its own on one example account, so that the real path
+// (a token minted by the account's backend) can be tried too. It is not a production
+// deployment: every key lives in memory and dies with the process.
+package devstack
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/geofence/geofence/agent"
+	"github.com/geofence/geofence/clientip"
+	"github.com/geofence/geofence/directory"
+	"github.com/geofence/geofence/directory/directoryhttp"
+	"github.com/geofence/geofence/identity"
+	"github.com/geofence/geofence/internal/httpserve"
+	"github.com/geofence/geofence/internal/jsonapi"
+	"github.com/geofence/geofence/kms"
+	"github.com/geofence/geofence/policy"
+	"github.com/geofence/geofence/ticket"
+	"github.com/geofence/geofence/wire"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Loopback is the trusted proxy of a stack: a caller plays any country with X-Forwarded-For.
+var Loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// Config configures a stack. Model is required; the zero value of every other field is its
+// default.
+type Config struct {
+	// Model is the policy every server of the stack enforces. Required.
+	Model *policy.Model
+	// Unverified records that the config did not verify (--allow-unverified).
+	Unverified bool
+	// GeoIP locates clients; nil puts every client in the default region.
+	GeoIP directoryhttp.Locator
+	// Listener is where the directory listens; nil: a free loopback port.
+	Listener net.Listener
+	// NoAgents starts no DC agents: DC state comes only from load reports.
+	NoAgents bool
+	// DevAccount is the account the stack registers a join-token key on; "": the first
+	// account of the config (acme when it has one); none when the config has no account.
+	DevAccount string
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+// Stack is a running system.
+type Stack struct {
+	// URL is the directory's base URL.
+	URL string
+	// Core and API are the directory.
+	Core *directory.Core
+	API  *directoryhttp.Server
+	// Agents and KMS are the servers by DC id, with their base URLs.
+	Agents    map[string]*agent.Agent
+	AgentURLs map[string]string
+	KMS       map[string]*kms.Server
+	KMSURLs   map[string]string
+	// Registry holds every server's metrics.
+	Registry *prometheus.Registry
+	// DevAccount, DevKID and DevKey are the account whose join tokens the stack can mint, the
+	// key's id and its private key ("" and nil when the config has no account).
+	DevAccount string
+	DevKID     string
+	DevKey     ed25519.PrivateKey
+
+	model *policy.Model
+	log   *slog.Logger
+	lns   map[string]net.Listener // unstarted listeners: agents, key servers, directory
+	dirLn net.Listener
+}
+
+// New builds a stack: every listener is open and every server made, nothing serves yet
+// (Run serves).
+func New(cfg Config) (_ *Stack, err error) {
+	if cfg.Model == nil {
+		return nil, errors.New("new dev stack: no model")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := cfg.Model
+	s := &Stack{
+		Agents: map[string]*agent.Agent{}, AgentURLs: map[string]string{}, KMS: map[string]*kms.Server{}, KMSURLs: map[string]string{},
+		Registry: prometheus.NewRegistry(), model: m, log: log, lns: map[string]net.Listener{},
+	}
+	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	defer func() {
+		if err != nil {
+			s.closeListeners()
+		}
+	}()
+	listen := func(key string) (string, error) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", fmt.Errorf("new dev stack: %w", err)
+		}
+		s.lns[key] = ln
+		return "http://" + ln.Addr().String(), nil
+	}
+	// Listen for every agent and key server first, so the directory's tickets carry their
+	// endpoints.
+	for _, dc := range m.DCs {
+		if dc.Media && !cfg.NoAgents {
+			if s.AgentURLs[dc.ID], err = listen("agent/" + dc.ID); err != nil {
+				return nil, err
+			}
+		}
+		if dc.KMS {
+			if s.KMSURLs[dc.ID], err = listen("kms/" + dc.ID); err != nil {
+				return nil, err
+			}
+		}
+	}
+	s.dirLn = cfg.Listener
+	if s.dirLn == nil {
+		if s.dirLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("new dev stack: %w", err)
+		}
+	}
+	s.URL = "http://" + s.dirLn.Addr().String()
+
+	devKeys, err := s.makeDevKey(cfg.DevAccount)
+	if err != nil {
+		return nil, fmt.Errorf("new dev stack: %w", err)
+	}
+	s.Core, err = directory.New(directory.Config{
+		Model: m, Endpoints: s.AgentURLs, KMSEndpoints: s.KMSURLs, Unverified: cfg.Unverified,
+		ExtraKeys: devKeys, Logger: log, Registry: s.Registry,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("new dev stack: %w", err)
+	}
+	signer, err := ticket.NewSigner(wire.TicketIssuer, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("new dev stack: %w", err)
+	}
+	s.API, err = directoryhttp.New(directoryhttp.Config{
+		Core: s.Core, Signer: signer, GeoIP: cfg.GeoIP, Proxies: clientip.Resolver{Trusted: Loopback},
+		TrustLoopback: true, Gatherer: s.Registry, Logger: log, Registry: s.Registry,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("new dev stack: %w", err)
+	}
+
+	keys, err := ticket.NewRemoteKeys(s.URL+ticket.JWKSPath, nil, wire.TicketIssuer, nil)
+	if err != nil {
+		return nil, fmt.Errorf("new dev stack: %w", err)
+	}
+	// The key servers seal their keys under a key-encryption key made for this process: a
+	// dev stack keeps no keys across restarts.
+	kek := make([]byte, kms.KeySize)
+	rand.Read(kek)
+	for id := range s.KMSURLs {
+		k, err := kms.New(kms.Config{DC: id, Model: m, Keys: keys, KEK: kek, Logger: log.With("kms", id),
+			Registry: s.Registry, Unverified: cfg.Unverified})
+		if err != nil {
+			return nil, fmt.Errorf("new dev stack: %w", err)
+		}
+		s.KMS[id] = k
+	}
+	for id := range s.AgentURLs {
+		a, err := agent.New(agent.Config{ID: id, Model: m, Keys: keys, Directory: s.URL,
+			Logger: log.With("dc", id), Registry: s.Registry, Unverified: cfg.Unverified})
+		if err != nil {
+			return nil, fmt.Errorf("new dev stack: %w", err)
+		}
+		s.Agents[id] = a
+	}
+	return s, nil
+}
+
+// makeDevKey makes the stack's join-token key for the dev account. It is registered with the
+// directory core as an extra key: the config's accounts stay as written.
+func (s *Stack) makeDevKey(account string) ([]directory.ExtraKey, error) {
+	if account == "" {
+		account = FirstAccount(s.model)
+	}
+	if account == "" {
+		return nil, nil
+	}
+	if _, ok := s.model.Accounts[account]; !ok {
+		return nil, fmt.Errorf("dev account %q is not in the config", account)
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	s.DevAccount, s.DevKID, s.DevKey = account, "dev-"+time.Now().UTC().Format("20060102T150405"), priv
+	return []directory.ExtraKey{{Account: account, KID: s.DevKID, Public: pub}}, nil
+}
+
+// FirstAccount is the account a stack plays by default: acme when the config has it, else the
+// first by id; "" when there is none.
+func FirstAccount(m *policy.Model) string {
+	if _, ok := m.Accounts["acme"]; ok {
+		return "acme"
+	}
+	ids := make([]string, 0, len(m.Accounts))
+	for id := range m.Accounts {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	if len(ids) == 0 {
+		return ""
+	}
+	return ids[0]
+}
+
+// Token mints a join token of the dev account for participant, bound to meeting when given.
+func (s *Stack) Token(participant, meeting string, host bool, ttl time.Duration) (string, error) {
+	if s.DevKey == nil {
+		return "", errors.New("mint dev token: the config has no account")
+	}
+	now := time.Now()
+	return identity.Mint(s.DevKey, s.DevKID, wire.JoinClaims{
+		Issuer: s.DevAccount, Subject: participant, Audience: wire.JoinAudience, Meeting: meeting, Host: host,
+		IssuedAt: now.Unix(), Expiry: now.Add(ttl).Unix(),
+	})
+}
+
+// Handler is the directory's API plus the dev-only endpoints:
+// POST /v1/dev/datacenters/{id}/fault {"mode": "blackhole" | "refuse" | "none"}.
+func (s *Stack) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", s.API.Handler())
+	mux.HandleFunc("POST /v1/dev/datacenters/{id}/fault", s.fault)
+	return mux
+}
+
+func (s *Stack) fault(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	a := s.Agents[id]
+	if a == nil {
+		jsonapi.Write(w, http.StatusNotFound, wire.Error{Error: wire.CodeUnknownDatacenter, Message: fmt.Sprintf("no agent for datacenter %q in this dev process", id)})
+		return
+	}
+	var req struct {
+		Mode string `json:"mode"`
+	}
+	if err := jsonapi.Decode(http.MaxBytesReader(w, r.Body, 4096), &req); err != nil {
+		jsonapi.Write(w, http.StatusBadRequest, wire.Error{Error: wire.CodeBadRequest, Message: `want {"mode": "blackhole" | "refuse" | "none"}: ` + err.Error()})
+		return
+	}
+	f, err := agent.ParseFault(req.Mode)
+	if err != nil {
+		jsonapi.Write(w, http.StatusBadRequest, wire.Error{Error: wire.CodeBadRequest, Message: err.Error()})
+		return
+	}
+	a.SetFault(f)
+	jsonapi.Write(w, http.StatusOK, map[string]string{"datacenter": id, "mode": f.String()})
+}
+
+// Run serves every server of the stack until ctx is done, then drains them and returns.
+func (s *Stack) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for id, k := range s.KMS {
+		ln := s.take("kms/" + id)
+		wg.Go(func() {
+			if err := k.Serve(ctx, ln); err != nil {
+				s.log.Error("key server stopped", "dc", id, "err", err)
+			}
+		})
+	}
+	for id, a := range s.Agents {
+		ln := s.take("agent/" + id)
+		wg.Go(func() {
+			if err := a.Serve(ctx, ln); err != nil {
+				s.log.Error("agent stopped", "dc", id, "err", err)
+			}
+		})
+	}
+	wg.Go(func() { s.Core.Run(ctx) })
+	err := httpserve.Serve(ctx, s.dirLn, s.Handler(), httpserve.Options{Registry: s.Registry, Name: "directory"})
+	cancel()
+	wg.Wait()
+	return err
+}
+
+func (s *Stack) take(key string) net.Listener {
+	ln := s.lns[key]
+	delete(s.lns, key)
+	return ln
+}
+
+func (s *Stack) closeListeners() {
+	for _, ln := range s.lns {
+		ln.Close()
+	}
+	if s.dirLn != nil {
+		s.dirLn.Close()
+	}
+}
+
+// KeyX is the dev key's public half as the config's keys: entries write it.
+func (s *Stack) KeyX() string {
+	if s.DevKey == nil {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString(s.DevKey.Public().(ed25519.PublicKey))
+}
