@@ -63,6 +63,19 @@ type Refusal struct {
 
 func (r *Refusal) Error() string { return r.Code + ": " + r.Message }
 
+// Body is the wire error body of the refusal. A 403 names its rule in Rules, or carries an
+// empty Rules when no rule is the reason (wire.Error); other statuses carry none.
+func (r *Refusal) Body() wire.Error {
+	body := wire.Error{Error: r.Code, Message: r.Message}
+	if r.Status == http.StatusForbidden {
+		body.Rules = []string{}
+		if r.Rule != "" {
+			body.Rules = []string{r.Rule}
+		}
+	}
+	return body
+}
+
 // Party is a ticket's rule context in the terms of package policy.
 func Party(x wire.Context) policy.Party {
 	return policy.Party{
@@ -131,9 +144,22 @@ type Admitter struct {
 	Keys TicketVerifier
 }
 
-// Admit verifies token and checks it for svc. It returns the claims once the token verifies
-// (nil before) and a refusal when the participant may not be served here.
+// Admit verifies token and checks it for svc: [Admitter.Verify], then [Admitter.Check]. It
+// returns the claims once the token verifies (nil before) and a refusal when the participant
+// may not be served here.
 func (a *Admitter) Admit(ctx context.Context, token string, svc Service) (*wire.Claims, *Refusal) {
+	c, ref := a.Verify(ctx, token, svc)
+	if ref != nil {
+		return nil, ref
+	}
+	return c, a.Check(c, svc)
+}
+
+// Verify checks token's signature, issuer and lifetime. A token that does not verify is a 401
+// invalid_ticket; a key set that cannot be fetched is a 503 keys_unavailable whose Cause says
+// why (I4: no key set, no admission). A server with checks of its own on the claims (the key
+// server: the meeting of the path, the mode) makes them between Verify and Check.
+func (a *Admitter) Verify(ctx context.Context, token string, svc Service) (*wire.Claims, *Refusal) {
 	c, err := a.Keys.Verify(ctx, token)
 	if err != nil {
 		if errors.Is(err, ticket.ErrInvalid) {
@@ -144,11 +170,17 @@ func (a *Admitter) Admit(ctx context.Context, token string, svc Service) (*wire.
 		return nil, &Refusal{Status: http.StatusServiceUnavailable, Code: wire.CodeKeysUnavailable,
 			Message: fmt.Sprintf("%s %s cannot verify tickets right now; try another one", svc, a.DC), Cause: err}
 	}
+	return &c, nil
+}
+
+// Check decides, with the policy in force, whether this datacenter may serve the verified
+// claims c for svc ([Check]). A nil answer admits.
+func (a *Admitter) Check(c *wire.Claims, svc Service) *Refusal {
 	m := a.Model()
 	dc, ok := m.DC(a.DC)
 	if !ok {
-		return &c, &Refusal{Status: http.StatusServiceUnavailable, Code: wire.CodeInternal,
+		return &Refusal{Status: http.StatusServiceUnavailable, Code: wire.CodeInternal,
 			Message: fmt.Sprintf("datacenter %s is not in the policy in force", a.DC)}
 	}
-	return &c, Check(m, dc, svc, &c)
+	return Check(m, dc, svc, c)
 }

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/geofence/geofence/wire"
 	"io"
 	"net/http"
 	"slices"
@@ -19,6 +18,9 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/geofence/geofence/internal/jws"
+	"github.com/geofence/geofence/wire"
 )
 
 const (
@@ -68,9 +70,12 @@ type Signer struct {
 }
 
 type signingKey struct {
-	kid    string
-	pub    ed25519.PublicKey
-	signer jose.Signer
+	kid  string
+	pub  ed25519.PublicKey
+	priv ed25519.PrivateKey
+	// header is the token's first segment, encoded once: the base64url of
+	// {"alg":"EdDSA","kid":kid,"typ":TokenType}, the members Verify requires.
+	header string
 	// lastExpiry is the latest expiry, in Unix seconds, of a ticket the key signed; 0 if none.
 	lastExpiry atomic.Int64
 }
@@ -134,14 +139,11 @@ func (s *Signer) newKey() (*signingKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	signer, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: jose.EdDSA, Key: jose.JSONWebKey{Key: priv, KeyID: kid}},
-		(&jose.SignerOptions{}).WithType(TokenType),
-	)
+	header, err := jws.EncodeHeader(jws.Header{Alg: jws.Alg, Kid: kid, Typ: TokenType})
 	if err != nil {
-		return nil, fmt.Errorf("new jws signer: %w", err)
+		return nil, err
 	}
-	return &signingKey{kid: kid, pub: pub, signer: signer}, nil
+	return &signingKey{kid: kid, pub: pub, priv: priv, header: header}, nil
 }
 
 // keyID is the key's JWK thumbprint (RFC 7638) with SHA-256, base64url encoded: the same key
@@ -154,20 +156,79 @@ func keyID(pub ed25519.PublicKey) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(tp), nil
 }
 
+// CheckTTL reports whether d is a lifetime Sign gives tickets: at least one second (tickets
+// carry whole seconds) and at most MaxTTL. A server checks its configured ticket lifetime
+// with it when it starts, so that a bad setting is refused then and not at the first join.
+func CheckTTL(d time.Duration) error {
+	switch {
+	case d <= 0:
+		return fmt.Errorf("ticket ttl %v is not positive", d)
+	case d < time.Second:
+		return fmt.Errorf("ticket ttl %v is under 1s: tickets carry whole seconds", d)
+	case d > MaxTTL:
+		return fmt.Errorf("ticket ttl %v is over the maximum %v: a ticket is a bearer token, so it lives at most a day", d, MaxTTL)
+	}
+	return nil
+}
+
+// Signed is a ticket as [Signer.SignJSON] made it.
+type Signed struct {
+	// Token is the compact JWS, what Sign returns.
+	Token string
+	// Claims are the claims as signed: the caller's, with Issuer, IssuedAt, NotBefore, Expiry
+	// and ID set. Expiry is the ticket's "expires".
+	Claims wire.Claims
+	// Payload is the token's payload: the claims' JSON, exactly the bytes the signature
+	// covers. Its List method gives each DC list's JSON array, so that the join answer, which
+	// repeats the lists, can copy them instead of encoding them again; and Payload.JSON is the
+	// ticket as an evidence entry can record it. It belongs to the caller.
+	Payload wire.EncodedClaims
+}
+
 // Sign signs c with the active key and returns the compact JWS. It sets c's Issuer to the
 // signer's, IssuedAt and NotBefore to now truncated to the second, Expiry to that plus ttl
 // truncated to the second, and ID to 128 random bits; whatever c held there is replaced.
-// ttl must be between one second and MaxTTL. Sign refuses claims that Verify would reject.
+// ttl must pass CheckTTL. Sign refuses claims that Verify would reject.
+//
+// The token is built by hand (package internal/jws): the header was encoded when the key was
+// made, the claims are encoded once by wire.Claims.AppendJSON, and header, payload and
+// signature are written into one buffer, so that Ed25519 is nearly all a ticket costs.
 func (s *Signer) Sign(c wire.Claims, ttl time.Duration) (string, error) {
-	if ttl < time.Second || ttl > MaxTTL {
-		return "", fmt.Errorf("sign ticket: ttl %v is outside [1s, %v]", ttl, MaxTTL)
+	buf := payloadPool.Get().(*[]byte)
+	defer payloadPool.Put(buf)
+	signed, err := s.sign(c, ttl, (*buf)[:0])
+	if err != nil {
+		return "", err
+	}
+	*buf = signed.Payload.JSON[:0]
+	return signed.Token, nil
+}
+
+// SignJSON is Sign that also returns what it made on the way: the claims as signed and their
+// JSON. A directory answering a join takes the ticket's expiry from Claims and the DC lists'
+// JSON from Payload, rather than computing the one again and encoding the others twice.
+func (s *Signer) SignJSON(c wire.Claims, ttl time.Duration) (Signed, error) {
+	return s.sign(c, ttl, make([]byte, 0, payloadSize))
+}
+
+// payloadSize is the capacity of a new payload buffer: a ticket with full lists is about
+// 1.5 KiB of JSON, and one with a hybrid post-quantum public key about 2.5 KiB.
+const payloadSize = 2 << 10
+
+// payloadPool holds Sign's payload buffers; the token is a new string, so the encoded claims
+// are garbage once it is signed.
+var payloadPool = sync.Pool{New: func() any { b := make([]byte, 0, payloadSize); return &b }}
+
+func (s *Signer) sign(c wire.Claims, ttl time.Duration, buf []byte) (Signed, error) {
+	if err := CheckTTL(ttl); err != nil {
+		return Signed{}, fmt.Errorf("sign ticket: %w", err)
 	}
 	if err := c.Check(); err != nil {
-		return "", fmt.Errorf("sign ticket: %w", err)
+		return Signed{}, fmt.Errorf("sign ticket: %w", err)
 	}
 	var jti [16]byte
 	if err := s.readRand(jti[:]); err != nil {
-		return "", fmt.Errorf("sign ticket: ticket id: %w", err)
+		return Signed{}, fmt.Errorf("sign ticket: ticket id: %w", err)
 	}
 	now := s.now().Truncate(time.Second)
 	c.Issuer = s.issuer
@@ -175,27 +236,17 @@ func (s *Signer) Sign(c wire.Claims, ttl time.Duration) (string, error) {
 	c.NotBefore = now
 	c.Expiry = now.Add(ttl.Truncate(time.Second))
 	c.ID = base64.RawURLEncoding.EncodeToString(jti[:])
-	payload, err := json.Marshal(c)
-	if err != nil {
-		return "", fmt.Errorf("sign ticket: %w", err)
-	}
+	payload := c.AppendJSON(buf)
 
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	k := s.active
-	jws, err := k.signer.Sign(payload)
-	if err != nil {
-		return "", fmt.Errorf("sign ticket: %w", err)
+	if n := jws.SignedLen(k.header, len(payload.JSON)); n > MaxTokenSize {
+		return Signed{}, fmt.Errorf("sign ticket: token would be %d bytes, more than the %d verifiers accept", n, MaxTokenSize)
 	}
-	token, err := jws.CompactSerialize()
-	if err != nil {
-		return "", fmt.Errorf("sign ticket: %w", err)
-	}
-	if len(token) > MaxTokenSize {
-		return "", fmt.Errorf("sign ticket: token is %d bytes, more than the %d verifiers accept", len(token), MaxTokenSize)
-	}
+	token := jws.Sign(k.priv, k.header, payload.JSON)
 	k.noteExpiry(c.Expiry.Unix())
-	return token, nil
+	return Signed{Token: token, Claims: c, Payload: payload}, nil
 }
 
 func (k *signingKey) noteExpiry(exp int64) {

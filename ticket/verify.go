@@ -4,12 +4,14 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"github.com/geofence/geofence/wire"
 	"slices"
 	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/geofence/geofence/internal/jws"
+	"github.com/geofence/geofence/wire"
 )
 
 // Leeway is the clock skew Verify tolerates between the signer and the verifier: a ticket is
@@ -140,75 +142,10 @@ func parse(token string) (parsed, error) {
 	return parsed{jws: jws, kid: h.KeyID}, nil
 }
 
-// checkCompact checks that token is three non-empty base64url segments (RFC 7515 section 7.1)
-// in their canonical encoding. Go's decoder skips newlines and ignores the unused low bits of
-// the last character, so without this check a signed ticket would have many spellings, and a
-// replay cache keyed on the token string could be bypassed.
+// checkCompact checks that token is three non-empty base64url segments in their canonical
+// encoding, and at most MaxTokenSize bytes (jws.CheckCompact).
 func checkCompact(token string) error {
-	if len(token) > MaxTokenSize {
-		return fmt.Errorf("token is %d bytes, more than %d", len(token), MaxTokenSize)
-	}
-	segments := 0
-	start := 0
-	for i := 0; i <= len(token); i++ {
-		if i < len(token) && token[i] != '.' {
-			if b64Value(token[i]) < 0 {
-				return fmt.Errorf("byte %d is not base64url", i)
-			}
-			continue
-		}
-		segments++
-		if segments > 3 {
-			return errors.New("more than three segments")
-		}
-		if err := checkSegment(token[start:i]); err != nil {
-			return fmt.Errorf("segment %d: %w", segments, err)
-		}
-		start = i + 1
-	}
-	if segments != 3 {
-		return fmt.Errorf("%d segments, want 3", segments)
-	}
-	return nil
-}
-
-func checkSegment(s string) error {
-	n := len(s)
-	if n == 0 {
-		return errors.New("empty")
-	}
-	// The last character of a segment of n%4 == 2 (3) characters carries 4 (2) unused bits,
-	// which the canonical encoding sets to zero (RFC 4648 section 3.5).
-	var unused int
-	switch n % 4 {
-	case 1:
-		return errors.New("impossible base64 length")
-	case 2:
-		unused = 0x0f
-	case 3:
-		unused = 0x03
-	}
-	if b64Value(s[n-1])&unused != 0 {
-		return errors.New("non-canonical base64")
-	}
-	return nil
-}
-
-// b64Value is the value of c in the base64url alphabet (RFC 4648 section 5), or -1.
-func b64Value(c byte) int {
-	switch {
-	case 'A' <= c && c <= 'Z':
-		return int(c - 'A')
-	case 'a' <= c && c <= 'z':
-		return int(c-'a') + 26
-	case '0' <= c && c <= '9':
-		return int(c-'0') + 52
-	case c == '-':
-		return 62
-	case c == '_':
-		return 63
-	}
-	return -1
+	return jws.CheckCompact(token, MaxTokenSize)
 }
 
 // verify checks p's signature with key and then its claims.

@@ -1,11 +1,12 @@
 package wire
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	josejson "github.com/go-jose/go-jose/v4/json"
 )
@@ -124,7 +125,7 @@ func (c Claims) Lists(id string) []string {
 	return lists
 }
 
-// claimsFields is Claims without its methods, so that the JSON methods can embed it.
+// claimsFields is Claims without its methods, so that UnmarshalJSON can embed it.
 type claimsFields Claims
 
 type claimsJSON struct {
@@ -134,14 +135,232 @@ type claimsJSON struct {
 	Expiry    int64 `json:"exp,omitempty"`
 }
 
-// MarshalJSON encodes c with its times as NumericDates.
+// MarshalJSON encodes c with its times as NumericDates. It is [Claims.AppendJSON]; signers
+// call that directly, since encoding/json validates and re-compacts whatever a MarshalJSON
+// method returns.
 func (c Claims) MarshalJSON() ([]byte, error) {
-	return json.Marshal(claimsJSON{
-		claimsFields: claimsFields(c),
-		IssuedAt:     numericDate(c.IssuedAt),
-		NotBefore:    numericDate(c.NotBefore),
-		Expiry:       numericDate(c.Expiry),
-	})
+	return c.AppendJSON(nil).JSON, nil
+}
+
+// EncodedClaims is the JSON of a Claims, with where each of its DC lists is in it, so that a
+// server can copy a list into another body (the join answer repeats the ticket's lists)
+// instead of encoding it again.
+type EncodedClaims struct {
+	// JSON is the encoding: compact, and byte for byte what json.Marshal of the Claims
+	// produces.
+	JSON []byte
+
+	primary, secondary, kms span
+}
+
+// span is where a list's array is in EncodedClaims.JSON; the zero span is an absent list.
+type span struct{ start, end int }
+
+// List returns the JSON array of the named list (ListPrimary, ListSecondary or ListKMS) as
+// it is in e.JSON, without copying: "[]" when the list is empty, whether the claims omit it
+// or encode a nil Primary as null, since the join answer's lists are always arrays. It returns
+// nil for any other name.
+func (e EncodedClaims) List(name string) []byte {
+	var s span
+	switch name {
+	case ListPrimary:
+		s = e.primary
+	case ListSecondary:
+		s = e.secondary
+	case ListKMS:
+		s = e.kms
+	default:
+		return nil
+	}
+	if s.end == 0 {
+		return []byte("[]")
+	}
+	return e.JSON[s.start:s.end:s.end]
+}
+
+// AppendJSON appends the JSON encoding of c to b, the bytes json.Marshal(c) produces, in one
+// pass without reflection, and returns it as the JSON of the result, which shares b's
+// backing array when it has room. The members come in the order of the struct's fields, with iat,
+// nbf and exp (NumericDates, omitted when zero) last. TestClaimsJSONMatchesReflection and
+// FuzzClaimsJSON hold it to encoding/json's output, HTML escaping included.
+func (c *Claims) AppendJSON(b []byte) EncodedClaims {
+	var e EncodedClaims
+	b0 := len(b)
+	b = append(b, `{"meeting":`...)
+	b = appendString(b, c.Meeting)
+	b = append(b, `,"sub":`...)
+	b = appendString(b, c.Participant)
+	b = append(b, `,"account":`...)
+	b = appendString(b, c.Account)
+	b = append(b, `,"mode":`...)
+	b = appendString(b, c.Mode)
+	b = append(b, `,"region":`...)
+	b = appendString(b, c.Region)
+	b = append(b, `,"home":`...)
+	b = appendString(b, c.Home)
+	if c.HomeCountry != "" {
+		b = append(b, `,"home_country":`...)
+		b = appendString(b, c.HomeCountry)
+	}
+	if c.Revision != 0 {
+		b = append(b, `,"rev":`...)
+		b = strconv.AppendInt(b, c.Revision, 10)
+	}
+	b = append(b, `,"primary":`...)
+	if c.Primary == nil {
+		b = append(b, "null"...)
+	} else {
+		e.primary.start = len(b)
+		b = appendDCs(b, c.Primary)
+		e.primary.end = len(b)
+	}
+	if len(c.Secondary) > 0 {
+		b = append(b, `,"secondary":`...)
+		e.secondary.start = len(b)
+		b = appendDCs(b, c.Secondary)
+		e.secondary.end = len(b)
+	}
+	if len(c.KMS) > 0 {
+		b = append(b, `,"kms":`...)
+		e.kms.start = len(b)
+		b = appendDCs(b, c.KMS)
+		e.kms.end = len(b)
+	}
+	x := &c.Context
+	b = append(b, `,"context":{"participant_country":`...)
+	b = appendString(b, x.ParticipantCountry)
+	b = append(b, `,"participant_region":`...)
+	b = appendString(b, x.ParticipantRegion)
+	b = append(b, `,"participant_plan":`...)
+	b = appendString(b, x.ParticipantPlan)
+	b = append(b, `,"meeting_region":`...)
+	b = appendString(b, x.MeetingRegion)
+	b = append(b, `,"host_account":`...)
+	b = appendString(b, x.HostAccount)
+	b = append(b, `,"host_plan":`...)
+	b = appendString(b, x.HostPlan)
+	if x.HostDataRegions != nil { // omitzero: an empty array is a narrowing to nothing
+		b = append(b, `,"host_data_regions":`...)
+		b = appendStrings(b, x.HostDataRegions)
+	}
+	b = append(b, '}')
+	if c.PublicKey != "" {
+		b = append(b, `,"public_key":`...)
+		b = appendString(b, c.PublicKey)
+	}
+	b = append(b, `,"iss":`...)
+	b = appendString(b, c.Issuer)
+	if len(c.Audience) > 0 {
+		b = append(b, `,"aud":`...)
+		b = appendStrings(b, c.Audience)
+	}
+	b = append(b, `,"jti":`...)
+	b = appendString(b, c.ID)
+	for _, t := range []struct {
+		name string
+		v    int64
+	}{{`,"iat":`, numericDate(c.IssuedAt)}, {`,"nbf":`, numericDate(c.NotBefore)}, {`,"exp":`, numericDate(c.Expiry)}} {
+		if t.v != 0 {
+			b = append(b, t.name...)
+			b = strconv.AppendInt(b, t.v, 10)
+		}
+	}
+	b = append(b, '}')
+	e.JSON = b[b0:]
+	for _, s := range []*span{&e.primary, &e.secondary, &e.kms} {
+		if s.end != 0 {
+			s.start -= b0
+			s.end -= b0
+		}
+	}
+	return e
+}
+
+func appendDCs(b []byte, dcs []DC) []byte {
+	b = append(b, '[')
+	for i := range dcs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = appendString(b, dcs[i].ID)
+		b = append(b, `,"country":`...)
+		b = appendString(b, dcs[i].Country)
+		if dcs[i].Endpoint != "" {
+			b = append(b, `,"endpoint":`...)
+			b = appendString(b, dcs[i].Endpoint)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+func appendStrings(b []byte, s []string) []byte {
+	b = append(b, '[')
+	for i, v := range s {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, v)
+	}
+	return append(b, ']')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string exactly as encoding/json's Marshal writes it: with
+// its HTML escaping (<, > and & as \u003c, \u003e, \u0026), U+2028 and U+2029 escaped, the
+// short escapes it uses, and each byte of invalid UTF-8 replaced by \ufffd.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // UnmarshalJSON decodes c strictly: member names are case-sensitive and a duplicated member

@@ -64,8 +64,9 @@ type Error struct {
 	Error string `json:"error"`
 	// Message says, for a person, what is wrong and how to fix it.
 	Message string `json:"message"`
-	// Rules names the residency rules behind a residency_conflict; it is present, maybe
-	// empty, in every 403 about residency or plans.
+	// Rules names the residency rules behind a refusal. It is present in every 403 of the
+	// DC agents and key servers, as [rule] when a rule is the reason and as [] otherwise, and
+	// in the directory's residency_conflict and plan_conflict answers.
 	Rules []string `json:"rules,omitzero"`
 	// RetryAfter is the number of seconds to wait before retrying (503 no_capacity); the
 	// Retry-After header says the same.
@@ -180,22 +181,41 @@ type Accounts struct {
 	Accounts []Account `json:"accounts"`
 }
 
+// Paths of a DC's media service (the DC agent, later the media server) and of a key server
+// (docs/agent.md). KeyPath and LeavePath are net/http.ServeMux patterns: {id} is the
+// meeting's id, path-escaped.
+const (
+	ConnectPath    = "/v1/connect"
+	HeartbeatPath  = "/v1/heartbeat"
+	DisconnectPath = "/v1/disconnect"
+	KeyPath        = "/v1/meetings/{id}/key"
+	LeavePath      = "/v1/meetings/{id}/leave"
+)
+
 // Connect is the body of POST /v1/connect at a DC: the participant's ticket.
 type Connect struct {
 	Token string `json:"token"`
 }
 
-// Connected is the 200 answer to a connect: the session the participant holds at the DC. It
-// ends with a disconnect, or when no heartbeat came for SessionTTL seconds.
+// Connected is the 200 answer to a connect: the session the participant holds at the DC. A DC
+// holds one session per participant and meeting: a later connect with a ticket for the same
+// participant and meeting replaces this one, whose id then stops working. The session ends
+// with a disconnect, or when no heartbeat came for SessionTTL seconds.
 type Connected struct {
 	Datacenter  string `json:"datacenter"`
 	Participant string `json:"participant"`
-	Session     string `json:"session"`
-	// SessionTTL is how long, in seconds, the session lives without a heartbeat.
+	// Session is the session's id: 128 random bits, base64url. It is a bearer secret: whoever
+	// holds it can renew and end the session.
+	Session string `json:"session"`
+	// SessionTTL is how long, in seconds, the session lives without a heartbeat; a client
+	// sends one every third of it. Absent (0) from a DC that expires no sessions.
 	SessionTTL int `json:"session_ttl,omitempty"`
 }
 
-// Session names a session at a DC: the body of POST /v1/disconnect and POST /v1/heartbeat.
+// Session names a session at a DC: the body of POST /v1/heartbeat (which renews it for
+// another SessionTTL and answers 204) and of POST /v1/disconnect (which ends it and answers
+// 204). Both answer 404 unknown_session for a session that was disconnected, replaced or has
+// expired.
 type Session struct {
 	Session string `json:"session"`
 }
@@ -223,6 +243,9 @@ type KeyResponse struct {
 	Wrapped string `json:"wrapped"`
 	// KMS is the id of the datacenter of the key server that issued it.
 	KMS string `json:"kms"`
+	// RotateAt, when set, is when a rotation already decided (someone left) starts the next
+	// epoch: ask again for the current epoch then.
+	RotateAt time.Time `json:"rotate_at,omitzero"`
 }
 
 // LeaveRequest is the body of POST /v1/meetings/{id}/leave at a key server.
@@ -232,8 +255,10 @@ type LeaveRequest struct {
 }
 
 // LeaveResponse is the 200 answer to a leave: the meeting's current epoch, or 0 when the key
-// server holds no key for the meeting. When a rotation is pending (leaves are coalesced to
-// one rotation per rotate interval) RotateAt says when the next epoch starts.
+// server holds no key for the meeting. The leaving ticket is retired at once. The meeting
+// rotates to a new epoch at most once per rotate interval (DESIGN.md section 8): when it
+// rotated within the last interval, this leave is coalesced with the others of the interval
+// into one rotation, and RotateAt says when that next epoch starts.
 type LeaveResponse struct {
 	Meeting  string    `json:"meeting"`
 	Epoch    uint64    `json:"epoch"`

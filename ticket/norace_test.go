@@ -1,0 +1,5 @@
+//go:build !race
+
+package ticket
+
+const raceEnabled = false
