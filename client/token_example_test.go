@@ -30,7 +30,6 @@ MC4CAQAwBQYDK2VwBCIEIJKlOldvK/BLsQih/vkjZX4GeL+nC4AePMGM0TgAu+pT
 		log.Fatal(err)
 	}
 	// The token goes to alice's client. Here, check it as the directory would.
-
 	pub := key.Public().(ed25519.PublicKey)
 	v := identity.Verifier{Keys: identity.KeysFunc(func(account, kid string) (ed25519.PublicKey, error) {
 		if account == "acme" && kid == "acme-2026" {
