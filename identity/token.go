@@ -245,8 +245,10 @@ func checkClaims(c *wire.JoinClaims) error {
 
 const idRule = "want 1 to 128 of A-Z a-z 0-9 . _ -"
 
-// validID reports whether s matches ^[A-Za-z0-9._-]{1,128}$, the ids of accounts,
-// participants and meetings everywhere in Geofence.
+// ValidID reports whether s is an id a join token may carry, as an account, participant,
+// meeting or key id: ^[A-Za-z0-9._-]{1,128}$, the ids of the directory's API.
+func ValidID(s string) bool { return validID(s) }
+
 func validID(s string) bool {
 	if len(s) == 0 || len(s) > MaxIDLen {
 		return false
