@@ -8,6 +8,12 @@
 // HTTPS and fetches it again when it meets a key it does not know, so that [Signer.Rotate]
 // needs no coordination.
 //
+// Signing is on the directory's join path, so [Signer.Sign] builds the JWS by hand (package
+// internal/jws) around one ed25519.Sign: the header is encoded once per key and the claims once
+// per ticket ([wire.Claims.AppendJSON]). [Signer.SignJSON] also hands back the claims as signed
+// and their JSON, from which the join answer can copy the DC lists. [CheckTTL] lets a server
+// refuse a ticket lifetime Sign would refuse, when it starts.
+//
 // A ticket is what a layer needs to enforce the rules again at run time (design section 1,
 // point 3): the participant, the meeting, the datacenters the directory chose for it (primary,
 // secondary and key-server lists), and, in [wire.Context], the facts the residency invariant I1 and

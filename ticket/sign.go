@@ -195,12 +195,16 @@ type Signed struct {
 // signature are written into one buffer, so that Ed25519 is nearly all a ticket costs.
 func (s *Signer) Sign(c wire.Claims, ttl time.Duration) (string, error) {
 	buf := payloadPool.Get().(*[]byte)
-	defer payloadPool.Put(buf)
 	signed, err := s.sign(c, ttl, (*buf)[:0])
+	// Keep the buffer AppendJSON may have grown, unless an outsized ticket grew it: the pool
+	// is for the common size, not the largest ever seen.
+	if err == nil && cap(signed.Payload.JSON) <= maxPooled {
+		*buf = signed.Payload.JSON[:0]
+	}
+	payloadPool.Put(buf)
 	if err != nil {
 		return "", err
 	}
-	*buf = signed.Payload.JSON[:0]
 	return signed.Token, nil
 }
 
@@ -214,6 +218,9 @@ func (s *Signer) SignJSON(c wire.Claims, ttl time.Duration) (Signed, error) {
 // payloadSize is the capacity of a new payload buffer: a ticket with full lists is about
 // 1.5 KiB of JSON, and one with a hybrid post-quantum public key about 2.5 KiB.
 const payloadSize = 2 << 10
+
+// maxPooled is the largest payload buffer Sign puts back in the pool.
+const maxPooled = 8 << 10
 
 // payloadPool holds Sign's payload buffers; the token is a new string, so the encoded claims
 // are garbage once it is signed.

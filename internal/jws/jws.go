@@ -221,6 +221,17 @@ func CheckCompact(token string, max int) error {
 	return nil
 }
 
+// CheckSegment checks that s is non-empty canonical base64url without padding: every byte in
+// the alphabet, a possible length, and the unused bits of the last character zero.
+func CheckSegment(s string) error {
+	for i := 0; i < len(s); i++ {
+		if b64Value(s[i]) < 0 {
+			return fmt.Errorf("byte %d is not base64url", i)
+		}
+	}
+	return checkSegment(s)
+}
+
 func checkSegment(s string) error {
 	n := len(s)
 	if n == 0 {
