@@ -264,3 +264,26 @@ type LeaveResponse struct {
 	Epoch    uint64    `json:"epoch"`
 	RotateAt time.Time `json:"rotate_at,omitzero"`
 }
+
+// AppendJoinResponse appends the JSON of the join answer for a signed ticket, followed by a
+// newline, exactly as encoding/json encodes the JoinResponse with those values: the DC lists
+// are copied from the ticket's own encoded claims (always arrays), not encoded a second time.
+func AppendJoinResponse(b []byte, signed EncodedClaims, meeting, region, home string, expires time.Time, token string) []byte {
+	b = append(b, `{"meeting":`...)
+	b = appendString(b, meeting)
+	b = append(b, `,"region":`...)
+	b = appendString(b, region)
+	b = append(b, `,"home":`...)
+	b = appendString(b, home)
+	b = append(b, `,"primary":`...)
+	b = append(b, signed.List(ListPrimary)...)
+	b = append(b, `,"secondary":`...)
+	b = append(b, signed.List(ListSecondary)...)
+	b = append(b, `,"kms":`...)
+	b = append(b, signed.List(ListKMS)...)
+	b = append(b, `,"expires":"`...)
+	b = expires.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","token":`...)
+	b = appendString(b, token)
+	return append(b, "}\n"...)
+}

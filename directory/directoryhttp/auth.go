@@ -76,6 +76,10 @@ func (s *Server) token(r *http.Request) (identity.Identity, bool, error) {
 		return identity.Identity{}, false, nil
 	}
 	id, err := s.tokens.Verify(tok)
+	if err != nil && !errors.Is(err, identity.ErrInvalid) {
+		s.log.Error("verify join token", "err", err)
+		return identity.Identity{}, true, &directory.Error{Code: wire.CodeInternal, Message: "the directory could not look the token's key up; retry shortly"}
+	}
 	if err != nil {
 		reason := denyInvalidToken
 		if errors.Is(err, identity.ErrUnknownAccount) {

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/geofence/geofence/directory"
 	"github.com/geofence/geofence/geo/geoip"
 	"github.com/geofence/geofence/internal/sharedtest"
 )

@@ -14,7 +14,7 @@ func TestMetricNames(t *testing.T) {
 	e.report(0, true)
 	e.join(e.meeting("acme"), "acme", "US") // so that every vector has a child
 	e.join(e.meeting("acme"), "initech", "CN")
-	doc, err := os.ReadFile("../docs/metrics.md")
+	doc, err := os.ReadFile("../../docs/metrics.md")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -133,15 +133,18 @@ type coreKeys struct{ c *directory.Core }
 
 func (k coreKeys) AccountKey(account, kid string) (ed25519.PublicKey, error) {
 	pub, err := k.c.AccountKey(context.Background(), account, kid)
+	var e *directory.Error
 	switch {
-	case errors.Is(err, directory.ErrUnknownAccount):
-		return nil, fmt.Errorf("%w: %v", identity.ErrUnknownAccount, err)
+	case err == nil:
+		return pub, nil
 	case errors.Is(err, directory.ErrUnknownKey):
 		return nil, fmt.Errorf("%w: %v", identity.ErrUnknownKey, err)
+	case errors.Is(err, directory.ErrUnknownAccount), errors.As(err, &e) && e.Code != wire.CodeInternal:
+		// An account the config in force cannot use is as good as unknown.
+		return nil, fmt.Errorf("%w: %v", identity.ErrUnknownAccount, err)
 	}
-	return pub, err
+	return nil, err // the store failed: not the token's fault
 }
-
 // Handler is the directory's HTTP API.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -164,6 +167,8 @@ func (s *Server) Handler() http.Handler {
 	}
 	return http.MaxBytesHandler(mux, maxBody)
 }
+
+var jsonType = []string{"application/json"}
 
 // statusOf is the HTTP status of each wire error code the directory answers with.
 var statusOf = map[string]int{
@@ -337,18 +342,22 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	token, err := s.cfg.Signer.Sign(res.Claims, s.cfg.TicketTTL)
+	signed, err := s.cfg.Signer.SignJSON(res.Claims, s.cfg.TicketTTL)
 	if err != nil {
 		s.log.Error("sign ticket", "meeting", meeting, "err", err)
 		fail(w, wire.CodeInternal, "could not sign the ticket")
 		return
 	}
-	c := &res.Claims
-	jsonapi.Write(w, http.StatusOK, wire.JoinResponse{
-		Meeting: c.Meeting, Region: c.Region, Home: c.Home,
-		Primary: c.Primary, Secondary: c.Secondary, KMS: c.KMS,
-		Expires: s.cfg.Now().Add(s.cfg.TicketTTL).UTC().Truncate(time.Second), Token: token,
-	})
+	// The answer repeats the ticket's lists: copy their JSON from the signed claims instead of
+	// encoding them again, and take "expires" from the ticket itself.
+	c := &signed.Claims
+	body := wire.AppendJoinResponse(make([]byte, 0, len(signed.Payload.JSON)+len(signed.Token)+256), signed.Payload,
+		c.Meeting, c.Region, c.Home, c.Expiry.UTC(), signed.Token)
+	h := w.Header()
+	h["Content-Type"] = jsonType
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
 	s.metrics.joinLatency.Observe(time.Since(start).Seconds())
 }
 

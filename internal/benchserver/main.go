@@ -21,6 +21,7 @@ import (
 	"github.com/geofence/geofence/clientip"
 	"github.com/geofence/geofence/config"
 	"github.com/geofence/geofence/directory"
+	"github.com/geofence/geofence/directory/directoryhttp"
 	"github.com/geofence/geofence/examples"
 	"github.com/geofence/geofence/geo/geoip"
 	"github.com/geofence/geofence/policy"
@@ -49,11 +50,16 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	dir, err := directory.New(directory.Config{
-		Model: m, Signer: signer, GeoIP: usGeoIP{},
-		Proxies:              clientip.Resolver{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
-		TrustLoopbackReports: true,
-		Logger:               slog.New(slog.DiscardHandler),
+	core, err := directory.New(directory.Config{Model: m, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Loopback is trusted, as in geofence dev: joins carry no join token, so the figures
+	// measure the join path (selection, claims, signing, the answer), not token checks.
+	dir, err := directoryhttp.New(directoryhttp.Config{
+		Core: core, Signer: signer, GeoIP: usGeoIP{},
+		Proxies:       clientip.Resolver{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+		TrustLoopback: true, Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		log.Fatal(err)

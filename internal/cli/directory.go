@@ -99,8 +99,12 @@ func newRegistry() *prometheus.Registry {
 
 // serveHTTP serves h on ln with the bounds every Geofence server has until ctx ends, then
 // drains.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, reg prometheus.Registerer) error {
-	return httpserve.Serve(ctx, ln, h, httpserve.Options{Registry: reg, Name: "directory"})
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, reg prometheus.Registerer, log *slog.Logger) error {
+	m, err := httpserve.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	return httpserve.Serve(ctx, ln, h, httpserve.Options{Name: "directory", Metrics: m, Logger: log})
 }
 
 func readJSONFile(path string, v any) error {
@@ -221,7 +225,7 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 	}
 	go core.Run(ctx)
 	fmt.Fprintf(env.Stdout, "directory listening on http://%s (geoip: %s)\n", ln.Addr(), geoDesc)
-	if err := serveHTTP(ctx, ln, api.Handler(), reg); err != nil {
+	if err := serveHTTP(ctx, ln, api.Handler(), reg, log); err != nil {
 		fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)
 		return ExitFinding
 	}

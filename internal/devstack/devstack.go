@@ -235,8 +235,8 @@ func (s *Stack) Token(participant, meeting string, host bool, ttl time.Duration)
 	}
 	now := time.Now()
 	return identity.Mint(s.DevKey, s.DevKID, wire.JoinClaims{
-		Issuer: s.DevAccount, Subject: participant, Audience: wire.JoinAudience, Meeting: meeting, Host: host,
-		IssuedAt: now.Unix(), Expiry: now.Add(ttl).Unix(),
+		Account: s.DevAccount, Participant: participant, Audience: []string{wire.JoinAudience}, Meeting: meeting, Host: host,
+		IssuedAt: now, Expiry: now.Add(ttl),
 	})
 }
 
@@ -294,7 +294,11 @@ func (s *Stack) Run(ctx context.Context) error {
 		})
 	}
 	wg.Go(func() { s.Core.Run(ctx) })
-	err := httpserve.Serve(ctx, s.dirLn, s.Handler(), httpserve.Options{Registry: s.Registry, Name: "directory"})
+	hm, err := httpserve.NewMetrics(s.Registry)
+	if err != nil {
+		return fmt.Errorf("run dev stack: %w", err)
+	}
+	err = httpserve.Serve(ctx, s.dirLn, s.Handler(), httpserve.Options{Name: "directory", Metrics: hm, Logger: s.log})
 	cancel()
 	wg.Wait()
 	return err
