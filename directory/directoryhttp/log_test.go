@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
 )
 
 // TestEveryAnswerIsLogged: each join, answered or refused, leaves a structured log record

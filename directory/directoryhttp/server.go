@@ -145,6 +145,7 @@ func (k coreKeys) AccountKey(account, kid string) (ed25519.PublicKey, error) {
 	}
 	return nil, err // the store failed: not the token's fault
 }
+
 // Handler is the directory's HTTP API.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
