@@ -24,7 +24,9 @@ type authEnv struct {
 	priv map[string]ed25519.PrivateKey // by account
 }
 
-func newAuthEnv(t *testing.T) *authEnv {
+func newAuthEnv(t *testing.T) *authEnv { t.Helper(); return newAuthEnvWith(t, nil) }
+
+func newAuthEnvWith(t *testing.T, tweak func(*envConfig)) *authEnv {
 	t.Helper()
 	op, err := identity.NewOperator(operatorToken)
 	if err != nil {
@@ -34,6 +36,9 @@ func newAuthEnv(t *testing.T) *authEnv {
 		c.HTTP.TrustLoopback = false
 		c.HTTP.Operator = op
 		c.HTTP.Credentials = map[string]string{}
+		if tweak != nil {
+			tweak(c)
+		}
 	})
 	a := &authEnv{env: e, priv: map[string]ed25519.PrivateKey{}}
 	for _, acct := range []struct{ id, body string }{
