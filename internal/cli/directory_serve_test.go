@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDirectoryServesWithCredentials starts `geofence directory` as the README says and tries
+// it as an attacker would: operator endpoints and joins without a credential, with a wrong
+// one, then as the operator.
+func TestDirectoryServesWithCredentials(t *testing.T) {
+	const adminToken = "an-operator-token-of-at-least-32-characters"
+	tokenFile := filepath.Join(t.TempDir(), "admin-token")
+	if err := os.WriteFile(tokenFile, []byte(adminToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- runDirectory(ctx, Env{Stdout: pw, Stderr: io.Discard, Getenv: func(string) string { return "" }},
+			[]string{"--config", "../../examples/world.yaml", "--no-geoip", "--admin-token-file", tokenFile, "--listen", "127.0.0.1:0"})
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("geofence directory did not stop")
+		}
+	})
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, pr)
+	url := strings.Fields(strings.TrimPrefix(line, "directory listening on "))[0]
+
+	do := func(method, path, token, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	tests := []struct {
+		name, method, path, token, body string
+		want                            int
+	}{
+		{"create an account without a credential", "PUT", "/v1/accounts/mallory", "", `{"plan":"enterprise"}`, 401},
+		{"create an account with a guessed token", "PUT", "/v1/accounts/mallory", strings.Repeat("x", 40), `{"plan":"enterprise"}`, 401},
+		{"list accounts anonymously", "GET", "/v1/accounts", "", "", 401},
+		{"read DC state anonymously", "GET", "/v1/datacenters", "", "", 401},
+		{"report load without the DC's credential", "PUT", "/v1/datacenters/us-sjc/load", "", `{"participants":0,"healthy":true}`, 401},
+		{"create a meeting anonymously", "POST", "/v1/meetings", "", `{"host_account":"acme"}`, 401},
+		{"join anonymously", "POST", "/v1/meetings/X/join", "", `{"account":"acme"}`, 401},
+		{"the key set is public", "GET", "/.well-known/jwks.json", "", "", 200},
+		{"create an account as the operator", "PUT", "/v1/accounts/hooli", adminToken, `{"plan":"pro"}`, 201},
+		{"create a meeting as the operator", "POST", "/v1/meetings", adminToken, `{"host_account":"hooli"}`, 201},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := do(tt.method, tt.path, tt.token, tt.body); got != tt.want {
+				t.Errorf("%s %s: %d, want %d", tt.method, tt.path, got, tt.want)
+			}
+		})
+	}
+}
