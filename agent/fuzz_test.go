@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/geofence/geofence/ticket"
+	"github.com/geofence/geofence/wire"
 )
 
 // FuzzConnect feeds arbitrary bodies to POST /v1/connect: the agent must never panic, and
@@ -41,19 +42,19 @@ func FuzzConnect(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	codes := []string{OutcomeBadRequest, OutcomeInvalidTicket, OutcomeNotListed, OutcomeResidencyConflict,
-		OutcomePlanConflict, OutcomeNoCapacity, OutcomeKeysUnavailable}
+	codes := []string{wire.CodeBadRequest, wire.CodeInvalidTicket, wire.CodeNotListed, wire.CodeResidencyConflict,
+		wire.CodePlanConflict, wire.CodeNoCapacity, wire.CodeKeysUnavailable}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, ConnectPath, strings.NewReader(string(body))))
 		if w.Code == http.StatusOK {
-			var got ConnectResponse
+			var got wire.Connected
 			if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || got.Session == "" || got.Datacenter != "us-sjc" {
 				t.Fatalf("200 answer %q: %v", w.Body.Bytes(), err)
 			}
 			return
 		}
-		var got ErrorResponse
+		var got wire.Error
 		if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
 			t.Fatalf("%d answer %q is not JSON: %v", w.Code, w.Body.Bytes(), err)
 		}

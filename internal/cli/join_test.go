@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geofence/geofence/admission"
 	"github.com/geofence/geofence/agent"
 	"github.com/geofence/geofence/agent/agenttest"
 	"github.com/geofence/geofence/policy"
@@ -95,7 +96,7 @@ func newJoinWorld(t *testing.T, primary, secondary []string) *joinWorld {
 	return w
 }
 
-func startTestAgent(t *testing.T, m *policy.Model, id string, keys agent.TicketVerifier, endpoints map[string]string) *agent.Agent {
+func startTestAgent(t *testing.T, m *policy.Model, id string, keys admission.TicketVerifier, endpoints map[string]string) *agent.Agent {
 	t.Helper()
 	a, err := agent.New(agent.Config{ID: id, Model: m, Keys: keys})
 	if err != nil {
