@@ -127,7 +127,7 @@ func TestKMSServes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := json.Marshal(kms.KeyRequest{Token: tok})
+	body, _ := json.Marshal(wire.KeyRequest{Token: tok})
 	hc := &http.Client{Timeout: 30 * time.Second}
 	defer hc.CloseIdleConnections()
 	resp, err := hc.Post(base+"/v1/meetings/m-1/key", "application/json", bytes.NewReader(body))
@@ -139,7 +139,7 @@ func TestKMSServes(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("key: got %d %s", resp.StatusCode, raw)
 	}
-	var k kms.KeyResponse
+	var k wire.KeyResponse
 	if err := json.Unmarshal(raw, &k); err != nil {
 		t.Fatal(err)
 	}
