@@ -43,6 +43,7 @@ import (
 
 	"github.com/geofence/geofence/agent"
 	"github.com/geofence/geofence/config"
+	"github.com/geofence/geofence/crypto/keywrap"
 	"github.com/geofence/geofence/examples"
 	"github.com/geofence/geofence/internal/httpserve"
 	"github.com/geofence/geofence/kms"
@@ -51,8 +52,6 @@ import (
 	"github.com/geofence/geofence/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-
-	"github.com/geofence/geofence/crypto/keywrap"
 )
 
 const (
