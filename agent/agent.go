@@ -1,27 +1,27 @@
 package agent
 
 import (
+	"container/list"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/geofence/geofence/admission"
-	"github.com/geofence/geofence/wire"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/geofence/geofence/admission"
+	"github.com/geofence/geofence/internal/fault"
+	"github.com/geofence/geofence/internal/httpserve"
 	"github.com/geofence/geofence/internal/jsonapi"
-
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/ticket"
+	"github.com/geofence/geofence/wire"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -29,12 +29,16 @@ import (
 const (
 	DefaultReportInterval = 2 * time.Second
 	DefaultDrainTimeout   = 10 * time.Second
+	// DefaultSessionTTL is how long a session lives without a heartbeat. A client sends one
+	// every third of it, so a session survives two lost heartbeats.
+	DefaultSessionTTL = 30 * time.Second
 )
 
-// Paths the agent serves (DESIGN.md section 7 and the agent's contract with the client SDK).
+// Paths the agent serves (docs/agent.md).
 const (
-	ConnectPath    = "/v1/connect"
-	DisconnectPath = "/v1/disconnect"
+	ConnectPath    = wire.ConnectPath
+	HeartbeatPath  = wire.HeartbeatPath
+	DisconnectPath = wire.DisconnectPath
 	HealthPath     = "/healthz"
 	MetricsPath    = "/metrics"
 )
@@ -47,15 +51,6 @@ const maxBody = ticket.MaxTokenSize + 1024
 // interval, after which the directory knows better.
 const retryAfterSeconds = 2
 
-// TicketVerifier checks a ticket's signature, issuer and lifetime and returns its claims.
-// Errors about the token match ticket.ErrInvalid; other errors (the key set cannot be
-// fetched) say nothing about the token. *ticket.RemoteKeys is one.
-type TicketVerifier interface {
-	Verify(ctx context.Context, token string) (wire.Claims, error)
-}
-
-var _ TicketVerifier = (*ticket.RemoteKeys)(nil)
-
 // Config configures an Agent. ID, Model and Keys are required; every other field's zero value
 // is its default. The Agent keeps a copy: changing Config after New has no effect.
 type Config struct {
@@ -66,7 +61,7 @@ type Config struct {
 	Model *policy.Model
 	// Keys verifies tickets, in production a *ticket.RemoteKeys on the directory's key set.
 	// Required.
-	Keys TicketVerifier
+	Keys admission.TicketVerifier
 
 	// Directory is the directory's base URL, for load reports; "" sends none.
 	Directory string
@@ -76,16 +71,23 @@ type Config struct {
 	HTTPClient *http.Client
 	// ReportInterval is the time between load reports; zero means DefaultReportInterval.
 	ReportInterval time.Duration
+	// SessionTTL is how long a session lives after its connect or its last heartbeat; zero
+	// means DefaultSessionTTL. It is at least a second: clients are told it in seconds.
+	SessionTTL time.Duration
 	// DrainTimeout bounds how long Serve waits, once its context is done, for requests in
 	// flight to finish; zero means DefaultDrainTimeout.
 	DrainTimeout time.Duration
-	// Now is the clock of session times; nil means time.Now. (Ticket lifetimes are checked
-	// with Keys' clock.)
+	// HTTP bounds the HTTP server (deadlines, header size, connections held); its zero value
+	// is package httpserve's defaults. Its Name, Logger, Metrics and DrainTimeout are the
+	// agent's.
+	HTTP httpserve.Options
+	// Now is the clock of session times and expiry; nil means time.Now. (Ticket lifetimes are
+	// checked with Keys' clock.)
 	Now func() time.Time
 	// Logger receives the agent's logs; nil means none.
 	Logger *slog.Logger
-	// Registry, when set, gets the agent's metrics (see metrics.go); several agents can share
-	// one, each labelled with its datacenter.
+	// Registry, when set, gets the agent's metrics (see metrics.go) and its HTTP server's
+	// (package httpserve); several agents can share one, each labelled with its datacenter.
 	Registry prometheus.Registerer
 	// Metrics, when set, is served at GET /metrics (for example promhttp.HandlerFor the
 	// Registry's gatherer).
@@ -98,21 +100,37 @@ type Config struct {
 
 // Agent is a running DC agent. Create one with New and run it with Serve.
 type Agent struct {
-	cfg     Config
-	dc      policy.DCID
-	log     *slog.Logger
-	metrics *metrics
-	faults  faultState
-	serving atomic.Bool
+	cfg      Config
+	dc       policy.DCID
+	capacity int64
+	admitter *admission.Admitter
+	log      *slog.Logger
+	metrics  *metrics
+	http     *httpserve.Metrics
+	faults   fault.Injector
+	serving  atomic.Bool
 
 	mu       sync.Mutex
-	sessions map[string]session
+	sessions map[string]*session   // by id
+	byParty  map[identity]*session // the one session of each participant in a meeting
+	byExpiry list.List             // of *session, soonest expiry first
+}
+
+// identity is who holds a session: a participant of an account, in a meeting. The account is
+// part of it because participant ids are the account's own (the subject of its join tokens):
+// another account's "alice" is someone else, and must not be able to replace this one's
+// session.
+type identity struct {
+	meeting, account, participant string
 }
 
 type session struct {
-	participant string
-	meeting     string
-	started     time.Time
+	id      string
+	who     identity
+	ticket  string // the ticket's id (jti), for the log
+	started time.Time
+	expires time.Time
+	elem    *list.Element // in Agent.byExpiry
 }
 
 // New checks cfg and returns an Agent for it.
@@ -129,6 +147,12 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if !cfg.Model.DCs[dc].Media {
 		return nil, fmt.Errorf("new agent: datacenter %s does not run the media service", cfg.ID)
+	}
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = DefaultSessionTTL
+	}
+	if cfg.SessionTTL < time.Second {
+		return nil, fmt.Errorf("new agent %s: session TTL %v is less than a second", cfg.ID, cfg.SessionTTL)
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = http.DefaultClient
@@ -150,23 +174,37 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new agent %s: %w", cfg.ID, err)
 	}
+	hm, err := httpserve.NewMetrics(cfg.Registry)
+	if err != nil {
+		m.unregister(cfg.Registry)
+		return nil, fmt.Errorf("new agent %s: %w", cfg.ID, err)
+	}
 	if cfg.Unverified {
 		m.unverified.Set(1)
 	}
+	model := cfg.Model
 	return &Agent{
 		cfg:      cfg,
 		dc:       dc,
+		capacity: model.DCs[dc].Capacity,
+		admitter: &admission.Admitter{Model: func() *policy.Model { return model }, DC: cfg.ID, Keys: cfg.Keys},
 		log:      log.With("datacenter", cfg.ID),
 		metrics:  m,
-		sessions: make(map[string]session),
+		http:     hm,
+		sessions: make(map[string]*session),
+		byParty:  make(map[identity]*session),
 	}, nil
 }
 
 // ID is the agent's datacenter id.
 func (a *Agent) ID() string { return a.cfg.ID }
 
-// Participants is the number of open sessions.
+// SessionTTL is how long a session lives without a heartbeat.
+func (a *Agent) SessionTTL() time.Duration { return a.cfg.SessionTTL }
+
+// Participants is the number of sessions open now; those past their TTL are expired first.
 func (a *Agent) Participants() int {
+	a.expire()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return len(a.sessions)
@@ -175,47 +213,45 @@ func (a *Agent) Participants() int {
 // SetFault sets the failure the agent simulates from now on; FaultNone clears it. It is safe
 // to call at any time, before Serve too.
 func (a *Agent) SetFault(f Fault) {
-	a.faults.set(f)
+	a.faults.Set(f)
 	a.log.Info("fault set", "fault", f.String())
 }
 
 // Fault returns the failure the agent simulates.
-func (a *Agent) Fault() Fault {
-	f, _ := a.faults.get()
-	return f
-}
+func (a *Agent) Fault() Fault { return a.faults.Mode() }
 
-// Serve serves the agent's HTTP API on ln and sends load reports until ctx is done; then it
-// drains: it tells the directory the datacenter is unhealthy, stops accepting, waits up to
-// DrainTimeout for requests in flight, closes every connection (black-holed ones too) and
-// returns nil. It returns earlier, with an error, when ln fails. Serve closes ln. It may be
-// called once.
+// Serve serves the agent's HTTP API on ln, bounded by Config.HTTP, expires sessions and sends
+// load reports until ctx is done; then it drains: it tells the directory the datacenter is
+// unhealthy, stops accepting, waits up to DrainTimeout for requests in flight, closes every
+// connection (black-holed ones too) and returns nil. It returns earlier, with an error, when
+// ln fails. Serve closes ln. It may be called once.
 func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 	if !a.serving.CompareAndSwap(false, true) {
 		return fmt.Errorf("serve agent %s: already served", a.cfg.ID)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The HTTP server drains once the last load report is sent, so that the directory stops
+	// sending participants here before this agent stops answering them.
+	srvCtx, drain := context.WithCancel(context.WithoutCancel(ctx))
+	defer drain()
 
-	srv := &http.Server{
-		Handler:           a.handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
-	}
+	opts := a.cfg.HTTP
+	opts.Name, opts.Logger, opts.Metrics, opts.DrainTimeout = "agent/"+a.cfg.ID, a.log, a.http, a.cfg.DrainTimeout
 	if a.cfg.Unverified {
 		a.log.Error("serving a config that failed geofence verify (--allow-unverified); admissions still enforce its rules")
 	}
-	a.log.Info("serving", "addr", ln.Addr().String())
+	a.log.Info("serving", "addr", ln.Addr().String(), "session_ttl", a.cfg.SessionTTL)
 
 	served := make(chan error, 1)
 	go func() {
-		served <- srv.Serve(&faultListener{Listener: ln, faults: &a.faults, done: ctx.Done()})
+		served <- httpserve.Serve(srvCtx, a.faults.Listener(ln, srvCtx.Done()), a.handler(), opts)
 	}()
-	var reporting sync.WaitGroup
+	var loops sync.WaitGroup
 	if a.cfg.Directory != "" {
-		reporting.Go(func() { a.reportLoop(ctx) })
+		loops.Go(func() { a.reportLoop(ctx) })
 	}
+	loops.Go(func() { a.expireLoop(ctx) })
 
 	var err error
 	select {
@@ -225,7 +261,7 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 		served = nil
 		cancel()
 	}
-	reporting.Wait()
+	loops.Wait()
 	if a.cfg.Directory != "" {
 		// Drain: the directory stops sending participants here now rather than after its
 		// stale_after.
@@ -233,22 +269,35 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 		a.report(rctx, false)
 		rcancel()
 	}
-	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.DrainTimeout)
-	if serr := srv.Shutdown(sctx); serr != nil {
-		a.log.Warn("drain timed out; closing connections in flight", "timeout", a.cfg.DrainTimeout)
-		srv.Close()
-	}
-	scancel()
+	drain()
 	if served != nil {
-		<-served // http.ErrServerClosed
+		if serr := <-served; serr != nil {
+			err = fmt.Errorf("serve agent %s: %w", a.cfg.ID, serr)
+		}
 	}
 	a.log.Info("stopped", "participants", a.Participants())
 	return err
 }
 
+// expireLoop expires sessions a few times per TTL, so that the participant gauge and the
+// logs follow expiries when nothing else asks (every request expires what is due first).
+func (a *Agent) expireLoop(ctx context.Context) {
+	t := time.NewTicker(a.cfg.SessionTTL / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.expire()
+		}
+	}
+}
+
 func (a *Agent) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+ConnectPath, a.connect)
+	mux.HandleFunc("POST "+HeartbeatPath, a.heartbeat)
 	mux.HandleFunc("POST "+DisconnectPath, a.disconnect)
 	mux.HandleFunc("GET "+HealthPath, a.health)
 	if a.cfg.Metrics != nil {
@@ -257,181 +306,224 @@ func (a *Agent) handler() http.Handler {
 	return mux
 }
 
-// ConnectRequest is the body of POST /v1/connect.
-type ConnectRequest struct {
-	Token string `json:"token"`
-}
-
-// ConnectResponse is the 200 answer to POST /v1/connect.
-type ConnectResponse struct {
-	Datacenter  string `json:"datacenter"`
-	Participant string `json:"participant"`
-	Session     string `json:"session"`
-}
-
-// DisconnectRequest is the body of POST /v1/disconnect.
-type DisconnectRequest struct {
-	Session string `json:"session"`
-}
-
-// ErrorResponse is the body of every error answer. Rule names the residency rule behind a
-// 403 when a rule is the reason; it is present (maybe empty) in every 403.
-type ErrorResponse struct {
-	Error   string  `json:"error"`
-	Message string  `json:"message"`
-	Rule    *string `json:"rule,omitempty"`
-}
-
-// refusal is a connect refused after the body was read.
-type refusal struct {
-	status int
-	code   string
-	rule   string
-	msg    string
+func badRequest(msg string) *admission.Refusal {
+	return &admission.Refusal{Status: http.StatusBadRequest, Code: wire.CodeBadRequest, Message: msg}
 }
 
 func (a *Agent) connect(w http.ResponseWriter, r *http.Request) {
-	token, err := decodeConnect(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		a.refuse(w, r, &refusal{status: http.StatusBadRequest, code: OutcomeBadRequest, msg: err.Error()}, nil)
+	var req wire.Connect
+	if err := jsonapi.DecodeLenient(http.MaxBytesReader(w, r.Body, maxBody), &req); err != nil {
+		a.refuse(w, r, badRequest(err.Error()), nil)
 		return
 	}
-	c, err := a.cfg.Keys.Verify(r.Context(), token)
-	if err != nil {
-		if errors.Is(err, ticket.ErrInvalid) {
-			a.refuse(w, r, &refusal{status: http.StatusUnauthorized, code: OutcomeInvalidTicket, msg: err.Error()}, nil)
-			return
-		}
-		// Fail closed (I4): no key set, no admission. The detail (a URL, a network error) is
-		// for the operator's log, not for the client.
-		a.log.Error("cannot verify tickets", "err", err)
-		a.refuse(w, r, &refusal{status: http.StatusServiceUnavailable, code: OutcomeKeysUnavailable,
-			msg: fmt.Sprintf("datacenter %s cannot verify tickets right now; try another datacenter", a.cfg.ID)}, nil)
+	if req.Token == "" {
+		a.refuse(w, r, badRequest(`request has no "token"`), nil)
 		return
 	}
-	if ref := a.admit(&c); ref != nil {
-		a.refuse(w, r, ref, &c)
+	c, ref := a.admitter.Admit(r.Context(), req.Token, admission.Media)
+	if ref != nil {
+		a.refuse(w, r, ref, c)
 		return
 	}
 	id, err := newSessionID()
 	if err != nil {
 		a.log.Error("session id", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		a.refuse(w, r, &admission.Refusal{Status: http.StatusInternalServerError, Code: wire.CodeInternal,
+			Message: "the datacenter could not open a session; try another datacenter", Cause: err}, c)
 		return
 	}
-	capacity := a.cfg.Model.DCs[a.dc].Capacity
-	a.mu.Lock()
-	if int64(len(a.sessions)) >= capacity {
-		a.mu.Unlock()
+	s := &session{id: id, who: identity{c.Meeting, c.Account, c.Participant}, ticket: c.ID}
+	n, old, ok := a.open(s)
+	if !ok {
 		// I4: full is an explicit refusal; the client moves on to its next datacenter.
-		a.refuse(w, r, &refusal{status: http.StatusServiceUnavailable, code: OutcomeNoCapacity,
-			msg: fmt.Sprintf("datacenter %s is full (%d participants)", a.cfg.ID, capacity)}, &c)
+		a.refuse(w, r, &admission.Refusal{Status: http.StatusServiceUnavailable, Code: wire.CodeNoCapacity,
+			Message: fmt.Sprintf("datacenter %s is full (%d participants)", a.cfg.ID, a.capacity)}, c)
 		return
 	}
-	a.sessions[id] = session{participant: c.Participant, meeting: c.Meeting, started: a.cfg.Now()}
-	n := len(a.sessions)
-	a.mu.Unlock()
-	a.metrics.participants.Set(float64(n))
 	a.metrics.admissions.WithLabelValues(OutcomeAdmitted).Inc()
-	a.log.Info("admitted", "meeting", c.Meeting, "participant", c.Participant, "lists", c.Lists(a.cfg.ID),
-		"participant_region", c.Context.ParticipantRegion, "ticket", c.ID, "participants", n)
-	jsonapi.Write(w, http.StatusOK, ConnectResponse{Datacenter: a.cfg.ID, Participant: c.Participant, Session: id})
+	attrs := []any{"meeting", c.Meeting, "account", c.Account, "participant", c.Participant,
+		"lists", c.Lists(a.cfg.ID), "participant_region", c.Context.ParticipantRegion, "ticket", c.ID, "participants", n}
+	if old != nil {
+		// One session per participant and meeting: a replayed ticket, or a client that
+		// reconnected, takes over the session rather than adding load.
+		a.metrics.replaced.Inc()
+		a.log.Info("admitted, replacing the participant's session", append(attrs,
+			"replaced_ticket", old.ticket, "replaced_after", s.started.Sub(old.started))...)
+	} else {
+		a.log.Info("admitted", attrs...)
+	}
+	jsonapi.Write(w, http.StatusOK, wire.Connected{
+		Datacenter: a.cfg.ID, Participant: c.Participant, Session: id,
+		SessionTTL: int(a.cfg.SessionTTL / time.Second),
+	})
 }
 
-// decodeConnect reads a connect body: one JSON object with a non-empty "token". Unknown
-// members are ignored, so that newer clients can send more.
-func decodeConnect(body io.Reader) (string, error) {
-	var req ConnectRequest
-	if err := jsonapi.Decode(body, &req); err != nil {
-		return "", err
+// open adds s, timed from now, replacing the session its participant holds in its meeting if
+// any. It returns the number of sessions after, the session replaced, and false when the
+// datacenter is full (a replacement never is: it frees the session it takes).
+func (a *Agent) open(s *session) (n int, replaced *session, ok bool) {
+	a.expire()
+	now := a.cfg.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	replaced = a.byParty[s.who]
+	if replaced != nil {
+		a.removeLocked(replaced)
+	} else if int64(len(a.sessions)) >= a.capacity {
+		return len(a.sessions), nil, false
 	}
-	if req.Token == "" {
-		return "", errors.New(`request has no "token"`)
-	}
-	return req.Token, nil
+	s.started, s.expires = now, now.Add(a.cfg.SessionTTL)
+	s.elem = a.byExpiry.PushBack(s)
+	a.sessions[s.id] = s
+	a.byParty[s.who] = s
+	n = len(a.sessions)
+	a.metrics.participants.Set(float64(n))
+	return n, replaced, true
 }
 
-// admit decides whether this datacenter may serve the ticket's participant; nil means yes.
-func (a *Agent) admit(c *wire.Claims) *refusal {
-	id := a.cfg.ID
-	lists := c.Lists(id)
-	if !slices.Contains(lists, wire.ListPrimary) && !slices.Contains(lists, wire.ListSecondary) {
-		return &refusal{status: http.StatusForbidden, code: OutcomeNotListed,
-			msg: fmt.Sprintf("the ticket for meeting %s does not list datacenter %s as a primary or secondary", c.Meeting, id)}
+// renew extends session id for another TTL from now; false when there is no such session.
+func (a *Agent) renew(id string) (*session, bool) {
+	a.expire()
+	now := a.cfg.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s, ok := a.sessions[id]
+	if !ok || !now.Before(s.expires) {
+		return nil, false
 	}
-	m := a.cfg.Model
-	p := admission.Party(c.Context)
-	if err := m.Admit(p, a.dc); err != nil {
-		return admitRefusal(err, "")
+	s.expires = now.Add(a.cfg.SessionTTL)
+	// Every session lives the same TTL, so the one renewed now expires last.
+	a.byExpiry.MoveToBack(s.elem)
+	return s, true
+}
+
+// close ends session id; false when there is no such session.
+func (a *Agent) close(id string) (s *session, n int, ok bool) {
+	a.expire()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s, ok = a.sessions[id]
+	if ok {
+		a.removeLocked(s)
+		a.metrics.participants.Set(float64(len(a.sessions)))
 	}
-	// I1 covers the meeting's home too: a participant connecting here has its media bridged
-	// there.
-	if c.Home != id {
-		h, ok := m.DC(c.Home)
-		if !ok {
-			return &refusal{status: http.StatusForbidden, code: OutcomeResidencyConflict,
-				msg: fmt.Sprintf("the meeting's home datacenter %q is not in datacenter %s's policy", c.Home, id)}
+	return s, len(a.sessions), ok
+}
+
+// expire drops the sessions whose TTL has passed, and logs them.
+func (a *Agent) expire() {
+	now := a.cfg.Now()
+	expired, n := a.takeExpired(now)
+	for _, s := range expired {
+		a.log.Info("session expired", "meeting", s.who.meeting, "account", s.who.account, "participant", s.who.participant,
+			"ticket", s.ticket, "last_heartbeat", s.expires.Add(-a.cfg.SessionTTL), "duration", s.expires.Sub(s.started), "participants", n)
+	}
+}
+
+func (a *Agent) takeExpired(now time.Time) ([]*session, int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var expired []*session
+	for e := a.byExpiry.Front(); e != nil; e = a.byExpiry.Front() {
+		s := e.Value.(*session)
+		if now.Before(s.expires) {
+			break
 		}
-		if err := m.Admit(p, h); err != nil {
-			return admitRefusal(err, fmt.Sprintf("the meeting's home datacenter %s, where this datacenter bridges its media: ", c.Home))
-		}
+		a.removeLocked(s)
+		expired = append(expired, s)
 	}
-	return nil
+	if len(expired) > 0 {
+		a.metrics.expired.Add(float64(len(expired)))
+		a.metrics.participants.Set(float64(len(a.sessions)))
+	}
+	return expired, len(a.sessions)
 }
 
-func admitRefusal(err error, prefix string) *refusal {
-	ref := &refusal{status: http.StatusForbidden, code: OutcomeResidencyConflict, msg: prefix + err.Error()}
-	var pr *policy.Refusal
-	if errors.As(err, &pr) {
-		ref.code, ref.rule = pr.Code(), pr.Rule
+func (a *Agent) removeLocked(s *session) {
+	a.byExpiry.Remove(s.elem)
+	delete(a.sessions, s.id)
+	if a.byParty[s.who] == s {
+		delete(a.byParty, s.who)
 	}
-	return ref
 }
 
-func (a *Agent) refuse(w http.ResponseWriter, r *http.Request, ref *refusal, c *wire.Claims) {
-	a.metrics.admissions.WithLabelValues(ref.code).Inc()
-	attrs := []any{"code", ref.code, "status", ref.status, "message", ref.msg, "remote", r.RemoteAddr}
-	if ref.rule != "" {
-		attrs = append(attrs, "rule", ref.rule)
+// refuse answers with ref, counts and logs it. c is nil when the ticket did not verify.
+func (a *Agent) refuse(w http.ResponseWriter, r *http.Request, ref *admission.Refusal, c *wire.Claims) {
+	a.metrics.admissions.WithLabelValues(ref.Code).Inc()
+	attrs := []any{"code", ref.Code, "status", ref.Status, "message", ref.Message, "remote", r.RemoteAddr}
+	if ref.Rule != "" {
+		attrs = append(attrs, "rule", ref.Rule)
+	}
+	if ref.Cause != nil {
+		attrs = append(attrs, "err", ref.Cause)
 	}
 	if c != nil {
-		attrs = append(attrs, "meeting", c.Meeting, "participant", c.Participant, "ticket", c.ID)
+		attrs = append(attrs, "meeting", c.Meeting, "account", c.Account, "participant", c.Participant, "ticket", c.ID)
 	}
-	switch ref.code {
-	case OutcomeBadRequest, OutcomeNoCapacity, OutcomeKeysUnavailable:
+	switch ref.Code {
+	case wire.CodeBadRequest, wire.CodeNoCapacity:
 		a.log.Info("connect refused", attrs...)
+	case wire.CodeKeysUnavailable, wire.CodeInternal:
+		a.log.Error("connect refused", attrs...)
 	default:
 		// The directory or the client should never have sent this ticket here: the run-time
 		// layer caught what an earlier one missed, or someone is probing.
 		a.log.Warn("connect refused", attrs...)
 	}
-	body := ErrorResponse{Error: ref.code, Message: ref.msg}
-	if ref.status == http.StatusForbidden {
-		body.Rule = &ref.rule
-	}
-	if ref.status == http.StatusServiceUnavailable {
+	body := ref.Body()
+	if ref.Status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+		body.RetryAfter = retryAfterSeconds
 	}
-	jsonapi.Write(w, ref.status, body)
+	jsonapi.Write(w, ref.Status, body)
+}
+
+// decodeSession reads a heartbeat or disconnect body: one JSON object with a non-empty
+// "session".
+func decodeSession(w http.ResponseWriter, r *http.Request) (string, bool) {
+	var req wire.Session
+	err := jsonapi.DecodeLenient(http.MaxBytesReader(w, r.Body, maxBody), &req)
+	if err == nil && req.Session == "" {
+		err = errors.New(`request has no "session"`)
+	}
+	if err != nil {
+		jsonapi.Write(w, http.StatusBadRequest, wire.Error{Error: wire.CodeBadRequest, Message: err.Error()})
+		return "", false
+	}
+	return req.Session, true
+}
+
+func (a *Agent) unknownSession(w http.ResponseWriter) {
+	jsonapi.Write(w, http.StatusNotFound, wire.Error{Error: wire.CodeUnknownSession,
+		Message: fmt.Sprintf("no such session at datacenter %s: it was disconnected, replaced by a newer connect of the same participant, "+
+			"or went %v without a heartbeat; connect again", a.cfg.ID, a.cfg.SessionTTL)})
+}
+
+func (a *Agent) heartbeat(w http.ResponseWriter, r *http.Request) {
+	id, ok := decodeSession(w, r)
+	if !ok {
+		return
+	}
+	if _, ok := a.renew(id); !ok {
+		a.metrics.heartbeats.WithLabelValues(wire.CodeUnknownSession).Inc()
+		a.unknownSession(w)
+		return
+	}
+	a.metrics.heartbeats.WithLabelValues("ok").Inc()
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (a *Agent) disconnect(w http.ResponseWriter, r *http.Request) {
-	var req DisconnectRequest
-	if err := jsonapi.Decode(http.MaxBytesReader(w, r.Body, maxBody), &req); err != nil {
-		jsonapi.Write(w, http.StatusBadRequest, ErrorResponse{Error: OutcomeBadRequest, Message: err.Error()})
-		return
-	}
-	a.mu.Lock()
-	s, ok := a.sessions[req.Session]
-	delete(a.sessions, req.Session)
-	n := len(a.sessions)
-	a.mu.Unlock()
+	id, ok := decodeSession(w, r)
 	if !ok {
-		jsonapi.Write(w, http.StatusNotFound, ErrorResponse{Error: "unknown_session", Message: "no such session"})
 		return
 	}
-	a.metrics.participants.Set(float64(n))
-	a.log.Info("disconnected", "meeting", s.meeting, "participant", s.participant,
+	s, n, ok := a.close(id)
+	if !ok {
+		a.unknownSession(w)
+		return
+	}
+	a.log.Info("disconnected", "meeting", s.who.meeting, "account", s.who.account, "participant", s.who.participant,
 		"duration", a.cfg.Now().Sub(s.started), "participants", n)
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -445,7 +537,7 @@ func (a *Agent) health(w http.ResponseWriter, r *http.Request) {
 }
 
 // newSessionID returns 128 random bits: a session id is the only thing that lets its holder
-// disconnect the session.
+// renew and end the session.
 func newSessionID() (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {

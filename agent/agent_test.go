@@ -3,15 +3,20 @@ package agent
 import (
 	"encoding/base64"
 	"encoding/json"
-	"github.com/geofence/geofence/wire"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/geofence/geofence/internal/httpserve"
 	"github.com/geofence/geofence/internal/leaktest"
-
 	"github.com/geofence/geofence/ticket"
+	"github.com/geofence/geofence/wire"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestConnect is the admission decision, on the April 2020 config: the lists are wrong there
@@ -126,11 +131,15 @@ func TestConnect(t *testing.T) {
 				t.Errorf("got error %q (%s), want %q", got.err.Error, got.err.Message, tt.wantCode)
 			}
 			if tt.wantStatus == http.StatusForbidden {
-				if got.err.Rule == nil {
-					t.Errorf("got no rule member in %s, want one", got.raw)
-				} else if *got.err.Rule != tt.wantRule {
-					t.Errorf("got rule %q, want %q", *got.err.Rule, tt.wantRule)
+				want := []string{}
+				if tt.wantRule != "" {
+					want = []string{tt.wantRule}
 				}
+				if !strings.Contains(got.raw, `"rules":[`) || !slices.Equal(got.err.Rules, want) {
+					t.Errorf("got rules %q in %s, want %q", got.err.Rules, got.raw, want)
+				}
+			} else if strings.Contains(got.raw, `"rules"`) {
+				t.Errorf("a %d answer carries rules: %s", got.status, got.raw)
 			}
 			if !strings.Contains(got.err.Message, tt.wantInMsg) {
 				t.Errorf("got message %q, want it to say %q", got.err.Message, tt.wantInMsg)
@@ -175,72 +184,207 @@ func TestConnectBadRequest(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := post(t, hc, base+ConnectPath, tt.body)
-			if got.status != http.StatusBadRequest || got.err.Error != OutcomeBadRequest {
-				t.Errorf("got %d %q, want 400 %q", got.status, got.err.Error, OutcomeBadRequest)
+			if got.status != http.StatusBadRequest || got.err.Error != wire.CodeBadRequest {
+				t.Errorf("got %d %q, want 400 %q", got.status, got.err.Error, wire.CodeBadRequest)
 			}
 		})
 	}
+	// A participant body ignores the members it does not know: a newer client works.
+	tok := ks.sign(t, naClaims(m, []string{"us-sjc"}, nil))
+	if got := post(t, hc, base+ConnectPath, `{"token":"`+tok+`","codecs":["vp8"],"v":2}`); got.status != http.StatusOK {
+		t.Errorf("connect with unknown members: got %d %s, want 200", got.status, got.raw)
+	}
+	for _, path := range []string{HeartbeatPath, DisconnectPath} {
+		for _, body := range []string{"", "{}", `{"session":""}`, `{"session":1}`, `{"session":"a"}{}`} {
+			if got := post(t, hc, base+path, body); got.status != http.StatusBadRequest || got.err.Error != wire.CodeBadRequest {
+				t.Errorf("%s %q: got %d %q, want 400 %q", path, body, got.status, got.err.Error, wire.CodeBadRequest)
+			}
+		}
+		if got := post(t, hc, base+path, `{"session":"nope","extra":true}`); got.status != http.StatusNotFound || got.err.Error != wire.CodeUnknownSession {
+			t.Errorf("%s with unknown members: got %d %s, want 404 %s", path, got.status, got.raw, wire.CodeUnknownSession)
+		}
+	}
 }
 
-func TestParticipants(t *testing.T) {
+// participantClaims is naClaims for another participant.
+func participantClaims(c wire.Claims, participant string) wire.Claims {
+	c.Participant = participant
+	return c
+}
+
+// TestSessions is a time-stepped scenario on the fake clock: one session per participant and
+// meeting, replaced by a second connect; sessions renewed by heartbeats and expired without
+// them; each change seen in Participants, /healthz and the metrics.
+func TestSessions(t *testing.T) {
+	leaktest.Check(t)
+	const ttl = 30 * time.Second
+	m := loadModel(t, "../examples/world.yaml")
+	ks := newKeyServer(t)
+	clk := newClock()
+	reg := prometheus.NewRegistry()
+	a := newAgent(t, Config{ID: "us-sjc", Model: m, Keys: ks.remoteKeys(t), Now: clk.Now, SessionTTL: ttl, Registry: reg})
+	base := startAgent(t, a)
+	hc := testClient(t, 30*time.Second)
+	c := naClaims(m, []string{"us-sjc"}, nil)
+	aliceTok := ks.sign(t, c)
+	aliceTok2 := ks.sign(t, c) // another ticket, the same participant
+	bobTok := ks.sign(t, participantClaims(c, "bob"))
+	other := c
+	other.Account, other.Context.HostAccount = "initech", "initech" // another account's "alice"
+	otherAliceTok := ks.sign(t, other)
+	otherMeeting := c
+	otherMeeting.Meeting = "m-2"
+	aliceM2Tok := ks.sign(t, otherMeeting)
+
+	sessions := map[string]string{} // name -> session id
+	steps := []struct {
+		name    string
+		advance time.Duration
+		op      string // connect, heartbeat, disconnect or "" (only check)
+		token   string // connect
+		save    string // connect: the name of the session
+		session string // heartbeat, disconnect: the name of the session
+		want    int    // status
+		wantN   int    // participants after
+	}{
+		{name: "alice connects", op: "connect", token: aliceTok, save: "alice-1", want: 200, wantN: 1},
+		{name: "the same ticket again replaces her session", op: "connect", token: aliceTok, save: "alice-2", want: 200, wantN: 1},
+		{name: "the replaced session's heartbeat fails", op: "heartbeat", session: "alice-1", want: 404, wantN: 1},
+		{name: "the replaced session cannot disconnect the new one", op: "disconnect", session: "alice-1", want: 404, wantN: 1},
+		{name: "another ticket of hers replaces it too", op: "connect", token: aliceTok2, save: "alice-3", want: 200, wantN: 1},
+		{name: "bob connects", op: "connect", token: bobTok, save: "bob", want: 200, wantN: 2},
+		{name: "another account's alice is someone else", op: "connect", token: otherAliceTok, save: "other-alice", want: 200, wantN: 3},
+		{name: "alice in another meeting is another session", op: "connect", token: aliceM2Tok, save: "alice-m2", want: 200, wantN: 4},
+		{name: "alice's m-2 session leaves", op: "disconnect", session: "alice-m2", want: 204, wantN: 3},
+		{name: "20 s later alice heartbeats", advance: 20 * time.Second, op: "heartbeat", session: "alice-3", want: 204, wantN: 3},
+		{name: "bob and the other alice expire at 30 s", advance: 10 * time.Second, wantN: 1},
+		{name: "bob's heartbeat comes too late", op: "heartbeat", session: "bob", want: 404, wantN: 1},
+		{name: "alice is alive 29 s after her heartbeat, and heartbeats", advance: 19 * time.Second, op: "heartbeat", session: "alice-3", want: 204, wantN: 1},
+		{name: "alice is renewed from then", advance: 29 * time.Second, wantN: 1},
+		{name: "alice expires", advance: time.Second, wantN: 0},
+		{name: "an expired session cannot disconnect", op: "disconnect", session: "alice-3", want: 404, wantN: 0},
+		{name: "alice connects again", op: "connect", token: aliceTok, save: "alice-4", want: 200, wantN: 1},
+		{name: "and disconnects", op: "disconnect", session: "alice-4", want: 204, wantN: 0},
+	}
+	for _, s := range steps {
+		clk.Advance(s.advance)
+		var got answer
+		switch s.op {
+		case "connect":
+			got = connect(t, hc, base, s.token)
+			if got.status == http.StatusOK {
+				sessions[s.save] = got.connect.Session
+				if got.connect.SessionTTL != 30 {
+					t.Errorf("%s: got session_ttl %d, want 30", s.name, got.connect.SessionTTL)
+				}
+			}
+		case "heartbeat", "disconnect":
+			path := HeartbeatPath
+			if s.op == "disconnect" {
+				path = DisconnectPath
+			}
+			got = post(t, hc, base+path, wire.Session{Session: sessions[s.session]})
+			if got.status == http.StatusNotFound && got.err.Error != wire.CodeUnknownSession {
+				t.Errorf("%s: got error %q, want %q", s.name, got.err.Error, wire.CodeUnknownSession)
+			}
+		}
+		if s.op != "" && got.status != s.want {
+			t.Errorf("%s: got status %d (%s), want %d", s.name, got.status, got.raw, s.want)
+		}
+		if n := a.Participants(); n != s.wantN {
+			t.Errorf("%s: got %d participants, want %d", s.name, n, s.wantN)
+		}
+		if h := health(t, hc, base); h != s.wantN {
+			t.Errorf("%s: healthz says %d participants, want %d", s.name, h, s.wantN)
+		}
+		if g := value(t, reg, "geofence_agent_participants", nil); g != float64(s.wantN) {
+			t.Errorf("%s: gauge says %v participants, want %d", s.name, g, s.wantN)
+		}
+	}
+	seen := map[string]bool{}
+	for name, id := range sessions {
+		if seen[id] || len(id) < 22 {
+			t.Errorf("session %s: id %q is short or seen before", name, id)
+		}
+		seen[id] = true
+	}
+	for _, tt := range []struct {
+		metric string
+		labels map[string]string
+		want   float64
+	}{
+		{"geofence_agent_sessions_replaced_total", nil, 2},
+		{"geofence_agent_sessions_expired_total", nil, 3},
+		{"geofence_agent_admissions_total", map[string]string{"outcome": OutcomeAdmitted}, 7},
+		{"geofence_agent_heartbeats_total", map[string]string{"outcome": "ok"}, 2},
+		{"geofence_agent_heartbeats_total", map[string]string{"outcome": wire.CodeUnknownSession}, 2},
+	} {
+		if got := value(t, reg, tt.metric, tt.labels); got != tt.want {
+			t.Errorf("%s%v = %v, want %v", tt.metric, tt.labels, got, tt.want)
+		}
+	}
+}
+
+func health(t *testing.T, hc *http.Client, base string) int {
+	t.Helper()
+	var h struct {
+		Participants int `json:"participants"`
+	}
+	resp, err := hc.Get(base + HealthPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz: %d, %v", resp.StatusCode, err)
+	}
+	return h.Participants
+}
+
+// TestReplay: one ticket replayed many times, concurrently, holds one session.
+func TestReplay(t *testing.T) {
 	leaktest.Check(t)
 	m := loadModel(t, "../examples/world.yaml")
 	ks := newKeyServer(t)
-	a := newAgent(t, Config{ID: "us-sjc", Model: m, Keys: ks.remoteKeys(t)})
+	reg := prometheus.NewRegistry()
+	a := newAgent(t, Config{ID: "us-sjc", Model: m, Keys: ks.remoteKeys(t), Registry: reg})
 	base := startAgent(t, a)
 	hc := testClient(t, 30*time.Second)
 	tok := ks.sign(t, naClaims(m, []string{"us-sjc"}, nil))
-
-	var sessions []string
-	for i := range 3 {
-		got := connect(t, hc, base, tok)
-		if got.status != http.StatusOK {
-			t.Fatalf("connect %d: got %d %s", i, got.status, got.raw)
-		}
-		sessions = append(sessions, got.connect.Session)
-	}
-	if sessions[0] == sessions[1] || sessions[1] == sessions[2] {
-		t.Fatalf("got sessions %q, want distinct ids", sessions)
-	}
-
-	steps := []struct {
-		name       string
-		session    any
-		wantStatus int
-		want       int
-	}{
-		{"after three connects", nil, 0, 3},
-		{"disconnect one", DisconnectRequest{Session: sessions[0]}, http.StatusNoContent, 2},
-		{"disconnect it again", DisconnectRequest{Session: sessions[0]}, http.StatusNotFound, 2},
-		{"unknown session", DisconnectRequest{Session: "nope"}, http.StatusNotFound, 2},
-		{"bad body", "{", http.StatusBadRequest, 2},
-		{"disconnect another", DisconnectRequest{Session: sessions[2]}, http.StatusNoContent, 1},
-	}
-	for _, s := range steps {
-		if s.session != nil {
-			if got := post(t, hc, base+DisconnectPath, s.session); got.status != s.wantStatus {
-				t.Errorf("%s: got status %d (%s), want %d", s.name, got.status, got.raw, s.wantStatus)
+	const workers, each = 8, 25
+	errs := make(chan error, workers)
+	for range workers {
+		go func() {
+			for range each {
+				resp, err := hc.Post(base+ConnectPath, "application/json", strings.NewReader(`{"token":"`+tok+`"}`))
+				if err != nil {
+					errs <- err
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					errs <- fmt.Errorf("got %s", resp.Status)
+					return
+				}
 			}
-		}
-		if got := a.Participants(); got != s.want {
-			t.Errorf("%s: got %d participants, want %d", s.name, got, s.want)
-		}
-		var h struct {
-			Participants int `json:"participants"`
-		}
-		resp, err := hc.Get(base + HealthPath)
-		if err != nil {
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
-		err = json.NewDecoder(resp.Body).Decode(&h)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK || h.Participants != s.want {
-			t.Errorf("%s: healthz says %d participants (status %d, %v), want %d", s.name, h.Participants, resp.StatusCode, err, s.want)
-		}
+	}
+	if n := a.Participants(); n != 1 {
+		t.Errorf("got %d participants after %d connects with one ticket, want 1", n, workers*each)
+	}
+	if got := value(t, reg, "geofence_agent_sessions_replaced_total", nil); got != workers*each-1 {
+		t.Errorf("got %v replaced, want %d", got, workers*each-1)
 	}
 }
 
-// TestNoCapacity: a full datacenter refuses explicitly, with a retry hint (I4).
+// TestNoCapacity: a full datacenter refuses explicitly, with a retry hint (I4); a participant
+// who holds a session there replaces it even when full.
 func TestNoCapacity(t *testing.T) {
 	leaktest.Check(t)
 	m := loadModel(t, "testdata/small.yaml") // us-tiny: capacity 2
@@ -249,25 +393,29 @@ func TestNoCapacity(t *testing.T) {
 	hc := testClient(t, 30*time.Second)
 	c := naClaims(m, []string{"us-tiny"}, nil)
 	c.Home, c.Account, c.Context.HostAccount = "us-tiny", "a", "a"
-	tok := ks.sign(t, c)
+	tok := func(p string) string { return ks.sign(t, participantClaims(c, p)) }
+	alice, bob, carol := tok("alice"), tok("bob"), tok("carol")
 
 	var first string
-	for i, want := range []int{200, 200, 503} {
-		got := connect(t, hc, base, tok)
-		if got.status != want {
-			t.Fatalf("connect %d: got %d (%s), want %d", i, got.status, got.raw, want)
+	for i, step := range []struct {
+		token string
+		want  int
+	}{{alice, 200}, {bob, 200}, {carol, 503}, {alice, 200}, {carol, 503}} {
+		got := connect(t, hc, base, step.token)
+		if got.status != step.want {
+			t.Fatalf("connect %d: got %d (%s), want %d", i, got.status, got.raw, step.want)
 		}
-		if i == 0 {
+		if i == 1 {
 			first = got.connect.Session
 		}
-		if want == 503 && (got.err.Error != OutcomeNoCapacity || got.header.Get("Retry-After") == "") {
-			t.Errorf("got %q with Retry-After %q, want %q with a Retry-After", got.err.Error, got.header.Get("Retry-After"), OutcomeNoCapacity)
+		if step.want == 503 && (got.err.Error != wire.CodeNoCapacity || got.header.Get("Retry-After") == "" || got.err.RetryAfter == 0) {
+			t.Errorf("got %q with Retry-After %q (%d), want %q with a retry hint", got.err.Error, got.header.Get("Retry-After"), got.err.RetryAfter, wire.CodeNoCapacity)
 		}
 	}
-	if got := post(t, hc, base+DisconnectPath, DisconnectRequest{Session: first}); got.status != http.StatusNoContent {
+	if got := post(t, hc, base+DisconnectPath, wire.Session{Session: first}); got.status != http.StatusNoContent {
 		t.Fatalf("disconnect: got %d", got.status)
 	}
-	if got := connect(t, hc, base, tok); got.status != http.StatusOK {
+	if got := connect(t, hc, base, carol); got.status != http.StatusOK {
 		t.Errorf("connect after a disconnect: got %d (%s), want 200", got.status, got.raw)
 	}
 }
@@ -285,6 +433,7 @@ func TestNew(t *testing.T) {
 		{"no keys", Config{ID: "us-sjc", Model: m}, "no ticket verifier"},
 		{"unknown dc", Config{ID: "xx-nowhere", Model: m, Keys: keys}, `"xx-nowhere" is not in the config`},
 		{"empty id", Config{Model: m, Keys: keys}, `"" is not in the config`},
+		{"session ttl under a second", Config{ID: "us-sjc", Model: m, Keys: keys, SessionTTL: time.Millisecond}, "less than a second"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -299,5 +448,44 @@ func TestNew(t *testing.T) {
 				t.Errorf("got error %v, want one saying %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestSlowBodyCutOff: the agent's HTTP server is bounded (package httpserve): a connect whose
+// body trickles in is cut off after the read timeout, and counted.
+func TestSlowBodyCutOff(t *testing.T) {
+	leaktest.Check(t)
+	m := loadModel(t, "../examples/world.yaml")
+	reg := prometheus.NewRegistry()
+	a := newAgent(t, Config{ID: "us-sjc", Model: m, Keys: staticKeys{}, Registry: reg,
+		HTTP: httpserve.Options{ReadTimeout: 200 * time.Millisecond}})
+	base := startAgent(t, a)
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Minute)) // a bound on a broken test only
+	fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 30000\r\n\r\n{\"token\":\"", ConnectPath)
+	go func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for range tick.C {
+			if _, err := c.Write([]byte("A")); err != nil {
+				return
+			}
+		}
+	}()
+	got, _ := io.ReadAll(c) // until the agent closes the connection
+	if strings.Contains(string(got), "200 OK") {
+		t.Errorf("got %q, want the connect cut off", got)
+	}
+	labels := map[string]string{"server": "agent/us-sjc", "phase": "request"}
+	deadline := time.Now().Add(time.Minute)
+	for value(t, reg, "geofence_http_timeouts_total", labels) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("geofence_http_timeouts_total%v = %v, want 1", labels, value(t, reg, "geofence_http_timeouts_total", labels))
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -4,18 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/geofence/geofence/wire"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/ticket"
 	"github.com/geofence/geofence/verify"
+	"github.com/geofence/geofence/wire"
 )
 
 const testIssuer = "geofence"
@@ -148,8 +149,8 @@ func testClient(t testing.TB, timeout time.Duration) *http.Client {
 type answer struct {
 	status  int
 	header  http.Header
-	connect ConnectResponse
-	err     ErrorResponse
+	connect wire.Connected
+	err     wire.Error
 	raw     string
 }
 
@@ -188,7 +189,7 @@ func post(t testing.TB, c *http.Client, url string, body any) answer {
 
 func connect(t testing.TB, c *http.Client, base, token string) answer {
 	t.Helper()
-	return post(t, c, base+ConnectPath, ConnectRequest{Token: token})
+	return post(t, c, base+ConnectPath, wire.Connect{Token: token})
 }
 
 // staticKeys verifies with a fixed key set, without a network.
@@ -196,4 +197,24 @@ type staticKeys struct{ v *ticket.Verifier }
 
 func (s staticKeys) Verify(_ context.Context, token string) (wire.Claims, error) {
 	return s.v.Verify(token)
+}
+
+// clock is a fake clock, safe for concurrent use.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }

@@ -3,35 +3,35 @@ package agent
 import (
 	"fmt"
 
-	"github.com/geofence/geofence/policy"
+	"github.com/geofence/geofence/wire"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Admission outcomes: the "outcome" label of geofence_agent_admissions_total, and, for
-// refusals, the "error" code of the connect answer.
-const (
-	OutcomeAdmitted          = "admitted"
-	OutcomeBadRequest        = "bad_request"
-	OutcomeInvalidTicket     = "invalid_ticket"
-	OutcomeNotListed         = "not_listed"
-	OutcomeResidencyConflict = policy.CodeResidencyConflict
-	OutcomePlanConflict      = policy.CodePlanConflict
-	OutcomeNoCapacity        = "no_capacity"
-	OutcomeKeysUnavailable   = "keys_unavailable"
-)
+// OutcomeAdmitted is the "outcome" label of geofence_agent_admissions_total for a connect
+// admitted; a refused one is labelled with its wire error code.
+const OutcomeAdmitted = "admitted"
 
+// admissionOutcomes are the outcomes whose series exist from the start.
 var admissionOutcomes = []string{
-	OutcomeAdmitted, OutcomeBadRequest, OutcomeInvalidTicket, OutcomeNotListed,
-	OutcomeResidencyConflict, OutcomePlanConflict, OutcomeNoCapacity, OutcomeKeysUnavailable,
+	OutcomeAdmitted, wire.CodeBadRequest, wire.CodeInvalidTicket, wire.CodeNotListed,
+	wire.CodeResidencyConflict, wire.CodePlanConflict, wire.CodeNoCapacity, wire.CodeKeysUnavailable,
 }
 
 // metrics are the agent's Prometheus metrics. Every series carries a constant "datacenter"
 // label, so that the agents `geofence dev` runs in one process can share a registry.
 //
-//   - geofence_agent_admissions_total{outcome}: connect requests by outcome (the Outcome*
-//     constants); every refusal but bad_request is a run-time enforcement event worth alerting
-//     on, since the directory should never have sent that ticket here.
+//   - geofence_agent_admissions_total{outcome}: connect requests by outcome (admitted or the
+//     wire error code); every refusal but bad_request and no_capacity is a run-time
+//     enforcement event worth alerting on, since the directory should never have sent that
+//     ticket here.
 //   - geofence_agent_participants: open sessions.
+//   - geofence_agent_sessions_replaced_total: connects that replaced the session their
+//     participant held in the meeting (one session per participant and meeting): a client
+//     reconnecting, or a ticket replayed. A rate far above the admissions of new participants
+//     is a replay.
+//   - geofence_agent_sessions_expired_total: sessions dropped after SessionTTL without a
+//     heartbeat: clients that vanished without disconnecting.
+//   - geofence_agent_heartbeats_total{outcome="ok"|"unknown_session"}: heartbeats received.
 //   - geofence_agent_load_reports_total{outcome="ok"|"error"}: load reports sent to the
 //     directory.
 //   - geofence_agent_config_unverified: 1 when the agent runs a config that failed
@@ -39,8 +39,15 @@ var admissionOutcomes = []string{
 type metrics struct {
 	admissions   *prometheus.CounterVec
 	participants prometheus.Gauge
+	replaced     prometheus.Counter
+	expired      prometheus.Counter
+	heartbeats   *prometheus.CounterVec
 	reports      *prometheus.CounterVec
 	unverified   prometheus.Gauge
+}
+
+func (m *metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.admissions, m.participants, m.replaced, m.expired, m.heartbeats, m.reports, m.unverified}
 }
 
 func newMetrics(reg prometheus.Registerer, dc string) (*metrics, error) {
@@ -56,6 +63,21 @@ func newMetrics(reg prometheus.Registerer, dc string) (*metrics, error) {
 			Help:        "Participants (open sessions) the DC agent serves.",
 			ConstLabels: labels,
 		}),
+		replaced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name:        "geofence_agent_sessions_replaced_total",
+			Help:        "Connects that replaced the session their participant held in the meeting (one session per participant and meeting).",
+			ConstLabels: labels,
+		}),
+		expired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name:        "geofence_agent_sessions_expired_total",
+			Help:        "Sessions the DC agent dropped because no heartbeat came within the session TTL.",
+			ConstLabels: labels,
+		}),
+		heartbeats: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name:        "geofence_agent_heartbeats_total",
+			Help:        "Session heartbeats the DC agent received, by outcome (ok, unknown_session).",
+			ConstLabels: labels,
+		}, []string{"outcome"}),
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name:        "geofence_agent_load_reports_total",
 			Help:        "Load reports the DC agent sent to the directory, by outcome (ok, error).",
@@ -71,12 +93,14 @@ func newMetrics(reg prometheus.Registerer, dc string) (*metrics, error) {
 	for _, o := range admissionOutcomes {
 		m.admissions.WithLabelValues(o)
 	}
+	m.heartbeats.WithLabelValues("ok")
+	m.heartbeats.WithLabelValues(wire.CodeUnknownSession)
 	m.reports.WithLabelValues("ok")
 	m.reports.WithLabelValues("error")
 	if reg == nil {
 		return m, nil
 	}
-	cs := []prometheus.Collector{m.admissions, m.participants, m.reports, m.unverified}
+	cs := m.collectors()
 	for i, c := range cs {
 		if err := reg.Register(c); err != nil {
 			for _, done := range cs[:i] {
@@ -86,4 +110,14 @@ func newMetrics(reg prometheus.Registerer, dc string) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// unregister undoes newMetrics' registration, when New fails after it.
+func (m *metrics) unregister(reg prometheus.Registerer) {
+	if reg == nil {
+		return
+	}
+	for _, c := range m.collectors() {
+		reg.Unregister(c)
+	}
 }

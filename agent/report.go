@@ -10,13 +10,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
-)
 
-// LoadReport is the body of PUT {directory}/v1/datacenters/{id}/load (DESIGN.md section 7).
-type LoadReport struct {
-	Participants int  `json:"participants"`
-	Healthy      bool `json:"healthy"`
-}
+	"github.com/geofence/geofence/wire"
+)
 
 // reportLoop reports at once, then every ReportInterval, until ctx is done.
 func (a *Agent) reportLoop(ctx context.Context) {
@@ -47,9 +43,10 @@ func (a *Agent) reportLoop(ctx context.Context) {
 	}
 }
 
-// report sends one load report.
+// report sends one load report: the sessions open now, expired ones dropped first.
 func (a *Agent) report(ctx context.Context, healthy bool) error {
-	err := a.sendReport(ctx, LoadReport{Participants: a.Participants(), Healthy: healthy})
+	n := int64(a.Participants())
+	err := a.sendReport(ctx, wire.LoadReport{Participants: &n, Healthy: &healthy})
 	outcome := "ok"
 	if err != nil {
 		outcome = "error"
@@ -58,7 +55,7 @@ func (a *Agent) report(ctx context.Context, healthy bool) error {
 	return err
 }
 
-func (a *Agent) sendReport(ctx context.Context, rep LoadReport) error {
+func (a *Agent) sendReport(ctx context.Context, rep wire.LoadReport) error {
 	body, err := json.Marshal(rep)
 	if err != nil {
 		return fmt.Errorf("send load report: %w", err)

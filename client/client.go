@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/geofence/geofence/wire"
 	"io"
 	"net/http"
 	"net/url"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/geofence/geofence/geo"
 	"github.com/geofence/geofence/ticket"
+	"github.com/geofence/geofence/wire"
 )
 
 // DefaultIssuer is the issuer name ("iss") of the directory's tickets.
@@ -44,6 +44,10 @@ var (
 	// ErrUntrustedTicket is matched by Join's error when the directory's ticket does not
 	// verify, or when its signed claims disagree with the answer or the request.
 	ErrUntrustedTicket = errors.New("untrusted ticket")
+	// ErrSessionLost is matched by Result.Err when the datacenter no longer holds the
+	// session: it expired (the heartbeats did not reach it for its TTL) or a newer connect of
+	// the same participant to the meeting replaced it. Join again for a new session.
+	ErrSessionLost = errors.New("the datacenter no longer holds the session")
 )
 
 // Config configures a Client. Directory is required; every other field's zero value is its
@@ -74,6 +78,10 @@ type Config struct {
 	// ClientIP, when set, is sent as X-Forwarded-For with the join, for `geofence dev` and
 	// tests (a directory believes it only from a trusted proxy).
 	ClientIP string
+	// HeartbeatInterval is the time between the heartbeats that keep a session alive; zero
+	// means a third of the session TTL the datacenter announces, so that a session survives
+	// two lost heartbeats. It is never longer than that third.
+	HeartbeatInterval time.Duration
 	// Now is the clock tickets' lifetimes are checked with; nil means time.Now. Staggers,
 	// timeouts and elapsed times use the monotonic clock.
 	Now func() time.Time
@@ -87,10 +95,11 @@ type Client struct {
 	keys *ticket.RemoteKeys
 	pin  map[string]bool
 
-	// connectTo and disconnect are the network side of a connection attempt; tests replace
-	// them to step the race in virtual time.
-	connectTo  func(ctx context.Context, dc wire.DC, token string) (session, code string, err error)
+	// connectTo, disconnect and heartbeat are the network side of a connection attempt and
+	// of a session; tests replace them to step the race and the heartbeats in virtual time.
+	connectTo  func(ctx context.Context, dc wire.DC, token string) (wire.Connected, string, error)
 	disconnect func(ctx context.Context, r *Result) error
+	heartbeat  func(ctx context.Context, r *Result) error
 }
 
 // New checks cfg and returns a Client.
@@ -105,8 +114,8 @@ func New(cfg Config) (*Client, error) {
 	if cfg.PrimaryBudget == 0 {
 		cfg.PrimaryBudget = DefaultPrimaryBudget
 	}
-	if cfg.Stagger < 0 || cfg.AttemptTimeout < 0 || cfg.PrimaryBudget < 0 {
-		return nil, errors.New("new client: negative stagger or attempt timeout")
+	if cfg.Stagger < 0 || cfg.AttemptTimeout < 0 || cfg.PrimaryBudget < 0 || cfg.HeartbeatInterval < 0 {
+		return nil, errors.New("new client: negative stagger, attempt timeout, primary budget or heartbeat interval")
 	}
 	if cfg.Stagger == 0 {
 		cfg.Stagger = DefaultStagger
@@ -128,7 +137,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	cfg.PinDeny = slices.Clone(cfg.PinDeny)
 	c := &Client{cfg: cfg, base: strings.TrimRight(cfg.Directory, "/"), http: cfg.HTTPClient, pin: pin}
-	c.connectTo, c.disconnect = c.connect, c.Disconnect
+	c.connectTo, c.disconnect, c.heartbeat = c.connect, c.sendDisconnect, c.sendHeartbeat
 	// RemoteKeys refuses plain http to anything but loopback: a key set fetched over it would
 	// let anyone on the path mint tickets.
 	c.keys, err = ticket.NewRemoteKeys(c.base+ticket.JWKSPath, cfg.HTTPClient, cfg.Issuer, cfg.Now)
@@ -171,13 +180,18 @@ type Attempt struct {
 	Err error
 }
 
-// Result is a successful join: the datacenter connected to, and how.
+// Result is a successful join: the datacenter connected to, and how, and the session the
+// participant holds there. Join keeps the session alive with heartbeats until Disconnect;
+// Done and Err say whether the datacenter still holds it.
 type Result struct {
 	Datacenter string
 	List       string // wire.ListPrimary or wire.ListSecondary
 	Endpoint   string
 	// Session identifies the connection at the datacenter; Disconnect ends it.
 	Session string
+	// SessionTTL is how long the datacenter keeps the session without a heartbeat; zero when
+	// it expires none (and no heartbeats are sent).
+	SessionTTL time.Duration
 	// Elapsed is the time from Join's call to the winning connection, the directory's answer
 	// included.
 	Elapsed time.Duration
@@ -187,6 +201,8 @@ type Result struct {
 	Claims wire.Claims
 	// Token is the signed ticket, for the key servers.
 	Token string
+
+	alive *keepAlive // the heartbeat loop; nil when none runs
 }
 
 // Join asks the directory for a ticket to join meeting as participant of account, checks it,
@@ -197,7 +213,9 @@ type Result struct {
 // Join returns when every attempt has ended. A loser whose request was sent may yet be
 // admitted, so it is given as long as the winner took plus min(Stagger, 100 ms), from its own
 // start, to finish, and is disconnected if it connects; Result.Elapsed is the time to the
-// winner.
+// winner. The winner's session is then kept alive by heartbeats (Config.HeartbeatInterval),
+// in a goroutine that runs until Disconnect or until the datacenter no longer holds the
+// session (Result.Done): a caller that joined must call Disconnect.
 //
 // Errors: a *Refusal when the directory refuses; ErrUntrustedTicket when the ticket does not
 // verify or disagrees with the answer; ErrNoDatacenter when no datacenter could be reached,
@@ -208,7 +226,7 @@ func (c *Client) Join(ctx context.Context, meeting, account, participant, public
 	if meeting == "" || account == "" {
 		return nil, errors.New("join: meeting and account are required")
 	}
-	ans, err := c.requestJoin(ctx, meeting, joinRequest{Account: account, Participant: participant, PublicKey: publicKey})
+	ans, err := c.requestJoin(ctx, meeting, wire.JoinRequest{Account: account, Participant: participant, PublicKey: publicKey})
 	if err != nil {
 		return nil, fmt.Errorf("join meeting %s: %w", meeting, err)
 	}
@@ -244,28 +262,11 @@ func (c *Client) Join(ctx context.Context, meeting, account, participant, public
 	if err := c.race(ctx, res, prim, sec, start); err != nil {
 		return res, fmt.Errorf("join meeting %s: %w", meeting, err)
 	}
+	c.keepAlive(res)
 	return res, nil
 }
 
-// Disconnect ends the session r holds at its datacenter.
-func (c *Client) Disconnect(ctx context.Context, r *Result) error {
-	u, err := endpointURL(r.Endpoint, disconnectPath)
-	if err != nil {
-		return fmt.Errorf("disconnect from %s: %w", r.Datacenter, err)
-	}
-	body, _ := json.Marshal(disconnectRequest{Session: r.Session})
-	resp, err := c.post(ctx, u, body, nil)
-	if err != nil {
-		return fmt.Errorf("disconnect from %s: %w", r.Datacenter, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("disconnect from %s: %s", r.Datacenter, resp.Status)
-	}
-	return nil
-}
-
-func (c *Client) requestJoin(ctx context.Context, meeting string, req joinRequest) (*joinResponse, error) {
+func (c *Client) requestJoin(ctx context.Context, meeting string, req wire.JoinRequest) (*wire.JoinResponse, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
@@ -313,7 +314,7 @@ func (c *Client) post(ctx context.Context, u string, body []byte, hdr http.Heade
 // checkTicket checks that the signed claims are for what was asked, and say what the
 // unsigned answer says: never trust unsigned JSON, and never accept a ticket for someone
 // else (it would carry another public key, to which a key server would wrap the meeting key).
-func checkTicket(ans *joinResponse, c *wire.Claims, meeting, account, participant, publicKey string) error {
+func checkTicket(ans *wire.JoinResponse, c *wire.Claims, meeting, account, participant, publicKey string) error {
 	var bad []string
 	differ := func(what, signed, other string) {
 		if signed != other {

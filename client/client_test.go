@@ -271,24 +271,24 @@ func TestJoinUntrusted(t *testing.T) {
 		name      string
 		signWith  *ticket.Signer
 		edit      func(*wire.Claims)
-		tamper    func(*joinResponse)
+		tamper    func(*wire.JoinResponse)
 		wantInErr string
 	}{
 		{name: "signed by another key", signWith: forger, wantInErr: "unknown signing key"},
 		{name: "another issuer", signWith: evil, wantInErr: "iss"},
 		{name: "expired", signWith: past, wantInErr: "expired"},
-		{name: "token garbled", tamper: func(a *joinResponse) { a.Token = a.Token[:len(a.Token)/2] }, wantInErr: "invalid ticket"},
-		{name: "endpoint swapped", tamper: func(a *joinResponse) {
+		{name: "token garbled", tamper: func(a *wire.JoinResponse) { a.Token = a.Token[:len(a.Token)/2] }, wantInErr: "invalid ticket"},
+		{name: "endpoint swapped", tamper: func(a *wire.JoinResponse) {
 			a.Primary[0].Endpoint, a.Primary[1].Endpoint = a.Primary[1].Endpoint, a.Primary[0].Endpoint
 		}, wantInErr: "primary"},
-		{name: "datacenter added", tamper: func(a *joinResponse) {
+		{name: "datacenter added", tamper: func(a *wire.JoinResponse) {
 			a.Secondary = append(a.Secondary, wire.DC{ID: "cn-pek", Country: "CN", Endpoint: "http://127.0.0.1:1"})
 		}, wantInErr: "secondary"},
-		{name: "country changed", tamper: func(a *joinResponse) { a.Primary[2].Country = "CA" }, wantInErr: "primary"},
-		{name: "secondaries dropped", tamper: func(a *joinResponse) { a.Secondary = nil }, wantInErr: "secondary"},
-		{name: "key servers added", tamper: func(a *joinResponse) { a.KMS = []wire.DC{{ID: "cn-pek", Country: "CN"}} }, wantInErr: "kms"},
-		{name: "home changed", tamper: func(a *joinResponse) { a.Home = "us-den" }, wantInErr: "home"},
-		{name: "region changed", tamper: func(a *joinResponse) { a.Region = "eu" }, wantInErr: "region"},
+		{name: "country changed", tamper: func(a *wire.JoinResponse) { a.Primary[2].Country = "CA" }, wantInErr: "primary"},
+		{name: "secondaries dropped", tamper: func(a *wire.JoinResponse) { a.Secondary = nil }, wantInErr: "secondary"},
+		{name: "key servers added", tamper: func(a *wire.JoinResponse) { a.KMS = []wire.DC{{ID: "cn-pek", Country: "CN"}} }, wantInErr: "kms"},
+		{name: "home changed", tamper: func(a *wire.JoinResponse) { a.Home = "us-den" }, wantInErr: "home"},
+		{name: "region changed", tamper: func(a *wire.JoinResponse) { a.Region = "eu" }, wantInErr: "region"},
 		{name: "ticket for another meeting", edit: func(c *wire.Claims) { c.Meeting = "m-2" }, wantInErr: "meeting"},
 		{name: "ticket for another participant", edit: func(c *wire.Claims) { c.Participant = "mallory" }, wantInErr: "participant"},
 		{name: "ticket for another account", edit: func(c *wire.Claims) { c.Account = "acme" }, wantInErr: "account"},
@@ -384,7 +384,7 @@ func TestJoinRequest(t *testing.T) {
 	}
 	w.dir.mu.Lock()
 	defer w.dir.mu.Unlock()
-	want := joinRequest{Account: "globex", Participant: "alice", PublicKey: "pk-alice"}
+	want := wire.JoinRequest{Account: "globex", Participant: "alice", PublicKey: "pk-alice"}
 	if len(w.dir.requests) != 1 || w.dir.requests[0] != want {
 		t.Errorf("got join requests %+v, want %+v", w.dir.requests, want)
 	}

@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/geofence/geofence/wire"
 	"io"
 	"net/http/httptrace"
 	"sync/atomic"
 	"time"
+
+	"github.com/geofence/geofence/wire"
 )
 
 // candidate is a datacenter the client may try.
@@ -21,7 +22,7 @@ type candidate struct {
 // attemptResult is what an attempt's goroutine reports.
 type attemptResult struct {
 	idx        int
-	session    string
+	connected  wire.Connected
 	code       string
 	outcome    string
 	err        error
@@ -154,7 +155,8 @@ func (c *Client) race(ctx context.Context, res *Result, prim, sec []candidate, s
 			case r.err == nil && winner < 0 && ctx.Err() == nil:
 				winner = r.idx
 				a.Outcome = OutcomeConnected
-				res.Datacenter, res.List, res.Session, res.Endpoint = a.Datacenter, a.List, r.session, endpoints[r.idx]
+				res.Datacenter, res.List, res.Endpoint = a.Datacenter, a.List, endpoints[r.idx]
+				res.Session, res.SessionTTL = r.connected.Session, sessionTTL(r.connected)
 				res.Elapsed = r.end.Sub(start)
 				stagger.Stop()
 				staggerC = nil
@@ -176,7 +178,7 @@ func (c *Client) race(ctx context.Context, res *Result, prim, sec []candidate, s
 	}
 	// A datacenter that admitted a loser counts it as a participant until told otherwise.
 	for _, r := range extra {
-		lost := &Result{Datacenter: res.Attempts[r.idx].Datacenter, Endpoint: endpoints[r.idx], Session: r.session}
+		lost := &Result{Datacenter: res.Attempts[r.idx].Datacenter, Endpoint: endpoints[r.idx], Session: r.connected.Session}
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.AttemptTimeout)
 		if err := c.disconnect(dctx, lost); err != nil {
 			res.Attempts[r.idx].Err = fmt.Errorf("connected after another attempt won; %w", err)
@@ -198,7 +200,7 @@ func (c *Client) attempt(ctx context.Context, idx int, dc wire.DC, token string,
 	r := attemptResult{idx: idx, began: began}
 	actx, cancel := context.WithTimeoutCause(ctx, c.cfg.AttemptTimeout, errAttemptTimeout)
 	defer cancel()
-	r.session, r.code, r.err = c.connectTo(actx, dc, token)
+	r.connected, r.code, r.err = c.connectTo(actx, dc, token)
 	r.end = time.Now()
 	switch {
 	case r.err == nil:
@@ -217,20 +219,20 @@ func (c *Client) attempt(ctx context.Context, idx int, dc wire.DC, token string,
 	return r
 }
 
-func (c *Client) connect(ctx context.Context, dc wire.DC, token string) (session, code string, err error) {
-	u, err := endpointURL(dc.Endpoint, connectPath)
+func (c *Client) connect(ctx context.Context, dc wire.DC, token string) (wire.Connected, string, error) {
+	u, err := endpointURL(dc.Endpoint, wire.ConnectPath)
 	if err != nil {
-		return "", "", fmt.Errorf("datacenter %s: %w", dc.ID, err)
+		return wire.Connected{}, "", fmt.Errorf("datacenter %s: %w", dc.ID, err)
 	}
-	body, _ := json.Marshal(connectRequest{Token: token})
+	body, _ := json.Marshal(wire.Connect{Token: token})
 	resp, err := c.post(ctx, u, body, nil)
 	if err != nil {
-		return "", "", fmt.Errorf("connect to datacenter %s: %w", dc.ID, err)
+		return wire.Connected{}, "", fmt.Errorf("connect to datacenter %s: %w", dc.ID, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAgentResponse))
 	if err != nil {
-		return "", "", fmt.Errorf("connect to datacenter %s: read the answer: %w", dc.ID, err)
+		return wire.Connected{}, "", fmt.Errorf("connect to datacenter %s: read the answer: %w", dc.ID, err)
 	}
 	return parseConnectResponse(dc.ID, resp.StatusCode, b)
 }

@@ -19,11 +19,21 @@
 //     wins and the others are canceled, except that, since an admission leaves state at the
 //     datacenter, one that may be about to succeed is given a short grace and disconnected
 //     if it does (see Client.Join).
+//  5. Keep the winner's session alive: the DC holds a session for its TTL
+//     (wire.Connected.SessionTTL) after the connect or the last heartbeat, so the client
+//     sends POST /v1/heartbeat every third of it until [Client.Disconnect].
+//     [Result.Done] and [Result.Err] say when the DC no longer holds the session (it
+//     expired, or a newer join of the same participant replaced it).
 //
 // A connection attempt is, for now, the DC agent's POST /v1/connect with the ticket (package
-// agent); the media server will replace it with a WebRTC session set up the same way.
+// agent); the media server will replace it with a WebRTC session set up the same way. Every
+// body is package wire's, the definition the servers use.
+//
+// [Client.FetchKey] gets a managed meeting's key from the ticket's key servers, wrapped to the
+// participant's HPKE key; [MeetingKey.RotateAt] says when the key server starts the next
+// epoch, because participants left.
 //
 // What it is not: it does not choose datacenters (the directory does) or decide residency
 // (the pinned policy is the client's own veto, on top of the directory's and the DC's
-// checks), and it does not fetch or handle meeting keys or media.
+// checks), and it carries no media.
 package client

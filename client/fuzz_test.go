@@ -43,11 +43,14 @@ func FuzzParseAnswers(f *testing.F) {
 			t.Fatalf("got refusal %+v for status %d", r, status)
 		}
 		_ = r.Error()
-		session, code, err := parseConnectResponse("us-sjc", status, body)
-		if (err == nil) != (session != "") || (err == nil && code != "") {
-			t.Fatalf("got session %q code %q error %v", session, code, err)
+		ok, code, err := parseConnectResponse("us-sjc", status, body)
+		if (err == nil) != (ok.Session != "") || (err == nil && code != "") {
+			t.Fatalf("got session %q code %q error %v", ok.Session, code, err)
 		}
-		if u, err := endpointURL(string(body), connectPath); err == nil && u == "" {
+		if ttl := sessionTTL(ok); ttl < 0 || ttl > maxSessionTTL {
+			t.Fatalf("got session TTL %v", ttl)
+		}
+		if u, err := endpointURL(string(body), wire.ConnectPath); err == nil && u == "" {
 			t.Fatal("empty endpoint URL without an error")
 		}
 	})

@@ -39,9 +39,9 @@ type fakeDirectory struct {
 	endpoints  map[string]string
 	signWith   *ticket.Signer                               // instead of signer
 	editClaims func(*wire.Claims)                           // before signing
-	tamper     func(*joinResponse)                          // after signing
+	tamper     func(*wire.JoinResponse)                     // after signing
 	respond    func(w http.ResponseWriter, r *http.Request) // instead of a ticket
-	requests   []joinRequest
+	requests   []wire.JoinRequest
 	xff        []string
 }
 
@@ -83,7 +83,7 @@ func (d *fakeDirectory) list(ids []string) []wire.DC {
 func (d *fakeDirectory) join(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var req joinRequest
+	var req wire.JoinRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		d.t.Errorf("fake directory: join body: %v", err)
 	}
@@ -113,7 +113,7 @@ func (d *fakeDirectory) join(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), 500)
 		return
 	}
-	ans := joinResponse{Meeting: c.Meeting, Region: c.Region, Home: c.Home, Primary: c.Primary,
+	ans := wire.JoinResponse{Meeting: c.Meeting, Region: c.Region, Home: c.Home, Primary: c.Primary,
 		Secondary: c.Secondary, KMS: []wire.DC{}, Expires: time.Now().Add(5 * time.Minute).UTC().Truncate(time.Second), Token: tok}
 	if ans.Secondary == nil {
 		ans.Secondary = []wire.DC{}
@@ -147,6 +147,12 @@ var worldModel = sync.OnceValues(func() (*policy.Model, error) {
 
 func newWorld(t testing.TB, ids ...string) *testWorld {
 	t.Helper()
+	return newWorldWith(t, nil, ids...)
+}
+
+// newWorldWith is newWorld with edit, when set, changing every agent's Config.
+func newWorldWith(t testing.TB, edit func(*agent.Config), ids ...string) *testWorld {
+	t.Helper()
 	m, err := worldModel()
 	if err != nil || m == nil {
 		t.Fatalf("load world: %v", err)
@@ -159,7 +165,11 @@ func newWorld(t testing.TB, ids ...string) *testWorld {
 		t.Fatal(err)
 	}
 	for _, id := range ids {
-		a, err := agent.New(agent.Config{ID: id, Model: m, Keys: keys})
+		cfg := agent.Config{ID: id, Model: m, Keys: keys}
+		if edit != nil {
+			edit(&cfg)
+		}
+		a, err := agent.New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

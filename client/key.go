@@ -8,10 +8,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/geofence/geofence/crypto/e2ee"
 	"github.com/geofence/geofence/crypto/keywrap"
+	"github.com/geofence/geofence/wire"
 )
 
 // ErrNoKey is matched by FetchKey's error when no key server of the ticket gave a key.
@@ -22,17 +24,11 @@ type MeetingKey struct {
 	KMS     string // the datacenter of the key server that issued it
 	Country string
 	Key     e2ee.EpochKey // redacted whenever printed
+	// RotateAt, when set, is when the key server starts the meeting's next epoch, because
+	// participants left: fetch the key again then.
+	RotateAt time.Time
 	// Attempts are the key servers tried, in order.
 	Attempts []Attempt
-}
-
-// keyAnswer is a key server's 200 answer (package kms's KeyResponse).
-type keyAnswer struct {
-	Meeting string `json:"meeting"`
-	Epoch   uint64 `json:"epoch"`
-	Suite   string `json:"suite"`
-	Wrapped string `json:"wrapped"`
-	KMS     string `json:"kms"`
 }
 
 // FetchKey asks the ticket's key servers, in the ticket's order, for the meeting key wrapped
@@ -54,12 +50,12 @@ func (c *Client) FetchKey(ctx context.Context, res *Result, priv keywrap.Private
 			continue
 		}
 		began := time.Now()
-		key, err := c.fetchFrom(ctx, res, dc.ID, dc.Endpoint, priv)
+		key, rotateAt, err := c.fetchFrom(ctx, res, dc.ID, dc.Endpoint, priv)
 		a.Elapsed = time.Since(began)
 		if err == nil {
 			a.Outcome = OutcomeConnected
 			mk.Attempts = append(mk.Attempts, a)
-			mk.KMS, mk.Country, mk.Key = dc.ID, dc.Country, key
+			mk.KMS, mk.Country, mk.Key, mk.RotateAt = dc.ID, dc.Country, key, rotateAt
 			return mk, nil
 		}
 		a.Outcome, a.Err, last = OutcomeError, err, err
@@ -68,45 +64,48 @@ func (c *Client) FetchKey(ctx context.Context, res *Result, priv keywrap.Private
 	return mk, fmt.Errorf("fetch key: %w (last: %v)", ErrNoKey, last)
 }
 
-func (c *Client) fetchFrom(ctx context.Context, res *Result, id, endpoint string, priv keywrap.PrivateKey) (e2ee.EpochKey, error) {
+func (c *Client) fetchFrom(ctx context.Context, res *Result, id, endpoint string, priv keywrap.PrivateKey) (e2ee.EpochKey, time.Time, error) {
 	var zero e2ee.EpochKey
-	u, err := endpointURL(endpoint, "/v1/meetings/"+url.PathEscape(res.Claims.Meeting)+"/key")
+	u, err := endpointURL(endpoint, strings.Replace(wire.KeyPath, "{id}", url.PathEscape(res.Claims.Meeting), 1))
 	if err != nil {
-		return zero, fmt.Errorf("key server %s: %w", id, err)
+		return zero, time.Time{}, fmt.Errorf("key server %s: %w", id, err)
 	}
 	actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
 	defer cancel()
-	body, _ := json.Marshal(map[string]string{"token": res.Token, "public_key": res.Claims.PublicKey})
+	body, _ := json.Marshal(wire.KeyRequest{Token: res.Token, PublicKey: res.Claims.PublicKey})
 	resp, err := c.post(actx, u, body, nil)
 	if err != nil {
-		return zero, fmt.Errorf("key server %s: %w", id, err)
+		return zero, time.Time{}, fmt.Errorf("key server %s: %w", id, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return zero, fmt.Errorf("key server %s: %w", id, err)
+		return zero, time.Time{}, fmt.Errorf("key server %s: %w", id, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error, Message, Rule string }
-		json.Unmarshal(data, &e)
-		return zero, fmt.Errorf("key server %s refused: %d %s: %s", id, resp.StatusCode, e.Error, e.Message)
+		e, _ := parseError(data)
+		msg := e.Message
+		if len(e.Rules) > 0 {
+			msg += " (rules: " + strings.Join(e.Rules, ", ") + ")"
+		}
+		return zero, time.Time{}, fmt.Errorf("key server %s refused: %d %s: %s", id, resp.StatusCode, e.Error, msg)
 	}
-	var ka keyAnswer
+	var ka wire.KeyResponse
 	if err := json.Unmarshal(data, &ka); err != nil {
-		return zero, fmt.Errorf("key server %s: answer: %w", id, err)
+		return zero, time.Time{}, fmt.Errorf("key server %s: answer: %w", id, err)
 	}
 	if ka.Meeting != res.Claims.Meeting || ka.KMS != id {
-		return zero, fmt.Errorf("key server %s answered for meeting %q from %q", id, ka.Meeting, ka.KMS)
+		return zero, time.Time{}, fmt.Errorf("key server %s answered for meeting %q from %q", id, ka.Meeting, ka.KMS)
 	}
 	w, err := keywrap.ParseWrapped(ka.Wrapped)
 	if err != nil {
-		return zero, fmt.Errorf("key server %s: %w", id, err)
+		return zero, time.Time{}, fmt.Errorf("key server %s: %w", id, err)
 	}
 	raw, err := keywrap.Unwrap(priv, w, keywrap.Binding{Meeting: res.Claims.Meeting, Epoch: ka.Epoch, Participant: res.Claims.Participant})
 	if err != nil {
-		return zero, fmt.Errorf("key server %s: %w", id, err)
+		return zero, time.Time{}, fmt.Errorf("key server %s: %w", id, err)
 	}
 	k, err := e2ee.NewEpochKey(ka.Epoch, raw)
 	clear(raw)
-	return k, err
+	return k, ka.RotateAt, err
 }

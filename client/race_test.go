@@ -216,7 +216,7 @@ func TestRaceScenarios(t *testing.T) {
 				var disconnected []string
 				c := &Client{cfg: Config{Stagger: cmp.Or(tt.stagger, DefaultStagger), AttemptTimeout: time.Second,
 					PrimaryBudget: cmp.Or(tt.budget, time.Hour)}}
-				c.connectTo = func(ctx context.Context, dc wire.DC, _ string) (string, string, error) {
+				c.connectTo = func(ctx context.Context, dc wire.DC, _ string) (wire.Connected, string, error) {
 					b := tt.dcs[dc.ID]
 					if b.answer != "unsent" {
 						if tr := httptrace.ContextClientTrace(ctx); tr != nil && tr.WroteRequest != nil {
@@ -226,20 +226,20 @@ func TestRaceScenarios(t *testing.T) {
 					switch b.answer {
 					case "hang", "unsent":
 						<-ctx.Done()
-						return "", "", ctx.Err()
+						return wire.Connected{}, "", ctx.Err()
 					}
 					select {
 					case <-time.After(b.after):
 					case <-ctx.Done():
-						return "", "", ctx.Err()
+						return wire.Connected{}, "", ctx.Err()
 					}
 					switch b.answer {
 					case "ok":
-						return "session-" + dc.ID, "", nil
+						return wire.Connected{Datacenter: dc.ID, Session: "session-" + dc.ID, SessionTTL: 30}, "", nil
 					case "refuse":
-						return "", "plan_conflict", errors.New("refused")
+						return wire.Connected{}, "plan_conflict", errors.New("refused")
 					}
-					return "", "", errors.New("connection reset")
+					return wire.Connected{}, "", errors.New("connection reset")
 				}
 				c.disconnect = func(_ context.Context, r *Result) error {
 					mu.Lock()
@@ -293,7 +293,8 @@ func TestRaceScenarios(t *testing.T) {
 							winner = w
 						}
 					}
-					if res.Datacenter != winner.dc || res.Session != "session-"+winner.dc || res.Elapsed != winner.started+winner.elapsed {
+					if res.Datacenter != winner.dc || res.Session != "session-"+winner.dc || res.SessionTTL != 30*time.Second ||
+						res.Elapsed != winner.started+winner.elapsed {
 						t.Errorf("got winner %s session %q after %v, want %s after %v", res.Datacenter, res.Session, res.Elapsed,
 							winner.dc, winner.started+winner.elapsed)
 					}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/geofence/geofence/wire"
 	"net"
 	"net/http"
 	"net/url"
@@ -13,10 +12,11 @@ import (
 	"time"
 
 	"github.com/geofence/geofence/ticket"
+	"github.com/geofence/geofence/wire"
 )
 
-// The wire format of the directory's join (DESIGN.md section 7) and of the DC agent's
-// connect. These are the client's own copies: a client SDK does not import the servers.
+// The bodies are package wire's, the one definition the servers use too; this file reads
+// them defensively: nothing in an answer is trusted before it is checked.
 
 const (
 	// maxJoinResponse bounds the directory's answer: a ticket (at most ticket.MaxTokenSize)
@@ -26,32 +26,16 @@ const (
 	maxAgentResponse = 64 << 10
 	// maxRetryAfter caps the retry hint a server can make a caller wait.
 	maxRetryAfter = time.Hour
-
-	connectPath    = "/v1/connect"
-	disconnectPath = "/v1/disconnect"
+	// maxSessionTTL caps the session TTL a DC can announce, and so the interval between
+	// heartbeats.
+	maxSessionTTL = time.Hour
 )
 
-type joinRequest struct {
-	Account     string `json:"account"`
-	Participant string `json:"participant,omitempty"`
-	PublicKey   string `json:"public_key,omitempty"`
-}
-
-type joinResponse struct {
-	Meeting   string    `json:"meeting"`
-	Region    string    `json:"region"`
-	Home      string    `json:"home"`
-	Primary   []wire.DC `json:"primary"`
-	Secondary []wire.DC `json:"secondary"`
-	KMS       []wire.DC `json:"kms"`
-	Expires   time.Time `json:"expires"` // informational: the signed exp is what counts
-	Token     string    `json:"token"`
-}
-
 // parseJoinResponse decodes the directory's 200 answer. Nothing in it is trusted until
-// checkTicket has compared it with the signed claims.
-func parseJoinResponse(b []byte) (*joinResponse, error) {
-	var ans joinResponse
+// checkTicket has compared it with the signed claims; its Expires is informational (the
+// signed exp is what counts).
+func parseJoinResponse(b []byte) (*wire.JoinResponse, error) {
+	var ans wire.JoinResponse
 	if err := json.Unmarshal(b, &ans); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
@@ -96,20 +80,23 @@ func (r *Refusal) Error() string {
 	return b.String()
 }
 
+// parseError reads a server's error body, as far as it is the documented JSON: a member of
+// the wrong type is left out, the others are kept.
+func parseError(b []byte) (wire.Error, bool) {
+	var e wire.Error
+	err := json.Unmarshal(b, &e)
+	var te *json.UnmarshalTypeError
+	return e, err == nil || errors.As(err, &te)
+}
+
 // parseRefusal reads a non-200 answer of the directory. It never fails: an answer that is
 // not the documented JSON still makes a Refusal, with the status.
 func parseRefusal(status int, h http.Header, b []byte, now func() time.Time) *Refusal {
-	var e struct {
-		Error      string   `json:"error"`
-		Message    string   `json:"message"`
-		Rules      []string `json:"rules"`
-		RetryAfter *float64 `json:"retry_after"`
-	}
 	r := &Refusal{Status: status}
-	if json.Unmarshal(b, &e) == nil {
+	if e, ok := parseError(b); ok {
 		r.Code, r.Message, r.Rules = e.Error, e.Message, e.Rules
-		if e.RetryAfter != nil && *e.RetryAfter > 0 {
-			r.RetryAfter = seconds(*e.RetryAfter)
+		if e.RetryAfter > 0 {
+			r.RetryAfter = seconds(float64(e.RetryAfter))
 		}
 	}
 	if r.Message == "" {
@@ -152,50 +139,28 @@ func retryAfter(v string, now func() time.Time) time.Duration {
 	return min(d, maxRetryAfter)
 }
 
-type connectRequest struct {
-	Token string `json:"token"`
-}
-
-type connectResponse struct {
-	Datacenter  string `json:"datacenter"`
-	Participant string `json:"participant"`
-	Session     string `json:"session"`
-}
-
-type disconnectRequest struct {
-	Session string `json:"session"`
-}
-
-type agentError struct {
-	Error   string `json:"error"`
-	Message string `json:"message"`
-	Rule    string `json:"rule"`
-}
-
 // parseConnectResponse reads a DC agent's answer to a connect: the session on 200, the
 // refusal code otherwise.
-func parseConnectResponse(dc string, status int, b []byte) (session, code string, err error) {
+func parseConnectResponse(dc string, status int, b []byte) (ok wire.Connected, code string, err error) {
 	if status == http.StatusOK {
-		var ok connectResponse
 		if err := json.Unmarshal(b, &ok); err != nil {
-			return "", "", fmt.Errorf("datacenter %s answered 200 with a body that is not its JSON: %w", dc, err)
+			return wire.Connected{}, "", fmt.Errorf("datacenter %s answered 200 with a body that is not its JSON: %w", dc, err)
 		}
 		if ok.Datacenter != dc {
-			return "", "", fmt.Errorf("the endpoint of datacenter %s answered as datacenter %q", dc, ok.Datacenter)
+			return wire.Connected{}, "", fmt.Errorf("the endpoint of datacenter %s answered as datacenter %q", dc, ok.Datacenter)
 		}
 		if ok.Session == "" {
-			return "", "", fmt.Errorf("datacenter %s answered without a session", dc)
+			return wire.Connected{}, "", fmt.Errorf("datacenter %s answered without a session", dc)
 		}
-		return ok.Session, "", nil
+		return ok, "", nil
 	}
-	var e agentError
-	_ = json.Unmarshal(b, &e) // a refusal without JSON still refuses
+	e, _ := parseError(b) // a refusal without JSON still refuses
 	msg := e.Message
 	if msg == "" {
 		msg = http.StatusText(status)
 	}
-	if e.Rule != "" {
-		msg += " (rule " + e.Rule + ")"
+	if len(e.Rules) > 0 {
+		msg += " (rules: " + strings.Join(e.Rules, ", ") + ")"
 	}
 	switch status {
 	case http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests, http.StatusServiceUnavailable:
@@ -203,9 +168,20 @@ func parseConnectResponse(dc string, status int, b []byte) (session, code string
 		if code == "" {
 			code = strconv.Itoa(status)
 		}
-		return "", code, fmt.Errorf("datacenter %s refused: %s: %s", dc, code, msg)
+		return wire.Connected{}, code, fmt.Errorf("datacenter %s refused: %s: %s", dc, code, msg)
 	}
-	return "", "", fmt.Errorf("datacenter %s answered %d: %s", dc, status, msg)
+	return wire.Connected{}, "", fmt.Errorf("datacenter %s answered %d: %s", dc, status, msg)
+}
+
+// sessionTTL is the TTL a DC announced, capped.
+func sessionTTL(c wire.Connected) time.Duration {
+	switch {
+	case c.SessionTTL <= 0:
+		return 0
+	case c.SessionTTL >= int(maxSessionTTL/time.Second):
+		return maxSessionTTL
+	}
+	return time.Duration(c.SessionTTL) * time.Second
 }
 
 // endpointURL joins a datacenter's endpoint (from the signed ticket) and a path. Like the key

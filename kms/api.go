@@ -4,20 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/geofence/geofence/admission"
-	"github.com/geofence/geofence/wire"
 	"io"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
-	"github.com/geofence/geofence/internal/jsonapi"
-
+	"github.com/geofence/geofence/admission"
 	"github.com/geofence/geofence/crypto/keywrap"
-	"github.com/geofence/geofence/policy"
+	"github.com/geofence/geofence/internal/jsonapi"
 	"github.com/geofence/geofence/ticket"
+	"github.com/geofence/geofence/wire"
 )
 
 // maxBody bounds the request bodies the key server reads: a ticket (at most
@@ -27,92 +24,36 @@ const maxBody = ticket.MaxTokenSize + 8<<10
 // retryAfterSeconds is the Retry-After of a 503: the ticket key set may be back soon.
 const retryAfterSeconds = 2
 
-// KeyRequest is the body of POST /v1/meetings/{id}/key.
-type KeyRequest struct {
-	// Token is the participant's ticket. Required.
-	Token string `json:"token"`
-	// PublicKey, when set, must be the public key the ticket carries (keywrap's text form):
-	// a client may state which key it expects the meeting key wrapped to, never choose another.
-	PublicKey string `json:"public_key,omitempty"`
-	// Epoch asks for a given epoch: the current one or a superseded one still retained. Nil
-	// asks for the current epoch, creating the meeting's first key (epoch 1) when it has none.
-	Epoch *uint64 `json:"epoch,omitempty"`
-}
-
-// KeyResponse is the 200 answer to POST /v1/meetings/{id}/key.
-type KeyResponse struct {
-	Meeting string `json:"meeting"`
-	Epoch   uint64 `json:"epoch"`
-	// Suite is the keywrap suite of the participant's key: "x25519" or "mlkem768x25519".
-	Suite string `json:"suite"`
-	// Wrapped is the meeting key wrapped to the ticket's public key with keywrap, bound to
-	// (meeting, epoch, participant), in keywrap's text form.
-	Wrapped string `json:"wrapped"`
-	// KMS is the id of the datacenter of the key server that issued it.
-	KMS string `json:"kms"`
-}
-
-// LeaveRequest is the body of POST /v1/meetings/{id}/leave.
-type LeaveRequest struct {
-	// Token is the leaving participant's ticket. Required.
-	Token string `json:"token"`
-}
-
-// LeaveResponse is the 200 answer to POST /v1/meetings/{id}/leave: the meeting's epoch after
-// the rotation, or 0 when this key server holds no key for the meeting (nothing to rotate).
-type LeaveResponse struct {
-	Meeting string `json:"meeting"`
-	Epoch   uint64 `json:"epoch"`
-}
-
-// ErrorResponse is the body of every error answer. Rule names the residency rule behind a
-// 403 when a rule is the reason; it is present (maybe empty) in every 403. CurrentEpoch is the
-// meeting's current epoch in the answer to a request for an epoch that is not available.
-type ErrorResponse struct {
-	Error        string  `json:"error"`
-	Message      string  `json:"message"`
-	Rule         *string `json:"rule,omitempty"`
-	CurrentEpoch uint64  `json:"current_epoch,omitempty"`
-}
-
-// refusal is a request refused.
-type refusal struct {
-	status  int
-	code    string
-	rule    string
-	msg     string
-	current uint64
-}
-
-func badRequest(msg string) *refusal {
-	return &refusal{status: http.StatusBadRequest, code: CodeBadRequest, msg: msg}
+func badRequest(msg string) *admission.Refusal {
+	return &admission.Refusal{Status: http.StatusBadRequest, Code: wire.CodeBadRequest, Message: msg}
 }
 
 // decodeKeyRequest reads a key request body: one JSON object with a non-empty "token" and, if
 // any, an epoch of at least 1. Unknown members are ignored, so that newer clients can send
 // more.
-func decodeKeyRequest(body io.Reader) (KeyRequest, error) {
-	var req KeyRequest
-	if err := jsonapi.Decode(body, &req); err != nil {
-		return KeyRequest{}, err
+func decodeKeyRequest(body io.Reader) (wire.KeyRequest, error) {
+	var req wire.KeyRequest
+	if err := jsonapi.DecodeLenient(body, &req); err != nil {
+		return wire.KeyRequest{}, err
 	}
 	if req.Token == "" {
-		return KeyRequest{}, errors.New(`request has no "token"`)
+		return wire.KeyRequest{}, errors.New(`request has no "token"`)
 	}
 	if req.Epoch != nil && *req.Epoch == 0 {
-		return KeyRequest{}, errors.New(`"epoch" must be at least 1 (epochs start at 1), or left out for the current one`)
+		return wire.KeyRequest{}, errors.New(`"epoch" must be at least 1 (epochs start at 1), or left out for the current one`)
 	}
 	return req, nil
 }
 
 // decodeLeaveRequest reads a leave request body: one JSON object with a non-empty "token".
-func decodeLeaveRequest(body io.Reader) (LeaveRequest, error) {
-	var req LeaveRequest
-	if err := jsonapi.Decode(body, &req); err != nil {
-		return LeaveRequest{}, err
+// Unknown members are ignored.
+func decodeLeaveRequest(body io.Reader) (wire.LeaveRequest, error) {
+	var req wire.LeaveRequest
+	if err := jsonapi.DecodeLenient(body, &req); err != nil {
+		return wire.LeaveRequest{}, err
 	}
 	if req.Token == "" {
-		return LeaveRequest{}, errors.New(`request has no "token"`)
+		return wire.LeaveRequest{}, errors.New(`request has no "token"`)
 	}
 	return req, nil
 }
@@ -123,7 +64,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 	meeting := r.PathValue("id")
 	req, err := decodeKeyRequest(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
-		s.refuse(w, r, op, meeting, nil, 0, badRequest(err.Error()))
+		s.refuse(w, r, op, meeting, nil, 0, badRequest(err.Error()), 0)
 		return
 	}
 	var want uint64
@@ -136,7 +77,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 		pub, ref = publicKey(c, req.PublicKey)
 	}
 	if ref != nil {
-		s.refuse(w, r, op, meeting, c, want, ref)
+		s.refuse(w, r, op, meeting, c, want, ref, 0)
 		return
 	}
 
@@ -144,15 +85,17 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 	var (
 		epoch, cur uint64
 		sealed     []byte
+		rotateAt   time.Time
 	)
 	if req.Epoch == nil {
-		epoch, sealed, err = s.store.current(c.Meeting, c.ID, now, s.newSealed)
+		epoch, sealed, rotateAt, err = s.store.current(c.Meeting, c.ID, now)
 	} else {
 		epoch = *req.Epoch
-		sealed, cur, err = s.store.epoch(c.Meeting, c.ID, epoch, now)
+		sealed, cur, rotateAt, err = s.store.epoch(c.Meeting, c.ID, epoch, now)
 	}
+	s.logRotations() // a rotation that was due
 	if ref := lookupRefusal(err, c.Meeting, epoch, cur, s.cfg.Retain); ref != nil {
-		s.refuse(w, r, op, meeting, c, want, ref)
+		s.refuse(w, r, op, meeting, c, want, ref, cur)
 		return
 	}
 	wrapped, err := s.wrap(pub, sealed, c.Meeting, c.Participant, epoch)
@@ -160,8 +103,8 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 		// Cannot happen with a key this server sealed; the detail is for the operator.
 		s.log.Error("cannot wrap the meeting key", "meeting", c.Meeting, "participant", c.Participant,
 			"epoch", epoch, "err", err)
-		s.refuse(w, r, op, meeting, c, want, &refusal{status: http.StatusInternalServerError, code: CodeInternal,
-			msg: "the key server could not wrap the meeting key; try another key server"})
+		s.refuse(w, r, op, meeting, c, want, &admission.Refusal{Status: http.StatusInternalServerError, Code: wire.CodeInternal,
+			Message: "the key server could not wrap the meeting key; try another key server", Cause: err}, 0)
 		return
 	}
 	suite := pub.Suite().String()
@@ -169,123 +112,117 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("key issued", "outcome", "issued", "meeting", c.Meeting, "participant", c.Participant,
 		"epoch", epoch, "suite", suite, "participant_region", c.Context.ParticipantRegion,
 		"meeting_region", c.Context.MeetingRegion, "ticket", c.ID)
-	jsonapi.Write(w, http.StatusOK, KeyResponse{
+	jsonapi.Write(w, http.StatusOK, wire.KeyResponse{
 		Meeting: c.Meeting, Epoch: epoch, Suite: suite, Wrapped: wrapped.String(), KMS: s.cfg.DC,
+		RotateAt: rotateAt.UTC(),
 	})
 }
 
-// leave answers POST /v1/meetings/{id}/leave.
+// leave answers POST /v1/meetings/{id}/leave: the ticket is retired at once, and the
+// meeting's key rotates at once or, when it rotated less than RotateInterval ago, at the end of
+// that interval with every other leave until then (DESIGN.md section 8).
 func (s *Server) leave(w http.ResponseWriter, r *http.Request) {
 	const op = "leave"
 	meeting := r.PathValue("id")
 	req, err := decodeLeaveRequest(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
-		s.refuse(w, r, op, meeting, nil, 0, badRequest(err.Error()))
+		s.refuse(w, r, op, meeting, nil, 0, badRequest(err.Error()), 0)
 		return
 	}
 	c, ref := s.authorize(r.Context(), meeting, req.Token)
 	if ref != nil {
-		s.refuse(w, r, op, meeting, c, 0, ref)
+		s.refuse(w, r, op, meeting, c, 0, ref, 0)
 		return
 	}
 	// The ticket stays retired until it could no longer be verified anyway.
 	until := c.Expiry.Add(ticket.Leeway)
-	prev, next, rotated := s.store.rotate(c.Meeting, c.ID, until, s.cfg.Now(), s.cfg.Retain, s.newSealed)
-	if rotated {
-		s.metrics.rotations.Inc()
-		s.log.Info("key rotated", "outcome", "rotated", "meeting", c.Meeting, "participant", c.Participant,
-			"epoch", next, "previous_epoch", prev, "retain", s.cfg.Retain, "ticket", c.ID)
-	} else {
-		s.log.Info("leave recorded", "outcome", "left", "meeting", c.Meeting, "participant", c.Participant,
-			"epoch", next, "ticket", c.ID)
+	epoch, rotateAt, outcome := s.store.leave(c.Meeting, c.ID, until, s.cfg.Now())
+	s.metrics.leaves.WithLabelValues(outcome).Inc()
+	s.logRotations()
+	attrs := []any{"outcome", "left", "leave", outcome, "meeting", c.Meeting, "participant", c.Participant,
+		"epoch", epoch, "ticket", c.ID}
+	if !rotateAt.IsZero() {
+		attrs = append(attrs, "rotate_at", rotateAt)
 	}
-	jsonapi.Write(w, http.StatusOK, LeaveResponse{Meeting: c.Meeting, Epoch: next})
+	s.log.Info("leave recorded", attrs...)
+	jsonapi.Write(w, http.StatusOK, wire.LeaveResponse{Meeting: c.Meeting, Epoch: epoch, RotateAt: rotateAt.UTC()})
 }
 
-// authorize checks a ticket for a request about meeting: valid, for this meeting, managed,
-// listing this key server, and allowed here by this key server's own policy (I1, I3). It
-// returns the claims once the ticket verifies, nil before.
-func (s *Server) authorize(ctx context.Context, meeting, token string) (*wire.Claims, *refusal) {
-	c, err := s.cfg.Keys.Verify(ctx, token)
-	if err != nil {
-		if errors.Is(err, ticket.ErrInvalid) {
-			return nil, &refusal{status: http.StatusUnauthorized, code: CodeInvalidTicket, msg: err.Error()}
-		}
-		// Fail closed (I4): no key set, no key. The detail (a URL, a network error) is for the
-		// operator's log, not for the client.
-		s.log.Error("cannot verify tickets", "err", err)
-		return nil, &refusal{status: http.StatusServiceUnavailable, code: CodeKeysUnavailable,
-			msg: fmt.Sprintf("key server %s cannot verify tickets right now; try the ticket's other key server", s.cfg.DC)}
+// logRotations counts and logs the rotations the store made (I6).
+func (s *Server) logRotations() {
+	for _, rot := range s.store.takeRotations() {
+		s.metrics.rotations.Inc()
+		s.log.Info("key rotated", "outcome", "rotated", "meeting", rot.meeting, "epoch", rot.next,
+			"previous_epoch", rot.prev, "at", rot.at, "leaves", rot.leaves, "retain", s.cfg.Retain)
 	}
-	id := s.cfg.DC
+}
+
+// authorize checks a ticket for a request about meeting with package admission: valid, for
+// this meeting, managed, listing this key server, and allowed here by this key server's own
+// policy (I1, I3). It returns the claims once the ticket verifies, nil before.
+func (s *Server) authorize(ctx context.Context, meeting, token string) (*wire.Claims, *admission.Refusal) {
+	c, ref := s.admitter.Verify(ctx, token, admission.KMS)
+	if ref != nil {
+		return nil, ref
+	}
+	// What only a key server asks: the request's meeting, the meeting's mode, ids that fit a
+	// key wrap's binding. Checked before the listing, so that an E2EE ticket (which lists no
+	// key server) hears why.
 	if c.Meeting != meeting {
-		return &c, &refusal{status: http.StatusForbidden, code: CodeMeetingMismatch,
-			msg: fmt.Sprintf("the ticket is for meeting %q, not %q", c.Meeting, meeting)}
+		return c, &admission.Refusal{Status: http.StatusForbidden, Code: wire.CodeMeetingMismatch,
+			Message: fmt.Sprintf("the ticket is for meeting %q, not %q", c.Meeting, meeting)}
 	}
 	if c.Mode != wire.ModeManaged {
-		return &c, &refusal{status: http.StatusConflict, code: CodeE2EEMeeting,
-			msg: fmt.Sprintf("meeting %s is end-to-end encrypted: its key comes from the meeting leader's client and no key server holds one", c.Meeting)}
+		return c, &admission.Refusal{Status: http.StatusConflict, Code: wire.CodeE2EEMeeting,
+			Message: fmt.Sprintf("meeting %s is end-to-end encrypted: its key comes from the meeting leader's client and no key server holds one", c.Meeting)}
 	}
 	if len(c.Meeting) > keywrap.MaxIDLen || len(c.Participant) > keywrap.MaxIDLen {
-		return &c, badRequest(fmt.Sprintf("meeting and participant ids must be at most %d bytes", keywrap.MaxIDLen))
+		return c, badRequest(fmt.Sprintf("meeting and participant ids must be at most %d bytes", keywrap.MaxIDLen))
 	}
-	if !slices.Contains(c.Lists(id), wire.ListKMS) {
-		return &c, &refusal{status: http.StatusForbidden, code: CodeNotListed,
-			msg: fmt.Sprintf("the ticket for meeting %s does not list %s as a key server", c.Meeting, id)}
-	}
-	// I1 at the key server: the key is issued only where its own policy allows this
-	// datacenter for both the participant and the meeting, whatever the ticket lists.
-	if err := s.cfg.Model.Admit(admission.Party(c.Context), s.dc); err != nil {
-		ref := &refusal{status: http.StatusForbidden, code: CodeResidencyConflict,
-			msg: "key server " + id + " may not issue this meeting's key: " + err.Error()}
-		var pr *policy.Refusal
-		if errors.As(err, &pr) {
-			ref.code, ref.rule = pr.Code(), pr.Rule
-		}
-		return &c, ref
-	}
-	return &c, nil
+	// I1 at the key server: the key is issued only where the ticket lists this key server and
+	// its own policy allows this datacenter for both the participant and the meeting.
+	return c, s.admitter.Check(c, admission.KMS)
 }
 
 // publicKey returns the key to wrap to: the ticket's, which the directory signed. A request
 // may repeat it, never substitute another: whoever steals a ticket must not get a key wrapped
 // to a key of their own.
-func publicKey(c *wire.Claims, requested string) (keywrap.PublicKey, *refusal) {
+func publicKey(c *wire.Claims, requested string) (keywrap.PublicKey, *admission.Refusal) {
 	if c.PublicKey == "" {
-		return keywrap.PublicKey{}, &refusal{status: http.StatusBadRequest, code: CodeBadPublicKey,
-			msg: "the ticket carries no public key to wrap the meeting key to; join again with a public_key"}
+		return keywrap.PublicKey{}, &admission.Refusal{Status: http.StatusBadRequest, Code: wire.CodeBadPublicKey,
+			Message: "the ticket carries no public key to wrap the meeting key to; join again with a public_key"}
 	}
 	if requested != "" && requested != c.PublicKey {
-		return keywrap.PublicKey{}, &refusal{status: http.StatusForbidden, code: CodePublicKeyMismatch,
-			msg: "the request's public_key is not the one the ticket carries; the key is only ever wrapped to the ticket's public key"}
+		return keywrap.PublicKey{}, &admission.Refusal{Status: http.StatusForbidden, Code: wire.CodePublicKeyMismatch,
+			Message: "the request's public_key is not the one the ticket carries; the key is only ever wrapped to the ticket's public key"}
 	}
 	pub, err := keywrap.ParsePublicKey(c.PublicKey)
 	if err != nil {
-		return keywrap.PublicKey{}, &refusal{status: http.StatusBadRequest, code: CodeBadPublicKey,
-			msg: fmt.Sprintf("the ticket's public key cannot be used: %v; join again with a valid public_key", err)}
+		return keywrap.PublicKey{}, &admission.Refusal{Status: http.StatusBadRequest, Code: wire.CodeBadPublicKey,
+			Message: fmt.Sprintf("the ticket's public key cannot be used: %v; join again with a valid public_key", err)}
 	}
 	return pub, nil
 }
 
-// lookupRefusal is the answer to a failed key lookup.
-func lookupRefusal(err error, meeting string, epoch, current uint64, retain time.Duration) *refusal {
+// lookupRefusal is the answer to a failed key lookup; the caller adds the current epoch.
+func lookupRefusal(err error, meeting string, epoch, current uint64, retain time.Duration) *admission.Refusal {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, errLeft):
 		// A participant that left must not open the media of the epochs that follow: its
 		// ticket is retired here until it expires. Joining again gives a new ticket.
-		return &refusal{status: http.StatusForbidden, code: CodeLeft,
-			msg: fmt.Sprintf("this ticket was used to leave meeting %s; join again for a new ticket", meeting)}
+		return &admission.Refusal{Status: http.StatusForbidden, Code: wire.CodeLeft,
+			Message: fmt.Sprintf("this ticket was used to leave meeting %s; join again for a new ticket", meeting)}
 	case errors.Is(err, errNoKey):
-		return &refusal{status: http.StatusNotFound, code: CodeUnknownEpoch,
-			msg: fmt.Sprintf("meeting %s has no key yet; ask without an epoch for the current one", meeting)}
+		return &admission.Refusal{Status: http.StatusNotFound, Code: wire.CodeUnknownEpoch,
+			Message: fmt.Sprintf("meeting %s has no key yet; ask without an epoch for the current one", meeting)}
 	case errors.Is(err, errFutureEpoch):
-		return &refusal{status: http.StatusNotFound, code: CodeUnknownEpoch, current: current,
-			msg: fmt.Sprintf("meeting %s has no epoch %d yet; its current epoch is %d", meeting, epoch, current)}
+		return &admission.Refusal{Status: http.StatusNotFound, Code: wire.CodeUnknownEpoch,
+			Message: fmt.Sprintf("meeting %s has no epoch %d yet; its current epoch is %d", meeting, epoch, current)}
 	default:
-		return &refusal{status: http.StatusGone, code: CodeEpochExpired, current: current,
-			msg: fmt.Sprintf("epoch %d of meeting %s was superseded more than %s ago and is deleted; its current epoch is %d",
+		return &admission.Refusal{Status: http.StatusGone, Code: wire.CodeEpochExpired,
+			Message: fmt.Sprintf("epoch %d of meeting %s was superseded more than %s ago and is deleted; its current epoch is %d",
 				epoch, meeting, retain, current)}
 	}
 }
@@ -308,11 +245,15 @@ func (s *Server) wrap(pub keywrap.PublicKey, sealed []byte, meeting, participant
 }
 
 // refuse answers with ref, counts and logs it. c is nil when the ticket did not verify; then
-// meeting is the unauthenticated id of the path.
-func (s *Server) refuse(w http.ResponseWriter, r *http.Request, op, meeting string, c *wire.Claims, epoch uint64, ref *refusal) {
-	s.metrics.refusals.WithLabelValues(ref.code, ref.rule).Inc()
-	attrs := []any{"outcome", ref.code, "op", op, "status", ref.status, "rule", ref.rule,
-		"message", ref.msg, "remote", r.RemoteAddr}
+// meeting is the unauthenticated id of the path. current, when not 0, is the meeting's current
+// epoch, for the answer to a request for an epoch that is not available.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, op, meeting string, c *wire.Claims, epoch uint64, ref *admission.Refusal, current uint64) {
+	s.metrics.refusals.WithLabelValues(ref.Code, ref.Rule).Inc()
+	attrs := []any{"outcome", ref.Code, "op", op, "status", ref.Status, "rule", ref.Rule,
+		"message", ref.Message, "remote", r.RemoteAddr}
+	if ref.Cause != nil {
+		attrs = append(attrs, "err", ref.Cause)
+	}
 	if c != nil {
 		attrs = append(attrs, "meeting", c.Meeting, "participant", c.Participant,
 			"participant_region", c.Context.ParticipantRegion, "meeting_region", c.Context.MeetingRegion,
@@ -324,21 +265,20 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, op, meeting stri
 	// The epoch asked for; 0 when the request named none (the current one) or is a leave.
 	attrs = append(attrs, "epoch", epoch)
 	level := slog.LevelWarn
-	switch ref.code {
-	case CodeBadRequest, CodeBadPublicKey, CodeKeysUnavailable, CodeUnknownEpoch, CodeEpochExpired, CodeLeft:
+	switch ref.Code {
+	case wire.CodeBadRequest, wire.CodeBadPublicKey, wire.CodeUnknownEpoch, wire.CodeEpochExpired, wire.CodeLeft:
 		level = slog.LevelInfo
-	case CodeInternal:
+	case wire.CodeInternal, wire.CodeKeysUnavailable:
 		level = slog.LevelError
 	}
 	// Warn: the directory or the client should never have sent this ticket here, so the
 	// run-time layer caught what an earlier one missed, or someone is probing.
 	s.log.Log(r.Context(), level, op+" refused", attrs...)
-	body := ErrorResponse{Error: ref.code, Message: ref.msg, CurrentEpoch: ref.current}
-	if ref.status == http.StatusForbidden {
-		body.Rule = &ref.rule
-	}
-	if ref.status == http.StatusServiceUnavailable {
+	body := ref.Body()
+	body.CurrentEpoch = current
+	if ref.Status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+		body.RetryAfter = retryAfterSeconds
 	}
-	jsonapi.Write(w, ref.status, body)
+	jsonapi.Write(w, ref.Status, body)
 }

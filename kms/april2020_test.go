@@ -3,6 +3,7 @@ package kms
 import (
 	"errors"
 	"fmt"
+	"github.com/geofence/geofence/wire"
 	"net/http"
 	"strings"
 	"testing"
@@ -44,12 +45,12 @@ func TestApril2020KeyServer(t *testing.T) {
 				t.Fatalf("the ticket lists cn-pek in %v, want [kms]", got)
 			}
 
-			a := pek.key(c.Meeting, KeyRequest{Token: pek.sign(c)})
-			if a.status != http.StatusForbidden || a.err.Error != CodeResidencyConflict {
-				t.Fatalf("Beijing key server: got %d %s (%s), want 403 %s", a.status, a.err.Error, a.err.Message, CodeResidencyConflict)
+			a := pek.key(c.Meeting, wire.KeyRequest{Token: pek.sign(c)})
+			if a.status != http.StatusForbidden || a.err.Error != wire.CodeResidencyConflict {
+				t.Fatalf("Beijing key server: got %d %s (%s), want 403 %s", a.status, a.err.Error, a.err.Message, wire.CodeResidencyConflict)
 			}
-			if a.err.Rule == nil || *a.err.Rule != "nothing-else-enters-china" {
-				t.Errorf("got rule %v, want nothing-else-enters-china", a.err.Rule)
+			if len(a.err.Rules) != 1 || a.err.Rules[0] != "nothing-else-enters-china" {
+				t.Errorf("got rules %q, want [nothing-else-enters-china]", a.err.Rules)
 			}
 			for _, want := range []string{"cn-pek", "nothing-else-enters-china", "CN"} {
 				if !strings.Contains(a.err.Message, want) {
@@ -61,7 +62,7 @@ func TestApril2020KeyServer(t *testing.T) {
 			}
 
 			// The same ticket, at an allowed key server on its list.
-			b := sjc.key(c.Meeting, KeyRequest{Token: sjc.sign(c)})
+			b := sjc.key(c.Meeting, wire.KeyRequest{Token: sjc.sign(c)})
 			if b.status != http.StatusOK {
 				t.Fatalf("San Jose key server: got %d %s (%s), want 200", b.status, b.err.Error, b.err.Message)
 			}
@@ -72,7 +73,7 @@ func TestApril2020KeyServer(t *testing.T) {
 		})
 	}
 	if got, want := value(t, pek.reg, "geofence_kms_refusals_total",
-		map[string]string{"datacenter": "cn-pek", "reason": CodeResidencyConflict, "rule": "nothing-else-enters-china"}), float64(len(tests)); got != want {
+		map[string]string{"datacenter": "cn-pek", "reason": wire.CodeResidencyConflict, "rule": "nothing-else-enters-china"}), float64(len(tests)); got != want {
 		t.Errorf("got %v residency refusals counted, want %v", got, want)
 	}
 	if got := value(t, pek.reg, "geofence_kms_issuances_total", map[string]string{"datacenter": "cn-pek", "suite": "x25519"}); got != 0 {

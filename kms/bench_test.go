@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/geofence/geofence/wire"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -24,7 +25,7 @@ func benchmarkIssue100(b *testing.B, suite keywrap.Suite) {
 	bodies := make([][]byte, n)
 	for i := range n {
 		p := newParty(b, fmt.Sprintf("participant-%03d", i), suite)
-		body, err := json.Marshal(KeyRequest{Token: e.sign(naClaims("m-bench", p))})
+		body, err := json.Marshal(wire.KeyRequest{Token: e.sign(naClaims("m-bench", p))})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/geofence/geofence/wire"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -73,7 +74,7 @@ func FuzzKeyRequest(f *testing.F) {
 			t.Fatalf("parser accepted epoch 0: %q", body)
 		}
 		if rec.Code == http.StatusOK {
-			var k KeyResponse
+			var k wire.KeyResponse
 			mustDecode(t, rec.Body.Bytes(), &k)
 			open(t, alice, k) // only alice's ticket is valid: the key is hers
 		}

@@ -209,15 +209,15 @@ func (e *env) post(path string, body any) (int, []byte) {
 type answer struct {
 	status int
 	body   []byte
-	key    KeyResponse
-	left   LeaveResponse
-	err    ErrorResponse
+	key    wire.KeyResponse
+	left   wire.LeaveResponse
+	err    wire.Error
 }
 
 func keyPath(meeting string) string   { return strings.Replace(KeyPath, "{id}", meeting, 1) }
 func leavePath(meeting string) string { return strings.Replace(LeavePath, "{id}", meeting, 1) }
 
-func (e *env) key(meeting string, req KeyRequest) answer {
+func (e *env) key(meeting string, req wire.KeyRequest) answer {
 	e.t.Helper()
 	st, body := e.post(keyPath(meeting), req)
 	a := answer{status: st, body: body}
@@ -231,7 +231,7 @@ func (e *env) key(meeting string, req KeyRequest) answer {
 
 func (e *env) leave(meeting, token string) answer {
 	e.t.Helper()
-	st, body := e.post(leavePath(meeting), LeaveRequest{Token: token})
+	st, body := e.post(leavePath(meeting), wire.LeaveRequest{Token: token})
 	a := answer{status: st, body: body}
 	if st == http.StatusOK {
 		mustDecode(e.t, body, &a.left)
@@ -251,7 +251,7 @@ func mustDecode(t testing.TB, body []byte, v any) {
 }
 
 // open unwraps an issued key with p's private key under the binding the answer claims.
-func open(t testing.TB, p party, k KeyResponse) []byte {
+func open(t testing.TB, p party, k wire.KeyResponse) []byte {
 	t.Helper()
 	w, err := keywrap.ParseWrapped(k.Wrapped)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/geofence/geofence/wire"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,9 +11,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/geofence/geofence/admission"
+	"github.com/geofence/geofence/internal/httpserve"
 	"github.com/geofence/geofence/internal/jsonapi"
 	"github.com/geofence/geofence/policy"
-	"github.com/geofence/geofence/ticket"
+	"github.com/geofence/geofence/wire"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -22,24 +23,18 @@ import (
 const (
 	DefaultRetain       = 10 * time.Minute
 	DefaultDrainTimeout = 10 * time.Second
+	// DefaultRotateInterval is the rotate_interval of DESIGN.md section 8: a meeting rotates
+	// its key at most once per interval, however many participants leave.
+	DefaultRotateInterval = 10 * time.Second
 )
 
-// Paths the key server serves (patterns of net/http.ServeMux).
+// Paths the key server serves (patterns of net/http.ServeMux; docs/agent.md).
 const (
-	KeyPath     = "/v1/meetings/{id}/key"
-	LeavePath   = "/v1/meetings/{id}/leave"
+	KeyPath     = wire.KeyPath
+	LeavePath   = wire.LeavePath
 	HealthPath  = "/healthz"
 	MetricsPath = "/metrics"
 )
-
-// TicketVerifier checks a ticket's signature, issuer and lifetime and returns its claims.
-// Errors about the token match ticket.ErrInvalid; other errors (the key set cannot be
-// fetched) say nothing about the token. *ticket.RemoteKeys is one.
-type TicketVerifier interface {
-	Verify(ctx context.Context, token string) (wire.Claims, error)
-}
-
-var _ TicketVerifier = (*ticket.RemoteKeys)(nil)
 
 // Config configures a Server. DC, Model, Keys and KEK are required; every other field's zero
 // value is its default. The Server keeps a copy: changing Config after New has no effect.
@@ -52,26 +47,36 @@ type Config struct {
 	Model *policy.Model
 	// Keys verifies tickets, in production a *ticket.RemoteKeys on the directory's key set.
 	// Required.
-	Keys TicketVerifier
+	Keys admission.TicketVerifier
 	// KEK is the 32-byte key-encryption key the meeting keys are sealed under at rest (see
 	// LoadKEK). Required. New does not keep this slice; the caller may clear it afterwards.
 	KEK []byte
 
-	// Now is the clock of key retention; nil means time.Now. (Ticket lifetimes are checked
-	// with Keys' clock.)
+	// Now is the clock of key retention and rotation; nil means time.Now. (Ticket lifetimes
+	// are checked with Keys' clock.)
 	Now func() time.Time
 	// Retain is how long a superseded epoch's key stays available after a participant leaves,
 	// so that media already encrypted with it can still be decrypted; zero means
 	// DefaultRetain. It must not be negative.
 	Retain time.Duration
+	// RotateInterval is the shortest time between two rotations of a meeting's key: a leave
+	// within RotateInterval of the meeting's last rotation is coalesced into one rotation at
+	// the end of the interval (DESIGN.md section 8). Zero means DefaultRotateInterval. It must
+	// not be negative.
+	RotateInterval time.Duration
 	// DrainTimeout bounds how long Serve waits, once its context is done, for requests in
 	// flight to finish; zero means DefaultDrainTimeout.
 	DrainTimeout time.Duration
+	// HTTP bounds Serve's HTTP server (deadlines, header size, connections held); its zero
+	// value is package httpserve's defaults. Its Name, Logger, Metrics and DrainTimeout are
+	// the key server's.
+	HTTP httpserve.Options
 	// Logger receives the key server's logs, one record per issuance, refusal and rotation
 	// (I6); nil means none. Key material is never logged.
 	Logger *slog.Logger
-	// Registry, when set, gets the key server's metrics (see metrics.go); several key servers
-	// can share one, each labelled with its datacenter.
+	// Registry, when set, gets the key server's metrics (see metrics.go) and its HTTP
+	// server's (package httpserve); several key servers can share one, each labelled with its
+	// datacenter.
 	Registry prometheus.Registerer
 	// Metrics, when set, is served at GET /metrics (for example promhttp.HandlerFor the
 	// Registry's gatherer).
@@ -84,13 +89,15 @@ type Config struct {
 
 // Server is a key server. Create one with New; serve Handler, or run Serve.
 type Server struct {
-	cfg     Config
-	dc      policy.DCID
-	log     *slog.Logger
-	metrics *metrics
-	sealer  *sealer
-	store   *store
-	serving atomic.Bool
+	cfg      Config
+	dc       policy.DCID
+	admitter *admission.Admitter
+	log      *slog.Logger
+	metrics  *metrics
+	http     *httpserve.Metrics
+	sealer   *sealer
+	store    *store
+	serving  atomic.Bool
 }
 
 // New checks cfg and returns a Server for it.
@@ -111,6 +118,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Retain < 0 {
 		return nil, fmt.Errorf("new kms %s: retain %v is negative", cfg.DC, cfg.Retain)
 	}
+	if cfg.RotateInterval < 0 {
+		return nil, fmt.Errorf("new kms %s: rotate interval %v is negative", cfg.DC, cfg.RotateInterval)
+	}
 	sl, err := newSealer(cfg.KEK, cfg.DC)
 	if err != nil {
 		return nil, fmt.Errorf("new kms %s: %w", cfg.DC, err)
@@ -121,6 +131,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Retain == 0 {
 		cfg.Retain = DefaultRetain
+	}
+	if cfg.RotateInterval == 0 {
+		cfg.RotateInterval = DefaultRotateInterval
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = DefaultDrainTimeout
@@ -133,17 +146,26 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new kms %s: %w", cfg.DC, err)
 	}
+	hm, err := httpserve.NewMetrics(cfg.Registry)
+	if err != nil {
+		m.unregister(cfg.Registry)
+		return nil, fmt.Errorf("new kms %s: %w", cfg.DC, err)
+	}
 	if cfg.Unverified {
 		m.unverified.Set(1)
 	}
-	return &Server{
-		cfg:     cfg,
-		dc:      dc,
-		log:     log.With("dc", cfg.DC),
-		metrics: m,
-		sealer:  sl,
-		store:   newStore(),
-	}, nil
+	model := cfg.Model
+	s := &Server{
+		cfg:      cfg,
+		dc:       dc,
+		admitter: &admission.Admitter{Model: func() *policy.Model { return model }, DC: cfg.DC, Keys: cfg.Keys},
+		log:      log.With("dc", cfg.DC),
+		metrics:  m,
+		http:     hm,
+		sealer:   sl,
+	}
+	s.store = newStore(s.newSealed, cfg.Retain, cfg.RotateInterval)
+	return s, nil
 }
 
 // DC is the key server's datacenter id.
@@ -165,19 +187,27 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-// Sweep deletes the superseded epochs whose retention has passed and forgets the retired
-// tickets that have expired; it returns the number of epochs deleted. Serve calls it
-// periodically; lookups also never return an epoch past its retention, swept or not.
-func (s *Server) Sweep() int { return s.store.sweep(s.cfg.Now()) }
-
-// sweepInterval is how often Serve sweeps: a quarter of Retain, between 1 s and 1 min.
-func (s *Server) sweepInterval() time.Duration {
-	return min(max(s.cfg.Retain/4, time.Second), time.Minute)
+// Sweep makes the key rotations that are due, deletes the superseded epochs whose retention
+// has passed and forgets the retired tickets that have expired; it returns the number of
+// epochs deleted. Serve calls it periodically; lookups also never return an epoch past its
+// retention, and make a rotation that is due first, swept or not.
+func (s *Server) Sweep() int {
+	n := s.store.sweep(s.cfg.Now())
+	s.logRotations()
+	return n
 }
 
-// Serve serves Handler on ln until ctx is done; then it drains: it stops accepting, waits up
-// to DrainTimeout for requests in flight, closes every connection and returns nil. It returns
-// earlier, with an error, when ln fails. Serve closes ln. It may be called once.
+// sweepInterval is how often Serve sweeps: a quarter of Retain, between 1 s and 1 min, and
+// at most half of RotateInterval, so that a due rotation is logged soon even when no one asks
+// for the meeting's key.
+func (s *Server) sweepInterval() time.Duration {
+	return min(max(s.cfg.Retain/4, time.Second), time.Minute, max(s.cfg.RotateInterval/2, time.Second))
+}
+
+// Serve serves Handler on ln, bounded by Config.HTTP, until ctx is done; then it drains: it
+// stops accepting, waits up to DrainTimeout for requests in flight, closes every connection
+// and returns nil. It returns earlier, with an error, when ln fails. Serve closes ln. It may
+// be called once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if !s.serving.CompareAndSwap(false, true) {
 		return fmt.Errorf("serve kms %s: already served", s.cfg.DC)
@@ -185,19 +215,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
+	opts := s.cfg.HTTP
+	opts.Name, opts.Logger, opts.Metrics, opts.DrainTimeout = "kms/"+s.cfg.DC, s.log, s.http, s.cfg.DrainTimeout
 	if s.cfg.Unverified {
 		s.log.Error("serving a config that failed geofence verify (--allow-unverified); key requests still enforce its rules")
 	}
-	s.log.Info("serving", "addr", ln.Addr().String(), "retain", s.cfg.Retain)
+	s.log.Info("serving", "addr", ln.Addr().String(), "retain", s.cfg.Retain, "rotate_interval", s.cfg.RotateInterval)
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- httpserve.Serve(ctx, ln, s.Handler(), opts) }()
 	var sweeping sync.WaitGroup
 	sweeping.Go(func() {
 		t := time.NewTicker(s.sweepInterval())
@@ -214,24 +240,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	})
 
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-served:
+	err := <-served // httpserve.Serve drains when ctx is done
+	if err != nil {
 		err = fmt.Errorf("serve kms %s: %w", s.cfg.DC, err)
-		served = nil
-		cancel()
 	}
+	cancel()
 	sweeping.Wait()
-	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.DrainTimeout)
-	if serr := srv.Shutdown(sctx); serr != nil {
-		s.log.Warn("drain timed out; closing connections in flight", "timeout", s.cfg.DrainTimeout)
-		srv.Close()
-	}
-	scancel()
-	if served != nil {
-		<-served // http.ErrServerClosed
-	}
 	s.log.Info("stopped", "meetings", s.Meetings())
 	return err
 }

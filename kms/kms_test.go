@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -36,7 +37,7 @@ func TestKeyOpensOnlyForIntended(t *testing.T) {
 			e := newEnv(t, "us-sjc", nil)
 			alice := newParty(t, "alice", suite)
 			bob := newParty(t, "bob", suite)
-			a := e.key("m-1", KeyRequest{Token: e.sign(naClaims("m-1", alice))})
+			a := e.key("m-1", wire.KeyRequest{Token: e.sign(naClaims("m-1", alice))})
 			if a.status != http.StatusOK {
 				t.Fatalf("got %d %s (%s), want 200", a.status, a.err.Error, a.err.Message)
 			}
@@ -78,7 +79,7 @@ func TestKeyOpensOnlyForIntended(t *testing.T) {
 			}
 
 			// Bob, in the same meeting, gets the same meeting key wrapped to his own key.
-			b := e.key("m-1", KeyRequest{Token: e.sign(naClaims("m-1", bob))})
+			b := e.key("m-1", wire.KeyRequest{Token: e.sign(naClaims("m-1", bob))})
 			if b.status != http.StatusOK {
 				t.Fatalf("bob: got %d %s", b.status, b.err.Error)
 			}
@@ -89,7 +90,7 @@ func TestKeyOpensOnlyForIntended(t *testing.T) {
 				t.Errorf("bob's meeting key differs from alice's")
 			}
 			// Another meeting gets another key.
-			c := e.key("m-2", KeyRequest{Token: e.sign(naClaims("m-2", alice))})
+			c := e.key("m-2", wire.KeyRequest{Token: e.sign(naClaims("m-2", alice))})
 			if c.status != http.StatusOK {
 				t.Fatalf("m-2: got %d %s", c.status, c.err.Error)
 			}
@@ -144,69 +145,69 @@ func TestRefusals(t *testing.T) {
 		name       string
 		env        *env
 		meeting    string
-		req        KeyRequest
+		req        wire.KeyRequest
 		before     func() // run before the request
 		wantStatus int
 		wantCode   string
 		wantRule   string // for 403s
 		wantMsg    string // part of the message
 	}{
-		{name: "control", meeting: "m-1", req: KeyRequest{Token: good}, wantStatus: 200},
-		{name: "bit flip in header", meeting: "m-1", req: KeyRequest{Token: flip(good, 5)}, wantStatus: 401, wantCode: CodeInvalidTicket},
-		{name: "bit flip in claims", meeting: "m-1", req: KeyRequest{Token: flip(good, dot1+20)}, wantStatus: 401, wantCode: CodeInvalidTicket},
-		{name: "bit flip in signature", meeting: "m-1", req: KeyRequest{Token: flip(good, dot2+10)}, wantStatus: 401, wantCode: CodeInvalidTicket},
-		{name: "truncated", meeting: "m-1", req: KeyRequest{Token: good[:len(good)-4]}, wantStatus: 401, wantCode: CodeInvalidTicket},
-		{name: "not a token", meeting: "m-1", req: KeyRequest{Token: "hello"}, wantStatus: 401, wantCode: CodeInvalidTicket},
-		{name: "wrong signer", meeting: "m-1", req: KeyRequest{Token: wrongSigner}, wantStatus: 401, wantCode: CodeInvalidTicket, wantMsg: "unknown signing key"},
-		{name: "expired", meeting: "m-1", req: KeyRequest{Token: expiring},
-			before: func() { e.clk.Advance(time.Minute + ticket.Leeway) }, wantStatus: 401, wantCode: CodeInvalidTicket, wantMsg: "expired"},
-		{name: "public key substituted", meeting: "m-1", req: KeyRequest{Token: good, PublicKey: mallory.pub.String()},
-			wantStatus: 403, wantCode: CodePublicKeyMismatch},
+		{name: "control", meeting: "m-1", req: wire.KeyRequest{Token: good}, wantStatus: 200},
+		{name: "bit flip in header", meeting: "m-1", req: wire.KeyRequest{Token: flip(good, 5)}, wantStatus: 401, wantCode: wire.CodeInvalidTicket},
+		{name: "bit flip in claims", meeting: "m-1", req: wire.KeyRequest{Token: flip(good, dot1+20)}, wantStatus: 401, wantCode: wire.CodeInvalidTicket},
+		{name: "bit flip in signature", meeting: "m-1", req: wire.KeyRequest{Token: flip(good, dot2+10)}, wantStatus: 401, wantCode: wire.CodeInvalidTicket},
+		{name: "truncated", meeting: "m-1", req: wire.KeyRequest{Token: good[:len(good)-4]}, wantStatus: 401, wantCode: wire.CodeInvalidTicket},
+		{name: "not a token", meeting: "m-1", req: wire.KeyRequest{Token: "hello"}, wantStatus: 401, wantCode: wire.CodeInvalidTicket},
+		{name: "wrong signer", meeting: "m-1", req: wire.KeyRequest{Token: wrongSigner}, wantStatus: 401, wantCode: wire.CodeInvalidTicket, wantMsg: "unknown signing key"},
+		{name: "expired", meeting: "m-1", req: wire.KeyRequest{Token: expiring},
+			before: func() { e.clk.Advance(time.Minute + ticket.Leeway) }, wantStatus: 401, wantCode: wire.CodeInvalidTicket, wantMsg: "expired"},
+		{name: "public key substituted", meeting: "m-1", req: wire.KeyRequest{Token: good, PublicKey: mallory.pub.String()},
+			wantStatus: 403, wantCode: wire.CodePublicKeyMismatch},
 		{name: "public key substituted by a hybrid key", meeting: "m-1",
-			req:        KeyRequest{Token: good, PublicKey: newParty(t, "alice", keywrap.MLKEM768X25519).pub.String()},
-			wantStatus: 403, wantCode: CodePublicKeyMismatch},
-		{name: "public key repeated", meeting: "m-1", req: KeyRequest{Token: good, PublicKey: alice.pub.String()}, wantStatus: 200},
-		{name: "ticket without public key", meeting: "m-1", req: KeyRequest{Token: edit(func(c *wire.Claims) { c.PublicKey = "" })},
-			wantStatus: 400, wantCode: CodeBadPublicKey},
-		{name: "ticket with a malformed public key", meeting: "m-1", req: KeyRequest{Token: edit(func(c *wire.Claims) { c.PublicKey = "x25519:AAAA" })},
-			wantStatus: 400, wantCode: CodeBadPublicKey},
-		{name: "meeting id mismatch", meeting: "m-2", req: KeyRequest{Token: good}, wantStatus: 403, wantCode: CodeMeetingMismatch},
-		{name: "not listed", meeting: "m-1", req: KeyRequest{Token: edit(func(c *wire.Claims) {
+			req:        wire.KeyRequest{Token: good, PublicKey: newParty(t, "alice", keywrap.MLKEM768X25519).pub.String()},
+			wantStatus: 403, wantCode: wire.CodePublicKeyMismatch},
+		{name: "public key repeated", meeting: "m-1", req: wire.KeyRequest{Token: good, PublicKey: alice.pub.String()}, wantStatus: 200},
+		{name: "ticket without public key", meeting: "m-1", req: wire.KeyRequest{Token: edit(func(c *wire.Claims) { c.PublicKey = "" })},
+			wantStatus: 400, wantCode: wire.CodeBadPublicKey},
+		{name: "ticket with a malformed public key", meeting: "m-1", req: wire.KeyRequest{Token: edit(func(c *wire.Claims) { c.PublicKey = "x25519:AAAA" })},
+			wantStatus: 400, wantCode: wire.CodeBadPublicKey},
+		{name: "meeting id mismatch", meeting: "m-2", req: wire.KeyRequest{Token: good}, wantStatus: 403, wantCode: wire.CodeMeetingMismatch},
+		{name: "not listed", meeting: "m-1", req: wire.KeyRequest{Token: edit(func(c *wire.Claims) {
 			c.KMS = []wire.DC{{ID: "ca-yyz", Country: "CA"}}
-		})}, wantStatus: 403, wantCode: CodeNotListed},
-		{name: "listed as media server only", meeting: "m-1", req: KeyRequest{Token: edit(func(c *wire.Claims) {
+		})}, wantStatus: 403, wantCode: wire.CodeNotListed},
+		{name: "listed as media server only", meeting: "m-1", req: wire.KeyRequest{Token: edit(func(c *wire.Claims) {
 			c.KMS = []wire.DC{{ID: "ca-yyz", Country: "CA"}}
 			c.Secondary = []wire.DC{{ID: "us-sjc", Country: "US"}}
-		})}, wantStatus: 403, wantCode: CodeNotListed},
-		{name: "e2ee meeting", meeting: "m-1", req: KeyRequest{Token: edit(func(c *wire.Claims) { c.Mode = wire.ModeE2EE })},
-			wantStatus: 409, wantCode: CodeE2EEMeeting},
-		{name: "e2ee meeting without key servers", meeting: "m-1", req: KeyRequest{Token: edit(func(c *wire.Claims) {
+		})}, wantStatus: 403, wantCode: wire.CodeNotListed},
+		{name: "e2ee meeting", meeting: "m-1", req: wire.KeyRequest{Token: edit(func(c *wire.Claims) { c.Mode = wire.ModeE2EE })},
+			wantStatus: 409, wantCode: wire.CodeE2EEMeeting},
+		{name: "e2ee meeting without key servers", meeting: "m-1", req: wire.KeyRequest{Token: edit(func(c *wire.Claims) {
 			c.Mode, c.KMS = wire.ModeE2EE, nil
-		})}, wantStatus: 409, wantCode: CodeE2EEMeeting},
-		{name: "government participant at a general key server", meeting: "m-1", req: KeyRequest{Token: edit(func(c *wire.Claims) {
+		})}, wantStatus: 409, wantCode: wire.CodeE2EEMeeting},
+		{name: "government participant at a general key server", meeting: "m-1", req: wire.KeyRequest{Token: edit(func(c *wire.Claims) {
 			c.Context.ParticipantPlan, c.Context.HostPlan = "government", "government"
-		})}, wantStatus: 403, wantCode: CodePlanConflict, wantRule: ""},
-		{name: "basic participant at a government key server", env: gov, meeting: "m-1", req: KeyRequest{Token: gov.sign(func() wire.Claims {
+		})}, wantStatus: 403, wantCode: wire.CodePlanConflict, wantRule: ""},
+		{name: "basic participant at a government key server", env: gov, meeting: "m-1", req: wire.KeyRequest{Token: gov.sign(func() wire.Claims {
 			c := naClaims("m-1", alice)
 			c.KMS = append(c.KMS, wire.DC{ID: "us-gov-east", Country: "US"})
 			return c
-		}())}, wantStatus: 403, wantCode: CodePlanConflict, wantMsg: "government"},
-		{name: "meeting in China", meeting: "m-1", req: KeyRequest{Token: edit(func(c *wire.Claims) {
+		}())}, wantStatus: 403, wantCode: wire.CodePlanConflict, wantMsg: "government"},
+		{name: "meeting in China", meeting: "m-1", req: wire.KeyRequest{Token: edit(func(c *wire.Claims) {
 			c.Context.MeetingRegion, c.Context.HostPlan = "cn", "enterprise"
 			c.Context.HostDataRegions = nil
-		})}, wantStatus: 403, wantCode: CodeResidencyConflict, wantRule: "china-stays-in-china"},
-		{name: "outside the host's data regions", meeting: "m-1", req: KeyRequest{Token: edit(func(c *wire.Claims) {
+		})}, wantStatus: 403, wantCode: wire.CodeResidencyConflict, wantRule: "china-stays-in-china"},
+		{name: "outside the host's data regions", meeting: "m-1", req: wire.KeyRequest{Token: edit(func(c *wire.Claims) {
 			c.Context.HostDataRegions = []string{"eu"}
-		})}, wantStatus: 403, wantCode: CodeResidencyConflict, wantMsg: "data regions"},
-		{name: "participant country in another region", meeting: "m-1", req: KeyRequest{Token: edit(func(c *wire.Claims) {
+		})}, wantStatus: 403, wantCode: wire.CodeResidencyConflict, wantMsg: "data regions"},
+		{name: "participant country in another region", meeting: "m-1", req: wire.KeyRequest{Token: edit(func(c *wire.Claims) {
 			c.Context.ParticipantCountry = "CN"
-		})}, wantStatus: 403, wantCode: CodeResidencyConflict, wantMsg: "region cn"},
-		{name: "unknown region", meeting: "m-1", req: KeyRequest{Token: edit(func(c *wire.Claims) {
+		})}, wantStatus: 403, wantCode: wire.CodeResidencyConflict, wantMsg: "region cn"},
+		{name: "unknown region", meeting: "m-1", req: wire.KeyRequest{Token: edit(func(c *wire.Claims) {
 			c.Context.ParticipantCountry, c.Context.ParticipantRegion = "", "mars"
-		})}, wantStatus: 403, wantCode: CodeResidencyConflict, wantMsg: "policy differs"},
-		{name: "epoch zero", meeting: "m-1", req: KeyRequest{Token: good, Epoch: epochPtr(0)}, wantStatus: 400, wantCode: CodeBadRequest},
-		{name: "future epoch", meeting: "m-1", req: KeyRequest{Token: good, Epoch: epochPtr(2)}, wantStatus: 404, wantCode: CodeUnknownEpoch},
-		{name: "no token", meeting: "m-1", req: KeyRequest{}, wantStatus: 400, wantCode: CodeBadRequest},
+		})}, wantStatus: 403, wantCode: wire.CodeResidencyConflict, wantMsg: "policy differs"},
+		{name: "epoch zero", meeting: "m-1", req: wire.KeyRequest{Token: good, Epoch: epochPtr(0)}, wantStatus: 400, wantCode: wire.CodeBadRequest},
+		{name: "future epoch", meeting: "m-1", req: wire.KeyRequest{Token: good, Epoch: epochPtr(2)}, wantStatus: 404, wantCode: wire.CodeUnknownEpoch},
+		{name: "no token", meeting: "m-1", req: wire.KeyRequest{}, wantStatus: 400, wantCode: wire.CodeBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -236,10 +237,12 @@ func TestRefusals(t *testing.T) {
 				t.Errorf("got message %q, want it to contain %q", a.err.Message, tt.wantMsg)
 			}
 			if tt.wantStatus == http.StatusForbidden {
-				if a.err.Rule == nil {
-					t.Errorf("a 403 without a rule member")
-				} else if *a.err.Rule != tt.wantRule {
-					t.Errorf("got rule %q, want %q", *a.err.Rule, tt.wantRule)
+				want := []string{}
+				if tt.wantRule != "" {
+					want = []string{tt.wantRule}
+				}
+				if !bytes.Contains(a.body, []byte(`"rules":[`)) || !slices.Equal(a.err.Rules, want) {
+					t.Errorf("got rules %q in %s, want %q", a.err.Rules, a.body, want)
 				}
 			}
 			if bytes.Contains(a.body, []byte(`"wrapped":`)) {
@@ -262,7 +265,7 @@ func TestTamperedWrappedKey(t *testing.T) {
 		t.Run(suite.String(), func(t *testing.T) {
 			e := newEnv(t, "us-sjc", nil)
 			alice := newParty(t, "alice", suite)
-			a := e.key("m-1", KeyRequest{Token: e.sign(naClaims("m-1", alice))})
+			a := e.key("m-1", wire.KeyRequest{Token: e.sign(naClaims("m-1", alice))})
 			if a.status != http.StatusOK {
 				t.Fatalf("got %d %s", a.status, a.err.Error)
 			}
@@ -340,8 +343,8 @@ func TestRotationOnLeave(t *testing.T) {
 					t.Errorf("epoch 2 has epoch 1's key")
 				}
 			}},
-		{name: "bob's ticket gets no epoch 2", who: bob, token: bobTok, wantStatus: 403, wantCode: CodeLeft},
-		{name: "bob's ticket gets no epoch 1 either", who: bob, token: bobTok, epoch: 1, wantStatus: 403, wantCode: CodeLeft},
+		{name: "bob's ticket gets no epoch 2", who: bob, token: bobTok, wantStatus: 403, wantCode: wire.CodeLeft},
+		{name: "bob's ticket gets no epoch 1 either", who: bob, token: bobTok, epoch: 1, wantStatus: 403, wantCode: wire.CodeLeft},
 		{name: "leave retried: no second rotation", who: bob, token: bobTok, leave: true, wantStatus: 200, wantEpoch: 2},
 		{name: "alice asks for epoch 1 during retention", advance: retain - time.Second, who: alice, token: aliceTok, epoch: 1,
 			wantStatus: 200, wantEpoch: 1, check: func(t *testing.T, key []byte) {
@@ -350,7 +353,7 @@ func TestRotationOnLeave(t *testing.T) {
 				}
 			}},
 		{name: "epoch 1 gone once retention passes", advance: time.Second, who: alice, token: aliceTok, epoch: 1,
-			wantStatus: 410, wantCode: CodeEpochExpired},
+			wantStatus: 410, wantCode: wire.CodeEpochExpired},
 		{name: "epoch 2 still current", who: alice, token: aliceTok, wantStatus: 200, wantEpoch: 2,
 			check: func(t *testing.T, key []byte) {
 				if !bytes.Equal(key, k2) {
@@ -358,7 +361,7 @@ func TestRotationOnLeave(t *testing.T) {
 				}
 			}},
 		{name: "epoch 2 asked by number", who: alice, token: aliceTok, epoch: 2, wantStatus: 200, wantEpoch: 2},
-		{name: "epoch 3 does not exist", who: alice, token: aliceTok, epoch: 3, wantStatus: 404, wantCode: CodeUnknownEpoch},
+		{name: "epoch 3 does not exist", who: alice, token: aliceTok, epoch: 3, wantStatus: 404, wantCode: wire.CodeUnknownEpoch},
 		{name: "alice leaves: epoch 3", who: alice, token: aliceTok, leave: true, wantStatus: 200, wantEpoch: 3},
 		{name: "bob rejoins with a new ticket and gets epoch 3", who: bob, token: e.sign(naClaims("m-1", bob)), wantStatus: 200, wantEpoch: 3,
 			check: func(t *testing.T, key []byte) {
@@ -380,7 +383,7 @@ func TestRotationOnLeave(t *testing.T) {
 				}
 				return
 			}
-			req := KeyRequest{Token: st.token}
+			req := wire.KeyRequest{Token: st.token}
 			if st.epoch != 0 {
 				req.Epoch = epochPtr(st.epoch)
 			}
@@ -417,7 +420,7 @@ func TestLeaveRacesKeyRequest(t *testing.T) {
 	for i := range 20 {
 		meeting := fmt.Sprintf("m-%d", i)
 		tok := e.sign(naClaims(meeting, bob))
-		if a := e.key(meeting, KeyRequest{Token: tok}); a.status != http.StatusOK || a.key.Epoch != 1 {
+		if a := e.key(meeting, wire.KeyRequest{Token: tok}); a.status != http.StatusOK || a.key.Epoch != 1 {
 			t.Fatalf("%s: got %d epoch %d, want 200 epoch 1", meeting, a.status, a.key.Epoch)
 		}
 		// e.post only, in the goroutines: decoding may call t.Fatal, which must not run there.
@@ -428,12 +431,12 @@ func TestLeaveRacesKeyRequest(t *testing.T) {
 		var wg sync.WaitGroup
 		keys := make([]raw, 8)
 		for j := range keys {
-			wg.Go(func() { keys[j].status, keys[j].body = e.post(keyPath(meeting), KeyRequest{Token: tok}) })
+			wg.Go(func() { keys[j].status, keys[j].body = e.post(keyPath(meeting), wire.KeyRequest{Token: tok}) })
 		}
 		var left raw
-		wg.Go(func() { left.status, left.body = e.post(leavePath(meeting), LeaveRequest{Token: tok}) })
+		wg.Go(func() { left.status, left.body = e.post(leavePath(meeting), wire.LeaveRequest{Token: tok}) })
 		wg.Wait()
-		var lr LeaveResponse
+		var lr wire.LeaveResponse
 		if left.status != http.StatusOK {
 			t.Fatalf("%s: leave got %d %s, want 200", meeting, left.status, left.body)
 		}
@@ -450,8 +453,8 @@ func TestLeaveRacesKeyRequest(t *testing.T) {
 			switch {
 			case a.status == http.StatusOK && a.key.Epoch != 1:
 				t.Errorf("%s: the ticket used to leave got epoch %d", meeting, a.key.Epoch)
-			case a.status != http.StatusOK && a.err.Error != CodeLeft:
-				t.Errorf("%s: got %d %s, want 200 or 403 %s", meeting, a.status, a.err.Error, CodeLeft)
+			case a.status != http.StatusOK && a.err.Error != wire.CodeLeft:
+				t.Errorf("%s: got %d %s, want 200 or 403 %s", meeting, a.status, a.err.Error, wire.CodeLeft)
 			}
 		}
 	}
@@ -470,17 +473,17 @@ func TestLeaveWithoutKey(t *testing.T) {
 	if got := e.srv.Meetings(); got != 0 {
 		t.Errorf("got %d meetings with a key, want 0", got)
 	}
-	if b := e.key("m-1", KeyRequest{Token: tok}); b.status != http.StatusForbidden || b.err.Error != CodeLeft {
-		t.Errorf("key with the ticket used to leave: got %d %s, want 403 %s", b.status, b.err.Error, CodeLeft)
+	if b := e.key("m-1", wire.KeyRequest{Token: tok}); b.status != http.StatusForbidden || b.err.Error != wire.CodeLeft {
+		t.Errorf("key with the ticket used to leave: got %d %s, want 403 %s", b.status, b.err.Error, wire.CodeLeft)
 	}
 	// A leave goes through the same checks as a key request.
 	c := naClaims("m-1", alice)
 	c.Context.ParticipantCountry = "CN"
-	if b := e.leave("m-1", e.sign(c)); b.status != http.StatusForbidden || b.err.Error != CodeResidencyConflict {
-		t.Errorf("leave with a ticket this key server refuses: got %d %s, want 403 %s", b.status, b.err.Error, CodeResidencyConflict)
+	if b := e.leave("m-1", e.sign(c)); b.status != http.StatusForbidden || b.err.Error != wire.CodeResidencyConflict {
+		t.Errorf("leave with a ticket this key server refuses: got %d %s, want 403 %s", b.status, b.err.Error, wire.CodeResidencyConflict)
 	}
-	if b := e.leave("m-2", tok); b.status != http.StatusForbidden || b.err.Error != CodeMeetingMismatch {
-		t.Errorf("leave of another meeting: got %d %s, want 403 %s", b.status, b.err.Error, CodeMeetingMismatch)
+	if b := e.leave("m-2", tok); b.status != http.StatusForbidden || b.err.Error != wire.CodeMeetingMismatch {
+		t.Errorf("leave of another meeting: got %d %s, want 403 %s", b.status, b.err.Error, wire.CodeMeetingMismatch)
 	}
 }
 
@@ -491,7 +494,7 @@ func TestKeysUnavailable(t *testing.T) {
 		return wire.Claims{}, errors.New("fetch ticket keys: connection refused")
 	})
 	e := newEnv(t, "us-sjc", func(c *Config) { c.Keys = down })
-	st, body := e.post(keyPath("m-1"), KeyRequest{Token: "x.y.z"})
+	st, body := e.post(keyPath("m-1"), wire.KeyRequest{Token: "x.y.z"})
 	if st != http.StatusServiceUnavailable {
 		t.Fatalf("got %d %s, want 503", st, body)
 	}
@@ -553,7 +556,7 @@ func TestNew(t *testing.T) {
 		}
 		clear(kek) // the caller may clear its copy; the server still works
 		alice := newParty(t, "alice", keywrap.X25519)
-		if _, sealed, err := s.store.current("m-1", "ticket-1", t0, s.newSealed); err != nil {
+		if _, sealed, _, err := s.store.current("m-1", "ticket-1", t0); err != nil {
 			t.Fatal(err)
 		} else if _, err := s.wrap(alice.pub, sealed, "m-1", "alice", 1); err != nil {
 			t.Errorf("wrap after the caller cleared its KEK: %v", err)
@@ -571,7 +574,7 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("a second us-sjc key server on the same registry: got no error, want one")
 	}
 	alice := newParty(t, "alice", keywrap.X25519)
-	e.key("m-1", KeyRequest{Token: e.sign(naClaims("m-1", alice))})
+	e.key("m-1", wire.KeyRequest{Token: e.sign(naClaims("m-1", alice))})
 	sjc := func(kv ...string) map[string]string {
 		l := map[string]string{"datacenter": "us-sjc"}
 		for i := 0; i < len(kv); i += 2 {
@@ -587,7 +590,7 @@ func TestMetrics(t *testing.T) {
 	}{
 		{"x25519 issuance", "geofence_kms_issuances_total", sjc("suite", "x25519"), 1},
 		{"hybrid issuances at zero", "geofence_kms_issuances_total", sjc("suite", "mlkem768x25519"), 0},
-		{"residency refusals at zero", "geofence_kms_refusals_total", sjc("reason", CodeResidencyConflict, "rule", ""), 0},
+		{"residency refusals at zero", "geofence_kms_refusals_total", sjc("reason", wire.CodeResidencyConflict, "rule", ""), 0},
 		{"rotations at zero", "geofence_kms_rotations_total", sjc(), 0},
 		{"unverified", "geofence_kms_config_unverified", sjc(), 1},
 		{"other key server verified", "geofence_kms_config_unverified", map[string]string{"datacenter": "ca-yyz"}, 0},
@@ -640,7 +643,7 @@ func TestServe(t *testing.T) {
 	defer hc.CloseIdleConnections()
 
 	alice := newParty(t, "alice", keywrap.X25519)
-	body, _ := json.Marshal(KeyRequest{Token: e.sign(naClaims("m-1", alice))})
+	body, _ := json.Marshal(wire.KeyRequest{Token: e.sign(naClaims("m-1", alice))})
 	resp, err := hc.Post(base+keyPath("m-1"), "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -650,7 +653,7 @@ func TestServe(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("key: got %d %s", resp.StatusCode, raw)
 	}
-	var k KeyResponse
+	var k wire.KeyResponse
 	mustDecode(t, raw, &k)
 	open(t, alice, k)
 
@@ -666,6 +669,10 @@ func TestServe(t *testing.T) {
 		}
 		if path == MetricsPath && !strings.Contains(string(raw), `geofence_kms_issuances_total{datacenter="us-sjc",suite="x25519"} 1`) {
 			t.Errorf("GET %s: no issuance counted in\n%s", path, raw)
+		}
+		// The HTTP server is package httpserve's, bounded and counted.
+		if path == MetricsPath && !strings.Contains(string(raw), `geofence_http_connections_open{server="kms/us-sjc"} 1`) {
+			t.Errorf("GET %s: the open connection is not counted in\n%s", path, raw)
 		}
 	}
 	resp, err = hc.Get(base + keyPath("m-1"))

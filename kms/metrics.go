@@ -4,33 +4,16 @@ import (
 	"fmt"
 
 	"github.com/geofence/geofence/crypto/keywrap"
-	"github.com/geofence/geofence/policy"
+	"github.com/geofence/geofence/wire"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Refusal codes: the "error" of an error answer and the "reason" label of
-// geofence_kms_refusals_total.
-const (
-	CodeBadRequest        = "bad_request"                // 400: the body is not a key or leave request
-	CodeBadPublicKey      = "bad_public_key"             // 400: the ticket carries no usable public key
-	CodeInvalidTicket     = "invalid_ticket"             // 401: signature, issuer or lifetime
-	CodeMeetingMismatch   = "meeting_mismatch"           // 403: the ticket is for another meeting
-	CodeNotListed         = "not_listed"                 // 403: the ticket does not list this key server
-	CodeResidencyConflict = policy.CodeResidencyConflict // 403: I1 forbids this datacenter
-	CodePlanConflict      = policy.CodePlanConflict      // 403: I3, dedicated class mismatch
-	CodePublicKeyMismatch = "public_key_mismatch"        // 403: the request names another public key
-	CodeLeft              = "left_meeting"               // 403: the ticket was presented to leave
-	CodeUnknownEpoch      = "unknown_epoch"              // 404: no such epoch (yet)
-	CodeE2EEMeeting       = "e2ee_meeting"               // 409: E2EE meetings have no server-held key
-	CodeEpochExpired      = "epoch_expired"              // 410: superseded and past retention
-	CodeKeysUnavailable   = "keys_unavailable"           // 503: the ticket keys cannot be fetched
-	CodeInternal          = "internal"                   // 500: a bug; never expected
-)
-
+// refusalCodes are the wire error codes a key server answers with: the "reason" label of
+// geofence_kms_refusals_total, whose series exist from the start.
 var refusalCodes = []string{
-	CodeBadRequest, CodeBadPublicKey, CodeInvalidTicket, CodeMeetingMismatch, CodeNotListed,
-	CodeResidencyConflict, CodePlanConflict, CodePublicKeyMismatch, CodeLeft, CodeUnknownEpoch,
-	CodeE2EEMeeting, CodeEpochExpired, CodeKeysUnavailable, CodeInternal,
+	wire.CodeBadRequest, wire.CodeBadPublicKey, wire.CodeInvalidTicket, wire.CodeMeetingMismatch, wire.CodeNotListed,
+	wire.CodeResidencyConflict, wire.CodePlanConflict, wire.CodePublicKeyMismatch, wire.CodeLeft, wire.CodeUnknownEpoch,
+	wire.CodeE2EEMeeting, wire.CodeEpochExpired, wire.CodeKeysUnavailable, wire.CodeInternal,
 }
 
 // metrics are the key server's Prometheus metrics. Every series carries a constant
@@ -39,18 +22,26 @@ var refusalCodes = []string{
 //
 //   - geofence_kms_issuances_total{suite}: keys issued, by keywrap suite (x25519,
 //     mlkem768x25519).
-//   - geofence_kms_refusals_total{reason,rule}: key and leave requests refused, by refusal
+//   - geofence_kms_refusals_total{reason,rule}: key and leave requests refused, by wire error
 //     code and, for residency conflicts a rule decides, the rule. residency_conflict,
 //     plan_conflict and not_listed mean a ticket reached a key server it should never have
 //     reached: alert on them.
-//   - geofence_kms_rotations_total: epochs superseded because a participant left.
+//   - geofence_kms_rotations_total: epochs superseded because participants left.
+//   - geofence_kms_leaves_total{outcome}: leaves by what they did: rotated (the key at once),
+//     coalesced (into the rotation due at the end of the rotate interval: the rate limit
+//     held), repeated (the ticket had left already), no_key (no key here to rotate).
 //   - geofence_kms_config_unverified: 1 when the key server runs a config that failed
 //     `geofence verify` (--allow-unverified).
 type metrics struct {
 	issuances  *prometheus.CounterVec
 	refusals   *prometheus.CounterVec
 	rotations  prometheus.Counter
+	leaves     *prometheus.CounterVec
 	unverified prometheus.Gauge
+}
+
+func (m *metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.issuances, m.refusals, m.rotations, m.leaves, m.unverified}
 }
 
 func newMetrics(reg prometheus.Registerer, dc string) (*metrics, error) {
@@ -68,9 +59,14 @@ func newMetrics(reg prometheus.Registerer, dc string) (*metrics, error) {
 		}, []string{"reason", "rule"}),
 		rotations: prometheus.NewCounter(prometheus.CounterOpts{
 			Name:        "geofence_kms_rotations_total",
-			Help:        "Meeting key epochs superseded because a participant left.",
+			Help:        "Meeting key epochs superseded because participants left.",
 			ConstLabels: labels,
 		}),
+		leaves: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name:        "geofence_kms_leaves_total",
+			Help:        "Leaves the key server recorded, by outcome: rotated at once, coalesced into a pending rotation, repeated, no_key.",
+			ConstLabels: labels,
+		}, []string{"outcome"}),
 		unverified: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name:        "geofence_kms_config_unverified",
 			Help:        "1 when the key server runs a config that failed geofence verify (--allow-unverified).",
@@ -84,10 +80,13 @@ func newMetrics(reg prometheus.Registerer, dc string) (*metrics, error) {
 	for _, c := range refusalCodes {
 		m.refusals.WithLabelValues(c, "")
 	}
+	for _, o := range leaveOutcomes {
+		m.leaves.WithLabelValues(o)
+	}
 	if reg == nil {
 		return m, nil
 	}
-	cs := []prometheus.Collector{m.issuances, m.refusals, m.rotations, m.unverified}
+	cs := m.collectors()
 	for i, c := range cs {
 		if err := reg.Register(c); err != nil {
 			for _, done := range cs[:i] {
@@ -97,4 +96,14 @@ func newMetrics(reg prometheus.Registerer, dc string) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// unregister undoes newMetrics' registration, when New fails after it.
+func (m *metrics) unregister(reg prometheus.Registerer) {
+	if reg == nil {
+		return
+	}
+	for _, c := range m.collectors() {
+		reg.Unregister(c)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/geofence/geofence/wire"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -66,7 +67,7 @@ func TestPlaintextKeyNeverLeaves(t *testing.T) {
 	var keys [][]byte
 	issue := func(tok string, p party, epoch uint64) {
 		t.Helper()
-		req := KeyRequest{Token: tok}
+		req := wire.KeyRequest{Token: tok}
 		if epoch != 0 {
 			req.Epoch = epochPtr(epoch)
 		}
@@ -84,7 +85,7 @@ func TestPlaintextKeyNeverLeaves(t *testing.T) {
 	issue(aliceTok, alice, 0)
 	issue(aliceTok, alice, 1)
 	// Refusals, which log the most detail.
-	for _, req := range []KeyRequest{
+	for _, req := range []wire.KeyRequest{
 		{Token: bobTok},
 		{Token: aliceTok, PublicKey: bob.pub.String()},
 		{Token: aliceTok, Epoch: epochPtr(9)},
@@ -121,9 +122,10 @@ func TestPlaintextKeyNeverLeaves(t *testing.T) {
 
 	// Every issuance, refusal and rotation is logged with what the audit trail needs (I6).
 	want := map[string][]string{
-		"key issued":  {"dc", "outcome", "meeting", "participant", "epoch", "suite"},
-		"key rotated": {"dc", "outcome", "meeting", "participant", "epoch", "previous_epoch"},
-		"key refused": {"dc", "outcome", "meeting", "participant", "epoch", "rule", "message"},
+		"key issued":     {"dc", "outcome", "meeting", "participant", "epoch", "suite"},
+		"key rotated":    {"dc", "outcome", "meeting", "epoch", "previous_epoch", "at", "leaves"},
+		"leave recorded": {"dc", "outcome", "leave", "meeting", "participant", "epoch", "ticket"},
+		"key refused":    {"dc", "outcome", "meeting", "participant", "epoch", "rule", "message"},
 	}
 	count := map[string]int{}
 	for _, rec := range logRecords(t, e.logs) {
@@ -138,7 +140,7 @@ func TestPlaintextKeyNeverLeaves(t *testing.T) {
 			t.Errorf("log record %q: dc %v, want us-sjc", msg, rec["dc"])
 		}
 	}
-	for msg, n := range map[string]int{"key issued": 4, "key rotated": 1, "key refused": 4} {
+	for msg, n := range map[string]int{"key issued": 4, "key rotated": 1, "leave recorded": 1, "key refused": 4} {
 		if count[msg] != n {
 			t.Errorf("got %d %q records, want %d", count[msg], msg, n)
 		}
@@ -189,13 +191,13 @@ func TestSealedAtRest(t *testing.T) {
 	e := newEnv(t, "us-sjc", nil)
 	alice := newParty(t, "alice", keywrap.X25519)
 	tok := e.sign(naClaims("m-1", alice))
-	a := e.key("m-1", KeyRequest{Token: tok})
+	a := e.key("m-1", wire.KeyRequest{Token: tok})
 	if a.status != http.StatusOK {
 		t.Fatalf("got %d %s", a.status, a.err.Error)
 	}
 	k1 := open(t, alice, a.key)
 	e.leave("m-1", tok)
-	b := e.key("m-1", KeyRequest{Token: e.sign(naClaims("m-1", alice))})
+	b := e.key("m-1", wire.KeyRequest{Token: e.sign(naClaims("m-1", alice))})
 	if b.status != http.StatusOK {
 		t.Fatalf("got %d %s", b.status, b.err.Error)
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/geofence/geofence/agent"
 	"github.com/geofence/geofence/ticket"
@@ -13,7 +14,7 @@ import (
 )
 
 func runDC(ctx context.Context, env Env, args []string) int {
-	fs := newFlags(env, "dc", "--id ID --config FILE --directory URL [--listen ADDR] [--credential-file F] [--allow-unverified]")
+	fs := newFlags(env, "dc", "--id ID --config FILE --directory URL [--listen ADDR] [--credential-file F] [--session-ttl D] [--allow-unverified]")
 	id := fs.String("id", "", "the datacenter's id in the config, required")
 	cfgPath := fs.String("config", "", "the config file, required")
 	directory := fs.String("directory", "", "the directory's base URL, required: its key set verifies tickets, and load reports go to it")
@@ -21,6 +22,7 @@ func runDC(ctx context.Context, env Env, args []string) int {
 	credFile := fs.String("credential-file", "", "a file holding this datacenter's credential for load reports")
 	issuer := fs.String("issuer", Issuer, "the issuer name of the directory's tickets")
 	fault := fs.String("fault", "none", "a failure to simulate from the start: none, blackhole or refuse")
+	sessionTTL := fs.Duration("session-ttl", agent.DefaultSessionTTL, "how long a participant's session lives without a heartbeat (at least 1s)")
 	allowUnverified := fs.Bool("allow-unverified", false, "serve a config that fails geofence verify (logged loudly and exported as a metric; admissions still enforce its rules)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -37,6 +39,9 @@ func runDC(ctx context.Context, env Env, args []string) int {
 	f, err := agent.ParseFault(*fault)
 	if err != nil {
 		return usageErr(env, fs, "--fault: %v", err)
+	}
+	if *sessionTTL < time.Second {
+		return usageErr(env, fs, "--session-ttl must be at least 1s, got %v", *sessionTTL)
 	}
 	keys, err := ticket.NewRemoteKeys(strings.TrimRight(*directory, "/")+ticket.JWKSPath, nil, *issuer, nil)
 	if err != nil {
@@ -67,7 +72,7 @@ func runDC(ctx context.Context, env Env, args []string) int {
 	}
 	reg := newRegistry()
 	a, err := agent.New(agent.Config{
-		ID: *id, Model: sv.model, Keys: keys, Directory: *directory, Credential: credential,
+		ID: *id, Model: sv.model, Keys: keys, Directory: *directory, Credential: credential, SessionTTL: *sessionTTL,
 		Logger: log, Registry: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Unverified: sv.unverified, // the agent logs it at error level and exports it
 	})

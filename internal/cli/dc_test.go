@@ -99,7 +99,8 @@ func TestDCCommand(t *testing.T) {
 	if err := os.WriteFile(cred, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	base := startDC(t, "--id", "us-sjc", "--config", "../../examples/world.yaml", "--directory", d.url, "--credential-file", cred)
+	base := startDC(t, "--id", "us-sjc", "--config", "../../examples/world.yaml", "--directory", d.url, "--credential-file", cred,
+		"--session-ttl", "45s")
 
 	c := wire.Claims{Meeting: "m-1", Participant: "alice", Account: "globex", Mode: wire.ModeE2EE, Region: "na", Home: "us-sjc",
 		Primary: []wire.DC{{ID: "us-sjc", Country: "US"}},
@@ -113,11 +114,11 @@ func TestDCCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got struct{ Datacenter, Participant, Session string }
+	var got wire.Connected
 	json.NewDecoder(resp.Body).Decode(&got)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || got.Datacenter != "us-sjc" || got.Session == "" {
-		t.Fatalf("connect: got %d %+v", resp.StatusCode, got)
+	if resp.StatusCode != http.StatusOK || got.Datacenter != "us-sjc" || got.Session == "" || got.SessionTTL != 45 {
+		t.Fatalf("connect: got %d %+v, want a session of us-sjc with the TTL of --session-ttl", resp.StatusCode, got)
 	}
 
 	resp, err = http.Get(base + "/metrics")
@@ -181,6 +182,7 @@ func TestDCCommandUsage(t *testing.T) {
 		{"missing credential file", []string{"--id", "us-sjc", "--config", world, "--directory", d.url, "--credential-file", "testdata/no-such-cred"}, ExitUsage, "no such file"},
 		{"plain http directory", []string{"--id", "us-sjc", "--config", world, "--directory", "http://directory.example"}, ExitUsage, "https"},
 		{"bad fault", []string{"--id", "us-sjc", "--config", world, "--directory", d.url, "--fault", "flaky"}, ExitUsage, "--fault"},
+		{"session ttl under a second", []string{"--id", "us-sjc", "--config", world, "--directory", d.url, "--session-ttl", "500ms"}, ExitUsage, "--session-ttl must be at least 1s"},
 		{"bad listen address", []string{"--id", "us-sjc", "--config", world, "--directory", d.url, "--listen", "256.0.0.1:0"}, ExitUsage, "256.0.0.1"},
 	}
 	for _, tt := range tests {

@@ -58,7 +58,7 @@ func runJoin(ctx context.Context, env Env, args []string) int {
 	stagger := fs.Duration("stagger", client.DefaultStagger, "delay before trying the next primary beside a pending one")
 	attemptTimeout := fs.Duration("attempt-timeout", client.DefaultAttemptTimeout, "how long one connection attempt may take")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long the whole join may take")
-	hold := fs.Duration("hold", 0, "stay connected this long (or until interrupted) before disconnecting")
+	hold := fs.Duration("hold", 0, "stay connected this long (or until interrupted), sending heartbeats, before disconnecting")
 	asJSON := fs.Bool("json", false, "print the outcome as JSON")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -161,27 +161,42 @@ func runJoin(ctx context.Context, env Env, args []string) int {
 			fmt.Fprintf(env.Stdout, "meeting key: epoch %d from key server %s (%s), wrapped to this client's %s key\n", out.Key.Epoch, out.Key.KMS, out.Key.Country, out.Key.Suite)
 		}
 	}
+	// Leave, so that the datacenter drops the participant now rather than after its session
+	// TTL.
+	leave := func() {
+		if res.Session == "" {
+			return
+		}
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), *attemptTimeout)
+		defer dcancel()
+		if err := c.Disconnect(dctx, res); err != nil {
+			fmt.Fprintf(env.Stderr, "geofence join: warning: %v\n", err)
+		}
+	}
 	if err != nil {
 		if !*asJSON {
 			fmt.Fprintf(env.Stderr, "geofence join: %v\n", err)
 		}
+		leave() // connected, but no key
 		return ExitFinding
 	}
 
+	code := ExitOK
 	if *hold > 0 {
+		// The client's heartbeats keep the session while it is held, however long.
 		fmt.Fprintf(env.Stderr, "geofence join: holding the session at %s for %v (interrupt to leave)\n", res.Datacenter, *hold)
+		t := time.NewTimer(*hold)
 		select {
 		case <-ctx.Done():
-		case <-time.After(*hold):
+		case <-t.C:
+		case <-res.Done():
+			fmt.Fprintf(env.Stderr, "geofence join: the session at %s ended: %v\n", res.Datacenter, res.Err())
+			code = ExitFinding
 		}
+		t.Stop()
 	}
-	// Leave, so that the datacenter does not count the participant for ever.
-	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), *attemptTimeout)
-	defer dcancel()
-	if err := c.Disconnect(dctx, res); err != nil {
-		fmt.Fprintf(env.Stderr, "geofence join: warning: %v\n", err)
-	}
-	return ExitOK
+	leave()
+	return code
 }
 
 func writeJoinText(env Env, res *client.Result, err error) {

@@ -14,11 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geofence/geofence/admission"
 	"github.com/geofence/geofence/agent"
 	"github.com/geofence/geofence/agent/agenttest"
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/ticket"
 	"github.com/geofence/geofence/verify"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // joinWorld is a directory stand-in that signs tickets listing real DC agents on loopback:
@@ -34,6 +36,12 @@ type joinWorld struct {
 }
 
 func newJoinWorld(t *testing.T, primary, secondary []string) *joinWorld {
+	t.Helper()
+	return newJoinWorldWith(t, nil, primary, secondary)
+}
+
+// newJoinWorldWith is newJoinWorld with edit, when set, changing every agent's Config.
+func newJoinWorldWith(t *testing.T, edit func(*agent.Config), primary, secondary []string) *joinWorld {
 	t.Helper()
 	_, m, err := verify.File("../../examples/world.yaml", verify.Options{})
 	if err != nil {
@@ -90,14 +98,18 @@ func newJoinWorld(t *testing.T, primary, secondary []string) *joinWorld {
 		t.Fatal(err)
 	}
 	for _, id := range append(append([]string{}, primary...), secondary...) {
-		w.agents[id] = startTestAgent(t, m, id, keys, endpoints)
+		w.agents[id] = startTestAgent(t, m, id, keys, endpoints, edit)
 	}
 	return w
 }
 
-func startTestAgent(t *testing.T, m *policy.Model, id string, keys agent.TicketVerifier, endpoints map[string]string) *agent.Agent {
+func startTestAgent(t *testing.T, m *policy.Model, id string, keys admission.TicketVerifier, endpoints map[string]string, edit func(*agent.Config)) *agent.Agent {
 	t.Helper()
-	a, err := agent.New(agent.Config{ID: id, Model: m, Keys: keys})
+	cfg := agent.Config{ID: id, Model: m, Keys: keys}
+	if edit != nil {
+		edit(&cfg)
+	}
+	a, err := agent.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,5 +235,87 @@ func TestJoinCommandFailures(t *testing.T) {
 	}
 	for _, a := range w.agents {
 		a.SetFault(agent.FaultNone)
+	}
+}
+
+// TestJoinCommandHold: `geofence join --hold` keeps its session with heartbeats while the
+// agent's (fake) clock moves past its session TTL several times, and ends early, exit 1,
+// when another join of the same participant replaces it.
+func TestJoinCommandHold(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	reg := prometheus.NewRegistry()
+	// A TTL of a second: the command heartbeats every third of it.
+	w := newJoinWorldWith(t, func(c *agent.Config) { c.SessionTTL, c.Now, c.Registry = time.Second, clock, reg }, []string{"us-sjc"}, nil)
+	a := w.agents["us-sjc"]
+	heartbeats := func() float64 {
+		fams, _ := reg.Gather()
+		for _, f := range fams {
+			if f.GetName() != "geofence_agent_heartbeats_total" {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "outcome" && l.GetValue() == "ok" {
+						return m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		return 0
+	}
+	// waitFor polls cond, a bound on a broken test only.
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s within a minute", what)
+			}
+		}
+	}
+	args := []string{"--directory", w.url, "--meeting", "m-1", "--account", "globex", "--participant", "bob", "--no-key"}
+	type result struct {
+		code           int
+		stdout, stderr string
+	}
+	held := make(chan result, 1)
+	go func() {
+		code, stdout, stderr := runCmd(t.Context(), runJoin, append(args, "--hold", "1h")...)
+		held <- result{code, stdout, stderr}
+	}()
+	waitFor("connect", func() bool { return a.Participants() == 1 })
+	for i := range 3 {
+		mu.Lock()
+		now = now.Add(900 * time.Millisecond) // most of the TTL
+		mu.Unlock()
+		// The second heartbeat counted after the advance was sent after it.
+		before := heartbeats()
+		waitFor("heartbeat", func() bool { return heartbeats() >= before+2 })
+		if n := a.Participants(); n != 1 {
+			t.Fatalf("after %d TTLs of agent time: got %d participants, want the held session", i+1, n)
+		}
+	}
+	// A second join of bob replaces the held session, then leaves.
+	if code, _, stderr := runCmd(t.Context(), runJoin, args...); code != ExitOK {
+		t.Fatalf("second join: exit %d, stderr:\n%s", code, stderr)
+	}
+	select {
+	case r := <-held:
+		if r.code != ExitFinding || !strings.Contains(r.stderr, "the session at us-sjc ended") {
+			t.Errorf("held join: got exit %d, stderr:\n%s\nwant exit 1 saying the session ended", r.code, r.stderr)
+		}
+		if !strings.HasPrefix(r.stdout, "connected to us-sjc") {
+			t.Errorf("held join: got stdout %q", r.stdout)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the held join did not end after its session was replaced")
+	}
+	if n := a.Participants(); n != 0 {
+		t.Errorf("got %d participants at the end, want 0", n)
 	}
 }

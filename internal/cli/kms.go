@@ -13,13 +13,14 @@ import (
 
 // runKMS serves one key server (DESIGN.md section 8) until ctx ends.
 func runKMS(ctx context.Context, env Env, args []string) int {
-	fs := newFlags(env, "kms", "--dc ID --config FILE --directory URL [--listen ADDR] [--kek-file FILE] [--retain DURATION] [--allow-unverified]")
+	fs := newFlags(env, "kms", "--dc ID --config FILE --directory URL [--listen ADDR] [--kek-file FILE] [--retain DURATION] [--rotate-interval DURATION] [--allow-unverified]")
 	dc := fs.String("dc", "", "the id, in the config, of the datacenter this key server runs in (required)")
 	cfgPath := fs.String("config", "", "the config file (required)")
 	dirURL := fs.String("directory", "", "the directory's base URL, whose published keys verify tickets (required; https, or http to loopback)")
 	listen := fs.String("listen", "127.0.0.1:0", "address to serve the key API on")
 	kekFile := fs.String("kek-file", "", "file holding the 32-byte key-encryption key: 32 raw bytes, 64 hex characters or base64 (default: the "+kms.EnvKEK+" environment variable)")
 	retain := fs.Duration("retain", kms.DefaultRetain, "how long a superseded key epoch stays available after a participant leaves")
+	rotateInterval := fs.Duration("rotate-interval", kms.DefaultRotateInterval, "the shortest time between two key rotations of a meeting: leaves in between are coalesced into one new epoch")
 	allow := fs.Bool("allow-unverified", false, "serve a config that does not verify (logged loudly and exported as a metric)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -36,6 +37,8 @@ func runKMS(ctx context.Context, env Env, args []string) int {
 		return usageErr(env, fs, "--directory is required")
 	case *retain <= 0:
 		return usageErr(env, fs, "--retain must be positive, got %v", *retain)
+	case *rotateInterval <= 0:
+		return usageErr(env, fs, "--rotate-interval must be positive, got %v", *rotateInterval)
 	}
 	// No KEK, no key server: keys are never held unsealed (I5).
 	kek, err := kms.LoadKEK(*kekFile, env.Getenv)
@@ -54,7 +57,7 @@ func runKMS(ctx context.Context, env Env, args []string) int {
 	}
 	reg := newRegistry()
 	srv, err := kms.New(kms.Config{
-		DC: *dc, Model: sv.model, Keys: keys, KEK: kek, Retain: *retain,
+		DC: *dc, Model: sv.model, Keys: keys, KEK: kek, Retain: *retain, RotateInterval: *rotateInterval,
 		Logger: newLogger(env), Registry: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Unverified: sv.unverified,
 	})

@@ -54,6 +54,7 @@ func TestKMSUsageErrors(t *testing.T) {
 		{"media-only datacenter", []string{"--dc", "us-den", "--config", kmsWorld, "--directory", dir}, testKEKHex, "does not run the kms service", ExitUsage},
 		{"missing config", []string{"--dc", "us-sjc", "--config", "testdata/no-such-file.yaml", "--directory", dir}, testKEKHex, "no such file", ExitUsage},
 		{"zero retain", []string{"--dc", "us-sjc", "--config", kmsWorld, "--directory", dir, "--retain", "0s"}, testKEKHex, "--retain must be positive", ExitUsage},
+		{"zero rotate interval", []string{"--dc", "us-sjc", "--config", kmsWorld, "--directory", dir, "--rotate-interval", "0s"}, testKEKHex, "--rotate-interval must be positive", ExitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,7 +95,7 @@ func TestKMSServes(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- runKMS(ctx, kmsEnv(pw, &stderr, testKEKHex),
-			[]string{"--dc", "us-sjc", "--config", kmsWorld, "--directory", directory.URL + "/"})
+			[]string{"--dc", "us-sjc", "--config", kmsWorld, "--directory", directory.URL + "/", "--rotate-interval", "1m"})
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
@@ -127,7 +128,7 @@ func TestKMSServes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := json.Marshal(kms.KeyRequest{Token: tok})
+	body, _ := json.Marshal(wire.KeyRequest{Token: tok})
 	hc := &http.Client{Timeout: 30 * time.Second}
 	defer hc.CloseIdleConnections()
 	resp, err := hc.Post(base+"/v1/meetings/m-1/key", "application/json", bytes.NewReader(body))
@@ -139,7 +140,7 @@ func TestKMSServes(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("key: got %d %s", resp.StatusCode, raw)
 	}
-	var k kms.KeyResponse
+	var k wire.KeyResponse
 	if err := json.Unmarshal(raw, &k); err != nil {
 		t.Fatal(err)
 	}
@@ -171,5 +172,8 @@ func TestKMSServes(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), testKEKHex) {
 		t.Errorf("the log quotes the KEK")
+	}
+	if !strings.Contains(stderr.String(), "rotate_interval=1m0s") {
+		t.Errorf("the log does not say the --rotate-interval in force:\n%s", stderr.String())
 	}
 }
