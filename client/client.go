@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +20,7 @@ import (
 )
 
 // DefaultIssuer is the issuer name ("iss") of the directory's tickets.
-const DefaultIssuer = "geofence"
+const DefaultIssuer = wire.TicketIssuer
 
 // Defaults of Config.
 const (
@@ -222,11 +223,53 @@ type Result struct {
 // in which case the Result is returned too, with its Attempts; ctx's error when it ends first
 // (with the Result too).
 func (c *Client) Join(ctx context.Context, meeting, account, participant, publicKey string) (*Result, error) {
-	start := time.Now()
 	if meeting == "" || account == "" {
 		return nil, errors.New("join: meeting and account are required")
 	}
-	ans, err := c.requestJoin(ctx, meeting, wire.JoinRequest{Account: account, Participant: participant, PublicKey: publicKey})
+	return c.join(ctx, meeting, account, participant, publicKey, "")
+}
+
+// JoinWithToken is Join with a join token minted by the account's backend (see
+// MintJoinToken): the directory takes the account and participant from the token, and the
+// ticket must name the same. This is how a participant joins a production directory; Join
+// without a token works only where the directory trusts the caller (`geofence dev` on
+// loopback).
+func (c *Client) JoinWithToken(ctx context.Context, meeting, token, publicKey string) (*Result, error) {
+	if meeting == "" || token == "" {
+		return nil, errors.New("join: meeting and token are required")
+	}
+	account, participant, err := tokenIdentity(token)
+	if err != nil {
+		return nil, fmt.Errorf("join meeting %s: %w", meeting, err)
+	}
+	return c.join(ctx, meeting, account, participant, publicKey, token)
+}
+
+// tokenIdentity reads the account and participant a join token names, without verifying it:
+// it is the caller's own token, and the directory verifies it. They are what the ticket must
+// name.
+func tokenIdentity(token string) (account, participant string, err error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return "", "", errors.New("the join token is not a compact JWS (header.payload.signature)")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", "", fmt.Errorf("the join token's payload is not base64url: %w", err)
+	}
+	var jc wire.JoinClaims
+	if err := json.Unmarshal(payload, &jc); err != nil {
+		return "", "", fmt.Errorf("the join token's claims: %w", err)
+	}
+	if jc.Account == "" || jc.Participant == "" {
+		return "", "", errors.New("the join token names no account (iss) or participant (sub)")
+	}
+	return jc.Account, jc.Participant, nil
+}
+
+func (c *Client) join(ctx context.Context, meeting, account, participant, publicKey, token string) (*Result, error) {
+	start := time.Now()
+	ans, err := c.requestJoin(ctx, meeting, token, wire.JoinRequest{Account: account, Participant: participant, PublicKey: publicKey})
 	if err != nil {
 		return nil, fmt.Errorf("join meeting %s: %w", meeting, err)
 	}
@@ -238,6 +281,12 @@ func (c *Client) Join(ctx context.Context, meeting, account, participant, public
 		return nil, fmt.Errorf("join meeting %s: %w: %w", meeting, ErrUntrustedTicket, err)
 	}
 	res := &Result{Claims: claims, Token: ans.Token}
+	// The home carries this participant's media too, through a bridge (I1): a home in a
+	// pinned country is as unacceptable as a pinned primary.
+	if claims.HomeCountry != "" && c.Pinned(claims.HomeCountry) {
+		return res, fmt.Errorf("join meeting %s: %w: the meeting's home datacenter %s is in %s, which the client pins away",
+			meeting, ErrNoDatacenter, claims.Home, claims.HomeCountry)
+	}
 
 	// From here on only the signed lists are used.
 	var prim, sec []candidate
@@ -266,15 +315,18 @@ func (c *Client) Join(ctx context.Context, meeting, account, participant, public
 	return res, nil
 }
 
-func (c *Client) requestJoin(ctx context.Context, meeting string, req wire.JoinRequest) (*wire.JoinResponse, error) {
+func (c *Client) requestJoin(ctx context.Context, meeting, token string, req wire.JoinRequest) (*wire.JoinResponse, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
 	u := c.base + "/v1/meetings/" + url.PathEscape(meeting) + "/join"
-	var hdr http.Header
+	hdr := http.Header{}
 	if c.cfg.ClientIP != "" {
-		hdr = http.Header{"X-Forwarded-For": {c.cfg.ClientIP}}
+		hdr.Set("X-Forwarded-For", c.cfg.ClientIP)
+	}
+	if token != "" {
+		hdr.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := c.post(ctx, u, body, hdr)
 	if err != nil {

@@ -43,6 +43,7 @@ type fakeDirectory struct {
 	respond    func(w http.ResponseWriter, r *http.Request) // instead of a ticket
 	requests   []wire.JoinRequest
 	xff        []string
+	auth       []string // the Authorization headers of the joins
 }
 
 func newFakeDirectory(t testing.TB, m *policy.Model) *fakeDirectory {
@@ -89,6 +90,7 @@ func (d *fakeDirectory) join(w http.ResponseWriter, r *http.Request) {
 	}
 	d.requests = append(d.requests, req)
 	d.xff = append(d.xff, r.Header.Get("X-Forwarded-For"))
+	d.auth = append(d.auth, r.Header.Get("Authorization"))
 	if d.respond != nil {
 		d.respond(w, r)
 		return

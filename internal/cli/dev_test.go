@@ -103,6 +103,27 @@ func TestDevEndToEnd(t *testing.T) {
 		}
 	}
 
+	// The real path the banner prints: a join token of the example account's backend.
+	tokenRE := regexp.MustCompile(`--token (\S+)`)
+	tm := tokenRE.FindStringSubmatch(out.String())
+	if tm == nil {
+		t.Fatalf("the banner prints no join token:\n%s", out.String())
+	}
+	{
+		var o, e bytes.Buffer
+		code := Main(ctx, []string{"join", "--directory", dir, "--meeting", meeting, "--token", tm[1], "--client-ip", "216.160.83.57", "--json"}, Env{Stdout: &o, Stderr: &e})
+		var j joinOutput
+		json.Unmarshal(o.Bytes(), &j)
+		if code != ExitOK || j.Datacenter == "" || strings.HasPrefix(j.Datacenter, "cn-") {
+			t.Fatalf("join with the banner's token: exit %d, reached %q:\n%s%s", code, j.Datacenter, o.String(), e.String())
+		}
+		// A tampered token is refused even from loopback: a token sent is always verified.
+		code = Main(ctx, []string{"join", "--directory", dir, "--meeting", meeting, "--token", tm[1][:len(tm[1])-4] + "AAAA", "--client-ip", "216.160.83.57"}, Env{Stdout: &o, Stderr: &e})
+		if code != ExitFinding || !strings.Contains(e.String(), "unauthorized") {
+			t.Fatalf("join with a tampered token: exit %d:\n%s", code, e.String())
+		}
+	}
+
 	code, j, text := join("216.160.83.57") // US in MaxMind's test database
 	if code != ExitOK || j.List != "primary" {
 		t.Fatalf("US participant: exit %d list %q, want a primary:\n%s", code, j.List, text)

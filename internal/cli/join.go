@@ -44,11 +44,12 @@ type attemptOutput struct {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func runJoin(ctx context.Context, env Env, args []string) int {
-	fs := newFlags(env, "join", "--directory URL --meeting ID --account A [--participant NAME] [--client-ip IP] [--pin-deny CC,...] [--json]")
+	fs := newFlags(env, "join", "--directory URL --meeting ID (--token JWT | --account A [--participant NAME]) [--client-ip IP] [--pin-deny CC,...] [--json]")
 	directory := fs.String("directory", "", "the directory's base URL, required (https, or http to a loopback address)")
 	meeting := fs.String("meeting", "", "the meeting to join, required")
 	account := fs.String("account", "", "the participant's account, required")
 	participant := fs.String("participant", "", "the participant's id (default: a random one)")
+	token := fs.String("token", "", "a join token minted by the account's backend (geofence token): it names the account and participant; required by a production directory")
 	clientIP := fs.String("client-ip", "", "the address to join from, sent as X-Forwarded-For (geofence dev trusts it from loopback)")
 	var pinDeny listFlag
 	fs.Var(&pinDeny, "pin-deny", "countries never to connect to, whatever the ticket says, comma-separated")
@@ -67,10 +68,16 @@ func runJoin(ctx context.Context, env Env, args []string) int {
 	if len(pos) != 0 {
 		return usageErr(env, fs, "unexpected arguments %q", pos)
 	}
-	for _, req := range []struct{ name, value string }{{"directory", *directory}, {"meeting", *meeting}, {"account", *account}} {
+	for _, req := range []struct{ name, value string }{{"directory", *directory}, {"meeting", *meeting}} {
 		if req.value == "" {
 			return usageErr(env, fs, "--%s is required", req.name)
 		}
+	}
+	switch {
+	case *token == "" && *account == "":
+		return usageErr(env, fs, "--account is required (or --token, which names the account)")
+	case *token != "" && (*account != "" || *participant != ""):
+		return usageErr(env, fs, "--token names the account and participant: leave out --account and --participant")
 	}
 	if *clientIP != "" {
 		if _, err := netip.ParseAddr(*clientIP); err != nil {
@@ -80,7 +87,7 @@ func runJoin(ctx context.Context, env Env, args []string) int {
 	if *stagger <= 0 || *attemptTimeout <= 0 || *timeout <= 0 || *hold < 0 {
 		return usageErr(env, fs, "--stagger, --attempt-timeout and --timeout must be positive, --hold not negative")
 	}
-	if *participant == "" {
+	if *participant == "" && *token == "" {
 		var b [6]byte
 		rand.Read(b[:])
 		*participant = "p-" + hex.EncodeToString(b[:])
@@ -110,7 +117,12 @@ func runJoin(ctx context.Context, env Env, args []string) int {
 	}
 	jctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	res, err := c.Join(jctx, *meeting, *account, *participant, *publicKey)
+	var res *client.Result
+	if *token != "" {
+		res, err = c.JoinWithToken(jctx, *meeting, *token, *publicKey)
+	} else {
+		res, err = c.Join(jctx, *meeting, *account, *participant, *publicKey)
+	}
 	var ref *client.Refusal
 	if errors.As(err, &ref) {
 		if *asJSON {
