@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Join throughput over HTTP on loopback, next to a bare net/http handler answering a fixed body
-# of the same size, loaded by wrk in the same run (docs/benchmarks.md, directory (b)).
+# of the same size and a handler that only signs (the Ed25519 floor), loaded by wrk in the
+# same run (docs/benchmarks.md, "Join throughput").
 # Usage: scripts/bench-join.sh [DURATION] [CONNECTIONS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,7 @@ out=$(mktemp)
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -f "$out" /tmp/geofence-join.lua' EXIT
 for _ in $(seq 50); do grep -q body_bytes "$out" && break; sleep 0.1; done
-dir=$(sed -n 's/^directory=//p' "$out"); bare=$(sed -n 's/^bare=//p' "$out"); meeting=$(sed -n 's/^meeting=//p' "$out")
+dir=$(sed -n 's/^directory=//p' "$out"); bare=$(sed -n 's/^bare=//p' "$out"); signonly=$(sed -n 's/^signonly=//p' "$out"); meeting=$(sed -n 's/^meeting=//p' "$out")
 cat >/tmp/geofence-join.lua <<LUA
 wrk.method = "POST"
 wrk.body = '{"account":"acme"}'
@@ -22,5 +23,7 @@ wrk.headers["X-Forwarded-For"] = "203.0.113.7"
 LUA
 echo "== bare net/http handler (fixed $(sed -n 's/^body_bytes=//p' "$out")-byte JSON body)"
 wrk -t2 -c"$conns" -d"$dur" --latency -s /tmp/geofence-join.lua "$bare/v1/meetings/$meeting/join"
+echo "== sign-only handler (ed25519.Sign of the sample ticket, then the fixed body): the floor"
+wrk -t2 -c"$conns" -d"$dur" --latency -s /tmp/geofence-join.lua "$signonly/v1/meetings/$meeting/join"
 echo "== directory join"
 wrk -t2 -c"$conns" -d"$dur" --latency -s /tmp/geofence-join.lua "$dir/v1/meetings/$meeting/join"

@@ -215,6 +215,13 @@ func (s *Signer) SignJSON(c wire.Claims, ttl time.Duration) (Signed, error) {
 	return s.sign(c, ttl, make([]byte, 0, payloadSize))
 }
 
+// SignAppend is SignJSON with the claims' JSON appended to buf[:0], so that a caller that
+// answers many joins can reuse its buffers: Payload.JSON is buf's array while it is large
+// enough.
+func (s *Signer) SignAppend(buf []byte, c wire.Claims, ttl time.Duration) (Signed, error) {
+	return s.sign(c, ttl, buf[:0])
+}
+
 // payloadSize is the capacity of a new payload buffer: a ticket with full lists is about
 // 1.5 KiB of JSON, and one with a hybrid post-quantum public key about 2.5 KiB.
 const payloadSize = 2 << 10

@@ -22,22 +22,24 @@ func TestAppendJoinResponseMatchesEncodingJSON(t *testing.T) {
 		{"nil lists", Claims{Meeting: "M3", Region: "eu", Home: "eu-fra"}},
 	}
 	exp := time.Date(2026, 12, 1, 12, 5, 0, 0, time.UTC)
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			enc := tt.c.AppendJSON(nil)
-			got := AppendJoinResponse(nil, enc, tt.c.Meeting, tt.c.Region, tt.c.Home, exp, "tok.en.sig")
-			nonNil := func(d []DC) []DC {
-				if d == nil {
-					return []DC{}
+	for _, token := range []string{"tok.en.sig", "not a <jws> & \"quoted\""} {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				enc := tt.c.AppendJSON(nil)
+				got := AppendJoinResponse(nil, enc, tt.c.Meeting, tt.c.Region, tt.c.Home, exp, token)
+				nonNil := func(d []DC) []DC {
+					if d == nil {
+						return []DC{}
+					}
+					return d
 				}
-				return d
-			}
-			var want bytes.Buffer
-			json.NewEncoder(&want).Encode(JoinResponse{Meeting: tt.c.Meeting, Region: tt.c.Region, Home: tt.c.Home,
-				Primary: nonNil(tt.c.Primary), Secondary: nonNil(tt.c.Secondary), KMS: nonNil(tt.c.KMS), Expires: exp, Token: "tok.en.sig"})
-			if !bytes.Equal(got, want.Bytes()) {
-				t.Errorf("got  %s\nwant %s", got, want.Bytes())
-			}
-		})
+				var want bytes.Buffer
+				json.NewEncoder(&want).Encode(JoinResponse{Meeting: tt.c.Meeting, Region: tt.c.Region, Home: tt.c.Home,
+					Primary: nonNil(tt.c.Primary), Secondary: nonNil(tt.c.Secondary), KMS: nonNil(tt.c.KMS), Expires: exp, Token: token})
+				if !bytes.Equal(got, want.Bytes()) {
+					t.Errorf("got  %s\nwant %s", got, want.Bytes())
+				}
+			})
+		}
 	}
 }

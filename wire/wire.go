@@ -284,6 +284,24 @@ func AppendJoinResponse(b []byte, signed EncodedClaims, meeting, region, home st
 	b = append(b, `,"expires":"`...)
 	b = expires.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","token":`...)
-	b = appendString(b, token)
+	if isCompactJWS(token) {
+		// A compact JWS is base64url and dots: nothing to escape, and it is most of the answer.
+		b = append(b, '"')
+		b = append(b, token...)
+		b = append(b, '"')
+	} else {
+		b = appendString(b, token)
+	}
 	return append(b, "}\n"...)
+}
+
+// isCompactJWS reports whether s holds only base64url characters and dots.
+func isCompactJWS(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }

@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/geofence/geofence/clientip"
@@ -170,6 +171,25 @@ func (s *Server) Handler() http.Handler {
 }
 
 var jsonType = []string{"application/json"}
+
+// joinBuffer holds a join's two buffers, the ticket's claims and the answer, reused across
+// joins: they are garbage once the answer is written.
+type joinBuffer struct{ payload, body []byte }
+
+// maxKeptBuffer is the largest buffer put back: the pool is for common tickets, not for the
+// largest ever seen.
+const maxKeptBuffer = 16 << 10
+
+func (b *joinBuffer) keep(payload, body []byte) {
+	if cap(payload) <= maxKeptBuffer {
+		b.payload = payload[:0]
+	}
+	if cap(body) <= maxKeptBuffer {
+		b.body = body[:0]
+	}
+}
+
+var joinBuffers = sync.Pool{New: func() any { return &joinBuffer{payload: make([]byte, 0, 2<<10), body: make([]byte, 0, 6<<10)} }}
 
 // statusOf is the HTTP status of each wire error code the directory answers with.
 var statusOf = map[string]int{
@@ -343,7 +363,9 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	signed, err := s.cfg.Signer.SignJSON(res.Claims, s.cfg.TicketTTL)
+	bufs := joinBuffers.Get().(*joinBuffer)
+	defer joinBuffers.Put(bufs)
+	signed, err := s.cfg.Signer.SignAppend(bufs.payload, res.Claims, s.cfg.TicketTTL)
 	if err != nil {
 		s.log.Error("sign ticket", "meeting", meeting, "err", err)
 		fail(w, wire.CodeInternal, "could not sign the ticket")
@@ -352,13 +374,13 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	// The answer repeats the ticket's lists: copy their JSON from the signed claims instead of
 	// encoding them again, and take "expires" from the ticket itself.
 	c := &signed.Claims
-	body := wire.AppendJoinResponse(make([]byte, 0, len(signed.Payload.JSON)+len(signed.Token)+256), signed.Payload,
-		c.Meeting, c.Region, c.Home, c.Expiry.UTC(), signed.Token)
+	body := wire.AppendJoinResponse(bufs.body[:0], signed.Payload, c.Meeting, c.Region, c.Home, c.Expiry.UTC(), signed.Token)
 	h := w.Header()
 	h["Content-Type"] = jsonType
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(http.StatusOK)
 	w.Write(body)
+	bufs.keep(signed.Payload.JSON, body)
 	s.metrics.joinLatency.Observe(time.Since(start).Seconds())
 }
 

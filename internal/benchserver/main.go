@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/geofence/geofence/clientip"
@@ -103,6 +105,18 @@ func main() {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(body)
 	}))
-	fmt.Printf("directory=%s\nbare=http://%s\nmeeting=%s\nbody_bytes=%d\n", dirURL, bareLn.Addr(), mt.ID, len(body))
+	// The floor: a handler that only signs, with Ed25519, the sample ticket's signing input
+	// (what every join must do) and answers the fixed body.
+	var sampleTicket struct{ Token string }
+	json.Unmarshal(body, &sampleTicket)
+	signingInput := []byte(sampleTicket.Token[:strings.LastIndexByte(sampleTicket.Token, '.')])
+	_, key, _ := ed25519.GenerateKey(nil)
+	signLn, _ := net.Listen("tcp", "127.0.0.1:0")
+	go http.Serve(signLn, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ed25519.Sign(key, signingInput)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	}))
+	fmt.Printf("directory=%s\nbare=http://%s\nsignonly=http://%s\nmeeting=%s\nbody_bytes=%d\n", dirURL, bareLn.Addr(), signLn.Addr(), mt.ID, len(body))
 	<-ctx.Done()
 }
