@@ -26,6 +26,7 @@ import (
 	"github.com/geofence/geofence/directory/directoryhttp"
 	"github.com/geofence/geofence/examples"
 	"github.com/geofence/geofence/geo/geoip"
+	"github.com/geofence/geofence/internal/httpserve"
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/ticket"
 )
@@ -68,7 +69,8 @@ func main() {
 	}
 	dirLn, _ := net.Listen("tcp", "127.0.0.1:0")
 	bareLn, _ := net.Listen("tcp", "127.0.0.1:0")
-	go http.Serve(dirLn, dir.Handler())
+	// The directory is served as in production: through httpserve's deadlines and caps.
+	go httpserve.Serve(ctx, dirLn, dir.Handler(), httpserve.Options{Name: "directory"})
 	dirURL := "http://" + dirLn.Addr().String()
 
 	report := func() {
