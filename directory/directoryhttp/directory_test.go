@@ -584,3 +584,28 @@ func TestAPIAccountAcrossConfigChange(t *testing.T) {
 		}
 	}
 }
+
+// TestExplainAPIAccountWithoutHomeRegion: explain for an account created at run time without
+// a home region answers (it panicked with index -1): the meeting region is then the
+// participant's own.
+func TestExplainAPIAccountWithoutHomeRegion(t *testing.T) {
+	e := newEnv(t, "../../examples/world.yaml", nil)
+	e.report(0, true)
+	if st, _ := e.do("PUT", "/v1/accounts/nohome", "", `{"plan":"pro"}`, nil); st != http.StatusCreated {
+		t.Fatalf("PUT account: %d", st)
+	}
+	var a struct {
+		MeetingRegion string `json:"meeting_region"`
+		Primary       []struct {
+			ID string `json:"id"`
+		} `json:"primary"`
+	}
+	if st, _ := e.do("GET", "/v1/explain?country=DE&account=nohome", "", nil, &a); st != http.StatusOK || a.MeetingRegion != "eu" || len(a.Primary) == 0 {
+		t.Fatalf("explain: %d %+v, want 200 with meeting region eu and primaries", st, a)
+	}
+	// A meeting of that account takes its host's country's region.
+	var mt wire.Meeting
+	if st, _ := e.do("POST", "/v1/meetings", ipOf("JP"), `{"host_account":"nohome"}`, &mt); st != http.StatusCreated || mt.Region != "apac" {
+		t.Fatalf("meeting: %d %+v, want region apac (the host's country's)", st, mt)
+	}
+}
