@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/geofence/geofence/crypto/keywrap"
 	"github.com/geofence/geofence/geo"
+	"github.com/geofence/geofence/identity"
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/route"
 	"github.com/geofence/geofence/wire"
@@ -213,11 +213,9 @@ func errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-var validID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
-
-// ValidID reports whether id may name a participant, an account or a meeting: 1 to 128
-// letters, digits, '.', '_' or '-'.
-func ValidID(id string) bool { return validID.MatchString(id) }
+// ValidID reports whether id may name a participant, an account or a key: 1 to 128 letters,
+// digits, '.', '_' or '-', the ids join tokens carry (identity.ValidID).
+func ValidID(id string) bool { return identity.ValidID(id) }
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
