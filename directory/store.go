@@ -50,19 +50,21 @@ var (
 	ErrLimit    = errors.New("limit reached")
 )
 
-// MeetingRecord is a meeting as stored.
+// MeetingRecord is a meeting as stored. A store that serializes it (etcd) writes it as JSON
+// with these member names: the one definition of the stored form.
 type MeetingRecord struct {
-	ID          string
-	HostAccount string
-	Region      string // the data region, sticky (DESIGN.md section 2)
-	Mode        string // wire.ModeManaged or wire.ModeE2EE
-	Home        string // the home DC's id; "" until the first join
-	Created     time.Time
+	ID          string    `json:"id"`
+	HostAccount string    `json:"host_account"`
+	Region      string    `json:"region"`         // the data region, sticky (DESIGN.md section 2)
+	Mode        string    `json:"mode"`           // wire.ModeManaged or wire.ModeE2EE
+	Home        string    `json:"home,omitempty"` // the home DC's id; "" until the first join
+	Created     time.Time `json:"created"`
 	// Expires is when the meeting ends if nobody joins it again (the idle timeout); joins
 	// push it forward.
-	Expires time.Time
+	Expires time.Time `json:"expires"`
 	// Revision is the store's revision of the record; tickets carry it as a fencing token.
-	Revision int64
+	// It is the store's to set, never serialized.
+	Revision int64 `json:"-"`
 }
 
 // Wire is the record as the API shows it.
@@ -73,12 +75,12 @@ func (r *MeetingRecord) Wire() wire.Meeting {
 // AccountRecord is an account created at run time through the operator API. It is kept in
 // config terms (ids), and built against each model when used.
 type AccountRecord struct {
-	ID          string
-	Plan        string
-	HomeRegion  string   // "" when the account has none
-	DataRegions []string // nil: no narrowing; empty: no DC allowed
-	Keys        []wire.AccountKey
-	Revision    int64
+	ID          string            `json:"id"`
+	Plan        string            `json:"plan"`
+	HomeRegion  string            `json:"home_region,omitempty"` // "" when the account has none
+	DataRegions []string          `json:"data_regions,omitzero"` // nil: no narrowing; empty: no DC allowed
+	Keys        []wire.AccountKey `json:"keys,omitempty"`
+	Revision    int64             `json:"-"`
 }
 
 // Wire is the record as the API shows it.

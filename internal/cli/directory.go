@@ -16,7 +16,9 @@ import (
 	"github.com/geofence/geofence/config"
 	"github.com/geofence/geofence/directory"
 	"github.com/geofence/geofence/directory/directoryhttp"
+	"github.com/geofence/geofence/directory/etcdstore"
 	"github.com/geofence/geofence/examples"
+	"github.com/geofence/geofence/explain"
 	"github.com/geofence/geofence/geo/geoip"
 	"github.com/geofence/geofence/identity"
 	"github.com/geofence/geofence/internal/httpserve"
@@ -26,6 +28,8 @@ import (
 	"github.com/geofence/geofence/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // DefaultGeoIP is where scripts/install-geoip.sh puts the country database.
@@ -119,7 +123,7 @@ func readJSONFile(path string, v any) error {
 }
 
 func runDirectory(ctx context.Context, env Env, args []string) int {
-	fs := newFlags(env, "directory", "--config FILE --admin-token-file FILE (--geoip FILE | --no-geoip) [--listen ADDR] [--trusted-proxies CIDRS] [--credentials FILE] [--endpoints FILE] [--allow-unverified]")
+	fs := newFlags(env, "directory", "--config FILE --admin-token-file FILE (--geoip FILE | --no-geoip) [--store memory|etcd --etcd URL,...] [--listen ADDR] [--trusted-proxies CIDRS] [--credentials FILE] [--endpoints FILE] [--allow-unverified]")
 	cfgPath := fs.String("config", "", "the config file (required)")
 	geoPath := fs.String("geoip", DefaultGeoIP, "the MaxMind DB country database")
 	noGeoIP := fs.Bool("no-geoip", false, "run without a GeoIP database: every client is placed in the default region")
@@ -132,6 +136,9 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 	ttl := fs.Duration("ticket-ttl", directoryhttp.DefaultTicketTTL, "how long tickets are valid (at most 24h)")
 	idle := fs.Duration("meeting-idle", directory.DefaultMeetingIdle, "a meeting nobody joins for this long ends")
 	maxMeetings := fs.Int("max-meetings-per-account", directory.DefaultMaxMeetingsPerAccount, "open meetings one host account may hold (-1: no bound)")
+	storeKind := fs.String("store", "memory", `where meetings and API accounts live: "memory" (this process only) or "etcd" (shared by replicated directories)`)
+	etcdURLs := fs.String("etcd", "", "comma-separated etcd client URLs, with --store etcd")
+	etcdPrefix := fs.String("etcd-prefix", etcdstore.DefaultPrefix, "the key prefix of this deployment's state in etcd")
 	allow := fs.Bool("allow-unverified", false, "serve a config that does not verify (logged loudly and exported as a metric)")
 	rotate := fs.Duration("rotate-keys", 24*time.Hour, "how often the ticket signing key is rotated (0: never); retired keys stay published until their tickets expire")
 	if _, err := parse(fs, args); err != nil {
@@ -148,6 +155,14 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 	}
 	if *idle <= 0 {
 		return usageErr(env, fs, "--meeting-idle must be positive")
+	}
+	switch {
+	case *storeKind != "memory" && *storeKind != "etcd":
+		return usageErr(env, fs, `--store %q: want "memory" or "etcd"`, *storeKind)
+	case *storeKind == "etcd" && *etcdURLs == "":
+		return usageErr(env, fs, "--store etcd needs --etcd URL,...")
+	case *storeKind == "memory" && *etcdURLs != "":
+		return usageErr(env, fs, "--etcd is only for --store etcd")
 	}
 	geoSet := fs.Lookup("geoip").Value.String() != DefaultGeoIP
 	if *noGeoIP && geoSet {
@@ -198,8 +213,22 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 	}
 	log := newLogger(env)
 	reg := newRegistry()
+	var store directory.Store // nil: in memory
+	if *storeKind == "etcd" {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: explain.SplitList(*etcdURLs), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			return usageErr(env, fs, "--etcd: %v", err)
+		}
+		defer cli.Close()
+		es := etcdstore.New(cli, *etcdPrefix)
+		if err := es.Ping(ctx, 5*time.Second); err != nil {
+			fmt.Fprintf(env.Stderr, "geofence directory: etcd at %s: %v\n", *etcdURLs, err)
+			return ExitFinding
+		}
+		store = es
+	}
 	core, err := directory.New(directory.Config{
-		Model: sv.model, Endpoints: eps.Media, KMSEndpoints: eps.KMS,
+		Model: sv.model, Store: store, Endpoints: eps.Media, KMSEndpoints: eps.KMS,
 		StaleAfter: *staleAfter, MeetingIdle: *idle, MaxMeetingsPerAccount: *maxMeetings,
 		Unverified: sv.unverified, Logger: log, Registry: reg,
 	})
@@ -224,7 +253,7 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 		go rotateKeys(ctx, signer, *rotate, log)
 	}
 	go core.Run(ctx)
-	fmt.Fprintf(env.Stdout, "directory listening on http://%s (geoip: %s)\n", ln.Addr(), geoDesc)
+	fmt.Fprintf(env.Stdout, "directory listening on http://%s (geoip: %s; store: %s)\n", ln.Addr(), geoDesc, *storeKind)
 	if err := serveHTTP(ctx, ln, api.Handler(), reg, log); err != nil {
 		fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)
 		return ExitFinding

@@ -3,11 +3,13 @@ package cli
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -21,41 +23,11 @@ func TestDirectoryServesWithCredentials(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte(adminToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	pr, pw := io.Pipe()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		done <- runDirectory(ctx, Env{Stdout: pw, Stderr: io.Discard, Getenv: func(string) string { return "" }},
-			[]string{"--config", "../../examples/world.yaml", "--no-geoip", "--admin-token-file", tokenFile, "--listen", "127.0.0.1:0"})
-		pw.Close()
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("geofence directory did not stop")
-		}
-	})
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	go io.Copy(io.Discard, pr)
-	url := strings.Fields(strings.TrimPrefix(line, "directory listening on "))[0]
+	url := startDirectory(t, "--config", "../../examples/world.yaml", "--no-geoip", "--admin-token-file", tokenFile, "--listen", "127.0.0.1:0")
 
 	do := func(method, path, token, body string) int {
 		t.Helper()
-		req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		return call(t, method, url+path, token, body, nil)
 	}
 	tests := []struct {
 		name, method, path, token, body string
@@ -79,4 +51,54 @@ func TestDirectoryServesWithCredentials(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startDirectory runs `geofence directory` with args until the test ends and returns the URL
+// it prints.
+func startDirectory(t *testing.T, args ...string) string {
+	t.Helper()
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var stderr strings.Builder
+	var mu sync.Mutex
+	go func() {
+		done <- runDirectory(ctx, Env{Stdout: pw, Stderr: lockedWriter{&mu, &stderr}, Getenv: func(string) string { return "" }}, args)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("geofence directory did not stop")
+		}
+	})
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("geofence directory printed no address: %v\nstderr:\n%s", err, stderr.String())
+	}
+	go io.Copy(io.Discard, pr)
+	return strings.Fields(strings.TrimPrefix(line, "directory listening on "))[0]
+}
+
+// call sends a request with a bearer token ("" for none), decodes a JSON answer into out
+// when given, and returns the status.
+func call(t *testing.T, method, url, token, body string, out any) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		json.NewDecoder(resp.Body).Decode(out)
+	}
+	return resp.StatusCode
 }

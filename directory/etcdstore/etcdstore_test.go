@@ -1,0 +1,223 @@
+package etcdstore_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/geofence/geofence/config"
+	"github.com/geofence/geofence/directory"
+	"github.com/geofence/geofence/directory/etcdstore"
+	"github.com/geofence/geofence/directory/storetest"
+	"github.com/geofence/geofence/geo"
+	"github.com/geofence/geofence/internal/etcdtest"
+	"github.com/geofence/geofence/policy"
+)
+
+func TestMain(m *testing.M) { etcdtest.Main(m) }
+
+// TestConformance runs the store conformance cases against a real etcd member, each case
+// under a prefix of its own.
+func TestConformance(t *testing.T) {
+	cluster := etcdtest.Start(t, 1)
+	cli := cluster.Client(t)
+	n := 0
+	storetest.Run(t, func(*testing.T) directory.Store {
+		n++
+		return etcdstore.New(cli, fmt.Sprintf("/test/%d/", n))
+	})
+}
+
+// TestDirectoriesRaceToHome is the linearizability-style test of the cluster: three directory
+// cores on one three-member etcd cluster, one of them believing the usual home is down, race
+// the first joins of many meetings. For each meeting exactly one home is recorded, and every
+// ticket names the home recorded at its revision: no meeting ever has two homes at once.
+func TestDirectoriesRaceToHome(t *testing.T) {
+	cluster := etcdtest.Start(t, 3)
+	cli := cluster.Client(t)
+	store := etcdstore.New(cli, "")
+	src, err := os.ReadFile("../../examples/world.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, errs := config.Parse("world.yaml", src)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	m, err := policy.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cores []*directory.Core
+	for i := range 3 {
+		core, err := directory.New(directory.Config{Model: m, Store: store, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range m.DCs {
+			core.ReportLoad(d.ID, 0, !(i == 2 && d.ID == "us-den"))
+		}
+		cores = append(cores, core)
+	}
+	us, _ := geo.LookupCountry("US")
+	where := directory.Where{Country: us, Location: us.Centroid(), Located: true}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for round := range 10 {
+		rec, err := cores[round%3].CreateMeeting(ctx, directory.CreateMeeting{HostAccount: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		type seen struct {
+			home string
+			rev  int64
+		}
+		var (
+			mu      sync.Mutex
+			tickets []seen
+			wg      sync.WaitGroup
+		)
+		for i := range 12 {
+			wg.Go(func() {
+				res, err := cores[i%3].Join(ctx, directory.JoinRequest{Meeting: rec.ID, Account: "acme", Where: where})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				tickets = append(tickets, seen{res.Claims.Home, res.Claims.Revision})
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		byRev := map[int64]string{}
+		for _, tk := range tickets {
+			if h, ok := byRev[tk.rev]; ok && h != tk.home {
+				t.Fatalf("meeting %s: revision %d names homes %s and %s", rec.ID, tk.rev, h, tk.home)
+			}
+			byRev[tk.rev] = tk.home
+		}
+		final, err := store.Meeting(ctx, rec.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h, ok := byRev[final.Revision]; ok && h != final.Home {
+			t.Fatalf("meeting %s: stored home %s at revision %d, a ticket says %s", rec.ID, final.Home, final.Revision, h)
+		}
+		if final.Home == "" {
+			t.Fatalf("meeting %s has no home after 12 joins", rec.ID)
+		}
+	}
+}
+
+// TestLeaderKilledDuringJoins kills the etcd leader of a three-member cluster while two
+// directories answer joins: joins fail for at most the election, then succeed again; every
+// meeting and account stored before the kill is still there; no ticket names two homes at one
+// revision.
+func TestLeaderKilledDuringJoins(t *testing.T) {
+	cluster := etcdtest.Start(t, 3)
+	cli := cluster.Client(t)
+	store := etcdstore.New(cli, "")
+	c, errs := config.Parse("world.yaml", mustRead(t, "../../examples/world.yaml"))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	m, err := policy.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cores []*directory.Core
+	for range 2 {
+		core, err := directory.New(directory.Config{Model: m, Store: store, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range m.DCs {
+			core.ReportLoad(d.ID, 0, true)
+		}
+		cores = append(cores, core)
+	}
+	ctx := context.Background()
+	if _, _, err := store.PutAccount(ctx, directory.AccountRecord{ID: "hooli", Plan: "pro", HomeRegion: "eu"}); err != nil {
+		t.Fatal(err)
+	}
+	var meetings []string
+	for range 5 {
+		rec, err := cores[0].CreateMeeting(ctx, directory.CreateMeeting{HostAccount: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		meetings = append(meetings, rec.ID)
+	}
+	us, _ := geo.LookupCountry("US")
+	where := directory.Where{Country: us, Location: us.Centroid(), Located: true}
+	leader := cluster.Leader(t)
+	if leader == nil {
+		t.Fatal("no leader")
+	}
+	var (
+		mu       sync.Mutex
+		byRev    = map[string]string{}
+		ok, fail int
+		killed   bool
+		okAfter  int // joins answered after the leader was killed
+	)
+	stop := time.Now().Add(4 * time.Second)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; time.Now().Before(stop); i++ {
+				jctx, cancel := context.WithTimeout(ctx, time.Second)
+				id := meetings[(w+i)%len(meetings)]
+				res, err := cores[w%2].Join(jctx, directory.JoinRequest{Meeting: id, Account: "acme", Where: where})
+				cancel()
+				mu.Lock()
+				if err != nil {
+					fail++
+				} else {
+					ok++
+					if killed {
+						okAfter++
+					}
+					key := fmt.Sprintf("%s@%d", id, res.Claims.Revision)
+					if h, seen := byRev[key]; seen && h != res.Claims.Home {
+						t.Errorf("%s names homes %s and %s", key, h, res.Claims.Home)
+					}
+					byRev[key] = res.Claims.Home
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	time.Sleep(time.Second)
+	leader.Kill()
+	mu.Lock()
+	killed = true
+	mu.Unlock()
+	wg.Wait()
+	t.Logf("joins: %d answered (%d after the leader was killed), %d failed", ok, okAfter, fail)
+	if okAfter == 0 {
+		t.Fatal("no join was answered after the leader was killed")
+	}
+	for _, id := range meetings {
+		if _, err := store.Meeting(ctx, id); err != nil {
+			t.Errorf("meeting %s lost: %v", id, err)
+		}
+	}
+	if _, err := store.Account(ctx, "hooli"); err != nil {
+		t.Errorf("account lost: %v", err)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/geofence/geofence/client"
+	"github.com/geofence/geofence/internal/etcdtest"
+	"github.com/geofence/geofence/verify"
+	"github.com/geofence/geofence/wire"
+)
+
+// TestDirectoriesShareEtcd runs two `geofence directory --store etcd` processes on one real
+// etcd cluster, as DESIGN.md section 9 deploys them: an account created through one is known
+// to the other, a meeting created through one is joined through the other, and both tickets
+// of a meeting name the same home at the same revision.
+func TestDirectoriesShareEtcd(t *testing.T) {
+	cluster := etcdtest.Start(t, 1)
+	const adminToken = "an-operator-token-of-at-least-32-characters"
+	tokenFile := filepath.Join(t.TempDir(), "admin-token")
+	if err := os.WriteFile(tokenFile, []byte(adminToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Every DC reports load with its credential; the DC ids come from the config.
+	_, m, err := verify.File("../../examples/world.yaml", verify.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := map[string]string{}
+	for _, d := range m.DCs {
+		creds[d.ID] = "cred-" + d.ID
+	}
+	credFile := filepath.Join(t.TempDir(), "credentials.json")
+	cj, _ := json.Marshal(creds)
+	if err := os.WriteFile(credFile, cj, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--config", "../../examples/world.yaml", "--no-geoip", "--admin-token-file", tokenFile,
+		"--credentials", credFile, "--listen", "127.0.0.1:0", "--store", "etcd", "--etcd", strings.Join(cluster.Endpoints(), ",")}
+	a, b := startDirectory(t, args...), startDirectory(t, args...)
+
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	acct := `{"plan":"pro","home_region":"na","keys":[{"kid":"k1","x":"` + base64.RawURLEncoding.EncodeToString(pub) + `"}]}`
+	if st := call(t, "PUT", a+"/v1/accounts/hooli", adminToken, acct, nil); st != 201 {
+		t.Fatalf("create the account through directory A: %d", st)
+	}
+	var got wire.Account
+	if st := call(t, "GET", b+"/v1/accounts/hooli", adminToken, "", &got); st != 200 || got.Plan != "pro" {
+		t.Fatalf("read it through directory B: %d %+v", st, got)
+	}
+	// Load reports go to each directory (DC liveness is per directory until leases).
+	for _, d := range []string{a, b} {
+		for id, cred := range creds {
+			if st := call(t, "PUT", d+"/v1/datacenters/"+id+"/load", cred, `{"participants":0,"healthy":true}`, nil); st != 204 {
+				t.Fatalf("load report of %s: %d", id, st)
+			}
+		}
+	}
+	host, err := client.MintJoinToken(priv, "k1", "hooli", "h1", client.JoinTokenOptions{Host: true, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mt wire.Meeting
+	if st := call(t, "POST", a+"/v1/meetings", host, `{}`, &mt); st != 201 || mt.Region != "na" {
+		t.Fatalf("create a meeting through A: %d %+v", st, mt)
+	}
+	// Join through B, then through A: the second join follows the home the first recorded.
+	var tickets []wire.JoinResponse
+	for i, d := range []string{b, a} {
+		tok, err := client.MintJoinToken(priv, "k1", "hooli", fmt.Sprintf("p%d", i), client.JoinTokenOptions{TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ans wire.JoinResponse
+		if st := call(t, "POST", d+"/v1/meetings/"+mt.ID+"/join", tok, `{}`, &ans); st != 200 {
+			t.Fatalf("join %d: %d", i, st)
+		}
+		tickets = append(tickets, ans)
+	}
+	if tickets[0].Home == "" || tickets[0].Home != tickets[1].Home {
+		t.Fatalf("homes %q and %q: want the one home the first join recorded", tickets[0].Home, tickets[1].Home)
+	}
+	var seen wire.Meeting
+	if st := call(t, "GET", b+"/v1/meetings/"+mt.ID, host, "", &seen); st != 200 || seen.Home != tickets[0].Home {
+		t.Fatalf("read the meeting through B: %d %+v, want home %s", st, seen, tickets[0].Home)
+	}
+	if st := call(t, "DELETE", b+"/v1/meetings/"+mt.ID, host, "", nil); st != 204 {
+		t.Fatalf("end the meeting through B: %d", st)
+	}
+	if st := call(t, "GET", a+"/v1/meetings/"+mt.ID, host, "", nil); st != 404 {
+		t.Fatalf("read the ended meeting through A: %d, want 404", st)
+	}
+}
