@@ -2,15 +2,16 @@
 # Join throughput over HTTP on loopback, next to a bare net/http handler answering a fixed body
 # of the same size and a handler that only signs (the Ed25519 floor), loaded by wrk in the
 # same run (docs/benchmarks.md, "Join throughput").
-# Usage: scripts/bench-join.sh [DURATION] [CONNECTIONS]
+# Usage: scripts/bench-join.sh [DURATION] [CONNECTIONS] [STORE]   (STORE: memory, the default, or etcd)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dur=${1:-10s}
 conns=${2:-32}
+store=${3:-memory}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 go build -o /tmp/geofence-benchserver ./internal/benchserver
 out=$(mktemp)
-/tmp/geofence-benchserver >"$out" &
+/tmp/geofence-benchserver -store "$store" >"$out" &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -f "$out" /tmp/geofence-join.lua' EXIT
 for _ in $(seq 50); do grep -q body_bytes "$out" && break; sleep 0.1; done
@@ -25,5 +26,5 @@ echo "== bare net/http handler (fixed $(sed -n 's/^body_bytes=//p' "$out")-byte 
 wrk -t2 -c"$conns" -d"$dur" --latency -s /tmp/geofence-join.lua "$bare/v1/meetings/$meeting/join"
 echo "== sign-only handler (ed25519.Sign of the sample ticket, then the fixed body): the floor"
 wrk -t2 -c"$conns" -d"$dur" --latency -s /tmp/geofence-join.lua "$signonly/v1/meetings/$meeting/join"
-echo "== directory join"
+echo "== directory join (store: $store)"
 wrk -t2 -c"$conns" -d"$dur" --latency -s /tmp/geofence-join.lua "$dir/v1/meetings/$meeting/join"

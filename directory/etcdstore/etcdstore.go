@@ -8,7 +8,8 @@
 // the records as JSON (directory.MeetingRecord, directory.AccountRecord); hosts/<account> holds
 // the number of open meetings the account hosts.
 //
-// It is a store, not a cache: every call reaches etcd. It keeps no state of its own.
+// New's store asks etcd on every call; NewCached's serves reads from a copy kept by a watch,
+// as a directory does.
 package etcdstore
 
 import (
@@ -16,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -33,6 +35,8 @@ const maxAttempts = 16
 type Store struct {
 	cli    *clientv3.Client
 	prefix string
+	cache  *cache // nil: every read asks etcd (see NewCached)
+	log    *slog.Logger
 }
 
 var _ directory.Store = (*Store)(nil)
@@ -42,7 +46,7 @@ func New(cli *clientv3.Client, prefix string) *Store {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return &Store{cli: cli, prefix: prefix}
+	return &Store{cli: cli, prefix: prefix, log: slog.New(slog.DiscardHandler)}
 }
 
 func (s *Store) meetingKey(id string) string { return s.prefix + "meetings/" + id }
@@ -90,6 +94,7 @@ func (s *Store) CreateMeeting(ctx context.Context, rec directory.MeetingRecord, 
 		}
 		if resp.Succeeded {
 			rec.Revision = resp.Header.Revision
+			s.waitFor(ctx, rec.Revision)
 			return rec, nil
 		}
 		if resp.Responses[0].GetResponseRange().Count > 0 {
@@ -102,6 +107,16 @@ func (s *Store) CreateMeeting(ctx context.Context, rec directory.MeetingRecord, 
 
 // Meeting implements directory.Store.
 func (s *Store) Meeting(ctx context.Context, id string) (directory.MeetingRecord, error) {
+	// A miss asks etcd: the meeting may be one another directory created a moment ago, which
+	// the watch has not delivered yet.
+	if rec, found, _ := s.cachedMeeting(id); found {
+		return rec, nil
+	}
+	return s.readMeeting(ctx, id)
+}
+
+// readMeeting reads a meeting from etcd itself, bypassing the copy.
+func (s *Store) readMeeting(ctx context.Context, id string) (directory.MeetingRecord, error) {
 	resp, err := s.cli.Get(ctx, s.meetingKey(id))
 	if err != nil {
 		return directory.MeetingRecord{}, fmt.Errorf("etcd store: read meeting %s: %w", id, err)
@@ -137,19 +152,23 @@ func (s *Store) UpdateMeeting(ctx context.Context, rec directory.MeetingRecord) 
 		return directory.MeetingRecord{}, fmt.Errorf("etcd store: update meeting %s: %w", rec.ID, err)
 	}
 	if !resp.Succeeded {
+		// The copy was stale: let it catch up with what etcd has, so that the caller's next
+		// read sees the record that won.
+		s.waitFor(ctx, resp.Header.Revision)
 		if resp.Responses[0].GetResponseRange().Count == 0 {
 			return directory.MeetingRecord{}, fmt.Errorf("etcd store: update meeting %s: %w", rec.ID, directory.ErrNotFound)
 		}
 		return directory.MeetingRecord{}, fmt.Errorf("etcd store: update meeting %s at revision %d: %w", rec.ID, rec.Revision, directory.ErrConflict)
 	}
 	rec.Revision = resp.Header.Revision
+	s.waitFor(ctx, rec.Revision)
 	return rec, nil
 }
 
 // DeleteMeeting implements directory.Store.
 func (s *Store) DeleteMeeting(ctx context.Context, id string) error {
 	for range maxAttempts {
-		rec, err := s.Meeting(ctx, id)
+		rec, err := s.readMeeting(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -180,6 +199,7 @@ func (s *Store) deleteAt(ctx context.Context, rec directory.MeetingRecord) (bool
 	if err != nil {
 		return false, fmt.Errorf("etcd store: delete meeting %s: %w", rec.ID, err)
 	}
+	s.waitFor(ctx, resp.Header.Revision)
 	return resp.Succeeded, nil
 }
 
@@ -221,11 +241,15 @@ func (s *Store) PutAccount(ctx context.Context, rec directory.AccountRecord) (di
 		return directory.AccountRecord{}, false, fmt.Errorf("etcd store: put account %s: %w", rec.ID, err)
 	}
 	rec.Revision = resp.Header.Revision
+	s.waitFor(ctx, rec.Revision)
 	return rec, resp.PrevKv == nil, nil
 }
 
 // Account implements directory.Store.
 func (s *Store) Account(ctx context.Context, id string) (directory.AccountRecord, error) {
+	if rec, found, _ := s.cachedAccount(id); found {
+		return rec, nil // a miss asks etcd, as for meetings
+	}
 	resp, err := s.cli.Get(ctx, s.accountKey(id))
 	if err != nil {
 		return directory.AccountRecord{}, fmt.Errorf("etcd store: read account %s: %w", id, err)
@@ -247,6 +271,9 @@ func decodeAccount(b []byte, rev int64) (directory.AccountRecord, error) {
 
 // Accounts implements directory.Store; etcd returns a prefix in key order, which is id order.
 func (s *Store) Accounts(ctx context.Context) ([]directory.AccountRecord, error) {
+	if recs, ok := s.cachedAccounts(); ok {
+		return recs, nil
+	}
 	resp, err := s.cli.Get(ctx, s.prefix+"accounts/", clientv3.WithPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("etcd store: list accounts: %w", err)
@@ -271,6 +298,7 @@ func (s *Store) DeleteAccount(ctx context.Context, id string) error {
 	if resp.Deleted == 0 {
 		return fmt.Errorf("etcd store: delete account %s: %w", id, directory.ErrNotFound)
 	}
+	s.waitFor(ctx, resp.Header.Revision)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package etcdstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -26,10 +27,61 @@ func TestConformance(t *testing.T) {
 	cluster := etcdtest.Start(t, 1)
 	cli := cluster.Client(t)
 	n := 0
-	storetest.Run(t, func(*testing.T) directory.Store {
-		n++
-		return etcdstore.New(cli, fmt.Sprintf("/test/%d/", n))
+	t.Run("direct", func(t *testing.T) {
+		storetest.Run(t, func(*testing.T) directory.Store {
+			n++
+			return etcdstore.New(cli, fmt.Sprintf("/test/%d/", n))
+		})
 	})
+	t.Run("cached", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) directory.Store {
+			n++
+			s, err := etcdstore.NewCached(t.Context(), cli, fmt.Sprintf("/test/%d/", n), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		})
+	})
+}
+
+// TestCacheFollowsOtherWriters: a cached store sees what another store on the same prefix
+// wrote (another directory), and a compare-and-swap against its stale copy loses cleanly.
+func TestCacheFollowsOtherWriters(t *testing.T) {
+	cluster := etcdtest.Start(t, 1)
+	cli := cluster.Client(t)
+	a, err := etcdstore.NewCached(t.Context(), cli, "/c/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := etcdstore.NewCached(t.Context(), cli, "/c/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	rec, err := a.CreateMeeting(ctx, directory.MeetingRecord{ID: "m1", HostAccount: "acme", Region: "na", Mode: "managed", Expires: time.Now().Add(time.Hour)}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := rec
+	rec.Home = "us-den"
+	moved, err := a.UpdateMeeting(ctx, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// b may not have seen the move yet; its compare-and-swap from the stale revision loses,
+	// and after it b's copy has the winner.
+	stale.Home = "eu-fra"
+	if _, err := b.UpdateMeeting(ctx, stale); !errors.Is(err, directory.ErrConflict) {
+		t.Fatalf("b's stale swap: %v, want ErrConflict", err)
+	}
+	got, err := b.Meeting(ctx, "m1")
+	if err != nil || got.Home != "us-den" || got.Revision != moved.Revision {
+		t.Fatalf("b reads %+v %v after losing, want a's home at revision %d", got, err, moved.Revision)
+	}
+	if b.Revision() < moved.Revision {
+		t.Errorf("b's copy at revision %d, want at least %d", b.Revision(), moved.Revision)
+	}
 }
 
 // TestDirectoriesRaceToHome is the linearizability-style test of the cluster: three directory
@@ -39,7 +91,7 @@ func TestConformance(t *testing.T) {
 func TestDirectoriesRaceToHome(t *testing.T) {
 	cluster := etcdtest.Start(t, 3)
 	cli := cluster.Client(t)
-	store := etcdstore.New(cli, "")
+	store := etcdstore.New(cli, "") // the auditor's view: straight from etcd
 	src, err := os.ReadFile("../../examples/world.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +106,11 @@ func TestDirectoriesRaceToHome(t *testing.T) {
 	}
 	var cores []*directory.Core
 	for i := range 3 {
-		core, err := directory.New(directory.Config{Model: m, Store: store, Logger: slog.New(slog.DiscardHandler)})
+		own, err := etcdstore.NewCached(t.Context(), cluster.Client(t), "", nil) // each directory its own copy
+		if err != nil {
+			t.Fatal(err)
+		}
+		core, err := directory.New(directory.Config{Model: m, Store: own, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +188,11 @@ func TestLeaderKilledDuringJoins(t *testing.T) {
 	}
 	var cores []*directory.Core
 	for range 2 {
-		core, err := directory.New(directory.Config{Model: m, Store: store, Logger: slog.New(slog.DiscardHandler)})
+		own, err := etcdstore.NewCached(t.Context(), cluster.Client(t), "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		core, err := directory.New(directory.Config{Model: m, Store: own, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,7 +273,7 @@ func TestLeaderKilledDuringJoins(t *testing.T) {
 	}
 }
 
-func mustRead(t *testing.T, path string) []byte {
+func mustRead(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -9,12 +9,14 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -24,11 +26,15 @@ import (
 	"github.com/geofence/geofence/config"
 	"github.com/geofence/geofence/directory"
 	"github.com/geofence/geofence/directory/directoryhttp"
+	"github.com/geofence/geofence/directory/etcdstore"
 	"github.com/geofence/geofence/examples"
 	"github.com/geofence/geofence/geo/geoip"
 	"github.com/geofence/geofence/internal/httpserve"
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/ticket"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
 )
 
 // usGeoIP places every address in the US, so every join exercises selection fully.
@@ -39,6 +45,8 @@ func (usGeoIP) Lookup(netip.Addr) (geoip.Result, error) {
 }
 
 func main() {
+	storeKind := flag.String("store", "memory", `the directory's store: "memory", or "etcd" (an embedded one-member etcd in this process, read through the store's watched copy)`)
+	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	c, errs := config.Parse("world.yaml", examples.World)
@@ -53,7 +61,11 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	core, err := directory.New(directory.Config{Model: m, Logger: slog.New(slog.DiscardHandler)})
+	var store directory.Store
+	if *storeKind == "etcd" {
+		store = embeddedEtcd(ctx)
+	}
+	core, err := directory.New(directory.Config{Model: m, Store: store, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -121,4 +133,39 @@ func main() {
 	}))
 	fmt.Printf("directory=%s\nbare=http://%s\nsignonly=http://%s\nmeeting=%s\nbody_bytes=%d\n", dirURL, bareLn.Addr(), signLn.Addr(), mt.ID, len(body))
 	<-ctx.Done()
+}
+
+// embeddedEtcd starts a one-member etcd on loopback with its data in a temporary folder and
+// returns the directory's store on it.
+func embeddedEtcd(ctx context.Context) directory.Store {
+	dir, err := os.MkdirTemp("", "benchserver-etcd-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	go func() { <-ctx.Done(); os.RemoveAll(dir) }()
+	cfg := embed.NewConfig()
+	cfg.Dir = dir
+	cu, _ := url.Parse("http://127.0.0.1:0")
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
+	pl, _ := net.Listen("tcp", "127.0.0.1:0")
+	pu, _ := url.Parse("http://" + pl.Addr().String())
+	pl.Close()
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
+	cfg.InitialCluster = cfg.Name + "=" + pu.String()
+	cfg.Logger, cfg.LogLevel = "zap", "error"
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	<-e.Server.ReadyNotify()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"http://" + e.Clients[0].Addr().String()}, Logger: zap.NewNop()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	s, err := etcdstore.NewCached(ctx, cli, "", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return s
 }

@@ -220,9 +220,15 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 			return usageErr(env, fs, "--etcd: %v", err)
 		}
 		defer cli.Close()
-		es := etcdstore.New(cli, *etcdPrefix)
-		if err := es.Ping(ctx, 5*time.Second); err != nil {
+		if err := etcdstore.New(cli, *etcdPrefix).Ping(ctx, 5*time.Second); err != nil {
 			fmt.Fprintf(env.Stderr, "geofence directory: etcd at %s: %v\n", *etcdURLs, err)
+			return ExitFinding
+		}
+		// Joins read meetings from a copy the store keeps by watching etcd; writes (new
+		// meetings, home moves) are transactions on etcd itself.
+		es, err := etcdstore.NewCached(ctx, cli, *etcdPrefix, log)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "geofence directory: load state from etcd: %v\n", err)
 			return ExitFinding
 		}
 		store = es

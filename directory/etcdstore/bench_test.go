@@ -1,0 +1,72 @@
+package etcdstore_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"github.com/geofence/geofence/config"
+	"github.com/geofence/geofence/directory"
+	"github.com/geofence/geofence/directory/etcdstore"
+	"github.com/geofence/geofence/geo"
+	"github.com/geofence/geofence/internal/etcdtest"
+	"github.com/geofence/geofence/policy"
+)
+
+// BenchmarkCoreJoin is one join through the directory core on each store, same run: the
+// memory store, and the etcd store on a one-member and a three-member cluster on loopback
+// (every join reads the meeting's record from etcd), and on a three-member cluster through the
+// watch-kept copy a directory runs with.
+func BenchmarkCoreJoin(b *testing.B) {
+	c, errs := config.Parse("world.yaml", mustRead(b, "../../examples/world.yaml"))
+	if len(errs) > 0 {
+		b.Fatal(errs)
+	}
+	m, err := policy.New(c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	stores := []struct {
+		name  string
+		store func(b *testing.B) directory.Store
+	}{
+		{"memory", func(*testing.B) directory.Store { return directory.NewMemoryStore() }},
+		{"etcd-1", func(b *testing.B) directory.Store { return etcdstore.New(etcdtest.Start(b, 1).Client(b), "") }},
+		{"etcd-3", func(b *testing.B) directory.Store { return etcdstore.New(etcdtest.Start(b, 3).Client(b), "") }},
+		{"etcd-3-cached", func(b *testing.B) directory.Store {
+			s, err := etcdstore.NewCached(b.Context(), etcdtest.Start(b, 3).Client(b), "", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		}},
+	}
+	us, _ := geo.LookupCountry("US")
+	for _, st := range stores {
+		b.Run(st.name, func(b *testing.B) {
+			core, err := directory.New(directory.Config{Model: m, Store: st.store(b), Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, d := range m.DCs {
+				core.ReportLoad(d.ID, 0, true)
+			}
+			ctx := context.Background()
+			rec, err := core.CreateMeeting(ctx, directory.CreateMeeting{HostAccount: "acme"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			req := directory.JoinRequest{Meeting: rec.ID, Account: "acme", Participant: "p1",
+				Where: directory.Where{Country: us, Location: us.Centroid(), Located: true}}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := core.Join(ctx, req); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
