@@ -39,7 +39,7 @@ var (
 // file, larger than MaxSize) is a plain error naming it; a file with problems returns the
 // best-effort Config and every problem as an ErrorList.
 func Load(path string) (*Config, error) {
-	data, err := readFile(path)
+	data, err := ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -50,10 +50,10 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
-// readFile reads a regular file of at most MaxSize bytes. The path is checked before it is
+// ReadFile reads a config file: a regular file of at most MaxSize bytes. The path is checked before it is
 // opened, since opening a named pipe blocks until something writes to it, and again after,
 // since it may have been replaced in between.
-func readFile(path string) ([]byte, error) {
+func ReadFile(path string) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/geofence/geofence/clientip"
 	"github.com/geofence/geofence/config"
 	"github.com/geofence/geofence/directory"
+	"github.com/geofence/geofence/directory/configsync"
 	"github.com/geofence/geofence/directory/directoryhttp"
 	"github.com/geofence/geofence/directory/etcdstore"
 	"github.com/geofence/geofence/examples"
@@ -257,6 +258,16 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 	}
 	if *rotate > 0 {
 		go rotateKeys(ctx, signer, *rotate, log)
+	}
+	if es, ok := store.(*etcdstore.Store); ok {
+		// The config pushed to the store (geofence config push) wins over --config, and every
+		// later push is verified here again before it is served.
+		sync, err := configsync.New(es, core, reg, log)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)
+			return ExitFinding
+		}
+		go sync.Run(ctx)
 	}
 	go core.Run(ctx)
 	fmt.Fprintf(env.Stdout, "directory listening on http://%s (geoip: %s; store: %s)\n", ln.Addr(), geoDesc, *storeKind)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
@@ -97,4 +98,78 @@ func TestDirectoriesShareEtcd(t *testing.T) {
 	if st := call(t, "GET", a+"/v1/meetings/"+mt.ID, host, "", nil); st != 404 {
 		t.Fatalf("read the ended meeting through A: %d, want 404", st)
 	}
+}
+
+// TestConfigPush pushes configs to the store of two running directories: a clean change is
+// served by both; a config that does not verify, or one that widens what users reach under
+// --fail-on-widen, is refused by `geofence config push`.
+func TestConfigPush(t *testing.T) {
+	cluster := etcdtest.Start(t, 1)
+	etcd := strings.Join(cluster.Endpoints(), ",")
+	const adminToken = "an-operator-token-of-at-least-32-characters"
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "admin-token")
+	if err := os.WriteFile(tokenFile, []byte(adminToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--config", "../../examples/world.yaml", "--no-geoip", "--admin-token-file", tokenFile,
+		"--listen", "127.0.0.1:0", "--store", "etcd", "--etcd", etcd}
+	a, b := startDirectory(t, args...), startDirectory(t, args...)
+
+	world, err := os.ReadFile("../../examples/world.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Paris joins Europe's primaries: Europe's users newly reach a DC in France, a widening.
+	paris := strings.Replace(string(world), "datacenters:\n", "datacenters:\n  fr-par:\n    country: FR\n    location: [48.85, 2.35]\n    capacity: 1000\n    services: [media]\n", 1)
+	paris = strings.Replace(paris, "eu:\n      primary: [", "eu:\n      primary: [fr-par, ", 1)
+	parisFile := filepath.Join(dir, "world-paris.yaml")
+	if err := os.WriteFile(parisFile, []byte(paris), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	push := func(args ...string) (int, string) {
+		code, out, errOut := run(append([]string{"config", "push"}, args...)...)
+		return code, out + errOut
+	}
+	if code, out := push("../../examples/world.yaml", "--etcd", etcd); code != ExitOK {
+		t.Fatalf("push the world: exit %d:\n%s", code, out)
+	}
+	if code, out := push(parisFile, "--etcd", etcd, "--fail-on-widen"); code != ExitFinding || !strings.Contains(out, "widens") {
+		t.Fatalf("push a widening with --fail-on-widen: exit %d, want 1:\n%s", code, out)
+	}
+	if code, out := push("../../examples/april-2020.yaml", "--etcd", etcd); code != ExitFinding || !strings.Contains(out, "does not verify") {
+		t.Fatalf("push the April world: exit %d, want 1:\n%s", code, out)
+	}
+	if code, out := push(parisFile, "--etcd", etcd); code != ExitOK {
+		t.Fatalf("push Paris: exit %d:\n%s", code, out)
+	}
+	// Both directories serve it once their watch delivers it.
+	for _, d := range []string{a, b} {
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			var ans struct {
+				Excluded []struct{ ID string } `json:"excluded"`
+				Primary  []struct{ ID string } `json:"primary"`
+			}
+			call(t, "GET", d+"/v1/explain?country=FR", adminToken, "", &ans)
+			known := false
+			for _, x := range append(ans.Primary, ans.Excluded...) {
+				known = known || x.ID == "fr-par"
+			}
+			if known {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("directory %s does not serve the pushed config", d)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// run runs the geofence command line in process.
+func run(args ...string) (int, string, string) {
+	var o, e strings.Builder
+	code := Main(context.Background(), args, Env{Stdout: &o, Stderr: &e})
+	return code, o.String(), e.String()
 }
