@@ -105,6 +105,13 @@ type Core struct {
 
 	acctMu   sync.Mutex
 	accounts map[string]*builtAccount // API accounts built against a model, by id
+
+	// Shared load reports, when the store is a LoadStore (see shareLoad).
+	loads    LoadStore
+	instance string // this core's id in the reports it shares
+	pendMu   sync.Mutex
+	pending  map[string]LoadReport // reports not yet stored, latest per DC
+	kick     chan struct{}
 }
 
 // builtAccount is an API account in the terms of one model, so that joins do not rebuild its
@@ -146,6 +153,10 @@ func New(cfg Config) (*Core, error) {
 		cfg.Logger = slog.Default()
 	}
 	c := &Core{cfg: cfg, store: cfg.Store, log: cfg.Logger, now: cfg.Now, accounts: map[string]*builtAccount{}}
+	if ls, ok := cfg.Store.(LoadStore); ok {
+		c.loads, c.instance = ls, newID()
+		c.pending, c.kick = map[string]LoadReport{}, make(chan struct{}, 1)
+	}
 	c.live = route.NewLive(cfg.Model, cfg.StaleAfter)
 	c.model.Store(cfg.Model)
 	m, err := newMetrics(c, cfg.Registry)
@@ -319,8 +330,13 @@ func (c *Core) Sweep(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// Run sweeps expired meetings until ctx is done.
+// Run sweeps expired meetings until ctx is done; on a store that shares load reports it also
+// stores the reports this core receives and applies those the other directories receive.
 func (c *Core) Run(ctx context.Context) {
+	if c.loads != nil {
+		go c.loads.WatchLoad(ctx, c.applyShared)
+		go c.shareLoad(ctx)
+	}
 	t := time.NewTicker(min(max(c.cfg.MeetingIdle/8, time.Second), time.Minute))
 	defer t.Stop()
 	for {
@@ -559,7 +575,53 @@ func (c *Core) ReportLoad(id string, participants int64, healthy bool) error {
 		return errorf(wire.CodeUnknownDatacenter, "no datacenter %q", id)
 	}
 	c.metrics.reports.WithLabelValues("ok").Inc()
+	if c.loads != nil {
+		c.pendMu.Lock()
+		c.pending[id] = LoadReport{DC: id, Participants: participants, Healthy: healthy, At: c.now(), By: c.instance}
+		c.pendMu.Unlock()
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+	}
 	return nil
+}
+
+// shareLoad stores the reports this core received, latest per DC, until ctx is done. A
+// report that cannot be stored is dropped (the next one follows within a report interval);
+// this core's own live state has it already.
+func (c *Core) shareLoad(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.kick:
+		}
+		c.pendMu.Lock()
+		batch := c.pending
+		c.pending = map[string]LoadReport{}
+		c.pendMu.Unlock()
+		for _, r := range batch {
+			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if err := c.loads.PutLoad(pctx, r, c.cfg.StaleAfter); err != nil {
+				c.log.Warn("share a load report", "dc", r.DC, "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// applyShared applies a report another directory received; this core's own come back through
+// the same watch and are skipped, as are reports older than the one this core has.
+func (c *Core) applyShared(r LoadReport) {
+	if r.By == c.instance {
+		return
+	}
+	c.lockedLive(func(m *policy.Model, l *route.Live) {
+		if d, ok := m.DC(r.DC); ok && r.At.After(l.DC(d).LastReport) {
+			l.Report(d, r.Participants, r.Healthy, r.At)
+		}
+	})
 }
 
 // LiveState returns the model in force and a copy of route's view of live state.

@@ -87,3 +87,25 @@ type AccountRecord struct {
 func (r *AccountRecord) Wire() wire.Account {
 	return wire.Account{ID: r.ID, Plan: r.Plan, HomeRegion: r.HomeRegion, DataRegions: r.DataRegions, Keys: r.Keys, Source: "api"}
 }
+
+// LoadStore is a Store that shares DC load reports between the directories of a deployment
+// (DESIGN.md section 9: DC liveness is a lease per DC renewed by its reports). A DC reports to
+// any one directory; that directory stores the report on a lease of the DC's staleness, and
+// every directory applies every report it watches. Each directory still counts its own
+// placements since the last report, so N directories can overshoot a DC by N bursts at most.
+type LoadStore interface {
+	// PutLoad stores a report, expiring after ttl without a newer one.
+	PutLoad(ctx context.Context, r LoadReport, ttl time.Duration) error
+	// WatchLoad calls fn with the reports stored now, then with every later one, until ctx
+	// is done.
+	WatchLoad(ctx context.Context, fn func(LoadReport))
+}
+
+// LoadReport is a DC's load report as the directories share it.
+type LoadReport struct {
+	DC           string
+	Participants int64
+	Healthy      bool
+	At           time.Time // when the directory that received it received it
+	By           string    // that directory's instance id
+}

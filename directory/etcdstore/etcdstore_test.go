@@ -281,3 +281,71 @@ func mustRead(t testing.TB, path string) []byte {
 	}
 	return b
 }
+
+// TestLoadReportsAreShared: DCs report to directory A only; directory B learns their load and
+// health through the store, so it routes as A does; a DC that reports unhealthy to A is down
+// at B too.
+func TestLoadReportsAreShared(t *testing.T) {
+	cluster := etcdtest.Start(t, 1)
+	c, errs := config.Parse("world.yaml", mustRead(t, "../../examples/world.yaml"))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	m, err := policy.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cores []*directory.Core
+	for range 2 {
+		own, err := etcdstore.NewCached(t.Context(), cluster.Client(t), "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		core, err := directory.New(directory.Config{Model: m, Store: own, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go core.Run(t.Context())
+		cores = append(cores, core)
+	}
+	a, b := cores[0], cores[1]
+	for _, d := range m.DCs {
+		if err := a.ReportLoad(d.ID, 100, d.ID != "us-den"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	up := func(core *directory.Core, id string) (bool, int64) {
+		for _, d := range core.Datacenters() {
+			if d.ID == id {
+				return !d.Down, d.Participants
+			}
+		}
+		return false, 0
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		sjc, n := up(b, "us-sjc")
+		den, _ := up(b, "us-den")
+		if sjc && n == 100 && !den {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("directory B: us-sjc up %v with %d participants, us-den up %v; want A's reports", sjc, n, den)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rec, err := a.CreateMeeting(t.Context(), directory.CreateMeeting{HostAccount: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	us, _ := geo.LookupCountry("US")
+	res, err := b.Join(t.Context(), directory.JoinRequest{Meeting: rec.ID, Account: "acme", Where: directory.Where{Country: us, Location: us.Centroid(), Located: true}})
+	if err != nil {
+		t.Fatalf("join through B, which received no report itself: %v", err)
+	}
+	for _, d := range res.Claims.Primary {
+		if d.ID == "us-den" {
+			t.Errorf("B listed us-den, which reported unhealthy to A")
+		}
+	}
+}
