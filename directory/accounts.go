@@ -18,7 +18,9 @@ func (c *Core) account(ctx context.Context, m *policy.Model, id string) (*policy
 	if a, ok := m.Accounts[id]; ok {
 		return a, nil, nil
 	}
-	rec, err := c.store.Account(ctx, id)
+	sctx, cancel := c.storeCtx(ctx)
+	defer cancel()
+	rec, err := c.store.Account(sctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil, errorf(wire.CodeUnknownAccount, "no account %q", id)
 	}

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,8 @@ import (
 const (
 	DefaultStaleAfter = 10 * time.Second
 	DefaultRetryAfter = 5 * time.Second
+	// DefaultStoreTimeout bounds a call to the store: longer than an etcd leader election.
+	DefaultStoreTimeout = 3 * time.Second
 	// DefaultMeetingIdle is how long a meeting lives after its creation or its last join
 	// when nobody joins it: a working day and a half, so that a meeting scheduled in the
 	// morning for the next day's start still exists.
@@ -60,6 +63,8 @@ type Config struct {
 	StaleAfter time.Duration
 	// RetryAfter is the hint given with no_capacity. Default DefaultRetryAfter.
 	RetryAfter time.Duration
+	// StoreTimeout bounds each call to the Store. Default DefaultStoreTimeout.
+	StoreTimeout time.Duration
 	// MeetingIdle is how long a meeting lives without a join. Default DefaultMeetingIdle. To
 	// spare the store a write per join, a join pushes the deadline forward only when less
 	// than half of it is left: a meeting ends between MeetingIdle/2 and MeetingIdle after its
@@ -142,6 +147,9 @@ func New(cfg Config) (*Core, error) {
 	}
 	if cfg.MeetingIdle == 0 {
 		cfg.MeetingIdle = DefaultMeetingIdle
+	}
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = DefaultStoreTimeout
 	}
 	if cfg.MaxMeetingsPerAccount == 0 {
 		cfg.MaxMeetingsPerAccount = DefaultMaxMeetingsPerAccount
@@ -280,7 +288,9 @@ func (c *Core) CreateMeeting(ctx context.Context, req CreateMeeting) (MeetingRec
 	now := c.now()
 	rec := MeetingRecord{ID: newID(), HostAccount: acct.ID, Region: m.Regions[region].ID, Mode: req.Mode,
 		Created: now, Expires: now.Add(c.cfg.MeetingIdle)}
-	rec, err = c.store.CreateMeeting(ctx, rec, max(c.cfg.MaxMeetingsPerAccount, 0))
+	sctx, cancel := c.storeCtx(ctx)
+	defer cancel()
+	rec, err = c.store.CreateMeeting(sctx, rec, max(c.cfg.MaxMeetingsPerAccount, 0))
 	if errors.Is(err, ErrLimit) {
 		c.metrics.limits.WithLabelValues("meetings_per_account").Inc()
 		return MeetingRecord{}, errorf(wire.CodeLimit, "account %s already has %d open meetings; end some (DELETE /v1/meetings/{id}) or wait for idle ones to expire",
@@ -296,6 +306,8 @@ func (c *Core) CreateMeeting(ctx context.Context, req CreateMeeting) (MeetingRec
 
 // Meeting returns a meeting that has not expired.
 func (c *Core) Meeting(ctx context.Context, id string) (MeetingRecord, error) {
+	ctx, cancel := c.storeCtx(ctx)
+	defer cancel()
 	rec, err := c.store.Meeting(ctx, id)
 	if errors.Is(err, ErrNotFound) || err == nil && !rec.Expires.After(c.now()) {
 		return MeetingRecord{}, errorf(wire.CodeUnknownMeeting, "no meeting %q (it may have ended or expired)", id)
@@ -308,6 +320,8 @@ func (c *Core) Meeting(ctx context.Context, id string) (MeetingRecord, error) {
 
 // EndMeeting ends a meeting: later joins are refused.
 func (c *Core) EndMeeting(ctx context.Context, id string) error {
+	ctx, cancel := c.storeCtx(ctx)
+	defer cancel()
 	err := c.store.DeleteMeeting(ctx, id)
 	if errors.Is(err, ErrNotFound) {
 		return errorf(wire.CodeUnknownMeeting, "no meeting %q", id)
@@ -351,9 +365,19 @@ func (c *Core) Run(ctx context.Context) {
 	}
 }
 
+// storeError is the answer when the store fails (unreachable, timed out): a refusal with a
+// retry hint, never a decision taken without the store (DESIGN.md section 9). It is counted.
 func (c *Core) storeError(op string, err error) *Error {
 	c.log.Error(op, "err", err)
-	return errorf(wire.CodeInternal, "the directory's store failed; retry shortly")
+	c.metrics.storeErrors.WithLabelValues(strings.ReplaceAll(op, " ", "_")).Inc()
+	return &Error{Code: wire.CodeStoreUnavailable, Message: "the directory's shared state cannot be reached right now; retry shortly",
+		RetryAfter: c.cfg.RetryAfter}
+}
+
+// storeCtx bounds one call to the store, so that an unreachable store answers a request with
+// a refusal instead of holding it.
+func (c *Core) storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.cfg.StoreTimeout)
 }
 
 // JoinRequest is an authenticated participant asking to join a meeting. The caller has
@@ -457,7 +481,9 @@ func (c *Core) joinOnce(ctx context.Context, req *JoinRequest) (*JoinResult, err
 	if pl.Home != rm.Home || extend {
 		rec.Home = m.DCs[pl.Home].ID
 		rec.Expires = now.Add(c.cfg.MeetingIdle)
-		rec, err = c.store.UpdateMeeting(ctx, rec)
+		sctx, cancel := c.storeCtx(ctx)
+		rec, err = c.store.UpdateMeeting(sctx, rec)
+		cancel()
 		if errors.Is(err, ErrConflict) {
 			return nil, errRetry // another join moved the home first: follow it
 		}

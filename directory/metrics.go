@@ -14,6 +14,7 @@ type metrics struct {
 	reports     *prometheus.CounterVec
 	meetings    *prometheus.CounterVec
 	limits      *prometheus.CounterVec
+	storeErrors *prometheus.CounterVec
 }
 
 func newMetrics(c *Core, reg prometheus.Registerer) (*metrics, error) {
@@ -43,6 +44,9 @@ func newMetrics(c *Core, reg prometheus.Registerer) (*metrics, error) {
 		limits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "geofence_directory_limits_total", Help: "Requests refused because a bound was reached, by bound.",
 		}, []string{"limit"}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "geofence_directory_store_errors_total", Help: "Store calls that failed (unreachable, timed out), by operation; the request was refused with 503 store_unavailable.",
+		}, []string{"op"}),
 	}
 	for _, ev := range []string{"created", "ended", "expired"} {
 		m.meetings.WithLabelValues(ev)
@@ -54,7 +58,7 @@ func newMetrics(c *Core, reg prometheus.Registerer) (*metrics, error) {
 	if c.cfg.Unverified {
 		unverified = 1
 	}
-	cs := []prometheus.Collector{m.joins, m.refusals, m.selection, m.secondaries, m.rehomes, m.reports, m.meetings, m.limits,
+	cs := []prometheus.Collector{m.joins, m.refusals, m.selection, m.secondaries, m.rehomes, m.reports, m.meetings, m.limits, m.storeErrors,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "geofence_directory_unverified_config", Help: "1 when the config in force did not verify (--allow-unverified).",
 		}, func() float64 { return unverified }),

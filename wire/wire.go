@@ -40,6 +40,9 @@ const (
 	CodeMeetingStale = "meeting_stale"
 	// 429: a per-account or per-participant bound was reached (open meetings, sessions).
 	CodeLimit = "limit_reached"
+	// 503: the directory's shared store cannot be reached; what needs it (a new meeting, a
+	// home moved) is refused, never decided without it. RetryAfter says when to retry.
+	CodeStoreUnavailable = "store_unavailable"
 	// 500: a bug; never expected.
 	CodeInternal = "internal"
 

@@ -205,6 +205,7 @@ var statusOf = map[string]int{
 	wire.CodeConfigAccount:     http.StatusConflict,
 	wire.CodeMeetingStale:      http.StatusConflict,
 	wire.CodeLimit:             http.StatusTooManyRequests,
+	wire.CodeStoreUnavailable:  http.StatusServiceUnavailable,
 	wire.CodeInternal:          http.StatusInternalServerError,
 }
 

@@ -17,6 +17,9 @@ import (
 	"github.com/geofence/geofence/geo"
 	"github.com/geofence/geofence/internal/etcdtest"
 	"github.com/geofence/geofence/policy"
+	"github.com/geofence/geofence/wire"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 func TestMain(m *testing.M) { etcdtest.Main(m) }
@@ -347,5 +350,100 @@ func TestLoadReportsAreShared(t *testing.T) {
 		if d.ID == "us-den" {
 			t.Errorf("B listed us-den, which reported unhealthy to A")
 		}
+	}
+}
+
+// TestCutOffFromEtcd is static stability (DESIGN.md section 9): a directory cut off from etcd
+// keeps answering joins of meetings it knows whose home stands, and refuses, with 503 and a
+// retry hint, what needs the store (a new meeting, a first home); it never decides a home
+// without the store. When etcd is back it catches up with what others wrote meanwhile.
+func TestCutOffFromEtcd(t *testing.T) {
+	cluster := etcdtest.Start(t, 1)
+	proxy := etcdtest.NewProxy(t, cluster.Endpoints()[0])
+	c, errs := config.Parse("world.yaml", mustRead(t, "../../examples/world.yaml"))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	m, err := policy.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCore := func(endpoint string) *directory.Core {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cli.Close() })
+		own, err := etcdstore.NewCached(t.Context(), cli, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		core, err := directory.New(directory.Config{Model: m, Store: own, StoreTimeout: 500 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range m.DCs {
+			core.ReportLoad(d.ID, 0, true)
+		}
+		return core
+	}
+	a := newCore(proxy.URL)              // the directory that will be cut off
+	b := newCore(cluster.Endpoints()[0]) // another directory, still connected
+	ctx := t.Context()
+	us, _ := geo.LookupCountry("US")
+	where := directory.Where{Country: us, Location: us.Centroid(), Located: true}
+	join := func(core *directory.Core, id string) (*directory.JoinResult, error) {
+		return core.Join(ctx, directory.JoinRequest{Meeting: id, Account: "acme", Where: where})
+	}
+	joined, err := a.CreateMeeting(ctx, directory.CreateMeeting{HostAccount: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := join(a, joined.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unjoined, err := a.CreateMeeting(ctx, directory.CreateMeeting{HostAccount: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	proxy.Cut()
+	res, err := join(a, joined.ID)
+	if err != nil {
+		t.Fatalf("join of a known meeting while cut off: %v", err)
+	}
+	if res.Claims.Home != first.Claims.Home {
+		t.Errorf("home %s while cut off, want %s", res.Claims.Home, first.Claims.Home)
+	}
+	storeDown := func(what string, err error) {
+		t.Helper()
+		var e *directory.Error
+		if !errors.As(err, &e) || e.Code != wire.CodeStoreUnavailable || e.RetryAfter <= 0 {
+			t.Fatalf("%s while cut off: %v, want store_unavailable with a retry hint", what, err)
+		}
+	}
+	_, err = a.CreateMeeting(ctx, directory.CreateMeeting{HostAccount: "acme"})
+	storeDown("a new meeting", err)
+	_, err = join(a, unjoined.ID)
+	storeDown("a meeting's first join (its home)", err)
+	// Meanwhile the other directory creates a meeting.
+	later, err := b.CreateMeeting(ctx, directory.CreateMeeting{HostAccount: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	proxy.Restore()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, err1 := join(a, unjoined.ID)
+		_, err2 := join(a, later.ID)
+		if err1 == nil && err2 == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after etcd came back: %v / %v", err1, err2)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
