@@ -34,7 +34,7 @@ func BenchmarkCoreJoin(b *testing.B) {
 		{"etcd-1", func(b *testing.B) directory.Store { return etcdstore.New(etcdtest.Start(b, 1).Client(b), "") }},
 		{"etcd-3", func(b *testing.B) directory.Store { return etcdstore.New(etcdtest.Start(b, 3).Client(b), "") }},
 		{"etcd-3-cached", func(b *testing.B) directory.Store {
-			s, err := etcdstore.NewCached(b.Context(), etcdtest.Start(b, 3).Client(b), "", nil)
+			s, err := etcdstore.NewCached(b.Context(), etcdtest.Start(b, 3).Client(b), etcdstore.CacheConfig{})
 			if err != nil {
 				b.Fatal(err)
 			}

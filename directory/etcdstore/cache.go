@@ -2,7 +2,10 @@ package etcdstore
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -23,6 +26,8 @@ type cache struct {
 	mu       sync.RWMutex
 	rev      int64 // the store revision the copy reflects
 	synced   bool
+	contact  time.Time // when etcd last answered the watch (an event, a progress note, a load)
+	dirty    bool      // changed since the state file was written
 	meetings map[string]directory.MeetingRecord
 	accounts map[string]directory.AccountRecord
 	advanced chan struct{} // closed, and replaced, each time rev grows
@@ -31,24 +36,149 @@ type cache struct {
 // waitLimit bounds how long a writer waits for the watch to deliver its write.
 const waitLimit = 2 * time.Second
 
-// NewCached returns a store on cli under prefix that serves reads from a copy kept by a
-// watch, until ctx is done. It returns once the copy is loaded. Reads may lag other
-// directories' writes by the watch's delay (milliseconds on a healthy cluster): a join that
-// acts on a stale home loses its compare-and-swap and starts again, and tickets carry the
-// record's revision so that later layers can tell a stale one.
-func NewCached(ctx context.Context, cli *clientv3.Client, prefix string, log *slog.Logger) (*Store, error) {
-	s := New(cli, prefix)
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// CacheConfig configures NewCached; the zero value of each field is its default.
+type CacheConfig struct {
+	// Prefix is the deployment's key prefix; "" means DefaultPrefix.
+	Prefix string
+	// StateFile, when set, is where the copy is persisted (written atomically, at most once a
+	// second when it changed) and read back at start when etcd cannot be reached, so that a
+	// directory restarted during an outage still serves the meetings it knew.
+	StateFile string
+	// LoadTimeout bounds the first read of the state from etcd before StateFile is used;
+	// zero means 5 s.
+	LoadTimeout time.Duration
+	// Logger receives the store's warnings; nil means none.
+	Logger *slog.Logger
+}
+
+// NewCached returns a store on cli that serves reads from a copy kept by a watch, until ctx
+// is done. It returns once the copy is loaded, from etcd, or from cfg.StateFile when etcd does
+// not answer within cfg.LoadTimeout (it then keeps trying). Reads may lag other directories'
+// writes by the watch's delay (milliseconds on a healthy cluster): a join that acts on a stale
+// home loses its compare-and-swap and starts again, and tickets carry the record's revision
+// so that later layers can tell a stale one.
+func NewCached(ctx context.Context, cli *clientv3.Client, cfg CacheConfig) (*Store, error) {
+	s := New(cli, cfg.Prefix)
+	if cfg.Logger != nil {
+		s.log = cfg.Logger
+	}
+	if cfg.LoadTimeout <= 0 {
+		cfg.LoadTimeout = 5 * time.Second
 	}
 	s.cache = &cache{advanced: make(chan struct{})}
-	s.log = log
-	rev, err := s.load(ctx)
+	lctx, cancel := context.WithTimeout(ctx, cfg.LoadTimeout)
+	rev, err := s.load(lctx)
+	cancel()
 	if err != nil {
-		return nil, err
+		if cfg.StateFile == "" {
+			return nil, err
+		}
+		var ferr error
+		if rev, ferr = s.loadFile(cfg.StateFile); ferr != nil {
+			return nil, fmt.Errorf("etcd store: etcd unreachable (%w) and no usable state file (%w)", err, ferr)
+		}
+		s.log.Warn("etcd store: etcd unreachable; serving the state persisted at revision", "revision", rev, "file", cfg.StateFile, "err", err)
+		rev = 0 // load everything again once etcd answers
 	}
 	go s.watch(ctx, rev)
+	if cfg.StateFile != "" {
+		go s.persist(ctx, cfg.StateFile)
+	}
 	return s, nil
+}
+
+// state is the persisted form of the copy.
+type state struct {
+	Revision int64                     `json:"revision"`
+	Meetings []directory.MeetingRecord `json:"meetings"`
+	Accounts []directory.AccountRecord `json:"accounts"`
+	// Revisions of the records, which their JSON omits.
+	MeetingRevs []int64 `json:"meeting_revisions"`
+	AccountRevs []int64 `json:"account_revisions"`
+}
+
+func (s *Store) loadFile(path string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	var st state
+	if err := json.Unmarshal(b, &st); err != nil || len(st.MeetingRevs) != len(st.Meetings) || len(st.AccountRevs) != len(st.Accounts) {
+		return 0, fmt.Errorf("state file %s is damaged", path)
+	}
+	c := s.cache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.meetings, c.accounts = map[string]directory.MeetingRecord{}, map[string]directory.AccountRecord{}
+	for i, m := range st.Meetings {
+		m.Revision = st.MeetingRevs[i]
+		c.meetings[m.ID] = m
+	}
+	for i, a := range st.Accounts {
+		a.Revision = st.AccountRevs[i]
+		c.accounts[a.ID] = a
+	}
+	c.synced = true
+	c.advance(st.Revision)
+	return st.Revision, nil
+}
+
+// persist writes the copy to path, atomically, at most once a second when it changed.
+func (s *Store) persist(ctx context.Context, path string) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c := s.cache
+		c.mu.Lock()
+		if !c.dirty {
+			c.mu.Unlock()
+			continue
+		}
+		st := state{Revision: c.rev}
+		for _, m := range c.meetings {
+			st.Meetings, st.MeetingRevs = append(st.Meetings, m), append(st.MeetingRevs, m.Revision)
+		}
+		for _, a := range c.accounts {
+			st.Accounts, st.AccountRevs = append(st.Accounts, a), append(st.AccountRevs, a.Revision)
+		}
+		c.dirty = false
+		c.mu.Unlock()
+		if err := writeAtomic(path, st); err != nil {
+			s.log.Error("etcd store: persist state", "file", path, "err", err)
+		}
+	}
+}
+
+func writeAtomic(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// Staleness is how long ago etcd last answered this store's watch: a few seconds at most on
+// a healthy cluster (progress notifications), growing while it is unreachable. Zero for an
+// uncached store.
+func (s *Store) Staleness(now time.Time) time.Duration {
+	if s.cache == nil {
+		return 0
+	}
+	s.cache.mu.RLock()
+	defer s.cache.mu.RUnlock()
+	if s.cache.contact.IsZero() {
+		return 0
+	}
+	return now.Sub(s.cache.contact)
 }
 
 // load reads everything under the prefix at one revision into the cache.
@@ -66,6 +196,7 @@ func (s *Store) load(ctx context.Context) (int64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.meetings, c.accounts, c.synced = meetings, accounts, true
+	c.contact, c.dirty = time.Now(), true
 	c.advance(resp.Header.Revision)
 	return resp.Header.Revision, nil
 }
@@ -89,35 +220,47 @@ func (s *Store) decodeInto(meetings map[string]directory.MeetingRecord, accounts
 	}
 }
 
-// watch applies every change under the prefix after rev, until ctx is done; after a
-// compaction or a broken watch it loads everything again.
+// watch applies every change under the prefix after rev, until ctx is done. rev 0 (or a
+// compaction, or a broken watch) means: load everything again once etcd answers; until then
+// reads are served from the last copy. Once a second it asks etcd for a progress note, so
+// that Staleness measures contact with etcd even when nothing changes.
 func (s *Store) watch(ctx context.Context, rev int64) {
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				rctx, cancel := context.WithTimeout(ctx, time.Second)
+				s.cli.RequestProgress(rctx)
+				cancel()
+			}
+		}
+	}()
 	for ctx.Err() == nil {
+		if rev == 0 {
+			r, err := s.load(ctx)
+			if err != nil {
+				s.log.Warn("etcd store: cannot reload; serving the last known state", "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+				continue
+			}
+			rev = r
+		}
 		wc := s.cli.Watch(clientv3.WithRequireLeader(ctx), s.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
 		for resp := range wc {
 			if resp.CompactRevision != 0 || resp.Canceled || resp.Err() != nil {
 				break
 			}
-			s.apply(resp.Events, resp.Header.Revision)
+			s.apply(resp.Events, resp.Header.Revision) // a progress note has no events
 			rev = max(rev, resp.Header.Revision)
 		}
-		if ctx.Err() != nil {
-			return
-		}
-		// The watch ended: compacted past rev, or the member lost its leader. Start over from
-		// a full read once etcd answers; until then reads are served from the last copy.
-		for ctx.Err() == nil {
-			r, err := s.load(ctx)
-			if err == nil {
-				rev = r
-				break
-			}
-			s.log.Warn("etcd store: cannot reload; serving the last known state", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-		}
+		rev = 0
 	}
 }
 
@@ -137,6 +280,10 @@ func (s *Store) apply(events []*clientv3.Event, rev int64) {
 			continue
 		}
 		s.decodeInto(c.meetings, c.accounts, ev.Kv)
+	}
+	c.contact = time.Now()
+	if len(events) > 0 {
+		c.dirty = true
 	}
 	c.advance(rev)
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,7 +41,7 @@ func TestConformance(t *testing.T) {
 	t.Run("cached", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) directory.Store {
 			n++
-			s, err := etcdstore.NewCached(t.Context(), cli, fmt.Sprintf("/test/%d/", n), nil)
+			s, err := etcdstore.NewCached(t.Context(), cli, etcdstore.CacheConfig{Prefix: fmt.Sprintf("/test/%d/", n)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -53,11 +55,11 @@ func TestConformance(t *testing.T) {
 func TestCacheFollowsOtherWriters(t *testing.T) {
 	cluster := etcdtest.Start(t, 1)
 	cli := cluster.Client(t)
-	a, err := etcdstore.NewCached(t.Context(), cli, "/c/", nil)
+	a, err := etcdstore.NewCached(t.Context(), cli, etcdstore.CacheConfig{Prefix: "/c/"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := etcdstore.NewCached(t.Context(), cli, "/c/", nil)
+	b, err := etcdstore.NewCached(t.Context(), cli, etcdstore.CacheConfig{Prefix: "/c/"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +111,7 @@ func TestDirectoriesRaceToHome(t *testing.T) {
 	}
 	var cores []*directory.Core
 	for i := range 3 {
-		own, err := etcdstore.NewCached(t.Context(), cluster.Client(t), "", nil) // each directory its own copy
+		own, err := etcdstore.NewCached(t.Context(), cluster.Client(t), etcdstore.CacheConfig{}) // each directory its own copy
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,7 +193,7 @@ func TestLeaderKilledDuringJoins(t *testing.T) {
 	}
 	var cores []*directory.Core
 	for range 2 {
-		own, err := etcdstore.NewCached(t.Context(), cluster.Client(t), "", nil)
+		own, err := etcdstore.NewCached(t.Context(), cluster.Client(t), etcdstore.CacheConfig{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -300,7 +302,7 @@ func TestLoadReportsAreShared(t *testing.T) {
 	}
 	var cores []*directory.Core
 	for range 2 {
-		own, err := etcdstore.NewCached(t.Context(), cluster.Client(t), "", nil)
+		own, err := etcdstore.NewCached(t.Context(), cluster.Client(t), etcdstore.CacheConfig{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -374,7 +376,7 @@ func TestCutOffFromEtcd(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { cli.Close() })
-		own, err := etcdstore.NewCached(t.Context(), cli, "", nil)
+		own, err := etcdstore.NewCached(t.Context(), cli, etcdstore.CacheConfig{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -445,5 +447,76 @@ func TestCutOffFromEtcd(t *testing.T) {
 			t.Fatalf("after etcd came back: %v / %v", err1, err2)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestRestartDuringOutage: a directory persists its copy of the state; restarted while etcd
+// is unreachable it serves the meetings it knew from that file, and refuses what needs etcd.
+func TestRestartDuringOutage(t *testing.T) {
+	cluster := etcdtest.Start(t, 1)
+	proxy := etcdtest.NewProxy(t, cluster.Endpoints()[0])
+	c, errs := config.Parse("world.yaml", mustRead(t, "../../examples/world.yaml"))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	m, err := policy.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stateFile := filepath.Join(t.TempDir(), "state.json")
+	start := func(ctx context.Context) *directory.Core {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{proxy.URL}, DialTimeout: time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cli.Close() })
+		own, err := etcdstore.NewCached(ctx, cli, etcdstore.CacheConfig{StateFile: stateFile, LoadTimeout: 500 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		core, err := directory.New(directory.Config{Model: m, Store: own, StoreTimeout: 500 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range m.DCs {
+			core.ReportLoad(d.ID, 0, true)
+		}
+		return core
+	}
+	us, _ := geo.LookupCountry("US")
+	where := directory.Where{Country: us, Location: us.Centroid(), Located: true}
+	ctx1, stop1 := context.WithCancel(t.Context())
+	a := start(ctx1)
+	rec, err := a.CreateMeeting(ctx1, directory.CreateMeeting{HostAccount: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := a.Join(ctx1, directory.JoinRequest{Meeting: rec.ID, Account: "acme", Where: where})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the home is persisted.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		b, _ := os.ReadFile(stateFile)
+		if strings.Contains(string(b), `"home":"`+first.Claims.Home+`"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state file never held the home: %s", b)
+		}
+	}
+	stop1() // the directory stops; etcd becomes unreachable; it starts again
+
+	proxy.Cut()
+	a2 := start(t.Context())
+	res, err := a2.Join(t.Context(), directory.JoinRequest{Meeting: rec.ID, Account: "acme", Where: where})
+	if err != nil {
+		t.Fatalf("join after a restart during the outage: %v", err)
+	}
+	if res.Claims.Home != first.Claims.Home {
+		t.Errorf("home %s after the restart, want %s", res.Claims.Home, first.Claims.Home)
+	}
+	if _, err := a2.CreateMeeting(t.Context(), directory.CreateMeeting{HostAccount: "acme"}); err == nil {
+		t.Error("a new meeting was created without etcd")
 	}
 }

@@ -163,7 +163,7 @@ func embeddedEtcd(ctx context.Context) directory.Store {
 	if err != nil {
 		log.Fatal(err)
 	}
-	s, err := etcdstore.NewCached(ctx, cli, "", nil)
+	s, err := etcdstore.NewCached(ctx, cli, etcdstore.CacheConfig{})
 	if err != nil {
 		log.Fatal(err)
 	}

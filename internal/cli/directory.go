@@ -140,6 +140,7 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 	storeKind := fs.String("store", "memory", `where meetings and API accounts live: "memory" (this process only) or "etcd" (shared by replicated directories)`)
 	etcdURLs := fs.String("etcd", "", "comma-separated etcd client URLs, with --store etcd")
 	etcdPrefix := fs.String("etcd-prefix", etcdstore.DefaultPrefix, "the key prefix of this deployment's state in etcd")
+	stateFile := fs.String("state-file", "", "with --store etcd: persist the last known state here and serve it after a restart while etcd is unreachable")
 	allow := fs.Bool("allow-unverified", false, "serve a config that does not verify (logged loudly and exported as a metric)")
 	rotate := fs.Duration("rotate-keys", 24*time.Hour, "how often the ticket signing key is rotated (0: never); retired keys stay published until their tickets expire")
 	if _, err := parse(fs, args); err != nil {
@@ -221,17 +222,17 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 			return usageErr(env, fs, "--etcd: %v", err)
 		}
 		defer cli.Close()
-		if err := etcdstore.New(cli, *etcdPrefix).Ping(ctx, 5*time.Second); err != nil {
-			fmt.Fprintf(env.Stderr, "geofence directory: etcd at %s: %v\n", *etcdURLs, err)
-			return ExitFinding
-		}
 		// Joins read meetings from a copy the store keeps by watching etcd; writes (new
 		// meetings, home moves) are transactions on etcd itself.
-		es, err := etcdstore.NewCached(ctx, cli, *etcdPrefix, log)
+		es, err := etcdstore.NewCached(ctx, cli, etcdstore.CacheConfig{Prefix: *etcdPrefix, StateFile: *stateFile, Logger: log})
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "geofence directory: load state from etcd: %v\n", err)
 			return ExitFinding
 		}
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "geofence_directory_store_staleness_seconds",
+			Help: "Seconds since etcd last answered this directory's watch; grows while etcd is unreachable.",
+		}, func() float64 { return es.Staleness(time.Now()).Seconds() }))
 		store = es
 	}
 	core, err := directory.New(directory.Config{
