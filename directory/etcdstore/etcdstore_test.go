@@ -520,3 +520,62 @@ func TestRestartDuringOutage(t *testing.T) {
 		t.Error("a new meeting was created without etcd")
 	}
 }
+
+// TestPlacementOvershootIsBounded: each directory counts only its own placements between two
+// load reports (DESIGN.md section 9), so a burst through N directories can place up to N times
+// a DC's free capacity before the next report, never more; the figure is in
+// docs/benchmarks.md.
+func TestPlacementOvershootIsBounded(t *testing.T) {
+	const src = `version: 1
+default_region: na
+regions:
+  na: {countries: [US]}
+plans:
+  basic: {}
+datacenters:
+  small: {country: US, location: [40, -100], capacity: 100, services: [media, kms]}
+routing:
+  regions:
+    na: {primary: [small], secondary: [], kms: [small]}
+residency: {}
+accounts:
+  acme: {plan: basic}
+`
+	c, errs := config.Parse("small.yaml", []byte(src))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	m, err := policy.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := etcdtest.Start(t, 1)
+	const directories = 2
+	var cores []*directory.Core
+	for range directories {
+		own, err := etcdstore.NewCached(t.Context(), cluster.Client(t), etcdstore.CacheConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		core, err := directory.New(directory.Config{Model: m, Store: own, MaxMeetingsPerAccount: -1, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		core.ReportLoad("small", 0, true)
+		cores = append(cores, core)
+	}
+	rec, err := cores[0].CreateMeeting(t.Context(), directory.CreateMeeting{HostAccount: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	placed := 0
+	for i := range 400 {
+		if _, err := cores[i%directories].Join(t.Context(), directory.JoinRequest{Meeting: rec.ID, Account: "acme"}); err == nil {
+			placed++
+		}
+	}
+	t.Logf("%d directories placed %d participants on a DC of capacity 100 between two reports (overshoot %d)", directories, placed, placed-100)
+	if placed > directories*100 || placed < 100 {
+		t.Fatalf("placed %d, want between 100 and %d", placed, directories*100)
+	}
+}
