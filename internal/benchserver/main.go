@@ -16,7 +16,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -29,11 +28,11 @@ import (
 	"github.com/geofence/geofence/directory/etcdstore"
 	"github.com/geofence/geofence/examples"
 	"github.com/geofence/geofence/geo/geoip"
+	"github.com/geofence/geofence/internal/etcdembed"
 	"github.com/geofence/geofence/internal/httpserve"
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/ticket"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 )
 
@@ -143,23 +142,11 @@ func embeddedEtcd(ctx context.Context) directory.Store {
 		log.Fatal(err)
 	}
 	go func() { <-ctx.Done(); os.RemoveAll(dir) }()
-	cfg := embed.NewConfig()
-	cfg.Dir = dir
-	cu, _ := url.Parse("http://127.0.0.1:0")
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
-	pl, _ := net.Listen("tcp", "127.0.0.1:0")
-	pu, _ := url.Parse("http://" + pl.Addr().String())
-	pl.Close()
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
-	cfg.InitialCluster = cfg.Name + "=" + pu.String()
-	cfg.Logger, cfg.LogLevel = "zap", "error"
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	e, err := embed.StartEtcd(cfg)
+	e, err := etcdembed.Start(etcdembed.Member{Dir: dir})
 	if err != nil {
 		log.Fatal(err)
 	}
-	<-e.Server.ReadyNotify()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{"http://" + e.Clients[0].Addr().String()}, Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{etcdembed.ClientURL(e)}, Logger: zap.NewNop()})
 	if err != nil {
 		log.Fatal(err)
 	}

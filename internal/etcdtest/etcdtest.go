@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geofence/geofence/internal/etcdembed"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 )
 
@@ -48,36 +48,14 @@ func member(spec string) int {
 		fmt.Fprintf(os.Stderr, "etcdtest: bad member spec %q\n", spec)
 		return 2
 	}
-	cfg := embed.NewConfig()
-	cfg.Name, cfg.Dir = f[0], f[1]
-	cu, _ := url.Parse(f[2])
-	pu, _ := url.Parse(f[3])
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
-	cfg.InitialCluster = f[4]
-	cfg.InitialClusterToken = "etcdtest"
-	if _, err := os.Stat(cfg.Dir + "/member"); err == nil {
-		cfg.ClusterState = embed.ClusterStateFlagExisting
-	}
-	cfg.LogLevel = "error"
-	cfg.Logger = "zap"
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	// Quick elections: tests kill leaders on purpose.
-	cfg.TickMs, cfg.ElectionMs = 50, 500
-	e, err := embed.StartEtcd(cfg)
+	e, err := etcdembed.Start(etcdembed.Member{Name: f[0], Dir: f[1], ClientURL: f[2], PeerURL: f[3], InitialCluster: f[4], FastElections: true})
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "etcdtest: start member %s: %v\n", cfg.Name, err)
-		return 1
-	}
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(time.Minute):
-		fmt.Fprintf(os.Stderr, "etcdtest: member %s not ready after a minute\n", cfg.Name)
+		fmt.Fprintf(os.Stderr, "etcdtest: %v\n", err)
 		return 1
 	}
 	fmt.Println(ready)
 	err = <-e.Err()
-	fmt.Fprintf(os.Stderr, "etcdtest: member %s: %v\n", cfg.Name, err)
+	fmt.Fprintf(os.Stderr, "etcdtest: member %s: %v\n", f[0], err)
 	return 1
 }
 
