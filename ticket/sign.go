@@ -65,6 +65,7 @@ type Signer struct {
 	active  *signingKey
 	next    *signingKey
 	retired []*signingKey // newest first
+	peers   []PublicKey   // other directories' keys, published with ours (SetPeers)
 
 	jwks atomic.Pointer[jwksDoc]
 }
@@ -323,14 +324,21 @@ func (s *Signer) KeyID() string {
 // shared).
 func (s *Signer) publish() error {
 	keys := append([]*signingKey{s.active, s.next}, s.retired...)
-	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(keys))}
+	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(keys)+len(s.peers))}
+	own := map[string]bool{}
 	for _, k := range keys {
+		own[k.kid] = true
 		set.Keys = append(set.Keys, jose.JSONWebKey{
 			Key:       k.pub, // never the private key: see TestJWKSHasNoPrivateKey
 			KeyID:     k.kid,
 			Algorithm: string(jose.EdDSA),
 			Use:       "sig",
 		})
+	}
+	for _, k := range s.peers {
+		if !own[k.KID] {
+			set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.Public, KeyID: k.KID, Algorithm: string(jose.EdDSA), Use: "sig"})
+		}
 	}
 	body, err := json.Marshal(set)
 	if err != nil {

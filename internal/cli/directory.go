@@ -269,6 +269,14 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 			return ExitFinding
 		}
 		go sync.Run(ctx)
+		// Each directory signs with keys of its own and publishes their public halves, so
+		// that every directory's key set verifies every directory's tickets.
+		go shareTicketKeys(ctx, es, signer, log)
+		go es.WatchKeys(ctx, func(keys []ticket.PublicKey) {
+			if err := signer.SetPeers(keys); err != nil {
+				log.Error("peer ticket keys", "err", err)
+			}
+		})
 	}
 	go core.Run(ctx)
 	fmt.Fprintf(env.Stdout, "directory listening on http://%s (geoip: %s; store: %s)\n", ln.Addr(), geoDesc, *storeKind)
@@ -278,6 +286,30 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 	}
 	return ExitOK
 }
+
+// shareTicketKeys publishes the signer's public keys to the store now and every
+// keyShareInterval (a rotation shows within one interval), until ctx is done.
+func shareTicketKeys(ctx context.Context, es *etcdstore.Store, signer *ticket.Signer, log *slog.Logger) {
+	instance := signer.KeyID()
+	t := time.NewTicker(keyShareInterval)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := es.PublishKeys(pctx, instance, signer.PublicKeys()); err != nil {
+			log.Warn("publish ticket keys", "err", err)
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// keyShareInterval is how often a directory publishes its ticket keys. A rotated-in key is
+// published as the next key a rotation ahead, so verifiers know it before it signs.
+const keyShareInterval = 30 * time.Second
 
 // rotateKeys rotates the ticket signing key every period and drops retired keys once every
 // ticket they signed has expired; verifiers pick the new key up from the published key set.

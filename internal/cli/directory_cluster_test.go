@@ -14,8 +14,10 @@ import (
 
 	"github.com/geofence/geofence/client"
 	"github.com/geofence/geofence/internal/etcdtest"
+	"github.com/geofence/geofence/ticket"
 	"github.com/geofence/geofence/verify"
 	"github.com/geofence/geofence/wire"
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // TestDirectoriesShareEtcd runs two `geofence directory --store etcd` processes on one real
@@ -84,6 +86,21 @@ func TestDirectoriesShareEtcd(t *testing.T) {
 			t.Fatalf("join %d: %d", i, st)
 		}
 		tickets = append(tickets, ans)
+	}
+	// Each directory's key set verifies the other's tickets: DCs and key servers may fetch
+	// keys from any directory.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var set jose.JSONWebKeySet
+		call(t, "GET", a+ticket.JWKSPath, "", "", &set)
+		v, err := ticket.NewVerifier(set, Issuer, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Verify(tickets[0].Token); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("directory A's key set does not verify directory B's ticket: %v", err)
+		}
 	}
 	if tickets[0].Home == "" || tickets[0].Home != tickets[1].Home {
 		t.Fatalf("homes %q and %q: want the one home the first join recorded", tickets[0].Home, tickets[1].Home)
