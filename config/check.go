@@ -145,6 +145,34 @@ func (d *decoder) check(c *Config) {
 		}
 	}
 	c.Accounts = accounts
+
+	// Stores: known regions, each region in at most one store, one default store at most.
+	storeOf := map[string]string{}
+	var def *Store
+	for _, st := range c.Stores {
+		path := "stores." + st.ID
+		st.Regions = filter(st.Regions, path+".regions", region)
+		if st.Default() {
+			if def != nil {
+				d.errorf(st.Pos, path, CodeStructure, "stores %s and %s both list no regions: only one store can be the default", def.ID, st.ID)
+			}
+			def = st
+		}
+		for i, r := range st.Regions {
+			if other, dup := storeOf[r.Value]; dup {
+				d.errorf(r.Pos, fmt.Sprintf("%s.regions[%d]", path, i), CodeStructure, "region %s is already in store %s: a region's state lives in one store", r.Value, other)
+				continue
+			}
+			storeOf[r.Value] = st.ID
+		}
+	}
+	if c.Stores != nil && def == nil {
+		for _, r := range c.Regions {
+			if _, ok := storeOf[r.ID]; !ok {
+				d.errorf(r.Pos, "regions."+r.ID, CodeStructure, "region %s is in no store and no store is the default: list it under a store, or give one store no regions", r.ID)
+			}
+		}
+	}
 }
 
 func keys[V any](m map[string]V) []string {

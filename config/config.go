@@ -39,7 +39,26 @@ type Config struct {
 	Routing       Routing
 	Residency     []*Rule
 	Accounts      []*Account
+	// Stores are where shared state lives (DESIGN.md sections 5 and 9); nil when the config
+	// declares none (one store, wherever the deployment puts it).
+	Stores []*Store
 }
+
+// Store is a place shared state lives: a meeting's record and sealed keys go only to the
+// store of the meeting's region, whose country the meeting's rules must allow.
+type Store struct {
+	ID      string
+	Pos     Pos
+	Country Name
+	// Regions are the regions whose state the store holds; a store without regions is the
+	// default store, holding every region no other store lists.
+	Regions []Name
+
+	listsRegions bool // regions were written (even if none of them is known)
+}
+
+// Default reports whether the store is the default store: it lists no regions.
+func (s *Store) Default() bool { return !s.listsRegions }
 
 // Region is a geofence: a named set of countries.
 type Region struct {

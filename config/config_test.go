@@ -227,7 +227,7 @@ func TestParseErrors(t *testing.T) {
 	tests := []test{
 		// Unknown keys, at every level.
 		{"unknown top-level key", map[int]string{21: "colour: red"},
-			[]wantErr{{21, 1, "colour", structure, `unknown key "colour" (expected one of version, default_region, regions, plans, datacenters, routing, residency, accounts)`}}},
+			[]wantErr{{21, 1, "colour", structure, `unknown key "colour" (expected one of version, default_region, regions, plans, datacenters, routing, residency, accounts, stores)`}}},
 		{"unknown region key", map[int]string{4: "  na: {name: North America, countries: [US, CA], peak: 100, colour: red}"},
 			[]wantErr{{4, 61, "regions.na.colour", structure, `unknown key "colour" (expected one of name, countries, peak)`}}},
 		{"misspelt required region key", map[int]string{5: "  row: {countrys: []}"},

@@ -465,7 +465,41 @@ func (d *decoder) top(n *yaml.Node, c *Config) {
 				}
 			})
 		}},
+		{name: "stores", value: func(p string, v *yaml.Node) {
+			c.Stores = []*Store{}
+			d.entries(v, p, func(id Name, p string, v *yaml.Node) {
+				if st, ok := d.store(id, p, v); ok {
+					c.Stores = append(c.Stores, st)
+				}
+			})
+		}},
 	})
+}
+
+func (d *decoder) store(id Name, path string, n *yaml.Node) (*Store, bool) {
+	st := &Store{ID: id.Value, Pos: id.Pos}
+	good := true
+	ok := d.mapping(n, path, []field{
+		{name: "country", required: true, value: func(p string, v *yaml.Node) {
+			s, ok := d.str(v, p)
+			if !ok {
+				good = false
+				return
+			}
+			if _, known := geo.LookupCountry(s.Value); !known {
+				// Kept, without a country, so that its regions still count as covered: the
+				// model has no store for them and verify refuses the config.
+				d.errorf(s.Pos, p, CodeStructure, "%q is not an assigned ISO 3166-1 alpha-2 country code%s", s.Value, upperHint(s.Value))
+				return
+			}
+			st.Country = s
+		}},
+		{name: "regions", value: func(p string, v *yaml.Node) {
+			st.Regions, _ = d.list(v, p)
+			st.listsRegions = v.Kind != yaml.SequenceNode || len(v.Content) > 0
+		}},
+	})
+	return st, ok && good
 }
 
 func (d *decoder) region(id Name, path string, n *yaml.Node) (*Region, bool) {

@@ -170,6 +170,7 @@ type Model struct {
 	Rules          []Rule
 	Routes         []Route // indexed by RegionID; empty for a region with no routing
 	Accounts       map[string]*Account
+	Stores         []Store // where shared state lives; empty when the config declares none
 	DefaultRegion  RegionID
 	PrimaryCount   int
 	SecondaryCount int
@@ -179,8 +180,9 @@ type Model struct {
 	planByID      map[string]PlanID
 	dcByID        map[string]DCID
 	countryRegion [geo.NumCountries]RegionID
-	regionDCs     []Set // DCs located in each region
-	allowed       []Set // [region*len(Plans)+plan]: DCs allowed by rules and dedicated class
+	regionDCs     []Set     // DCs located in each region
+	storeOf       []StoreID // the store of each region; None when there is none
+	allowed       []Set     // [region*len(Plans)+plan]: DCs allowed by rules and dedicated class
 }
 
 // New builds the model of a config. It accepts a config that Parse found problems in and uses
@@ -318,6 +320,7 @@ func New(c *config.Config) (*Model, error) {
 			m.allowed[r*len(m.Plans)+p] = s
 		}
 	}
+	m.buildStores(c)
 	for _, a := range c.Accounts {
 		plan, ok := m.planByID[a.Plan.Value]
 		if !ok {

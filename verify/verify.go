@@ -35,6 +35,7 @@ const (
 	CodeUnused    = "unused"
 	CodeShadowed  = "shadowed"
 	CodeNarrowing = "narrowing"
+	CodeStore     = "store"
 )
 
 // Finding is one problem. Fields that do not apply are empty (Plans is an empty list).
@@ -104,6 +105,7 @@ func Config(c *config.Config, errs config.ErrorList, opts Options) (*Report, *po
 		v.unused()
 		v.shadowed()
 		v.narrowing()
+		v.stores()
 	} else if len(errs) == 0 {
 		v.add(Finding{Severity: Error, Code: config.CodeStructure, File: c.File, Line: 1, Column: 1, Message: err.Error()})
 	}
@@ -195,6 +197,53 @@ func (v *verifier) residency() {
 			}
 		}
 	}
+}
+
+// stores: the store that holds a region's meetings is in a country the rules forbid for some
+// plan offered in the region (DESIGN.md section 9: the store is a location). One finding per
+// (region, store), at the store's country.
+func (v *verifier) stores() {
+	m := v.m
+	if len(m.Stores) == 0 {
+		return
+	}
+	for r := range m.Regions {
+		rid := policy.RegionID(r)
+		st, ok := m.StoreOf(rid)
+		if !ok {
+			continue
+		}
+		var plans, rules []string
+		for p := range m.Plans {
+			if !m.Plans[p].OfferedIn(rid) {
+				continue
+			}
+			if vd := m.CheckStore(rid, policy.PlanID(p), st); vd.Reason == policy.ByRule {
+				plans = append(plans, m.Plans[p].ID)
+				if id := m.Rules[vd.Rule].ID; !slices.Contains(rules, id) {
+					rules = append(rules, id)
+				}
+			}
+		}
+		if plans == nil {
+			continue
+		}
+		s := &m.Stores[st]
+		v.add(v.at(Finding{
+			Severity: Error, Code: CodeStore, Region: m.Regions[r].ID, Plans: plans, Rule: rules[0],
+			Message: fmt.Sprintf("stores.%s.country: store %s in %s holds the meetings of region %s, but rule%s %s forbid%s %s for plan%s %s; give region %s a store in a country its rules allow",
+				s.ID, s.ID, s.Country.Code(), m.Regions[r].ID, plural(rules), strings.Join(rules, ", "), verbS(rules), s.Country.Code(),
+				plural(plans), strings.Join(plans, ", "), m.Regions[r].ID),
+		}, s.Pos))
+	}
+}
+
+// verbS is the -s of a verb whose subject is one item, or none for several.
+func verbS[T any](s []T) string {
+	if len(s) == 1 {
+		return "s"
+	}
+	return ""
 }
 
 // routePos is where region r's routing (or list l of it) is written, else the region itself.
