@@ -12,6 +12,7 @@
 package directory
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -55,6 +56,12 @@ type Config struct {
 	Model *policy.Model
 	// Store keeps meetings and API accounts. Nil: a new MemoryStore.
 	Store Store
+	// Stores are the stores the config declares (its stores section), by id: a meeting's
+	// record goes only to the store of its region, and only when the meeting's rules allow
+	// that store's country (I1: the store is a location). A meeting whose store has no entry
+	// here is refused with store_unavailable, never written elsewhere. Nil: every meeting goes
+	// to Store (the config declares no stores, or the deployment runs one).
+	Stores map[string]Store
 	// Endpoints maps a DC id to the URL its media server listens on, KMSEndpoints to its key
 	// server's. Missing entries give tickets without an endpoint.
 	Endpoints, KMSEndpoints map[string]string
@@ -288,9 +295,14 @@ func (c *Core) CreateMeeting(ctx context.Context, req CreateMeeting) (MeetingRec
 	now := c.now()
 	rec := MeetingRecord{ID: newID(), HostAccount: acct.ID, Region: m.Regions[region].ID, Mode: req.Mode,
 		Created: now, Expires: now.Add(c.cfg.MeetingIdle)}
+	store, storeID, err := c.storeFor(m, region, acct.Plan)
+	if err != nil {
+		return MeetingRecord{}, err
+	}
+	rec.Store = storeID
 	sctx, cancel := c.storeCtx(ctx)
 	defer cancel()
-	rec, err = c.store.CreateMeeting(sctx, rec, max(c.cfg.MaxMeetingsPerAccount, 0))
+	rec, err = store.CreateMeeting(sctx, rec, max(c.cfg.MaxMeetingsPerAccount, 0))
 	if errors.Is(err, ErrLimit) {
 		c.metrics.limits.WithLabelValues("meetings_per_account").Inc()
 		return MeetingRecord{}, errorf(wire.CodeLimit, "account %s already has %d open meetings; end some (DELETE /v1/meetings/{id}) or wait for idle ones to expire",
@@ -304,11 +316,47 @@ func (c *Core) CreateMeeting(ctx context.Context, req CreateMeeting) (MeetingRec
 	return rec, nil
 }
 
+// storeFor is the store that may hold the state of a meeting of region r hosted on plan p, and
+// its config id: the region's store when the config declares stores, refused when the
+// meeting's rules forbid its country (I1) or the deployment has not given it.
+func (c *Core) storeFor(m *policy.Model, r policy.RegionID, p policy.PlanID) (Store, string, error) {
+	if c.cfg.Stores == nil || len(m.Stores) == 0 {
+		return c.store, "", nil
+	}
+	st, ok := m.StoreOf(r)
+	if !ok {
+		return nil, "", errorf(wire.CodeStoreUnavailable, "the config gives region %s no store", m.Regions[r].ID)
+	}
+	if v := m.CheckStore(r, p, st); !v.Allowed() {
+		c.metrics.refusals.WithLabelValues(wire.CodeResidencyConflict, m.Rules[v.Rule].ID).Inc()
+		return nil, "", &Error{Code: wire.CodeResidencyConflict, Rules: []string{m.Rules[v.Rule].ID},
+			Message: fmt.Sprintf("the meetings of region %s would be kept in store %s in %s, which rule %s forbids for plan %s",
+				m.Regions[r].ID, m.Stores[st].ID, m.Stores[st].Country.Code(), m.Rules[v.Rule].ID, m.Plans[p].ID)}
+	}
+	s, ok := c.cfg.Stores[m.Stores[st].ID]
+	if !ok {
+		return nil, "", &Error{Code: wire.CodeStoreUnavailable, RetryAfter: c.cfg.RetryAfter,
+			Message: fmt.Sprintf("store %s, which keeps the meetings of region %s, is not configured in this directory", m.Stores[st].ID, m.Regions[r].ID)}
+	}
+	return s, m.Stores[st].ID, nil
+}
+
+// storeOf is the store holding a meeting record.
+func (c *Core) storeOf(rec *MeetingRecord) Store {
+	if rec.Store == "" || c.cfg.Stores == nil {
+		return c.store
+	}
+	if s, ok := c.cfg.Stores[rec.Store]; ok {
+		return s
+	}
+	return c.store
+}
+
 // Meeting returns a meeting that has not expired.
 func (c *Core) Meeting(ctx context.Context, id string) (MeetingRecord, error) {
 	ctx, cancel := c.storeCtx(ctx)
 	defer cancel()
-	rec, err := c.store.Meeting(ctx, id)
+	rec, err := c.lookupMeeting(ctx, id)
 	if errors.Is(err, ErrNotFound) || err == nil && !rec.Expires.After(c.now()) {
 		return MeetingRecord{}, errorf(wire.CodeUnknownMeeting, "no meeting %q (it may have ended or expired)", id)
 	}
@@ -322,7 +370,10 @@ func (c *Core) Meeting(ctx context.Context, id string) (MeetingRecord, error) {
 func (c *Core) EndMeeting(ctx context.Context, id string) error {
 	ctx, cancel := c.storeCtx(ctx)
 	defer cancel()
-	err := c.store.DeleteMeeting(ctx, id)
+	rec, err := c.lookupMeeting(ctx, id)
+	if err == nil {
+		err = c.storeOf(&rec).DeleteMeeting(ctx, id)
+	}
 	if errors.Is(err, ErrNotFound) {
 		return errorf(wire.CodeUnknownMeeting, "no meeting %q", id)
 	}
@@ -337,7 +388,13 @@ func (c *Core) EndMeeting(ctx context.Context, id string) error {
 // Sweep ends the meetings whose idle timeout has passed and returns how many. Run calls it
 // periodically; a meeting past its timeout is refused whether swept or not.
 func (c *Core) Sweep(ctx context.Context) (int, error) {
-	n, err := c.store.ExpireMeetings(ctx, c.now())
+	n := 0
+	var err error
+	for _, s := range c.storeList() {
+		k, e := s.ExpireMeetings(ctx, c.now())
+		n += k
+		err = cmp.Or(err, e)
+	}
 	if n > 0 {
 		c.metrics.meetings.WithLabelValues("expired").Add(float64(n))
 	}
@@ -367,6 +424,44 @@ func (c *Core) Run(ctx context.Context) {
 
 // storeError is the answer when the store fails (unreachable, timed out): a refusal with a
 // retry hint, never a decision taken without the store (DESIGN.md section 9). It is counted.
+// lookupMeeting finds a meeting in the store that holds it: the one store, or each of the
+// config's stores in turn (their copies answer without a round trip).
+func (c *Core) lookupMeeting(ctx context.Context, id string) (MeetingRecord, error) {
+	if c.cfg.Stores == nil {
+		return c.store.Meeting(ctx, id)
+	}
+	var firstErr error
+	for _, s := range c.storeList() {
+		rec, err := s.Meeting(ctx, id)
+		if err == nil {
+			return rec, nil
+		}
+		if !errors.Is(err, ErrNotFound) && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		return MeetingRecord{}, firstErr
+	}
+	return MeetingRecord{}, fmt.Errorf("meeting %s: %w", id, ErrNotFound)
+}
+
+// storeList is every store, the default first, then the config's by id.
+func (c *Core) storeList() []Store {
+	out := []Store{c.store}
+	ids := make([]string, 0, len(c.cfg.Stores))
+	for id := range c.cfg.Stores {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if s := c.cfg.Stores[id]; s != c.store {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 func (c *Core) storeError(op string, err error) *Error {
 	c.log.Error(op, "err", err)
 	c.metrics.storeErrors.WithLabelValues(strings.ReplaceAll(op, " ", "_")).Inc()
@@ -482,7 +577,7 @@ func (c *Core) joinOnce(ctx context.Context, req *JoinRequest) (*JoinResult, err
 		rec.Home = m.DCs[pl.Home].ID
 		rec.Expires = now.Add(c.cfg.MeetingIdle)
 		sctx, cancel := c.storeCtx(ctx)
-		rec, err = c.store.UpdateMeeting(sctx, rec)
+		rec, err = c.storeOf(&rec).UpdateMeeting(sctx, rec)
 		cancel()
 		if errors.Is(err, ErrConflict) {
 			return nil, errRetry // another join moved the home first: follow it

@@ -346,3 +346,62 @@ func TestSecondariesOnlyTicketHasArrays(t *testing.T) {
 		t.Fatalf("primary %#v secondary %v, want an empty array and secondaries", res.Claims.Primary, res.Claims.Secondary)
 	}
 }
+
+// TestMeetingsGoToTheirRegionsStore: a meeting's record goes only to the store of its region
+// (China's to the store in China), is found and ended there; a region whose store this
+// directory lacks is refused, never written elsewhere; a store in a country the meeting's
+// rules forbid is refused even when the config says so (served unverified).
+func TestMeetingsGoToTheirRegionsStore(t *testing.T) {
+	ctx := context.Background()
+	global, china := directory.NewMemoryStore(), directory.NewMemoryStore()
+	c, _ := newCore(t, loadModel(t, world(t)), func(cfg *directory.Config) {
+		cfg.Store = global
+		cfg.Stores = map[string]directory.Store{"global": global, "cn": china}
+	})
+	reportAll(t, c, 0, true)
+	cn, err := c.CreateMeeting(ctx, directory.CreateMeeting{HostAccount: "tsinghua-media"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateMeeting(ctx, directory.CreateMeeting{HostAccount: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if cn.Store != "cn" || china.Len() != 1 || global.Len() != 1 {
+		t.Fatalf("China's meeting in store %q; stores hold %d (cn) and %d (global), want 1 and 1", cn.Store, china.Len(), global.Len())
+	}
+	if _, err := global.Meeting(ctx, cn.ID); err == nil {
+		t.Fatal("China's meeting is in the global store")
+	}
+	if _, err := c.Join(ctx, directory.JoinRequest{Meeting: cn.ID, Account: "tsinghua-media", Where: where("CN")}); err != nil {
+		t.Fatalf("join China's meeting: %v", err)
+	}
+	if got, _ := china.Meeting(ctx, cn.ID); got.Home == "" {
+		t.Error("the home of China's meeting was not recorded in China's store")
+	}
+	if err := c.EndMeeting(ctx, cn.ID); err != nil || china.Len() != 0 {
+		t.Fatalf("end China's meeting: %v, %d left in its store", err, china.Len())
+	}
+
+	// A directory without China's store refuses China's meetings.
+	noCN, _ := newCore(t, loadModel(t, world(t)), func(cfg *directory.Config) {
+		cfg.Store = global
+		cfg.Stores = map[string]directory.Store{"global": global}
+	})
+	if _, err := noCN.CreateMeeting(ctx, directory.CreateMeeting{HostAccount: "tsinghua-media"}); code(err) != wire.CodeStoreUnavailable {
+		t.Fatalf("China's meeting without China's store: %v, want store_unavailable", err)
+	}
+
+	// A config (served unverified) that keeps China's meetings in the US is refused at run
+	// time too.
+	wrong := strings.Replace(world(t), "cn: {country: CN, regions: [cn]}", "cn: {country: US, regions: [cn]}", 1)
+	us, _ := newCore(t, loadModel(t, wrong), func(cfg *directory.Config) {
+		cfg.Store = global
+		cfg.Stores = map[string]directory.Store{"global": global, "cn": china}
+	})
+	if _, err := us.CreateMeeting(ctx, directory.CreateMeeting{HostAccount: "tsinghua-media"}); code(err) != wire.CodeResidencyConflict {
+		t.Fatalf("China's meeting in a US store: %v, want residency_conflict", err)
+	}
+	if china.Len() != 0 {
+		t.Errorf("a refused meeting reached a store: %d", china.Len())
+	}
+}

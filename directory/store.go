@@ -59,6 +59,9 @@ type MeetingRecord struct {
 	Mode        string    `json:"mode"`           // wire.ModeManaged or wire.ModeE2EE
 	Home        string    `json:"home,omitempty"` // the home DC's id; "" until the first join
 	Created     time.Time `json:"created"`
+	// Store is the config id of the store that holds the record (DESIGN.md section 9); ""
+	// when the config declares no stores.
+	Store string `json:"store,omitempty"`
 	// Expires is when the meeting ends if nobody joins it again (the idle timeout); joins
 	// push it forward.
 	Expires time.Time `json:"expires"`

@@ -140,6 +140,8 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 	storeKind := fs.String("store", "memory", `where meetings and API accounts live: "memory" (this process only) or "etcd" (shared by replicated directories)`)
 	etcdURLs := fs.String("etcd", "", "comma-separated etcd client URLs, with --store etcd")
 	etcdPrefix := fs.String("etcd-prefix", etcdstore.DefaultPrefix, "the key prefix of this deployment's state in etcd")
+	var storeEtcd storeEndpoints
+	fs.Var(&storeEtcd, "store-etcd", "with --store etcd and a config with stores: NAME=URL,... the etcd of config store NAME (repeat for each; the default store uses --etcd)")
 	stateFile := fs.String("state-file", "", "with --store etcd: persist the last known state here and serve it after a restart while etcd is unreachable")
 	allow := fs.Bool("allow-unverified", false, "serve a config that does not verify (logged loudly and exported as a metric)")
 	rotate := fs.Duration("rotate-keys", 24*time.Hour, "how often the ticket signing key is rotated (0: never); retired keys stay published until their tickets expire")
@@ -216,6 +218,7 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 	log := newLogger(env)
 	reg := newRegistry()
 	var store directory.Store // nil: in memory
+	var multiStores map[string]directory.Store
 	if *storeKind == "etcd" {
 		cli, err := clientv3.New(clientv3.Config{Endpoints: explain.SplitList(*etcdURLs), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 		if err != nil {
@@ -229,6 +232,37 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 			fmt.Fprintf(env.Stderr, "geofence directory: load state from etcd: %v\n", err)
 			return ExitFinding
 		}
+		stores := map[string]directory.Store{}
+		for _, st := range sv.model.Stores {
+			if len(st.Regions) == 0 {
+				stores[st.ID] = es // the default store is --etcd's
+			}
+		}
+		for name, urls := range storeEtcd {
+			scli, err := clientv3.New(clientv3.Config{Endpoints: explain.SplitList(urls), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+			if err != nil {
+				return usageErr(env, fs, "--store-etcd %s: %v", name, err)
+			}
+			defer scli.Close()
+			sf := ""
+			if *stateFile != "" {
+				sf = *stateFile + "." + name
+			}
+			ns, err := etcdstore.NewCached(ctx, scli, etcdstore.CacheConfig{Prefix: *etcdPrefix, StateFile: sf, Logger: log})
+			if err != nil {
+				fmt.Fprintf(env.Stderr, "geofence directory: load store %s from etcd: %v\n", name, err)
+				return ExitFinding
+			}
+			stores[name] = ns
+		}
+		for _, st := range sv.model.Stores {
+			if _, ok := stores[st.ID]; !ok {
+				log.Warn("config store without endpoints: the meetings of its regions will be refused", "store", st.ID, "country", st.Country.Code())
+			}
+		}
+		if len(sv.model.Stores) > 0 {
+			multiStores = stores
+		}
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "geofence_directory_store_staleness_seconds",
 			Help: "Seconds since etcd last answered this directory's watch; grows while etcd is unreachable.",
@@ -236,7 +270,7 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 		store = es
 	}
 	core, err := directory.New(directory.Config{
-		Model: sv.model, Store: store, Endpoints: eps.Media, KMSEndpoints: eps.KMS,
+		Model: sv.model, Store: store, Stores: multiStores, Endpoints: eps.Media, KMSEndpoints: eps.KMS,
 		StaleAfter: *staleAfter, MeetingIdle: *idle, MaxMeetingsPerAccount: *maxMeetings,
 		Unverified: sv.unverified, Logger: log, Registry: reg,
 	})
@@ -285,6 +319,26 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 		return ExitFinding
 	}
 	return ExitOK
+}
+
+// storeEndpoints is the repeatable --store-etcd NAME=URL,... flag.
+type storeEndpoints map[string]string
+
+func (s *storeEndpoints) String() string { return fmt.Sprint(map[string]string(*s)) }
+
+func (s *storeEndpoints) Set(v string) error {
+	name, urls, ok := strings.Cut(v, "=")
+	if !ok || name == "" || urls == "" {
+		return fmt.Errorf("want NAME=URL,..., got %q", v)
+	}
+	if *s == nil {
+		*s = storeEndpoints{}
+	}
+	if _, dup := (*s)[name]; dup {
+		return fmt.Errorf("store %s given twice", name)
+	}
+	(*s)[name] = urls
+	return nil
 }
 
 // shareTicketKeys publishes the signer's public keys to the store now and every

@@ -190,3 +190,38 @@ func run(args ...string) (int, string, string) {
 	code := Main(context.Background(), args, Env{Stdout: &o, Stderr: &e})
 	return code, o.String(), e.String()
 }
+
+// TestStoresAreLocations runs a directory on two etcd clusters, the global store and China's
+// (the example world's stores): a meeting of China's region is written to China's etcd only,
+// and one of North America to the global etcd only.
+func TestStoresAreLocations(t *testing.T) {
+	global, china := etcdtest.Start(t, 1), etcdtest.Start(t, 1)
+	const adminToken = "an-operator-token-of-at-least-32-characters"
+	tokenFile := filepath.Join(t.TempDir(), "admin-token")
+	if err := os.WriteFile(tokenFile, []byte(adminToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDirectory(t, "--config", "../../examples/world.yaml", "--no-geoip", "--admin-token-file", tokenFile,
+		"--listen", "127.0.0.1:0", "--store", "etcd", "--etcd", strings.Join(global.Endpoints(), ","),
+		"--store-etcd", "cn="+strings.Join(china.Endpoints(), ","))
+	var cn, na wire.Meeting
+	if st := call(t, "POST", d+"/v1/meetings", adminToken, `{"host_account":"tsinghua-media"}`, &cn); st != 201 || cn.Region != "cn" {
+		t.Fatalf("China's meeting: %d %+v", st, cn)
+	}
+	if st := call(t, "POST", d+"/v1/meetings", adminToken, `{"host_account":"acme"}`, &na); st != 201 || na.Region != "na" {
+		t.Fatalf("North America's meeting: %d %+v", st, na)
+	}
+	has := func(c *etcdtest.Cluster, id string) bool {
+		resp, err := c.Client(t).Get(t.Context(), "/geofence/meetings/"+id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(resp.Kvs) == 1
+	}
+	if !has(china, cn.ID) || has(global, cn.ID) {
+		t.Errorf("China's meeting: in China's etcd %v, in the global etcd %v; want only China's", has(china, cn.ID), has(global, cn.ID))
+	}
+	if !has(global, na.ID) || has(china, na.ID) {
+		t.Errorf("North America's meeting: in the global etcd %v, in China's %v; want only the global", has(global, na.ID), has(china, na.ID))
+	}
+}
