@@ -138,6 +138,11 @@ func (s *Server) leave(w http.ResponseWriter, r *http.Request) {
 	until := c.Expiry.Add(ticket.Leeway)
 	epoch, rotateAt, outcome := s.store.leave(c.Meeting, c.ID, until, s.cfg.Now())
 	s.metrics.leaves.WithLabelValues(outcome).Inc()
+	if outcome == leaveUnavailable {
+		s.refuse(w, r, op, meeting, c, 0, &admission.Refusal{Status: http.StatusServiceUnavailable, Code: wire.CodeStoreUnavailable,
+			Message: "the key store cannot be reached right now: the leave is not recorded; retry shortly"}, 0)
+		return
+	}
 	s.logRotations()
 	attrs := []any{"outcome", "left", "leave", outcome, "meeting", c.Meeting, "participant", c.Participant,
 		"epoch", epoch, "ticket", c.ID}
@@ -214,6 +219,10 @@ func lookupRefusal(err error, meeting string, epoch, current uint64, retain time
 		// ticket is retired here until it expires. Joining again gives a new ticket.
 		return &admission.Refusal{Status: http.StatusForbidden, Code: wire.CodeLeft,
 			Message: fmt.Sprintf("this ticket was used to leave meeting %s; join again for a new ticket", meeting)}
+	case errors.Is(err, errStoreUnavailable):
+		// Fail closed: without the shared store no key server may make up a key of its own.
+		return &admission.Refusal{Status: http.StatusServiceUnavailable, Code: wire.CodeStoreUnavailable, Cause: err,
+			Message: "the key store cannot be reached right now; retry shortly, or try the ticket's other key server"}
 	case errors.Is(err, errNoKey):
 		return &admission.Refusal{Status: http.StatusNotFound, Code: wire.CodeUnknownEpoch,
 			Message: fmt.Sprintf("meeting %s has no key yet; ask without an epoch for the current one", meeting)}

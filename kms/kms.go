@@ -81,6 +81,11 @@ type Config struct {
 	// Metrics, when set, is served at GET /metrics (for example promhttp.HandlerFor the
 	// Registry's gatherer).
 	Metrics http.Handler
+	// Shared, when set, keeps meetings' sealed keys where every key server of the deployment
+	// reads them (DESIGN.md section 9), so that all of a meeting's key servers hand out the
+	// same key for an epoch, also after a restart; they must share the KEK. Nil: keys live in
+	// this process only.
+	Shared Records
 	// Unverified says the config failed `geofence verify` and runs anyway
 	// (--allow-unverified): the key server logs it at error level when it starts and exports
 	// geofence_kms_config_unverified 1. Its checks are the same either way.
@@ -96,7 +101,7 @@ type Server struct {
 	metrics  *metrics
 	http     *httpserve.Metrics
 	sealer   *sealer
-	store    *store
+	store    keyStore
 	serving  atomic.Bool
 }
 
@@ -121,7 +126,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RotateInterval < 0 {
 		return nil, fmt.Errorf("new kms %s: rotate interval %v is negative", cfg.DC, cfg.RotateInterval)
 	}
-	sl, err := newSealer(cfg.KEK, cfg.DC)
+	// Key servers that share their keys share the KEK too: a key sealed by one opens at every
+	// other, so the seal binds meeting and epoch but not the key server's datacenter.
+	sealDC := cfg.DC
+	if cfg.Shared != nil {
+		sealDC = ""
+	}
+	sl, err := newSealer(cfg.KEK, sealDC)
 	if err != nil {
 		return nil, fmt.Errorf("new kms %s: %w", cfg.DC, err)
 	}
@@ -164,7 +175,11 @@ func New(cfg Config) (*Server, error) {
 		http:     hm,
 		sealer:   sl,
 	}
-	s.store = newStore(s.newSealed, cfg.Retain, cfg.RotateInterval)
+	if cfg.Shared != nil {
+		s.store = newSharedStore(cfg.Shared, s.newSealed, cfg.Retain, cfg.RotateInterval)
+	} else {
+		s.store = newStore(s.newSealed, cfg.Retain, cfg.RotateInterval)
+	}
 	return s, nil
 }
 

@@ -98,7 +98,7 @@ func TestPlaintextKeyNeverLeaves(t *testing.T) {
 
 	// The test-only view of the keys: unseal what the store holds, to be sure the list
 	// above covers every key the server has.
-	for _, mk := range e.srv.store.meetings {
+	for _, mk := range e.srv.store.(*store).meetings {
 		for _, sk := range mk.epochs {
 			k, err := e.srv.sealer.open(sk.sealed, "m-1", sk.epoch)
 			if err != nil {
@@ -204,7 +204,7 @@ func TestSealedAtRest(t *testing.T) {
 	k2 := open(t, alice, b.key)
 	keys := [][]byte{k1, k2}
 
-	mk := e.srv.store.meetings["m-1"]
+	mk := e.srv.store.(*store).meetings["m-1"]
 	if mk == nil || len(mk.epochs) != 2 {
 		t.Fatalf("store: got %+v, want two epochs of m-1", mk)
 	}

@@ -108,16 +108,8 @@ func (st *store) epoch(meeting, ticket string, epoch uint64, now time.Time) (sea
 		return nil, 0, time.Time{}, errNoKey
 	}
 	st.catchUpLocked(meeting, mk, now)
-	cur := mk.epochs[len(mk.epochs)-1].epoch
-	if epoch > cur {
-		return nil, cur, mk.rotateAt, errFutureEpoch
-	}
-	for _, e := range mk.epochs {
-		if e.epoch == epoch {
-			return e.sealed, cur, mk.rotateAt, nil
-		}
-	}
-	return nil, cur, mk.rotateAt, errEpochDeleted
+	sealed, cur, err := mk.lookup(epoch)
+	return sealed, cur, mk.rotateAt, err
 }
 
 // Outcomes of a leave: the "outcome" label of geofence_kms_leaves_total.
@@ -126,9 +118,11 @@ const (
 	leaveCoalesced = "coalesced" // joined the rotation pending at the end of the interval
 	leaveRepeated  = "repeated"  // the ticket had left already: nothing changed
 	leaveNoKey     = "no_key"    // the meeting has no key here: nothing to rotate
+	// leaveUnavailable: the shared key store could not be reached; nothing was recorded.
+	leaveUnavailable = "unavailable"
 )
 
-var leaveOutcomes = []string{leaveRotated, leaveCoalesced, leaveRepeated, leaveNoKey}
+var leaveOutcomes = []string{leaveRotated, leaveCoalesced, leaveRepeated, leaveNoKey, leaveUnavailable}
 
 // leave retires ticket until ticketExpiry and rotates its meeting away from the epoch the
 // leaver holds: at once, or coalesced into the rotation at the end of the interval (see
@@ -150,31 +144,73 @@ func (st *store) leave(meeting, ticket string, ticketExpiry, now time.Time) (epo
 	if mk == nil {
 		return 0, time.Time{}, leaveNoKey
 	}
-	mk.leaves++
-	if !mk.rotateAt.IsZero() {
-		return epoch, mk.rotateAt, leaveCoalesced
+	epoch, rotateAt, outcome, rot := mk.leave(meeting, now, st.create, st.retain, st.interval)
+	if rot != nil {
+		st.rotated = append(st.rotated, *rot)
 	}
-	if next := mk.rotated.Add(st.interval); !mk.rotated.IsZero() && now.Before(next) {
-		mk.rotateAt = next
-		return epoch, next, leaveCoalesced
-	}
-	mk.rotateAt = now
-	st.catchUpLocked(meeting, mk, now)
-	return mk.epochs[len(mk.epochs)-1].epoch, time.Time{}, leaveRotated
+	return epoch, rotateAt, outcome
 }
 
 // catchUpLocked makes the meeting's rotation if it is due and deletes the superseded epochs
 // whose retention has passed; it returns how many it deleted.
 func (st *store) catchUpLocked(meeting string, mk *meetingKeys, now time.Time) int {
-	if !mk.rotateAt.IsZero() && !now.Before(mk.rotateAt) {
-		at := mk.rotateAt
-		prev := mk.epochs[len(mk.epochs)-1].epoch
-		mk.epochs[len(mk.epochs)-1].expires = at.Add(st.retain)
-		mk.epochs = append(mk.epochs, sealedKey{epoch: prev + 1, sealed: st.create(meeting, prev+1)})
-		st.rotated = append(st.rotated, rotation{meeting: meeting, prev: prev, next: prev + 1, at: at, leaves: mk.leaves})
-		mk.rotated, mk.rotateAt, mk.leaves = at, time.Time{}, 0
+	if rot, ok := mk.catchUp(meeting, now, st.create, st.retain); ok {
+		st.rotated = append(st.rotated, rot)
 	}
 	return mk.prune(now)
+}
+
+// catchUp makes the meeting's pending rotation if it is due: the current epoch is superseded
+// (kept for retain after the rotation's time) and a new one created. It is the one rotation
+// rule, of the in-memory store and of the shared one.
+func (mk *meetingKeys) catchUp(meeting string, now time.Time, create newSealed, retain time.Duration) (rotation, bool) {
+	if mk.rotateAt.IsZero() || now.Before(mk.rotateAt) {
+		return rotation{}, false
+	}
+	at := mk.rotateAt
+	prev := mk.epochs[len(mk.epochs)-1].epoch
+	mk.epochs[len(mk.epochs)-1].expires = at.Add(retain)
+	mk.epochs = append(mk.epochs, sealedKey{epoch: prev + 1, sealed: create(meeting, prev+1)})
+	rot := rotation{meeting: meeting, prev: prev, next: prev + 1, at: at, leaves: mk.leaves}
+	mk.rotated, mk.rotateAt, mk.leaves = at, time.Time{}, 0
+	return rot, true
+}
+
+// leave records a leave on the meeting's keys at now (the ticket is already retired): it
+// rotates at once, or schedules or joins the rotation at the end of the interval. It returns
+// the epoch after, the pending rotation's time, the outcome and the rotation made at once.
+func (mk *meetingKeys) leave(meeting string, now time.Time, create newSealed, retain, interval time.Duration) (uint64, time.Time, string, *rotation) {
+	mk.leaves++
+	epoch := mk.epochs[len(mk.epochs)-1].epoch
+	if !mk.rotateAt.IsZero() {
+		return epoch, mk.rotateAt, leaveCoalesced, nil
+	}
+	if next := mk.rotated.Add(interval); !mk.rotated.IsZero() && now.Before(next) {
+		mk.rotateAt = next
+		return epoch, next, leaveCoalesced, nil
+	}
+	mk.rotateAt = now
+	rot, _ := mk.catchUp(meeting, now, create, retain)
+	mk.prune(now)
+	return mk.epochs[len(mk.epochs)-1].epoch, time.Time{}, leaveRotated, &rot
+}
+
+// lookup is the epoch lookup of both stores: the given epoch's sealed key (0: the current
+// one), the current epoch, and the lookup's error.
+func (mk *meetingKeys) lookup(epoch uint64) ([]byte, uint64, error) {
+	cur := mk.epochs[len(mk.epochs)-1]
+	if epoch == 0 {
+		return cur.sealed, cur.epoch, nil
+	}
+	if epoch > cur.epoch {
+		return nil, cur.epoch, errFutureEpoch
+	}
+	for _, e := range mk.epochs {
+		if e.epoch == epoch {
+			return e.sealed, cur.epoch, nil
+		}
+	}
+	return nil, cur.epoch, errEpochDeleted
 }
 
 // takeRotations returns the rotations made since it was last called.

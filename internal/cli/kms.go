@@ -1,8 +1,14 @@
 package cli
 
 import (
+	"time"
+
 	"context"
 	"fmt"
+	"github.com/geofence/geofence/directory/etcdstore"
+	"github.com/geofence/geofence/explain"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	"net"
 	"strings"
 
@@ -21,6 +27,8 @@ func runKMS(ctx context.Context, env Env, args []string) int {
 	kekFile := fs.String("kek-file", "", "file holding the 32-byte key-encryption key: 32 raw bytes, 64 hex characters or base64 (default: the "+kms.EnvKEK+" environment variable)")
 	retain := fs.Duration("retain", kms.DefaultRetain, "how long a superseded key epoch stays available after a participant leaves")
 	rotateInterval := fs.Duration("rotate-interval", kms.DefaultRotateInterval, "the shortest time between two key rotations of a meeting: leaves in between are coalesced into one new epoch")
+	etcdURLs := fs.String("etcd", "", "comma-separated etcd client URLs: keep meetings' sealed keys there, shared with the meeting's other key servers (which must have the same KEK); default: in this process")
+	etcdPrefix := fs.String("etcd-prefix", etcdstore.DefaultPrefix, "with --etcd: the key prefix of the deployment's state")
 	allow := fs.Bool("allow-unverified", false, "serve a config that does not verify (logged loudly and exported as a metric)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -56,8 +64,17 @@ func runKMS(ctx context.Context, env Env, args []string) int {
 		return usageErr(env, fs, "--directory: %v", err)
 	}
 	reg := newRegistry()
+	var shared kms.Records
+	if *etcdURLs != "" {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: explain.SplitList(*etcdURLs), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			return usageErr(env, fs, "--etcd: %v", err)
+		}
+		defer cli.Close()
+		shared = etcdstore.New(cli, *etcdPrefix)
+	}
 	srv, err := kms.New(kms.Config{
-		DC: *dc, Model: sv.model, Keys: keys, KEK: kek, Retain: *retain, RotateInterval: *rotateInterval,
+		DC: *dc, Model: sv.model, Keys: keys, KEK: kek, Retain: *retain, RotateInterval: *rotateInterval, Shared: shared,
 		Logger: newLogger(env), Registry: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Unverified: sv.unverified,
 	})
