@@ -94,6 +94,9 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 		sealed, cur, rotateAt, err = s.store.epoch(c.Meeting, c.ID, epoch, now)
 	}
 	s.logRotations() // a rotation that was due
+	if err == nil {
+		err = s.store.record(c.Meeting, c.Context)
+	}
 	if ref := lookupRefusal(err, c.Meeting, epoch, cur, s.cfg.Retain); ref != nil {
 		s.refuse(w, r, op, meeting, c, want, ref, cur)
 		return
@@ -219,6 +222,8 @@ func lookupRefusal(err error, meeting string, epoch, current uint64, retain time
 		// ticket is retired here until it expires. Joining again gives a new ticket.
 		return &admission.Refusal{Status: http.StatusForbidden, Code: wire.CodeLeft,
 			Message: fmt.Sprintf("this ticket was used to leave meeting %s; join again for a new ticket", meeting)}
+	case errors.Is(err, errHolderForbidden):
+		return &admission.Refusal{Status: http.StatusForbidden, Code: wire.CodeResidencyConflict, Message: err.Error()}
 	case errors.Is(err, errStoreUnavailable):
 		// Fail closed: without the shared store no key server may make up a key of its own.
 		return &admission.Refusal{Status: http.StatusServiceUnavailable, Code: wire.CodeStoreUnavailable, Cause: err,

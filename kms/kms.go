@@ -176,7 +176,13 @@ func New(cfg Config) (*Server, error) {
 		sealer:   sl,
 	}
 	if cfg.Shared != nil {
-		s.store = newSharedStore(cfg.Shared, s.newSealed, cfg.Retain, cfg.RotateInterval)
+		s.store = newSharedStore(cfg.Shared, s.newSealed, cfg.Retain, cfg.RotateInterval, cfg.DC, func(x wire.Context, dc string) error {
+			d, ok := cfg.Model.DC(dc)
+			if !ok {
+				return fmt.Errorf("key server %s is not in this key server's policy", dc)
+			}
+			return cfg.Model.Admit(admission.Party(x), d)
+		})
 	} else {
 		s.store = newStore(s.newSealed, cfg.Retain, cfg.RotateInterval)
 	}

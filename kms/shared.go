@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/geofence/geofence/wire"
 )
 
 // Records is where the key servers of a deployment keep meetings' sealed keys, so that every
@@ -35,7 +38,19 @@ type keyStore interface {
 	takeRotations() []rotation
 	sweep(now time.Time) int
 	len() int
+	// record notes that this key server gives the meeting's key to a participant of context
+	// x, after checking I1 per publisher against the meeting's other key servers and earlier
+	// recipients (see sharedStore.record); an error refuses the issuance.
+	record(meeting string, x wire.Context) error
 }
+
+// errHolderForbidden: the meeting's key is, or would be, held by a key server a recipient's
+// rules forbid (I1 per publisher).
+var errHolderForbidden = errors.New("a key server of this meeting is forbidden for a participant")
+
+// record is a no-op in memory: one key server holds the key, and admission checked it for
+// every recipient.
+func (st *store) record(string, wire.Context) error { return nil }
 
 var (
 	_ keyStore = (*store)(nil)
@@ -53,13 +68,73 @@ type sharedStore struct {
 	interval time.Duration
 	timeout  time.Duration
 
+	// self is this key server's DC; admit is admission's check of a context at a DC.
+	self  string
+	admit func(x wire.Context, dc string) error
+
 	mu      sync.Mutex
 	rotated []rotation
 	seen    map[string]bool // meetings this key server served, for len
 }
 
-func newSharedStore(rec Records, create newSealed, retain, interval time.Duration) *sharedStore {
-	return &sharedStore{rec: rec, create: create, retain: retain, interval: interval, timeout: 3 * time.Second, seen: map[string]bool{}}
+func newSharedStore(rec Records, create newSealed, retain, interval time.Duration, self string, admit func(wire.Context, string) error) *sharedStore {
+	return &sharedStore{rec: rec, create: create, retain: retain, interval: interval, timeout: 3 * time.Second,
+		self: self, admit: admit, seen: map[string]bool{}}
+}
+
+// record implements I1 per publisher for keys (DESIGN.md section 3): the record lists the key
+// servers that hold the meeting's key and the rule contexts of those it was given to. A key
+// server refuses to give the key to a participant whose rules forbid a key server that holds
+// it already, and refuses to become a holder when the rules of an earlier recipient forbid it:
+// a key that decrypts a participant's media never sits where that participant's data may not
+// go. Checked and recorded in one compare-and-swap.
+func (s *sharedStore) record(meeting string, x wire.Context) error {
+	var refusal error
+	_, err := s.update(meeting, false, func(mk *meetingKeys) bool {
+		refusal = nil
+		for _, h := range mk.holders {
+			if h == s.self {
+				continue
+			}
+			if err := s.admit(x, h); err != nil {
+				refusal = fmt.Errorf("%w: the meeting's key is held by key server %s: %w", errHolderForbidden, h, err)
+				return false
+			}
+		}
+		known := false
+		for _, r := range mk.recipients {
+			if sameContext(r, x) {
+				known = true
+				continue
+			}
+			if err := s.admit(r, s.self); err != nil {
+				refusal = fmt.Errorf("%w: key server %s may not hold a key given to an earlier participant: %w", errHolderForbidden, s.self, err)
+				return false
+			}
+		}
+		changed := false
+		if !slices.Contains(mk.holders, s.self) {
+			mk.holders = append(mk.holders, s.self)
+			changed = true
+		}
+		if !known {
+			mk.recipients = append(mk.recipients, x)
+			changed = true
+		}
+		return changed
+	})
+	if refusal != nil {
+		return refusal
+	}
+	return err
+}
+
+// sameContext reports whether two rule contexts are one for residency: the recipients list
+// keeps one entry per distinct context, not one per participant.
+func sameContext(a, b wire.Context) bool {
+	return a.ParticipantCountry == b.ParticipantCountry && a.ParticipantRegion == b.ParticipantRegion &&
+		a.ParticipantPlan == b.ParticipantPlan && a.MeetingRegion == b.MeetingRegion && a.HostPlan == b.HostPlan &&
+		slices.Equal(a.HostDataRegions, b.HostDataRegions) && (a.HostDataRegions == nil) == (b.HostDataRegions == nil)
 }
 
 // keysRecord is meetingKeys as stored.
@@ -69,9 +144,11 @@ type keysRecord struct {
 		Sealed  []byte    `json:"sealed"`
 		Expires time.Time `json:"expires,omitzero"`
 	} `json:"epochs"`
-	Rotated  time.Time `json:"rotated,omitzero"`
-	RotateAt time.Time `json:"rotate_at,omitzero"`
-	Leaves   int       `json:"leaves,omitempty"`
+	Rotated    time.Time      `json:"rotated,omitzero"`
+	RotateAt   time.Time      `json:"rotate_at,omitzero"`
+	Leaves     int            `json:"leaves,omitempty"`
+	Holders    []string       `json:"holders,omitempty"`
+	Recipients []wire.Context `json:"recipients,omitempty"`
 }
 
 func encodeKeys(mk *meetingKeys) []byte {
@@ -84,6 +161,7 @@ func encodeKeys(mk *meetingKeys) []byte {
 		}{e.epoch, e.sealed, e.expires})
 	}
 	r.Rotated, r.RotateAt, r.Leaves = mk.rotated, mk.rotateAt, mk.leaves
+	r.Holders, r.Recipients = mk.holders, mk.recipients
 	b, _ := json.Marshal(r)
 	return b
 }
@@ -93,7 +171,7 @@ func decodeKeys(b []byte) (*meetingKeys, error) {
 	if err := json.Unmarshal(b, &r); err != nil || len(r.Epochs) == 0 {
 		return nil, fmt.Errorf("decode shared meeting keys: %v", err)
 	}
-	mk := &meetingKeys{rotated: r.Rotated, rotateAt: r.RotateAt, leaves: r.Leaves}
+	mk := &meetingKeys{rotated: r.Rotated, rotateAt: r.RotateAt, leaves: r.Leaves, holders: r.Holders, recipients: r.Recipients}
 	for _, e := range r.Epochs {
 		mk.epochs = append(mk.epochs, sealedKey{epoch: e.Epoch, sealed: e.Sealed, expires: e.Expires})
 	}

@@ -3,7 +3,12 @@ package kms
 import (
 	"bytes"
 	"net/http"
+	"os"
+	"strings"
 	"testing"
+
+	"github.com/geofence/geofence/config"
+	"github.com/geofence/geofence/policy"
 
 	"github.com/geofence/geofence/crypto/keywrap"
 	"github.com/geofence/geofence/directory/etcdstore"
@@ -56,5 +61,60 @@ func TestSharedKeys(t *testing.T) {
 	k2 := b.key("m-1", wire.KeyRequest{Token: tb})
 	if k2.status != http.StatusOK || k2.key.Epoch != 2 || bytes.Equal(open(t, bob, k2.key), keyB) {
 		t.Fatalf("after the leave, ca-yyz gave %d epoch %d: want a new key at epoch 2", k2.status, k2.key.Epoch)
+	}
+}
+
+// TestKeyHoldersPerPublisher is I1 per publisher for keys: a meeting's key is never given to a
+// participant whose rules forbid a key server that already holds it, and a key server never
+// takes up a key given to a participant whose rules forbid it.
+func TestKeyHoldersPerPublisher(t *testing.T) {
+	src, err := os.ReadFile("../examples/april-2020.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Canadian pro participants may only use Canada (a rule of the participant's side only:
+	// the meeting's host is on enterprise).
+	edited := strings.Replace(string(src), "\nresidency:\n", "\nresidency:\n  canada-only:\n    applies_to: [na]\n    plans: [pro]\n    allow: [CA]\n", 1)
+	c, errs := config.Parse("april.yaml", []byte(edited))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	m, err := policy.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := etcdtest.Start(t, 1)
+	records := etcdstore.New(cluster.Client(t), "")
+	sjc := newEnv(t, "us-sjc", func(c *Config) { c.Shared = records; c.Model = m })
+	yyz := newEnv(t, "ca-yyz", func(c *Config) { c.Shared = records; c.Model = m })
+
+	alice := newParty(t, "alice", keywrap.X25519) // basic, from the US
+	claude := newParty(t, "claude", keywrap.X25519)
+	canadian := func(meeting string) wire.Claims {
+		c := naClaims(meeting, claude)
+		c.Account = "canuck"
+		c.Context.ParticipantCountry, c.Context.ParticipantPlan = "CA", "pro"
+		return c
+	}
+
+	// m-1: alice's key comes from us-sjc; claude, who may not use the US, is refused the key
+	// at ca-yyz: it is held in the US already.
+	if k := sjc.key("m-1", wire.KeyRequest{Token: sjc.sign(naClaims("m-1", alice))}); k.status != http.StatusOK {
+		t.Fatalf("alice at us-sjc: %d %s", k.status, k.body)
+	}
+	if k := yyz.key("m-1", wire.KeyRequest{Token: sjc.sign(canadian("m-1"))}); k.status != http.StatusForbidden || k.err.Error != wire.CodeResidencyConflict {
+		t.Fatalf("claude at ca-yyz for a key us-sjc holds: %d %s, want 403 residency_conflict", k.status, k.body)
+	}
+
+	// m-2: claude first, at ca-yyz; then us-sjc may not take the key up for alice.
+	if k := yyz.key("m-2", wire.KeyRequest{Token: sjc.sign(canadian("m-2"))}); k.status != http.StatusOK {
+		t.Fatalf("claude at ca-yyz: %d %s", k.status, k.body)
+	}
+	if k := sjc.key("m-2", wire.KeyRequest{Token: sjc.sign(naClaims("m-2", alice))}); k.status != http.StatusForbidden || k.err.Error != wire.CodeResidencyConflict {
+		t.Fatalf("us-sjc taking up a key given to claude: %d %s, want 403", k.status, k.body)
+	}
+	// alice can have it where claude's key already is.
+	if k := yyz.key("m-2", wire.KeyRequest{Token: sjc.sign(naClaims("m-2", alice))}); k.status != http.StatusOK {
+		t.Fatalf("alice at ca-yyz: %d %s", k.status, k.body)
 	}
 }

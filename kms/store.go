@@ -4,6 +4,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/geofence/geofence/wire"
 )
 
 // Errors of the store's lookups.
@@ -48,6 +50,9 @@ type meetingKeys struct {
 	rotateAt time.Time
 	// leaves counts the leaves the pending rotation covers.
 	leaves int
+	// holders and recipients are kept by the shared store only (sharedStore.record).
+	holders    []string
+	recipients []wire.Context
 }
 
 type sealedKey struct {
