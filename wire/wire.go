@@ -42,6 +42,9 @@ const (
 	CodeLimit = "limit_reached"
 	// 500: a bug; never expected.
 	CodeInternal = "internal"
+	// CodeEvidenceUnavailable: 503, the decision could not be written to the evidence log
+	// and the server runs the log in strict mode (I6).
+	CodeEvidenceUnavailable = "evidence_unavailable"
 
 	// Tickets at a DC or key server.
 	CodeInvalidTicket   = "invalid_ticket"   // 401: signature, issuer or lifetime

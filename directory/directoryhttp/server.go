@@ -206,6 +206,8 @@ var statusOf = map[string]int{
 	wire.CodeMeetingStale:      http.StatusConflict,
 	wire.CodeLimit:             http.StatusTooManyRequests,
 	wire.CodeInternal:          http.StatusInternalServerError,
+	// Strict evidence mode (I6): the decision could not be logged, so it is not answered.
+	wire.CodeEvidenceUnavailable: http.StatusServiceUnavailable,
 }
 
 // fail answers with the error body of code.
@@ -254,7 +256,7 @@ func (s *Server) locate(r *http.Request) (directory.Where, error) {
 	if err != nil {
 		return directory.Where{}, &directory.Error{Code: wire.CodeBadRequest, Message: err.Error()}
 	}
-	w := directory.Where{Country: geo.NoCountry}
+	w := directory.Where{Country: geo.NoCountry, Addr: addr.String()}
 	if s.cfg.GeoIP != nil {
 		res, err := s.cfg.GeoIP.Lookup(addr)
 		if err == nil && res.Found {
