@@ -71,10 +71,10 @@ type Result struct {
 	Root       string      `json:"root"`
 	Checkpoint *Checkpoint `json:"-"`
 	// Entries are the log's entries in order (nil for one that does not parse).
-	Entries  []*Entry   `json:"-"`
+	Entries  []*Entry       `json:"-"`
 	Kinds    map[string]int `json:"kinds"`
-	Failures []Failure  `json:"failures"`
-	OK       bool       `json:"ok"`
+	Failures []Failure      `json:"failures"`
+	OK       bool           `json:"ok"`
 }
 
 // maxFailures bounds the failures reported of one log: past that, the log is broken anyway.
