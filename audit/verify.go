@@ -43,7 +43,8 @@ type VerifyOptions struct {
 	// Since is an earlier signed checkpoint of the same log: the current tree must extend it.
 	Since []byte
 	// Configs are the configs entries may name, by digest. An entry naming another is a
-	// failure: it cannot be re-checked.
+	// failure: it cannot be re-checked. Nil: entries are parsed but not re-checked (the
+	// signature and the tree still are), for a report made without the configs.
 	Configs map[string]*Config
 }
 
@@ -129,6 +130,9 @@ func Verify(ctx context.Context, o VerifyOptions) (*Result, error) {
 		}
 		res.Entries[i] = e
 		res.Kinds[e.Kind]++
+		if o.Configs == nil {
+			continue
+		}
 		for _, msg := range Check(e, res.Region, o.Configs) {
 			fail(int64(i), e.Kind, "%s", msg)
 		}

@@ -45,6 +45,7 @@ func commands() []command {
 		{"directory", "serve the directory: joins, tickets, datacenter state (production role)", runDirectory},
 		{"kms", "serve a key server: issue meeting keys only where the rules allow (production role)", runKMS},
 		{"dc", "serve a datacenter agent: admit participants with valid tickets, report load (production role)", runDC},
+		{"audit", "check the evidence logs, prove an entry, write the transparency report", runAudit},
 		{"token", "mint a join token with an account's key, as its backend would (--new-key: make a key)", runToken},
 		{"version", "print geofence's version, the Go that built it and its source revision", runVersion},
 	}

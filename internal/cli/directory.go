@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/geofence/geofence/audit"
 	"github.com/geofence/geofence/clientip"
 	"github.com/geofence/geofence/config"
 	"github.com/geofence/geofence/directory"
@@ -38,6 +39,10 @@ const Issuer = wire.TicketIssuer
 type serving struct {
 	model      *policy.Model
 	unverified bool
+	// digest is the config file's audit.Digest and report what verify said of it: what the
+	// evidence log records of the config in force.
+	digest string
+	report *verify.Report
 }
 
 // loadServing loads and verifies a config (the embedded world when path is ""), refusing one
@@ -47,8 +52,10 @@ func loadServing(env Env, cmd, path string, allowUnverified bool) (*serving, int
 		c    *config.Config
 		errs config.ErrorList
 	)
+	var digest string
 	if path == "" {
 		c, errs = config.Parse("examples/world.yaml (embedded)", examples.World)
+		digest = audit.Digest(examples.World)
 	} else {
 		var err error
 		c, err = config.Load(path)
@@ -57,6 +64,11 @@ func loadServing(env Env, cmd, path string, allowUnverified bool) (*serving, int
 			return nil, ExitUsage
 		}
 		errors.As(err, &errs)
+		// The file was just read whole; read again for its digest (a file replaced in
+		// between gives entries a digest no auditor's copy has: a loud failure, not a silent one).
+		if b, err := os.ReadFile(path); err == nil {
+			digest = audit.Digest(b)
+		}
 	}
 	rep, m := verify.Config(c, errs, verify.Options{})
 	// Malformed compliance sections cannot be served even with --allow-unverified: a broken
@@ -82,9 +94,9 @@ func loadServing(env Env, cmd, path string, allowUnverified bool) (*serving, int
 			return nil, ExitUsage
 		}
 		fmt.Fprintf(env.Stderr, "geofence %s: WARNING: serving %s although it does not verify (--allow-unverified); every layer still enforces the rules at run time\n", cmd, c.File)
-		return &serving{model: m, unverified: true}, ExitOK
+		return &serving{model: m, unverified: true, digest: digest, report: rep}, ExitOK
 	}
-	return &serving{model: m}, ExitOK
+	return &serving{model: m, digest: digest, report: rep}, ExitOK
 }
 
 func newLogger(env Env) *slog.Logger {
