@@ -1,6 +1,7 @@
 package audit_test
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
 	"log/slog"
@@ -35,3 +36,5 @@ func TestMain(m *testing.M) {
 	audit.QuietTessera(slog.New(slog.DiscardHandler))
 	os.Exit(m.Run())
 }
+
+func ed25519Key(seed []byte) ed25519.PrivateKey { return ed25519.NewKeyFromSeed(seed) }

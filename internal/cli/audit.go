@@ -20,10 +20,7 @@ import (
 func runAudit(ctx context.Context, env Env, args []string) int {
 	const synopsis = "verify|prove|report ... (geofence audit SUBCOMMAND -h for its flags)"
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		w := env.Stderr
-		if len(args) > 0 {
-			w = env.Stdout
-		}
+		w := env.Stderr // like every command's -h; `geofence help audit` sends it to stdout
 		fmt.Fprintf(w, "usage: geofence audit %s\n\n", synopsis)
 		fmt.Fprintf(w, "  verify   check the evidence logs: signatures, trees, consistency, every entry against its config\n")
 		fmt.Fprintf(w, "  prove    print the inclusion proof of one entry in the log's signed checkpoint\n")
