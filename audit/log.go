@@ -229,13 +229,15 @@ func (l *Logs) failed(e *Entry, reason string, err error) {
 // Close waits for every queued entry, writes a checkpoint that covers them and stops the
 // logs. Entries appended after Close fail.
 func (l *Logs) Close(ctx context.Context) error {
+	// The queued entries first: tessera's shutdown waits only for the futures already
+	// resolved.
+	l.pending.Wait()
 	var errs []error
 	for _, rl := range l.logs {
 		if err := rl.shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("close evidence log of region %s: %w", rl.region, err))
 		}
 	}
-	l.pending.Wait()
 	for _, rl := range l.logs {
 		rl.cancel()
 	}
