@@ -25,9 +25,10 @@ import (
 // Defaults of Options.
 const (
 	DefaultOrigin             = "geofence.example/audit"
-	DefaultBatchSize          = 256
+	DefaultBatchSize          = 1024
 	DefaultBatchAge           = 50 * time.Millisecond
 	DefaultCheckpointInterval = time.Second
+	DefaultQueueSize          = 1 << 16
 	// pushback is how many entries may be sequenced but not yet integrated before appends
 	// fail: far beyond any burst, it bounds memory when the disk stalls.
 	pushback = 1 << 16
@@ -62,6 +63,11 @@ type Options struct {
 	// CheckpointInterval is how often a new checkpoint is signed while entries come in (at
 	// least 100 ms). Default DefaultCheckpointInterval.
 	CheckpointInterval time.Duration
+	// QueueSize bounds the entries a region's log holds in memory, not yet handed to the
+	// writer, outside strict mode: an append that finds it full is counted as failed
+	// (queue_full) rather than making the decision wait for the disk. Default
+	// DefaultQueueSize.
+	QueueSize int
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 	// Metrics receives the counts; nil counts nowhere (see NewMetrics).
@@ -74,7 +80,10 @@ type Logs struct {
 	log     *slog.Logger
 	metrics *Metrics
 	logs    map[string]*regionLog
-	pending sync.WaitGroup
+	writers sync.WaitGroup
+
+	mu     sync.RWMutex // held for reading while appending, for writing to close
+	closed bool
 }
 
 type regionLog struct {
@@ -85,6 +94,14 @@ type regionLog struct {
 	shutdown func(context.Context) error
 	reader   tessera.LogReader
 	cancel   context.CancelFunc
+	// queue holds the entries appended outside strict mode, in order, for the writer.
+	queue chan queued
+}
+
+// queued is an entry waiting for the writer: its fields for counting, and its bytes.
+type queued struct {
+	e *Entry
+	b []byte
 }
 
 var regionID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
@@ -106,6 +123,9 @@ func Open(ctx context.Context, opts Options) (*Logs, error) {
 	}
 	if opts.CheckpointInterval <= 0 {
 		opts.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = DefaultQueueSize
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -152,7 +172,38 @@ func (l *Logs) openRegion(ctx context.Context, region string) (*regionLog, error
 		cancel()
 		return nil, err
 	}
-	return &regionLog{region: region, dir: dir, origin: origin, add: a.Add, shutdown: shutdown, reader: reader, cancel: cancel}, nil
+	rl := &regionLog{region: region, dir: dir, origin: origin, add: a.Add, shutdown: shutdown, reader: reader, cancel: cancel}
+	if !l.opts.Strict {
+		rl.queue = make(chan queued, l.opts.QueueSize)
+		l.startWriter(rl)
+	}
+	return rl, nil
+}
+
+// startWriter starts the goroutines that hand a region's queued entries to tessera and
+// wait for them to be integrated. Tessera's Add blocks while a batch is being written to
+// disk; here that blocks the writer, never a decision.
+func (l *Logs) startWriter(rl *regionLog) {
+	type pending struct {
+		e      *Entry
+		future tessera.IndexFuture
+	}
+	futures := make(chan pending, l.opts.QueueSize)
+	l.writers.Go(func() {
+		defer close(futures)
+		for q := range rl.queue {
+			futures <- pending{q.e, rl.add(context.Background(), tessera.NewEntry(q.b))}
+		}
+	})
+	l.writers.Go(func() {
+		for p := range futures {
+			if _, err := p.future(); err != nil {
+				l.failed(p.e, "write", err)
+				continue
+			}
+			l.metrics.appended(p.e)
+		}
+	})
 }
 
 // Regions are the regions with a log, sorted.
@@ -200,24 +251,28 @@ func (l *Logs) append(ctx context.Context, e *Entry) error {
 		l.failed(e, "encode", err)
 		return err
 	}
-	// The entry must not depend on the request: an appended entry is written even when the
-	// join that made it is cancelled.
-	future := rl.add(context.WithoutCancel(ctx), tessera.NewEntry(b))
-	if l.opts.Strict {
-		if _, err := future(); err != nil {
-			l.failed(e, "write", err)
-			return err
-		}
-		l.metrics.appended(e)
-		return nil
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		l.failed(e, "closed", errors.New("the evidence log is closed"))
+		return errors.New("the evidence log is closed")
 	}
-	l.pending.Go(func() {
-		if _, err := future(); err != nil {
-			l.failed(e, "write", err)
-			return
+	if !l.opts.Strict {
+		select {
+		case rl.queue <- queued{e, b}:
+			return nil
+		default:
+			l.failed(e, "queue_full", errors.New("the writer is behind by a full queue"))
+			return errors.New("the evidence log's queue is full")
 		}
-		l.metrics.appended(e)
-	})
+	}
+	// The entry must not depend on the request: it is written even when the join that made
+	// it is cancelled.
+	if _, err := rl.add(context.WithoutCancel(ctx), tessera.NewEntry(b))(); err != nil {
+		l.failed(e, "write", err)
+		return err
+	}
+	l.metrics.appended(e)
 	return nil
 }
 
@@ -229,9 +284,17 @@ func (l *Logs) failed(e *Entry, reason string, err error) {
 // Close waits for every queued entry, writes a checkpoint that covers them and stops the
 // logs. Entries appended after Close fail.
 func (l *Logs) Close(ctx context.Context) error {
+	if !l.markClosed() {
+		return nil
+	}
 	// The queued entries first: tessera's shutdown waits only for the futures already
 	// resolved.
-	l.pending.Wait()
+	for _, rl := range l.logs {
+		if rl.queue != nil {
+			close(rl.queue)
+		}
+	}
+	l.writers.Wait()
 	var errs []error
 	for _, rl := range l.logs {
 		if err := rl.shutdown(ctx); err != nil {
@@ -242,6 +305,18 @@ func (l *Logs) Close(ctx context.Context) error {
 		rl.cancel()
 	}
 	return errors.Join(errs...)
+}
+
+// markClosed marks the logs closed once every append under way is done, and reports
+// whether this call closed them.
+func (l *Logs) markClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.closed = true
+	return true
 }
 
 // NoteSigner is the C2SP signed-note signer of a log: Ed25519 under key, named origin.

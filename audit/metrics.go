@@ -17,7 +17,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"region", "kind"}),
 		fails: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "geofence_audit_entries_failed_total",
-			Help: "Decisions whose evidence entry could not be written, by region and reason (no_log, encode, write); alert on any.",
+			Help: "Decisions whose evidence entry could not be written, by region and reason (no_log, encode, queue_full, closed, write); alert on any.",
 		}, []string{"region", "reason"}),
 	}
 	for _, c := range []prometheus.Collector{m.entries, m.fails} {
