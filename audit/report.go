@@ -237,7 +237,7 @@ type chart struct {
 	Bars   []bar
 }
 
-const chartWidth, labelWidth, barHeight = 640, 260, 22
+const chartWidth, labelWidth, barHeight = 720, 330, 22
 
 func newChart(title string, cs []Count, colour string) chart {
 	c := chart{Title: title, Height: max(len(cs), 1)*(barHeight+6) + 10}
@@ -308,7 +308,7 @@ td.n{text-align:right}.bad{color:#b5473a;font-weight:bold}code{font-size:90%}svg
 {{range .R.Media}}<tr><td>{{.Name}}</td><td class="n">{{.N}}</td></tr>{{end}}</table>
 <h2>Config changes</h2>
 <table><tr><th>In force from</th><th>Config</th><th>Verified</th></tr>
-{{range .R.ConfigChanges}}<tr><td>{{.Time}}</td><td><code>{{.Digest}}</code></td>
+{{range .R.ConfigChanges}}<tr><td>{{.Time}}</td><td><code title="{{.Digest}}">{{printf "%.23s" .Digest}}…</code></td>
 <td{{if not .OK}} class="bad"{{end}}>{{if .OK}}yes ({{.Warnings}} warnings){{else}}NO: {{.Errors}} errors, served with --allow-unverified{{end}}</td></tr>
 {{end}}</table>
 </body></html>
