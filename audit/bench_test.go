@@ -13,7 +13,7 @@ import (
 func ticketEntry(i int) *audit.Entry {
 	dcs := []audit.DC{{ID: "us-sjc", Country: "US"}, {ID: "us-den", Country: "US"}, {ID: "ca-yyz", Country: "CA"}}
 	return &audit.Entry{Kind: audit.KindTicketIssued, Time: audit.FormatTime(testNow), Region: "na",
-		Config: "sha256:e06bf83c3458b141fb4d071c5ed7e63a1fae499a992bfe97df4cb7b4e1a17c06",
+		Config:  "sha256:e06bf83c3458b141fb4d071c5ed7e63a1fae499a992bfe97df4cb7b4e1a17c06",
 		Meeting: fmt.Sprintf("MEETING%09d", i), Participant: "hmac:0123456789abcdef0123456789abcdef", Addr: "hmac:0123456789abcdef0123456789abcdef",
 		Party: &audit.Party{Account: "acme", Country: "US", Region: "na", Plan: "enterprise", MeetingRegion: "na", HostAccount: "acme", HostPlan: "enterprise"},
 		Home:  &dcs[0], Primary: dcs, Secondary: []audit.DC{{ID: "eu-ams", Country: "NL"}, {ID: "eu-fra", Country: "DE"}},
