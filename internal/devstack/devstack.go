@@ -8,7 +8,8 @@
 // operator, may report any DC's load and may join as any account without a token. The stack
 // also registers a join-token key of its own on one example account, so that the real path
 // (a token minted by the account's backend) can be tried too. It is not a production
-// deployment: every key lives in memory and dies with the process.
+// deployment: every key lives in memory and dies with the process, except the evidence
+// logs' (Config.Evidence), kept in their folder so that a restart resumes the logs.
 package devstack
 
 import (
