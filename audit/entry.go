@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -51,10 +52,10 @@ type Entry struct {
 	Epoch uint64 `json:"epoch,omitempty"`
 	// Home is the meeting's home DC (ticket_issued).
 	Home *DC `json:"home,omitempty"`
-	// KMS are the key servers a ticket names.
-	KMS []DC `json:"kms,omitempty"`
 	// Kind is one of the Kind constants.
 	Kind string `json:"kind"`
+	// KMS are the key servers a ticket names.
+	KMS []DC `json:"kms,omitempty"`
 	// Meeting is the meeting's id (random, not personal).
 	Meeting string `json:"meeting,omitempty"`
 	// Participant is the keyed hash of the participant's account and id.
@@ -63,9 +64,8 @@ type Entry struct {
 	Party *Party `json:"party,omitempty"`
 	// Previous is the digest of the config a config_change replaced; "" at start.
 	Previous string `json:"previous,omitempty"`
-	// Primary and Secondary are the DCs a ticket lists.
-	Primary   []DC `json:"primary,omitempty"`
-	Secondary []DC `json:"secondary,omitempty"`
+	// Primary is the DCs a ticket lists first.
+	Primary []DC `json:"primary,omitempty"`
 	// Region is the region whose log holds the entry: the meeting's data region, or for a
 	// config_change every region in turn.
 	Region string `json:"region"`
@@ -74,6 +74,8 @@ type Entry struct {
 	// Rules are the rules that fired: the rules that excluded DCs of a refused join, the rule
 	// a key server refused on.
 	Rules []string `json:"rules,omitempty"`
+	// Secondary is the backup DCs a ticket lists.
+	Secondary []DC `json:"secondary,omitempty"`
 	// Server is the key server that issued or refused a key.
 	Server *DC `json:"server,omitempty"`
 	// Time is when the decision was made, in TimeFormat.
@@ -225,7 +227,10 @@ func (h *Hasher) sum(domain string, parts ...string) string {
 	m := hmac.New(sha256.New, h.key)
 	m.Write([]byte(domain))
 	for _, p := range parts {
-		m.Write([]byte{0})
+		// Length-prefixed, so that no two lists of parts hash alike.
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
+		m.Write(n[:])
 		m.Write([]byte(p))
 	}
 	return "hmac:" + hex.EncodeToString(m.Sum(nil)[:16])

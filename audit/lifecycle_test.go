@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -226,7 +227,7 @@ func TestStrictModeRefusesJoins(t *testing.T) {
 	logs := openLogs(t, t.TempDir(), newKey(t), audit.RegionsOf(cfg.Model), true)
 	rec := audit.NewRecorder(logs, hasher(t))
 	rec.ConfigChanged(ctx, cfg.Model, cfg.Digest, cfg.Report, testNow)
-	core, err := directory.New(directory.Config{Model: cfg.Model, Decisions: rec})
+	core, err := directory.New(directory.Config{Model: cfg.Model, Decisions: rec, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
