@@ -3,7 +3,6 @@ package audit
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 
 	"github.com/transparency-dev/merkle/proof"
@@ -14,14 +13,15 @@ import (
 // with the checkpoint, whose signature anyone checks against the log's verifier key, it shows
 // the entry is in the log at Index, unchanged.
 type Proof struct {
-	Origin     string          `json:"origin"`
-	Index      uint64          `json:"index"`
-	TreeSize   uint64          `json:"tree_size"`
-	Entry      json.RawMessage `json:"entry"`
-	LeafHash   string          `json:"leaf_hash"` // base64, SHA-256(0x00 || entry)
-	Root       string          `json:"root"`      // base64, the checkpoint's root hash
-	Path       []string        `json:"path"`      // base64 hashes, leaf to root
-	Checkpoint string          `json:"checkpoint"`
+	Origin   string `json:"origin"`
+	Index    uint64 `json:"index"`
+	TreeSize uint64 `json:"tree_size"`
+	// Entry is the entry's exact bytes (a JSON string, so no reformatting changes its hash).
+	Entry      string   `json:"entry"`
+	LeafHash   string   `json:"leaf_hash"` // base64, SHA-256(0x00 || entry)
+	Root       string   `json:"root"`      // base64, the checkpoint's root hash
+	Path       []string `json:"path"`      // base64 hashes, leaf to root
+	Checkpoint string   `json:"checkpoint"`
 }
 
 // Prove makes the inclusion proof of entry index in the log's current checkpoint, after
@@ -44,15 +44,12 @@ func Prove(ctx context.Context, src Source, vkeys []string, index uint64) (*Proo
 		return nil, fmt.Errorf("prove entry %d: %w", index, err)
 	}
 	path := inclusionPath(index, lv.Hashes)
-	p := &Proof{Origin: cp.Origin, Index: index, TreeSize: cp.Size, Entry: json.RawMessage(lv.Data[index]),
+	p := &Proof{Origin: cp.Origin, Index: index, TreeSize: cp.Size, Entry: string(lv.Data[index]),
 		LeafHash: b64(lv.Hashes[index][:]), Root: b64(cp.Hash[:]), Path: make([]string, len(path)), Checkpoint: string(raw)}
 	bs := make([][]byte, len(path))
 	for i, h := range path {
 		p.Path[i] = b64(h[:])
 		bs[i] = h[:]
-	}
-	if !json.Valid(p.Entry) {
-		p.Entry, _ = json.Marshal(string(lv.Data[index]))
 	}
 	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, index, cp.Size, lv.Hashes[index][:], bs, cp.Hash[:]); err != nil {
 		return nil, fmt.Errorf("prove entry %d: the log's entries do not hash to its checkpoint (run audit verify): %w", index, err)
@@ -70,7 +67,7 @@ func CheckProof(p *Proof, vkeys []string) error {
 	if cp.Size != p.TreeSize {
 		return fmt.Errorf("check proof: proof for a tree of %d, the checkpoint has %d", p.TreeSize, cp.Size)
 	}
-	leaf := leafHash(p.Entry)
+	leaf := leafHash([]byte(p.Entry))
 	var path [][]byte
 	for _, s := range p.Path {
 		h, err := base64.StdEncoding.DecodeString(s)
