@@ -74,6 +74,10 @@ func TestEvidenceOfAStack(t *testing.T) {
 	if code := post(t, kmsURL+strings.Replace(wire.KeyPath, "{id}", mt.ID, 1), map[string]string{"token": tk.Token}, nil); code != http.StatusOK {
 		t.Fatalf("key: %d", code)
 	}
+	// A key server the ticket does not list refuses, and says so in the log.
+	if code := post(t, st.KMSURLs["eu-fra"]+strings.Replace(wire.KeyPath, "{id}", mt.ID, 1), map[string]string{"token": tk.Token}, nil); code != http.StatusForbidden {
+		t.Fatalf("key from an unlisted key server: %d", code)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -140,7 +144,7 @@ func TestEvidenceOfAStack(t *testing.T) {
 	}
 	// The config change of the first start (the second's may not be checkpointed yet), the
 	// ticket and the key.
-	want := map[string]int{audit.KindTicketIssued: 1, audit.KindKeyIssued: 1}
+	want := map[string]int{audit.KindTicketIssued: 1, audit.KindKeyIssued: 1, audit.KindKeyRefused: 1}
 	for k, n := range want {
 		if res.Kinds[k] != n {
 			t.Errorf("got %d %s entries, want %d (all: %v)", res.Kinds[k], k, n, res.Kinds)
