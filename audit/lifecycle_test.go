@@ -249,3 +249,58 @@ func TestStrictModeRefusesJoins(t *testing.T) {
 		t.Errorf("join with the log down: got %v, want %s", err, wire.CodeEvidenceUnavailable)
 	}
 }
+
+// TestConfigSwapRacesDecisions: config changes recorded while joins are decided, under -race;
+// every decision names the digest of the model it was made on.
+func TestConfigSwapRacesDecisions(t *testing.T) {
+	ctx := context.Background()
+	a, err := audit.LoadConfig("../examples/world.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := audit.LoadConfig("../examples/april-2020.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, key := t.TempDir(), newKey(t)
+	logs := openLogs(t, dir, key, audit.RegionsOf(a.Model), false)
+	rec := audit.NewRecorder(logs, hasher(t))
+	rec.ConfigChanged(ctx, a.Model, a.Digest, a.Report, testNow)
+	rec.ConfigChanged(ctx, b.Model, b.Digest, b.Report, testNow)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range 50 {
+			c := []*audit.Config{a, b}[i%2]
+			rec.ConfigChanged(ctx, c.Model, c.Digest, c.Report, testNow)
+		}
+	})
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 100 {
+				c := []*audit.Config{a, b}[(g+i)%2]
+				rec.JoinDecided(ctx, &directory.JoinDecision{Time: testNow, Model: c.Model, Meeting: c.Digest, Account: "acme", Participant: "p",
+					Context: wire.Context{MeetingRegion: "na"}, Refusal: &directory.Error{Code: wire.CodeNoCapacity}})
+			}
+		})
+	}
+	wg.Wait()
+	if err := logs.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := audit.Verify(ctx, audit.VerifyOptions{Source: audit.Dir(filepath.Join(dir, "na")), VKeys: vkeysOf(t, key, []string{"na"})})
+	if err != nil || !res.OK {
+		t.Fatalf("%v %v", err, res.Failures)
+	}
+	n := 0
+	for _, e := range res.Entries {
+		if e.Kind == audit.KindJoinRefused {
+			n++
+			if e.Config != e.Meeting {
+				t.Fatalf("a decision on %s names config %s", e.Meeting, e.Config)
+			}
+		}
+	}
+	if n != 400 {
+		t.Errorf("got %d decisions, want 400", n)
+	}
+}
