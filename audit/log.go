@@ -224,6 +224,9 @@ func (l *Logs) Dir(region string) string {
 	return ""
 }
 
+// Folder is the folder holding the logs (Options.Dir).
+func (l *Logs) Folder() string { return l.opts.Dir }
+
 // Strict reports whether the logs are in strict mode.
 func (l *Logs) Strict() bool { return l.opts.Strict }
 

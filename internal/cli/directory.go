@@ -99,6 +99,38 @@ func loadServing(env Env, cmd, path string, allowUnverified bool) (*serving, int
 	return &serving{model: m, digest: digest, report: rep}, ExitOK
 }
 
+// evidence is a process's open evidence logs and the recorder its servers report to.
+type evidence struct {
+	*audit.Logs
+	rec *audit.Recorder
+}
+
+// openEvidence opens the evidence folder dir for a production role; nil when dir is "".
+func openEvidence(ctx context.Context, env Env, cmd, dir string, strict bool, sv *serving, log *slog.Logger, reg prometheus.Registerer) (*evidence, int) {
+	if dir == "" {
+		if strict {
+			fmt.Fprintf(env.Stderr, "geofence %s: --strict-evidence needs --evidence DIR\n", cmd)
+			return nil, ExitUsage
+		}
+		return nil, ExitOK
+	}
+	audit.QuietTessera(log)
+	logs, rec, err := audit.OpenFolder(ctx, audit.Folder{Dir: dir, Model: sv.model, Digest: sv.digest, Report: sv.report,
+		Strict: strict, Logger: log, Registry: reg})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "geofence %s: %v\n", cmd, err)
+		return nil, ExitUsage
+	}
+	return &evidence{logs, rec}, ExitOK
+}
+
+// closeEvidence writes the last checkpoint once the servers have drained.
+func closeEvidence(env Env, cmd string, e *evidence) {
+	if err := e.Close(context.Background()); err != nil {
+		fmt.Fprintf(env.Stderr, "geofence %s: %v\n", cmd, err)
+	}
+}
+
 func newLogger(env Env) *slog.Logger {
 	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
@@ -131,7 +163,7 @@ func readJSONFile(path string, v any) error {
 }
 
 func runDirectory(ctx context.Context, env Env, args []string) int {
-	fs := newFlags(env, "directory", "--config FILE --admin-token-file FILE (--geoip FILE | --no-geoip) [--listen ADDR] [--trusted-proxies CIDRS] [--credentials FILE] [--endpoints FILE] [--allow-unverified]")
+	fs := newFlags(env, "directory", "--config FILE --admin-token-file FILE (--geoip FILE | --no-geoip) [--listen ADDR] [--trusted-proxies CIDRS] [--credentials FILE] [--endpoints FILE] [--evidence DIR [--strict-evidence]] [--allow-unverified]")
 	cfgPath := fs.String("config", "", "the config file (required)")
 	geoPath := fs.String("geoip", DefaultGeoIP, "the MaxMind DB country database")
 	noGeoIP := fs.Bool("no-geoip", false, "run without a GeoIP database: every client is placed in the default region")
@@ -145,6 +177,8 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 	idle := fs.Duration("meeting-idle", directory.DefaultMeetingIdle, "a meeting nobody joins for this long ends")
 	maxMeetings := fs.Int("max-meetings-per-account", directory.DefaultMaxMeetingsPerAccount, "open meetings one host account may hold (-1: no bound)")
 	allow := fs.Bool("allow-unverified", false, "serve a config that does not verify (logged loudly and exported as a metric)")
+	evidence := fs.String("evidence", "", "write every decision to the evidence logs in this folder (one per region) and serve them at /v1/audit")
+	strict := fs.Bool("strict-evidence", false, "refuse joins whose evidence cannot be written (needs --evidence)")
 	rotate := fs.Duration("rotate-keys", 24*time.Hour, "how often the ticket signing key is rotated (0: never); retired keys stay published until their tickets expire")
 	if _, err := parse(fs, args); err != nil {
 		return flagErr(err)
@@ -210,18 +244,28 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 	}
 	log := newLogger(env)
 	reg := newRegistry()
-	core, err := directory.New(directory.Config{
+	dcfg := directory.Config{
 		Model: sv.model, Endpoints: eps.Media, KMSEndpoints: eps.KMS,
 		StaleAfter: *staleAfter, MeetingIdle: *idle, MaxMeetingsPerAccount: *maxMeetings,
 		Unverified: sv.unverified, Logger: log, Registry: reg,
-	})
+	}
+	logs, code := openEvidence(ctx, env, "directory", *evidence, *strict, sv, log, reg)
+	if code != ExitOK {
+		return code
+	}
+	auditDir := ""
+	if logs != nil {
+		defer closeEvidence(env, "directory", logs)
+		dcfg.Decisions, auditDir = logs.rec, logs.Folder()
+	}
+	core, err := directory.New(dcfg)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)
 		return ExitFinding
 	}
 	api, err := directoryhttp.New(directoryhttp.Config{
 		Core: core, Signer: signer, TicketTTL: *ttl, GeoIP: geo, Proxies: clientip.Resolver{Trusted: trusted},
-		Credentials: credMap, Operator: operator, Gatherer: reg, Logger: log, Registry: reg,
+		Credentials: credMap, Operator: operator, Gatherer: reg, Logger: log, Registry: reg, AuditDir: auditDir,
 	})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)

@@ -13,7 +13,7 @@ import (
 
 // runKMS serves one key server (DESIGN.md section 8) until ctx ends.
 func runKMS(ctx context.Context, env Env, args []string) int {
-	fs := newFlags(env, "kms", "--dc ID --config FILE --directory URL [--listen ADDR] [--kek-file FILE] [--retain DURATION] [--rotate-interval DURATION] [--allow-unverified]")
+	fs := newFlags(env, "kms", "--dc ID --config FILE --directory URL [--listen ADDR] [--kek-file FILE] [--retain DURATION] [--rotate-interval DURATION] [--evidence DIR [--strict-evidence]] [--allow-unverified]")
 	dc := fs.String("dc", "", "the id, in the config, of the datacenter this key server runs in (required)")
 	cfgPath := fs.String("config", "", "the config file (required)")
 	dirURL := fs.String("directory", "", "the directory's base URL, whose published keys verify tickets (required; https, or http to loopback)")
@@ -21,6 +21,8 @@ func runKMS(ctx context.Context, env Env, args []string) int {
 	kekFile := fs.String("kek-file", "", "file holding the 32-byte key-encryption key: 32 raw bytes, 64 hex characters or base64 (default: the "+kms.EnvKEK+" environment variable)")
 	retain := fs.Duration("retain", kms.DefaultRetain, "how long a superseded key epoch stays available after a participant leaves")
 	rotateInterval := fs.Duration("rotate-interval", kms.DefaultRotateInterval, "the shortest time between two key rotations of a meeting: leaves in between are coalesced into one new epoch")
+	evidenceDir := fs.String("evidence", "", "write every key issued or refused to the evidence logs in this folder (one per region; may be the directory's, on the same machine)")
+	strict := fs.Bool("strict-evidence", false, "refuse keys whose evidence cannot be written (needs --evidence)")
 	allow := fs.Bool("allow-unverified", false, "serve a config that does not verify (logged loudly and exported as a metric)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -56,11 +58,21 @@ func runKMS(ctx context.Context, env Env, args []string) int {
 		return usageErr(env, fs, "--directory: %v", err)
 	}
 	reg := newRegistry()
-	srv, err := kms.New(kms.Config{
+	log := newLogger(env)
+	kcfg := kms.Config{
 		DC: *dc, Model: sv.model, Keys: keys, KEK: kek, Retain: *retain, RotateInterval: *rotateInterval,
-		Logger: newLogger(env), Registry: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Logger: log, Registry: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Unverified: sv.unverified,
-	})
+	}
+	logs, code := openEvidence(ctx, env, "kms", *evidenceDir, *strict, sv, log, reg)
+	if code != ExitOK {
+		return code
+	}
+	if logs != nil {
+		defer closeEvidence(env, "kms", logs)
+		kcfg.Decisions = logs.rec
+	}
+	srv, err := kms.New(kcfg)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "geofence kms: %v\n", err)
 		return ExitUsage

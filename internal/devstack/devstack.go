@@ -23,7 +23,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -229,41 +228,16 @@ func New(cfg Config) (_ *Stack, err error) {
 
 // openEvidence opens the evidence logs of every region and records the config in force.
 func (s *Stack) openEvidence(cfg Config) (*audit.Recorder, error) {
-	dir, err := filepath.Abs(cfg.Evidence)
-	if err != nil {
-		return nil, err
-	}
-	keys, err := audit.LoadOrCreateKeys(dir)
-	if err != nil {
-		return nil, fmt.Errorf("evidence: %w", err)
-	}
-	h, err := audit.NewHasher(keys.Hash)
-	if err != nil {
-		return nil, fmt.Errorf("evidence: %w", err)
-	}
-	regions := audit.RegionsOf(s.model)
-	if _, err := audit.WriteVKeys(dir, audit.DefaultOrigin, regions, keys.Signing.Public().(ed25519.PublicKey)); err != nil {
-		return nil, fmt.Errorf("evidence: %w", err)
-	}
-	am, err := audit.NewMetrics(s.Registry)
-	if err != nil {
-		return nil, fmt.Errorf("evidence: %w", err)
-	}
-	logs, err := audit.Open(context.Background(), audit.Options{Dir: dir, Regions: regions, Key: keys.Signing,
-		Strict: cfg.StrictEvidence, Logger: s.log, Metrics: am})
-	if err != nil {
-		return nil, err
-	}
-	s.Evidence, s.EvidenceDir = logs, dir
-	rec := audit.NewRecorder(logs, h)
 	rep := cfg.Report
 	if rep == nil {
 		rep = &verify.Report{OK: !cfg.Unverified}
 	}
-	if err := rec.ConfigChanged(context.Background(), s.model, cfg.ConfigDigest, rep, time.Now()); err != nil {
-		logs.Close(context.Background())
-		return nil, fmt.Errorf("evidence: %w", err)
+	logs, rec, err := audit.OpenFolder(context.Background(), audit.Folder{Dir: cfg.Evidence, Model: s.model, Digest: cfg.ConfigDigest,
+		Report: rep, Strict: cfg.StrictEvidence, Logger: s.log, Registry: s.Registry})
+	if err != nil {
+		return nil, err
 	}
+	s.Evidence, s.EvidenceDir = logs, logs.Folder()
 	return rec, nil
 }
 
