@@ -3,10 +3,13 @@ package audit_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/geofence/geofence/audit"
+	"github.com/geofence/geofence/directory"
+	"github.com/geofence/geofence/geo"
 )
 
 // ticketEntry is an entry the size of a real ticket_issued one (about 700 bytes).
@@ -69,4 +72,47 @@ func BenchmarkAppendStrict(b *testing.B) {
 	el := time.Since(start)
 	logs.Close(ctx)
 	b.ReportMetric(float64(b.N)/el.Seconds(), "entries/s")
+}
+
+// BenchmarkCoreJoin is a directory core's join with the evidence log off and on (a Recorder
+// as its Decisions, appending asynchronously): what the log adds to a join in process.
+func BenchmarkCoreJoin(b *testing.B) {
+	ctx := context.Background()
+	cfg, err := audit.LoadConfig("../examples/world.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	us, _ := geo.LookupCountry("US")
+	for _, on := range []bool{false, true} {
+		b.Run(map[bool]string{false: "log=off", true: "log=on"}[on], func(b *testing.B) {
+			dcfg := directory.Config{Model: cfg.Model, Logger: slog.New(slog.DiscardHandler), MaxMeetingsPerAccount: -1}
+			var logs *audit.Logs
+			if on {
+				logs = openLogs(b, b.TempDir(), newKey(b), audit.RegionsOf(cfg.Model), false)
+				rec := audit.NewRecorder(logs, hasher(b))
+				rec.ConfigChanged(ctx, cfg.Model, cfg.Digest, cfg.Report, testNow)
+				dcfg.Decisions = rec
+			}
+			core, err := directory.New(dcfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, dc := range cfg.Model.DCs {
+				core.ReportLoad(dc.ID, 0, true)
+			}
+			mt, _ := core.CreateMeeting(ctx, directory.CreateMeeting{HostAccount: "acme"})
+			req := directory.JoinRequest{Meeting: mt.ID, Account: "acme", Participant: "alice",
+				Where: directory.Where{Country: us, Location: us.Centroid(), Located: true, Addr: "203.0.113.7"}}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := core.Join(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			if logs != nil {
+				logs.Close(ctx)
+			}
+		})
+	}
 }

@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -119,13 +121,7 @@ var ErrNotCanonical = errors.New("entry is not canonical JSON")
 
 // Marshal encodes e canonically.
 func Marshal(e *Entry) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(e); err != nil {
-		return nil, fmt.Errorf("marshal entry: %w", err)
-	}
-	out := bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+	out := appendEntry(make([]byte, 0, 768), e)
 	if len(out) > MaxEntrySize {
 		return nil, fmt.Errorf("marshal entry: %d bytes, more than the %d an entry may have", len(out), MaxEntrySize)
 	}
@@ -174,12 +170,18 @@ func (e *Entry) When() time.Time {
 // FormatTime is t as an entry's time.
 func FormatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
 
-// countries fills e.Countries from its party and the DCs it names.
+// countries fills e.Countries from its party and the DCs it names: sorted, no repeats.
 func (e *Entry) countries() {
-	var cs []string
+	var buf [16]string
+	cs := buf[:0]
 	add := func(c string) {
-		if c != "" {
-			cs = append(cs, c)
+		if c == "" {
+			return
+		}
+		// Insertion into a short sorted list: a decision names a handful of countries.
+		i, found := slices.BinarySearch(cs, c)
+		if !found {
+			cs = slices.Insert(cs, i, c)
 		}
 	}
 	if e.Party != nil {
@@ -195,8 +197,9 @@ func (e *Entry) countries() {
 			add(d.Country)
 		}
 	}
-	slices.Sort(cs)
-	e.Countries = slices.Compact(cs)
+	if len(cs) > 0 {
+		e.Countries = slices.Clone(cs)
+	}
 }
 
 // Digest is the digest of a config file's bytes as entries name it: "sha256:" and the
@@ -213,18 +216,26 @@ const HashKeySize = 32
 // HMAC-SHA-256 under the operator's key, with a domain per kind of value, truncated to 128
 // bits. Without the key a hash reveals nothing and cannot be tested against guesses; with
 // it, the operator (or an auditor it trusts) finds a participant's entries.
-type Hasher struct{ key []byte }
+type Hasher struct {
+	key []byte
+	// macs are HMAC states keyed once and Reset for each hash: a hash is made per decision.
+	macs sync.Pool
+}
 
 // NewHasher returns a Hasher with key, which must be HashKeySize bytes.
 func NewHasher(key []byte) (*Hasher, error) {
 	if len(key) != HashKeySize {
 		return nil, fmt.Errorf("new hasher: key of %d bytes, want %d", len(key), HashKeySize)
 	}
-	return &Hasher{key: slices.Clone(key)}, nil
+	h := &Hasher{key: slices.Clone(key)}
+	h.macs.New = func() any { return hmac.New(sha256.New, h.key) }
+	return h, nil
 }
 
 func (h *Hasher) sum(domain string, parts ...string) string {
-	m := hmac.New(sha256.New, h.key)
+	m := h.macs.Get().(hash.Hash)
+	defer h.macs.Put(m)
+	m.Reset()
 	m.Write([]byte(domain))
 	for _, p := range parts {
 		// Length-prefixed, so that no two lists of parts hash alike.
@@ -233,7 +244,11 @@ func (h *Hasher) sum(domain string, parts ...string) string {
 		m.Write(n[:])
 		m.Write([]byte(p))
 	}
-	return "hmac:" + hex.EncodeToString(m.Sum(nil)[:16])
+	var sum [sha256.Size]byte
+	var out [5 + 32]byte
+	copy(out[:], "hmac:")
+	hex.Encode(out[5:], m.Sum(sum[:0])[:16])
+	return string(out[:])
 }
 
 // Participant is the hash of a participant id (ids are per account).

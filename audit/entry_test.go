@@ -100,3 +100,30 @@ func TestHasher(t *testing.T) {
 		t.Error("the hash does not depend on the key")
 	}
 }
+
+// reference is encoding/json's encoding of an entry, which Marshal must equal.
+func reference(t testing.TB, e *audit.Entry) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+func TestMarshalIsEncodingJSON(t *testing.T) {
+	odd := fullEntry()
+	odd.Meeting, odd.Code, odd.Rules = "a\"b\\c\n\t\x01<>&\u2028é\xff", "", []string{"ü", ""}
+	odd.Party.HostDataRegions = nil
+	odd.Verify = &audit.VerifyResult{OK: true}
+	for _, e := range []*audit.Entry{fullEntry(), odd, {}, entryN("na", 3), ticketEntry(1)} {
+		got, err := audit.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := reference(t, e); !bytes.Equal(got, want) {
+			t.Errorf("Marshal:\n%s\nencoding/json:\n%s", got, want)
+		}
+	}
+}

@@ -25,6 +25,9 @@ func FuzzParseEntry(f *testing.F) {
 		if !bytes.Equal(again, b) {
 			t.Fatalf("parsed %q, marshals to %q", b, again)
 		}
+		if ref := reference(t, e); !bytes.Equal(ref, b) {
+			t.Fatalf("parsed %q, which encoding/json writes %q", b, ref)
+		}
 	})
 }
 
