@@ -258,6 +258,11 @@ func TestTamperingIsCaught(t *testing.T) {
 			resign(t, dir, origin, w.key, n, rootOfBundle(t, b, n))
 			return old
 		}, "fork"},
+		{"checkpoint rolled back to an older signed one", func(t *testing.T, dir string) []byte {
+			// Replace the checkpoint with the first one the log signed: keep only its config change.
+			resign(t, dir, origin, w.key, 1, rootOfBundle(t, mustRead(t, resource(dir, "entries", n)), 1))
+			return nil
+		}, "entries past its checkpoint"},
 		{"history rewritten: an entry removed and re-signed", func(t *testing.T, dir string) []byte {
 			old := cp.Raw
 			p := resource(dir, "entries", n)
@@ -287,6 +292,14 @@ func TestTamperingIsCaught(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // rootOfBundle is the root of a tree of the n entries of bundle b, computed by hand.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/geofence/geofence/geo"
@@ -121,6 +122,11 @@ func Verify(ctx context.Context, o VerifyOptions) (*Result, error) {
 	if o.Since != nil {
 		checkSince(res, o, cp, lv, fail)
 	}
+	if d, ok := o.Source.(Dir); ok {
+		if p := pastCheckpoint(d, cp.Size); p != "" {
+			fail(-1, "", "the log holds entries past its checkpoint of size %d (%s): the checkpoint was rolled back, or the log is being written right now (then verify again)", cp.Size, p)
+		}
+	}
 	res.Entries = make([]*Entry, len(lv.Data))
 	for i, d := range lv.Data {
 		e, err := Parse(d)
@@ -139,6 +145,29 @@ func Verify(ctx context.Context, o VerifyOptions) (*Result, error) {
 	}
 	res.OK = len(res.Failures) == 0
 	return res, nil
+}
+
+// pastCheckpoint names an entry bundle of a log in a folder holding entries past size, or
+// returns "". Tessera signs a checkpoint within a second of integrating entries, so at rest
+// a checkpoint covers every bundle; an older, validly signed checkpoint put back in place
+// does not.
+func pastCheckpoint(d Dir, size uint64) string {
+	last, w := size/TileWidth, int(size%TileWidth)
+	exists := func(p string) bool {
+		_, err := os.Stat(filepath.Join(string(d), filepath.FromSlash(p)))
+		return err == nil
+	}
+	for x := w + 1; x <= TileWidth; x++ {
+		if p := TilePath(-1, last, x); exists(p) {
+			return p
+		}
+	}
+	for x := 1; x <= TileWidth; x++ {
+		if p := TilePath(-1, last+1, x); exists(p) {
+			return p
+		}
+	}
+	return ""
 }
 
 // checkSince checks that the tree of cp extends the earlier checkpoint o.Since: signed by

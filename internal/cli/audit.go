@@ -166,13 +166,33 @@ func runAuditVerify(ctx context.Context, env Env, args []string) int {
 		results = append(results, res)
 		ok = ok && res.OK
 	}
+	// A folder or directory of every region's log: each published verifier key must have its
+	// log, or a region's log was removed.
+	var missing []string
+	if len(srcs) > 1 {
+		have := map[string]bool{}
+		for _, r := range results {
+			have[r.Origin] = true
+		}
+		for _, k := range keys {
+			if name, _, _ := strings.Cut(k, "+"); !have[name] {
+				missing = append(missing, name)
+			}
+		}
+		if len(missing) > 0 {
+			ok = false
+		}
+	}
 	if *asJSON {
-		if err := writeJSON(env.Stdout, map[string]any{"ok": ok, "logs": results}); err != nil {
+		if err := writeJSON(env.Stdout, map[string]any{"ok": ok, "logs": results, "missing": append([]string{}, missing...)}); err != nil {
 			return ExitUsage
 		}
 	} else {
 		for _, r := range results {
 			printVerify(env.Stdout, r)
+		}
+		for _, m := range missing {
+			fmt.Fprintf(env.Stdout, "%s: FAILED: no log found, though its verifier key is published (the log was removed)\n", m)
 		}
 	}
 	if !ok {

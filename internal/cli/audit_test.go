@@ -139,6 +139,13 @@ func TestAuditCommands(t *testing.T) {
 		t.Errorf("verify an edited log: exit %d\n%s", code, stdout)
 	}
 
+	// A region's log removed.
+	os.RemoveAll(filepath.Join(dir, "eu"))
+	code, stdout, _ = runCmd(ctx, runAudit, "verify", "--log", dir, "--config", world, "--vkey", vkeys)
+	if code != ExitFinding || !strings.Contains(stdout, "geofence.example/audit/eu: FAILED: no log found") {
+		t.Errorf("verify with a log removed: exit %d\n%s", code, stdout)
+	}
+
 	for _, args := range [][]string{{}, {"nonsense"}, {"verify"}, {"verify", "--log", dir}, {"report", "--log", dir, "--format", "pdf"}} {
 		if code, _, _ := runCmd(ctx, runAudit, args...); code != ExitUsage {
 			t.Errorf("audit %v: exit %d, want %d", args, code, ExitUsage)
