@@ -64,6 +64,10 @@ func appendEntry(b []byte, e *Entry) []byte {
 		w.key("verify")
 		b := append(w.b, `{"errors":`...)
 		b = strconv.AppendInt(b, int64(v.Errors), 10)
+		if len(v.Findings) > 0 {
+			b = append(b, `,"findings":`...)
+			b = appendStrings(b, v.Findings)
+		}
 		b = append(b, `,"ok":`...)
 		b = strconv.AppendBool(b, v.OK)
 		b = append(b, `,"warnings":`...)

@@ -110,10 +110,16 @@ type Party struct {
 
 // VerifyResult is what `geofence verify` said of a config.
 type VerifyResult struct {
-	Errors   int  `json:"errors"`
-	OK       bool `json:"ok"`
-	Warnings int  `json:"warnings"`
+	Errors int `json:"errors"`
+	// Findings are the errors, as `geofence verify` prints them (file:line:col and the
+	// listing at fault), the first MaxFindings of them.
+	Findings []string `json:"findings,omitempty"`
+	OK       bool     `json:"ok"`
+	Warnings int      `json:"warnings"`
 }
+
+// MaxFindings bounds the findings a config_change entry records.
+const MaxFindings = 32
 
 // ErrNotCanonical is what Parse returns for JSON that is a valid entry but not in the
 // canonical form Marshal writes (reordered members, whitespace, escapes).

@@ -172,8 +172,24 @@ func TestAprilRunIsFlagged(t *testing.T) {
 		t.Errorf("against the verified config: got %d failures of %d entries, want every entry flagged", len(res.Failures), res.Size)
 	}
 	res = verify(good, w.cfg)
-	if res.OK || len(res.Failures) != 1 || res.Failures[0].Entry != 0 || !strings.Contains(res.Failures[0].Message, "does not verify") {
-		t.Errorf("against both configs: got %v, want entry 0, the config change, flagged", res.Failures)
+	if res.OK || res.Failures[0].Entry != 0 || !strings.Contains(res.Failures[0].Message, "does not verify") {
+		t.Fatalf("against both configs: got %v, want entry 0, the config change, flagged", res.Failures)
+	}
+	var all []string
+	for _, f := range res.Failures {
+		if f.Entry != 0 {
+			t.Errorf("got failure %v, want only the config change flagged", f)
+		}
+		all = append(all, f.Message)
+	}
+	// The forbidden listings, by line: cn-pek on North America's secondary and kms lists.
+	for _, want := range []string{"april-2020.yaml:195:43: error[residency]: routing.regions.na.secondary[3]: datacenter cn-pek", "routing.regions.na.kms[6]: datacenter cn-pek"} {
+		if !strings.Contains(strings.Join(all, "\n"), want) {
+			t.Errorf("failures lack %q:\n%s", want, strings.Join(all, "\n"))
+		}
+	}
+	if f := res.Entries[0].Verify.Findings; len(f) == 0 || !strings.Contains(f[0], "cn-pek") {
+		t.Errorf("the config change records findings %v, want the forbidden listings", f)
 	}
 }
 

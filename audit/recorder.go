@@ -45,6 +45,9 @@ func (r *Recorder) ConfigChanged(ctx context.Context, m *policy.Model, digest st
 		switch f.Severity {
 		case verify.Error:
 			v.Errors++
+			if len(v.Findings) < MaxFindings {
+				v.Findings = append(v.Findings, f.String())
+			}
 		case verify.Warning:
 			v.Warnings++
 		}

@@ -61,6 +61,7 @@ type ConfigChange struct {
 	Time, Digest, Previous string
 	OK                     bool
 	Errors, Warnings       int
+	Findings               []string // the errors verify found, as recorded
 }
 
 // Summarize makes the report of verified logs over [from, to) (zero times: unbounded).
@@ -120,7 +121,7 @@ func Summarize(results []*Result, from, to time.Time) *Report {
 					seenConfig[e.Config+e.Time] = true
 					c := ConfigChange{Time: e.Time, Digest: e.Config, Previous: e.Previous}
 					if e.Verify != nil {
-						c.OK, c.Errors, c.Warnings = e.Verify.OK, e.Verify.Errors, e.Verify.Warnings
+						c.OK, c.Errors, c.Warnings, c.Findings = e.Verify.OK, e.Verify.Errors, e.Verify.Warnings, e.Verify.Findings
 					}
 					r.ConfigChanges = append(r.ConfigChanges, c)
 				}
@@ -178,6 +179,14 @@ func (r *Report) Markdown(w io.Writer) error {
 	b.WriteString("\n## Config changes\n\n| In force from | Config | Verified |\n|---|---|---|\n")
 	for _, c := range r.ConfigChanges {
 		fmt.Fprintf(&b, "| %s | `%s` | %s |\n", c.Time, c.Digest, c.verdict())
+	}
+	for _, c := range r.ConfigChanges {
+		if len(c.Findings) > 0 {
+			fmt.Fprintf(&b, "\nWhat verify found in the config in force from %s:\n\n", c.Time)
+			for _, f := range c.Findings {
+				fmt.Fprintf(&b, "- `%s`\n", f)
+			}
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -311,5 +320,7 @@ td.n{text-align:right}.bad{color:#b5473a;font-weight:bold}code{font-size:90%}svg
 {{range .R.ConfigChanges}}<tr><td>{{.Time}}</td><td><code title="{{.Digest}}">{{printf "%.23s" .Digest}}…</code></td>
 <td{{if not .OK}} class="bad"{{end}}>{{if .OK}}yes ({{.Warnings}} warnings){{else}}NO: {{.Errors}} errors, served with --allow-unverified{{end}}</td></tr>
 {{end}}</table>
+{{range .R.ConfigChanges}}{{if .Findings}}<p>What verify found in the config in force from {{.Time}}:</p>
+<ul>{{range .Findings}}<li><code>{{.}}</code></li>{{end}}</ul>{{end}}{{end}}
 </body></html>
 `))

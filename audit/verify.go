@@ -225,6 +225,13 @@ func Check(e *Entry, region string, configs map[string]*Config) []string {
 		}
 		if !c.Report.OK {
 			bad("config %s came into force although it does not verify (%d errors; served with --allow-unverified)", c.File, countErrors(c.Report))
+			n := 0
+			for _, f := range c.Report.Findings {
+				if f.Severity == verify.Error && n < 10 {
+					bad("in force although verify says %s", f.String())
+					n++
+				}
+			}
 		}
 	case KindTicketIssued:
 		if e.Party == nil || e.Home == nil || len(e.Primary)+len(e.Secondary) == 0 {
