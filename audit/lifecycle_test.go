@@ -320,3 +320,44 @@ func TestConfigSwapRacesDecisions(t *testing.T) {
 		t.Errorf("got %d decisions, want 400", n)
 	}
 }
+
+// TestLargeLog: a log past 256*256 entries, so that it has full and partial tiles at three
+// levels, verifies, proves an entry, and catches a hash changed in a level-1 tile.
+func TestLargeLog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 66,000 entries")
+	}
+	ctx := context.Background()
+	dir, key := t.TempDir(), newKey(t)
+	logs := openLogs(t, dir, key, []string{"na"}, false)
+	const n = 256*256 + 500
+	for i := range n {
+		if err := logs.Append(ctx, entryN("na", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := logs.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	na := filepath.Join(dir, "na")
+	vkeys := vkeysOf(t, key, []string{"na"})
+	res, err := audit.Verify(ctx, audit.VerifyOptions{Source: audit.Dir(na), VKeys: vkeys})
+	if err != nil || !res.OK || res.Size != n {
+		t.Fatalf("got %v, ok=%t, size %d: %v", err, res.OK, res.Size, res.Failures)
+	}
+	p, err := audit.Prove(ctx, audit.Dir(na), vkeys, 40_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := audit.CheckProof(p, vkeys); err != nil || !strings.Contains(p.Entry, `"meeting":"m40000"`) {
+		t.Fatalf("proof of entry 40000: %v, entry %s", err, p.Entry)
+	}
+	tile := filepath.Join(na, "tile", "1", "000")
+	b := mustRead(t, tile)
+	b[100] ^= 1
+	os.WriteFile(tile, b, 0o644)
+	res, _ = audit.Verify(ctx, audit.VerifyOptions{Source: audit.Dir(na), VKeys: vkeys})
+	if res.OK || !strings.Contains(fmt.Sprint(res.Failures), "hash tile tile/1/000") {
+		t.Errorf("a level-1 tile changed: got %v", res.Failures)
+	}
+}
