@@ -166,3 +166,41 @@ func TestMain(m *testing.M) {
 	audit.QuietTessera(slog.New(slog.DiscardHandler))
 	os.Exit(m.Run())
 }
+
+// TestStrictEvidence: with --strict-evidence and the log gone, the directory refuses joins
+// and the key servers keys, 503 evidence_unavailable.
+func TestStrictEvidence(t *testing.T) {
+	c, errs := config.Parse("world.yaml", examples.World)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	rep, m := verify.Config(c, nil, verify.Options{})
+	st, err := devstack.New(devstack.Config{Model: m, Evidence: t.TempDir(), StrictEvidence: true, ConfigDigest: audit.Digest(examples.World), Report: rep, NoAgents: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- st.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for _, dc := range m.DCs {
+		st.Core.ReportLoad(dc.ID, 0, true)
+	}
+	var mt wire.Meeting
+	post(t, st.URL+"/v1/meetings", map[string]string{"host_account": "acme"}, &mt)
+	sk, _ := keywrap.GenerateKey(keywrap.X25519)
+	join := map[string]string{"account": "acme", "participant": "alice", "public_key": sk.PublicKey().String()}
+	var tk wire.JoinResponse
+	if code := post(t, st.URL+"/v1/meetings/"+mt.ID+"/join", join, &tk); code != http.StatusOK {
+		t.Fatalf("join with the log up: %d", code)
+	}
+	st.Evidence.Close(context.Background()) // the log is gone
+	var e wire.Error
+	if code := post(t, st.URL+"/v1/meetings/"+mt.ID+"/join", join, &e); code != http.StatusServiceUnavailable || e.Error != wire.CodeEvidenceUnavailable {
+		t.Errorf("join with the log down: got %d %q, want 503 %s", code, e.Error, wire.CodeEvidenceUnavailable)
+	}
+	e = wire.Error{}
+	if code := post(t, st.KMSURLs[tk.KMS[0].ID]+strings.Replace(wire.KeyPath, "{id}", mt.ID, 1), map[string]string{"token": tk.Token}, &e); code != http.StatusServiceUnavailable || e.Error != wire.CodeEvidenceUnavailable {
+		t.Errorf("key with the log down: got %d %q, want 503 %s", code, e.Error, wire.CodeEvidenceUnavailable)
+	}
+}
