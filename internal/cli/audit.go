@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,11 +19,12 @@ import (
 
 // runAudit is `geofence audit verify|prove|report` (DESIGN.md section 11).
 func runAudit(ctx context.Context, env Env, args []string) int {
-	const synopsis = "verify|prove|report ... (geofence audit SUBCOMMAND -h for its flags)"
+	const synopsis = "verify|find|prove|report ... (geofence audit SUBCOMMAND -h for its flags)"
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		w := env.Stderr // like every command's -h; `geofence help audit` sends it to stdout
 		fmt.Fprintf(w, "usage: geofence audit %s\n\n", synopsis)
 		fmt.Fprintf(w, "  verify   check the evidence logs: signatures, trees, consistency, every entry against its config\n")
+		fmt.Fprintf(w, "  find     list the entries of a meeting, or of one participant (with the operator's hash key)\n")
 		fmt.Fprintf(w, "  prove    print the inclusion proof of one entry in the log's signed checkpoint\n")
 		fmt.Fprintf(w, "  report   write the transparency report (Markdown or an HTML page with charts)\n")
 		if len(args) == 0 {
@@ -35,10 +37,12 @@ func runAudit(ctx context.Context, env Env, args []string) int {
 		return runAuditVerify(ctx, env, args[1:])
 	case "prove":
 		return runAuditProve(ctx, env, args[1:])
+	case "find":
+		return runAuditFind(ctx, env, args[1:])
 	case "report":
 		return runAuditReport(ctx, env, args[1:])
 	}
-	fmt.Fprintf(env.Stderr, "geofence audit: unknown subcommand %q: want verify, prove or report\n", args[0])
+	fmt.Fprintf(env.Stderr, "geofence audit: unknown subcommand %q: want verify, find, prove or report\n", args[0])
 	return ExitUsage
 }
 
@@ -382,6 +386,78 @@ func runAuditReport(ctx context.Context, env Env, args []string) int {
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "geofence audit report: %v\n", err)
 		return ExitUsage
+	}
+	return ExitOK
+}
+
+// runAuditFind lists the entries of a meeting, or of one participant: what a participant
+// (told its hash by the operator, who holds the key) needs to ask for the proof of its
+// ticket.
+func runAuditFind(ctx context.Context, env Env, args []string) int {
+	fs := newFlags(env, "audit find", "--log DIR|URL --meeting ID [--account A --participant P --hash-key FILE] [--vkey FILE|KEY]...")
+	log := fs.String("log", "", "the evidence logs: a folder (one log, or one per region) or a URL")
+	meeting := fs.String("meeting", "", "the meeting's id (required)")
+	account := fs.String("account", "", "the participant's account, with --participant")
+	participant := fs.String("participant", "", "only this participant's entries (needs --account and --hash-key)")
+	hashKey := fs.String("hash-key", "", "the operator's hash key file (keys/hash.key of the evidence folder)")
+	var vkeys listFlag
+	fs.Var(&vkeys, "vkey", "a signed-note verifier key, or a file of them (repeatable; default: the vkeys published with the logs)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return flagErr(err)
+	}
+	if len(pos) != 0 {
+		return usageErr(env, fs, "want no arguments, got %q", pos)
+	}
+	if *log == "" || *meeting == "" {
+		return usageErr(env, fs, "--log and --meeting are required")
+	}
+	var want string
+	if *participant != "" {
+		if *account == "" || *hashKey == "" {
+			return usageErr(env, fs, "--participant needs --account and --hash-key")
+		}
+		b, err := os.ReadFile(*hashKey)
+		var key []byte
+		if err == nil {
+			key, err = base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+		}
+		var h *audit.Hasher
+		if err == nil {
+			h, err = audit.NewHasher(key)
+		}
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "geofence audit find: --hash-key: %v\n", err)
+			return ExitUsage
+		}
+		want = h.Participant(*account, *participant)
+	}
+	srcs, keys, err := openLogs(ctx, env, "find", *log, vkeys)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "geofence audit find: %v\n", err)
+		return ExitUsage
+	}
+	found := 0
+	for _, src := range srcs {
+		res, err := audit.Verify(ctx, audit.VerifyOptions{Source: src, VKeys: keys})
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "geofence audit find: %v\n", err)
+			return ExitUsage
+		}
+		if !res.OK {
+			fmt.Fprintf(env.Stderr, "geofence audit find: WARNING: %s does not verify (run audit verify)\n", src)
+		}
+		for i, e := range res.Entries {
+			if e == nil || e.Meeting != *meeting || want != "" && e.Participant != want {
+				continue
+			}
+			found++
+			fmt.Fprintf(env.Stdout, "%s entry %d: %s %s %s\n", src, i, e.Time, e.Kind, e.Participant)
+		}
+	}
+	if found == 0 {
+		fmt.Fprintf(env.Stderr, "geofence audit find: no entry of meeting %s\n", *meeting)
+		return ExitFinding
 	}
 	return ExitOK
 }

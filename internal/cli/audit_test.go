@@ -52,9 +52,10 @@ func evidenceFolder(t *testing.T) string {
 		core.ReportLoad(dc.ID, 0, true)
 	}
 	mt, _ := core.CreateMeeting(ctx, directory.CreateMeeting{HostAccount: "acme"})
+	os.WriteFile(filepath.Join(dir, "meeting"), []byte(mt.ID), 0o644)
 	for _, cc := range []string{"US", "CA", "CN"} {
 		k, _ := geo.LookupCountry(cc)
-		core.Join(ctx, directory.JoinRequest{Meeting: mt.ID, Account: "acme", Where: directory.Where{Country: k, Location: k.Centroid(), Located: true}})
+		core.Join(ctx, directory.JoinRequest{Meeting: mt.ID, Account: "acme", Participant: "p-" + cc, Where: directory.Where{Country: k, Location: k.Centroid(), Located: true}})
 	}
 	if err := logs.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -115,6 +116,17 @@ func TestAuditCommands(t *testing.T) {
 	}
 	if code, _, stderr = runCmd(ctx, runAudit, "prove", "--log", na, "--entry", "99", "--vkey", vkeys); code != ExitFinding || !strings.Contains(stderr, "commits to 4 entries") {
 		t.Errorf("prove past the end: exit %d, %s", code, stderr)
+	}
+
+	// A participant's entries, found with the operator's hash key.
+	mtID, _ := os.ReadFile(filepath.Join(dir, "meeting"))
+	code, stdout, stderr = runCmd(ctx, runAudit, "find", "--log", dir, "--vkey", vkeys, "--meeting", string(mtID), "--account", "acme",
+		"--participant", "p-CA", "--hash-key", filepath.Join(dir, audit.HashKeyFile))
+	if code != ExitOK || strings.Count(stdout, "\n") != 1 || !strings.Contains(stdout, "entry 2: ") || !strings.Contains(stdout, "ticket_issued") {
+		t.Errorf("find p-CA: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, stdout, _ = runCmd(ctx, runAudit, "find", "--log", dir, "--vkey", vkeys, "--meeting", string(mtID)); code != ExitOK || strings.Count(stdout, "\n") != 3 {
+		t.Errorf("find the meeting: exit %d\n%s", code, stdout)
 	}
 
 	// The report, both formats.
