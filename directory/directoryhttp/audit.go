@@ -25,7 +25,8 @@ import (
 // Only those paths are served (never the private keys or tessera's state). Full tiles and
 // bundles never change and are cacheable forever; the checkpoint is not cacheable.
 
-var auditRegion = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+// auditRegion is a region id that can name a log's folder: never "." or "..", nor keys/.
+var auditRegion = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$`)
 
 func (s *Server) auditRegions() []string {
 	ents, err := os.ReadDir(s.cfg.AuditDir)
@@ -52,7 +53,7 @@ func (s *Server) auditVKeys(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) auditResource(w http.ResponseWriter, r *http.Request) {
 	region, path := r.PathValue("region"), r.PathValue("path")
-	if !auditRegion.MatchString(region) || !audit.ValidPath(path) {
+	if !auditRegion.MatchString(region) || region == "keys" || !audit.ValidPath(path) {
 		fail(w, wire.CodeBadRequest, "want /v1/audit/{region}/checkpoint or /v1/audit/{region}/tile/... (C2SP tlog-tiles)")
 		return
 	}

@@ -117,6 +117,8 @@ func TestEvidenceOfAStack(t *testing.T) {
 		{"/v1/audit/" + region + "/.state/treeState", http.StatusBadRequest},
 		{"/v1/audit/" + region + "/tile/../../keys/hash.key", http.StatusBadRequest},
 		{"/v1/audit/keys/hash.key", http.StatusBadRequest},
+		{"/v1/audit/keys/checkpoint", http.StatusBadRequest},
+		{"/v1/audit/%2e%2e/keys/hash.key", http.StatusBadRequest},
 		{"/v1/audit/nowhere/checkpoint", http.StatusNotFound},
 	} {
 		resp, err := http.Get(st2.URL + tc.path)
