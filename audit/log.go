@@ -51,10 +51,12 @@ type Options struct {
 	// Origin prefixes each log's origin (its checkpoint's first line and the key name of its
 	// signature): Origin + "/" + region. Default DefaultOrigin.
 	Origin string
-	// Strict makes Append wait until its entry is durably in the log and fail with
-	// ErrUnavailable when it is not: the directory and key servers then refuse to answer.
-	// Without it, Append queues the entry and returns; an entry that could not be written
-	// is counted (geofence_audit_entries_failed_total) and logged.
+	// Strict makes Append wait until its entry is durably in the log (integrated: in the
+	// tiles and tessera's tree state, fsynced, so in the next checkpoint even after a crash)
+	// and fail with ErrUnavailable when it is not: the directory and key servers then refuse
+	// to answer. Without it, Append queues the entry and returns; an entry that could not be
+	// written is counted (geofence_audit_entries_failed_total) and logged, and a crash loses
+	// the entries still queued (at most BatchAge and one batch's write of decisions).
 	Strict bool
 	// BatchSize and BatchAge bound a batch: entries are written together when BatchSize
 	// are waiting or the first waited BatchAge. Defaults DefaultBatchSize, DefaultBatchAge.
