@@ -76,18 +76,33 @@ func (r *Recorder) digestOf(m *policy.Model) string {
 	return r.digests[m]
 }
 
+// joinEntry is an entry of a join with its parts in one allocation: one per decision.
+type joinEntry struct {
+	e     Entry
+	party Party
+	home  DC
+}
+
 // JoinDecided records a join: ticket_issued or join_refused, in the log of the meeting's
 // region.
 func (r *Recorder) JoinDecided(ctx context.Context, d *directory.JoinDecision) error {
-	e := &Entry{
+	j := &joinEntry{}
+	j.party = partyOf(d.Account, d.Context)
+	e := &j.e
+	*e = Entry{
 		Time: FormatTime(d.Time), Region: d.Context.MeetingRegion, Config: r.digestOf(d.Model), Meeting: d.Meeting,
 		Participant: r.hash.Participant(d.Account, d.Participant), Addr: r.hash.Addr(d.Where.Addr),
-		Party: partyOf(d.Account, d.Context),
+		Party: &j.party,
 	}
 	if c := d.Claims; c != nil {
 		e.Kind = KindTicketIssued
-		e.Home = &DC{ID: c.Home, Country: c.HomeCountry}
-		e.Primary, e.Secondary, e.KMS = dcs(c.Primary), dcs(c.Secondary), dcs(c.KMS)
+		j.home = DC{ID: c.Home, Country: c.HomeCountry}
+		e.Home = &j.home
+		// One array for the three lists.
+		all := make([]DC, 0, len(c.Primary)+len(c.Secondary)+len(c.KMS))
+		e.Primary, all = wireDCs(all, c.Primary)
+		e.Secondary, all = wireDCs(all, c.Secondary)
+		e.KMS, _ = wireDCs(all, c.KMS)
 		e.Rev = c.Revision
 	} else {
 		e.Kind = KindJoinRefused
@@ -101,13 +116,25 @@ func (r *Recorder) JoinDecided(ctx context.Context, d *directory.JoinDecision) e
 	return r.logs.Append(ctx, e)
 }
 
+// wireDCs appends in to all and returns the part appended (nil when none) and all.
+func wireDCs(all []DC, in []wire.DC) ([]DC, []DC) {
+	if len(in) == 0 {
+		return nil, all
+	}
+	start := len(all)
+	for _, d := range in {
+		all = append(all, DC{ID: d.ID, Country: d.Country})
+	}
+	return all[start:len(all):len(all)], all
+}
+
 // KeyDecided records a key server's decision: key_issued or key_refused, in the log of the
 // meeting's region.
 func (r *Recorder) KeyDecided(ctx context.Context, d *kms.KeyDecision) error {
 	c := d.Claims
 	e := &Entry{
 		Kind: KindKeyIssued, Time: FormatTime(d.Time), Region: c.Region, Config: r.digestOf(d.Model), Meeting: c.Meeting,
-		Participant: r.hash.Participant(c.Account, c.Participant), Party: partyOf(c.Account, c.Context),
+		Participant: r.hash.Participant(c.Account, c.Participant), Party: new(partyOf(c.Account, c.Context)),
 		Epoch: d.Epoch, Server: &DC{ID: d.DC},
 	}
 	if m := d.Model; m != nil {
@@ -125,20 +152,9 @@ func (r *Recorder) KeyDecided(ctx context.Context, d *kms.KeyDecision) error {
 	return r.logs.Append(ctx, e)
 }
 
-func partyOf(account string, c wire.Context) *Party {
-	return &Party{Account: account, Country: c.ParticipantCountry, Region: c.ParticipantRegion, Plan: c.ParticipantPlan,
+func partyOf(account string, c wire.Context) Party {
+	return Party{Account: account, Country: c.ParticipantCountry, Region: c.ParticipantRegion, Plan: c.ParticipantPlan,
 		MeetingRegion: c.MeetingRegion, HostAccount: c.HostAccount, HostPlan: c.HostPlan, HostDataRegions: c.HostDataRegions}
-}
-
-func dcs(in []wire.DC) []DC {
-	if len(in) == 0 {
-		return nil
-	}
-	out := make([]DC, len(in))
-	for i, d := range in {
-		out[i] = DC{ID: d.ID, Country: d.Country}
-	}
-	return out
 }
 
 // RegionsOf is the region ids of m: the logs a process of m writes.
