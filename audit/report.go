@@ -72,7 +72,7 @@ func Summarize(results []*Result, from, to time.Time) *Report {
 	seenConfig := map[string]bool{}
 	for _, res := range results {
 		r.Logs = append(r.Logs, LogSummary{Region: res.Region, Origin: res.Origin, Size: res.Size, Root: res.Root,
-			Verified: res.OK, Failures: len(res.Failures)})
+			Verified: res.OK, Checked: res.Checked, Failures: len(res.Failures)})
 		for _, e := range res.Entries {
 			if e == nil {
 				continue
@@ -147,6 +147,45 @@ func counts(m map[string]int) []Count {
 	return out
 }
 
+// Totals are the report's headline figures.
+type Totals struct {
+	Tickets, Refused, Keys, KeysRefused, ConfigChanges int
+}
+
+// Totals sums the report's days.
+func (r *Report) Totals() Totals {
+	var t Totals
+	for _, d := range r.Days {
+		t.Tickets += d.Tickets
+		t.Refused += d.Refused
+		t.Keys += d.Keys
+		t.KeysRefused += d.KeysNo
+	}
+	t.ConfigChanges = len(r.ConfigChanges)
+	return t
+}
+
+// Verdict is the report's one-paragraph conclusion: whether every entry was re-checked
+// against the rules in force when it was made, and what was found.
+func (r *Report) Verdict() string {
+	checked, failed := len(r.Logs) > 0, 0
+	for _, l := range r.Logs {
+		checked = checked && l.Checked
+		if !l.Verified {
+			failed++
+		}
+	}
+	switch {
+	case !checked && failed == 0:
+		return "The logs' signatures and Merkle trees check out. Their entries were not re-checked against the configs in force (make the report with --config to do so)."
+	case !checked:
+		return fmt.Sprintf("%d of %d logs FAIL their signature or tree check: their entries cannot be relied on. Run geofence audit verify.", failed, len(r.Logs))
+	case failed == 0:
+		return "Every log's signature and Merkle tree check out, and every entry was re-checked against the config in force when it was made: no ticket named, and no key was issued from, a datacenter outside the residency rules, and every config in force had verified."
+	}
+	return fmt.Sprintf("%d of %d logs FAIL verification: some entries name datacenters or configs the rules do not allow, or the log was altered. Run geofence audit verify for the entries at fault.", failed, len(r.Logs))
+}
+
 func (r *Report) period() string {
 	f, t := "the first entry", "the last entry"
 	if !r.From.IsZero() {
@@ -163,6 +202,9 @@ func (r *Report) Markdown(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Transparency report\n\nPeriod: %s. Every routing answer, refusal and key issuance is an entry of a "+
 		"signed, append-only Merkle log (C2SP tlog-tiles), one per region; anyone can check them with `geofence audit verify`.\n\n", r.period())
+	t := r.Totals()
+	fmt.Fprintf(&b, "## Summary\n\n%s\n\n%d tickets issued, %d joins refused, %d meeting keys issued, %d key requests refused, %d config changes.\n\n",
+		r.Verdict(), t.Tickets, t.Refused, t.Keys, t.KeysRefused, t.ConfigChanges)
 	b.WriteString("## Logs\n\n| Region | Entries | Root | Verified |\n|---|---:|---|---|\n")
 	for _, l := range r.Logs {
 		fmt.Fprintf(&b, "| %s | %d | `%s` | %s |\n", l.Region, l.Size, short(l.Root), l.status())
@@ -272,8 +314,12 @@ func (r *Report) HTML(w io.Writer) error {
 	for _, d := range r.Days {
 		days = append(days, Count{d.Day + " " + d.Region, perDay[d.Day+" "+d.Region]})
 	}
+	ok := true
+	for _, l := range r.Logs {
+		ok = ok && l.Verified
+	}
 	data := map[string]any{
-		"R": r, "Period": r.period(),
+		"R": r, "Period": r.period(), "T": r.Totals(), "OK": ok,
 		"Charts": []chart{
 			newChart("Decisions per day and region", days, "#3b6ea5"),
 			newChart("Refusals per rule", r.Refusals, "#b5473a"),
@@ -295,6 +341,9 @@ td.n{text-align:right}.bad{color:#b5473a;font-weight:bold}code{font-size:90%}svg
 <h1>Transparency report</h1>
 <p>Period: {{.Period}}. Every routing answer, refusal and key issuance is an entry of a signed, append-only Merkle log
 (C2SP tlog-tiles), one per region; anyone can check them with <code>geofence audit verify</code>.</p>
+<h2>Summary</h2>
+<p{{if not .OK}} class="bad"{{end}}>{{.R.Verdict}}</p>
+<p>{{.T.Tickets}} tickets issued, {{.T.Refused}} joins refused, {{.T.Keys}} meeting keys issued, {{.T.KeysRefused}} key requests refused, {{.T.ConfigChanges}} config changes.</p>
 <h2>Logs</h2>
 <table><tr><th>Region</th><th>Entries</th><th>Root</th><th>Verified</th></tr>
 {{range .R.Logs}}<tr><td>{{.Region}}</td><td class="n">{{.Size}}</td><td><code>{{printf "%.16s" .Root}}…</code></td>

@@ -40,6 +40,8 @@ func TestReportMarkdown(t *testing.T) {
 		"## Key issuances per jurisdiction",
 		"| US |",
 		"yes (0 warnings)",
+		"5 tickets issued, 1 joins refused, 5 meeting keys issued",
+		"every entry was re-checked against the config in force",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("the report lacks %q:\n%s", want, md)

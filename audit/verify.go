@@ -73,10 +73,12 @@ type Result struct {
 	Root       string      `json:"root"`
 	Checkpoint *Checkpoint `json:"-"`
 	// Entries are the log's entries in order (nil for one that does not parse).
-	Entries  []*Entry       `json:"-"`
-	Kinds    map[string]int `json:"kinds"`
-	Failures []Failure      `json:"failures"`
-	OK       bool           `json:"ok"`
+	Entries []*Entry       `json:"-"`
+	Kinds   map[string]int `json:"kinds"`
+	// Checked says the entries were re-checked against configs (VerifyOptions.Configs).
+	Checked  bool      `json:"checked"`
+	Failures []Failure `json:"failures"`
+	OK       bool      `json:"ok"`
 }
 
 // maxFailures bounds the failures reported of one log: past that, the log is broken anyway.
@@ -89,7 +91,7 @@ const maxFailures = 1000
 // the code that decided: policy.Model.Admit). An error is returned only when the log cannot
 // be read at all; everything wrong with it is a Failure.
 func Verify(ctx context.Context, o VerifyOptions) (*Result, error) {
-	res := &Result{Log: o.Source.String(), Kinds: map[string]int{}, Failures: []Failure{}}
+	res := &Result{Log: o.Source.String(), Kinds: map[string]int{}, Failures: []Failure{}, Checked: o.Configs != nil}
 	fail := func(entry int64, kind, format string, args ...any) {
 		if len(res.Failures) < maxFailures {
 			res.Failures = append(res.Failures, Failure{Entry: entry, Kind: kind, Message: fmt.Sprintf(format, args...)})

@@ -365,9 +365,6 @@ func runAuditReport(ctx context.Context, env Env, args []string) int {
 		results = append(results, res)
 	}
 	rep := audit.Summarize(results, fromT, toT)
-	for i := range rep.Logs {
-		rep.Logs[i].Checked = cfgs != nil
-	}
 	w := env.Stdout
 	if *out != "" {
 		f, err := os.Create(*out)
