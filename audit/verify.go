@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/geofence/geofence/geo"
 	"github.com/geofence/geofence/policy"
@@ -78,7 +79,9 @@ type Result struct {
 	// Checked says the entries were re-checked against configs (VerifyOptions.Configs).
 	Checked  bool      `json:"checked"`
 	Failures []Failure `json:"failures"`
-	OK       bool      `json:"ok"`
+	// Notes are what is worth saying but not wrong (a log being written as it was read).
+	Notes []string `json:"notes,omitempty"`
+	OK    bool     `json:"ok"`
 }
 
 // maxFailures bounds the failures reported of one log: past that, the log is broken anyway.
@@ -125,8 +128,13 @@ func Verify(ctx context.Context, o VerifyOptions) (*Result, error) {
 		checkSince(res, o, cp, lv, fail)
 	}
 	if d, ok := o.Source.(Dir); ok {
-		if p := pastCheckpoint(d, cp.Size); p != "" {
-			fail(-1, "", "the log holds entries past its checkpoint of size %d (%s): the checkpoint was rolled back, or the log is being written right now (then verify again)", cp.Size, p)
+		if p, mod := pastCheckpoint(d, cp.Size); p != "" {
+			// A log being written runs up to a checkpoint interval ahead of its checkpoint.
+			if age := time.Since(mod); age < liveWindow {
+				res.Notes = append(res.Notes, fmt.Sprintf("the log is being written: %s, past the checkpoint, is %s old", p, age.Round(time.Millisecond)))
+			} else {
+				fail(-1, "", "the log holds entries past its checkpoint of size %d (%s, written %s ago): the checkpoint was rolled back to an older one", cp.Size, p, age.Round(time.Second))
+			}
 		}
 	}
 	res.Entries = make([]*Entry, len(lv.Data))
@@ -149,28 +157,35 @@ func Verify(ctx context.Context, o VerifyOptions) (*Result, error) {
 	return res, nil
 }
 
-// pastCheckpoint names an entry bundle of a log in a folder holding entries past size, or
-// returns "". Tessera signs a checkpoint within a second of integrating entries, so at rest
+// pastCheckpoint names the oldest entry bundle of a log in a folder holding entries past
+// size, and when it was written, or returns "". Tessera signs a checkpoint within a second of integrating entries, so at rest
 // a checkpoint covers every bundle; an older, validly signed checkpoint put back in place
 // does not.
-func pastCheckpoint(d Dir, size uint64) string {
+func pastCheckpoint(d Dir, size uint64) (string, time.Time) {
 	last, w := size/TileWidth, int(size%TileWidth)
-	exists := func(p string) bool {
-		_, err := os.Stat(filepath.Join(string(d), filepath.FromSlash(p)))
-		return err == nil
+	var (
+		path   string
+		oldest time.Time
+	)
+	check := func(p string) {
+		fi, err := os.Stat(filepath.Join(string(d), filepath.FromSlash(p)))
+		if err == nil && (path == "" || fi.ModTime().Before(oldest)) {
+			path, oldest = p, fi.ModTime()
+		}
 	}
 	for x := w + 1; x <= TileWidth; x++ {
-		if p := TilePath(-1, last, x); exists(p) {
-			return p
-		}
+		check(TilePath(-1, last, x))
 	}
 	for x := 1; x <= TileWidth; x++ {
-		if p := TilePath(-1, last+1, x); exists(p) {
-			return p
-		}
+		check(TilePath(-1, last+1, x))
 	}
-	return ""
+	return path, oldest
 }
+
+// liveWindow is how recent a bundle past the checkpoint may be and still be a log being
+// written (tessera signs a checkpoint at most a second after integrating; the margin covers
+// a loaded disk). An older one means the checkpoint was put back.
+const liveWindow = 10 * time.Second
 
 // checkSince checks that the tree of cp extends the earlier checkpoint o.Since: signed by
 // the same log, no larger, and its root the root of the first entries of this tree. Two

@@ -226,6 +226,9 @@ func printVerify(w io.Writer, r *audit.Result) {
 	for _, f := range r.Failures {
 		fmt.Fprintf(w, "  %s\n", f)
 	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
+	}
 }
 
 func runAuditProve(ctx context.Context, env Env, args []string) int {
