@@ -5,10 +5,12 @@
 // driver, their checkpoints C2SP signed notes (Ed25519), so they can be published and checked
 // by anyone.
 //
-// The package writes ([Open], [Logs.Append], the [Recorder] the directory core and key
-// servers call), reads a log back from a folder or over HTTP ([Read]), checks it ([Verify]:
-// the signature, the tree recomputed from tiles and entries, consistency with an earlier
-// checkpoint, every entry against the config it names), proves single entries ([Prove]) and
-// summarises it ([Summarize], the transparency report). It makes no routing or key decision:
-// it records them and re-checks them with package policy, the code that made them.
+// The package writes ([OpenFolder], [Open], [Logs.Append], the [Recorder] the directory core
+// and key servers call), reads a log back from a folder or over HTTP ([Dir], [URL]) with code
+// written from the C2SP specifications rather than tessera's, checks it ([Verify]: the
+// signature, the tree recomputed from tiles and entries, consistency with an earlier
+// checkpoint, every entry against the config it names), proves single entries ([Prove],
+// [CheckProof]) and summarises it ([Summarize], the transparency report). It makes no routing
+// or key decision: it records them and re-checks them with package policy, the code that
+// made them (one implementation of each rule).
 package audit
