@@ -209,6 +209,8 @@ func (c *Core) RetryAfter() time.Duration { return c.cfg.RetryAfter }
 // SetModel swaps in a new model atomically (a config change). DC live state is kept for DCs
 // that still exist; meetings keep their region and home by id, and API accounts are rebuilt
 // against the new model on first use.
+// With Config.Decisions set, record the change there first (audit.Recorder.ConfigChanged):
+// decisions on a model the evidence log has not seen name no config, and fail audit verify.
 func (c *Core) SetModel(m *policy.Model) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
