@@ -20,6 +20,10 @@ type Folder struct {
 	// first use), the verifier keys in Dir/vkeys. Several processes on one machine may share
 	// it (tessera's POSIX driver serialises their writes with file locks).
 	Dir string
+	// Keys, when set, is a folder holding the keys instead of Dir (its keys/checkpoint.key
+	// and keys/hash.key, made on first use): a production deployment keeps them off the disk
+	// the logs are published from.
+	Keys string
 	// Model is the model served; Digest is its config file's Digest and Report what verify
 	// said of it, recorded as a config change. A nil Report records ok=false.
 	Model  *policy.Model
@@ -42,7 +46,11 @@ func OpenFolder(ctx context.Context, f Folder) (*Logs, *Recorder, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("open evidence folder: %w", err)
 	}
-	keys, err := LoadOrCreateKeys(dir)
+	keyDir := dir
+	if f.Keys != "" {
+		keyDir = f.Keys
+	}
+	keys, err := LoadOrCreateKeys(keyDir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open evidence folder %s: %w", dir, err)
 	}

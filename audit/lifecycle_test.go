@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -359,5 +360,43 @@ func TestLargeLog(t *testing.T) {
 	res, _ = audit.Verify(ctx, audit.VerifyOptions{Source: audit.Dir(na), VKeys: vkeys})
 	if res.OK || !strings.Contains(fmt.Sprint(res.Failures), "hash tile tile/1/000") {
 		t.Errorf("a level-1 tile changed: got %v", res.Failures)
+	}
+}
+
+// TestOpenFolderKeysApart: with Folder.Keys the keys live there, not beside the logs, and a
+// second open resumes with the same keys.
+func TestOpenFolderKeysApart(t *testing.T) {
+	ctx := context.Background()
+	cfg, err := audit.LoadConfig("../examples/world.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, keys := t.TempDir(), t.TempDir()
+	var vk []byte
+	for i := range 2 {
+		logs, _, err := audit.OpenFolder(ctx, audit.Folder{Dir: dir, Keys: keys, Model: cfg.Model, Digest: cfg.Digest, Report: cfg.Report,
+			Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := logs.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		b := mustRead(t, filepath.Join(dir, audit.VKeysFile))
+		if i == 1 && !bytes.Equal(b, vk) {
+			t.Error("the second open has other keys")
+		}
+		vk = b
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keys")); err == nil {
+		t.Error("keys written beside the logs")
+	}
+	if _, err := os.Stat(filepath.Join(keys, audit.SigningKeyFile)); err != nil {
+		t.Errorf("no signing key in the keys folder: %v", err)
+	}
+	res, err := audit.Verify(ctx, audit.VerifyOptions{Source: audit.Dir(filepath.Join(dir, "na")), VKeys: audit.ParseVKeys(vk),
+		Configs: map[string]*audit.Config{cfg.Digest: cfg}})
+	if err != nil || !res.OK || res.Size != 2 {
+		t.Errorf("got %v ok=%t size %d %v, want two config changes that verify", err, res.OK, res.Size, res.Failures)
 	}
 }

@@ -106,16 +106,16 @@ type evidence struct {
 }
 
 // openEvidence opens the evidence folder dir for a production role; nil when dir is "".
-func openEvidence(ctx context.Context, env Env, cmd, dir string, strict bool, sv *serving, log *slog.Logger, reg prometheus.Registerer) (*evidence, int) {
+func openEvidence(ctx context.Context, env Env, cmd, dir, keys string, strict bool, sv *serving, log *slog.Logger, reg prometheus.Registerer) (*evidence, int) {
 	if dir == "" {
-		if strict {
-			fmt.Fprintf(env.Stderr, "geofence %s: --strict-evidence needs --evidence DIR\n", cmd)
+		if strict || keys != "" {
+			fmt.Fprintf(env.Stderr, "geofence %s: --strict-evidence and --evidence-keys need --evidence DIR\n", cmd)
 			return nil, ExitUsage
 		}
 		return nil, ExitOK
 	}
 	audit.QuietTessera(log)
-	logs, rec, err := audit.OpenFolder(ctx, audit.Folder{Dir: dir, Model: sv.model, Digest: sv.digest, Report: sv.report,
+	logs, rec, err := audit.OpenFolder(ctx, audit.Folder{Dir: dir, Keys: keys, Model: sv.model, Digest: sv.digest, Report: sv.report,
 		Strict: strict, Logger: log, Registry: reg})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "geofence %s: %v\n", cmd, err)
@@ -163,7 +163,7 @@ func readJSONFile(path string, v any) error {
 }
 
 func runDirectory(ctx context.Context, env Env, args []string) int {
-	fs := newFlags(env, "directory", "--config FILE --admin-token-file FILE (--geoip FILE | --no-geoip) [--listen ADDR] [--trusted-proxies CIDRS] [--credentials FILE] [--endpoints FILE] [--evidence DIR [--strict-evidence]] [--allow-unverified]")
+	fs := newFlags(env, "directory", "--config FILE --admin-token-file FILE (--geoip FILE | --no-geoip) [--listen ADDR] [--trusted-proxies CIDRS] [--credentials FILE] [--endpoints FILE] [--evidence DIR [--evidence-keys DIR] [--strict-evidence]] [--allow-unverified]")
 	cfgPath := fs.String("config", "", "the config file (required)")
 	geoPath := fs.String("geoip", DefaultGeoIP, "the MaxMind DB country database")
 	noGeoIP := fs.Bool("no-geoip", false, "run without a GeoIP database: every client is placed in the default region")
@@ -179,6 +179,7 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 	allow := fs.Bool("allow-unverified", false, "serve a config that does not verify (logged loudly and exported as a metric)")
 	evidence := fs.String("evidence", "", "write every decision to the evidence logs in this folder (one per region) and serve them at /v1/audit")
 	strict := fs.Bool("strict-evidence", false, "refuse joins whose evidence cannot be written (needs --evidence)")
+	evidenceKeys := fs.String("evidence-keys", "", "the folder of the evidence keys (keys/checkpoint.key, keys/hash.key; made on first use); default: the --evidence folder")
 	rotate := fs.Duration("rotate-keys", 24*time.Hour, "how often the ticket signing key is rotated (0: never); retired keys stay published until their tickets expire")
 	if _, err := parse(fs, args); err != nil {
 		return flagErr(err)
@@ -249,7 +250,7 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 		StaleAfter: *staleAfter, MeetingIdle: *idle, MaxMeetingsPerAccount: *maxMeetings,
 		Unverified: sv.unverified, Logger: log, Registry: reg,
 	}
-	logs, code := openEvidence(ctx, env, "directory", *evidence, *strict, sv, log, reg)
+	logs, code := openEvidence(ctx, env, "directory", *evidence, *evidenceKeys, *strict, sv, log, reg)
 	if code != ExitOK {
 		return code
 	}

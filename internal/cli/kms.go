@@ -13,7 +13,7 @@ import (
 
 // runKMS serves one key server (DESIGN.md section 8) until ctx ends.
 func runKMS(ctx context.Context, env Env, args []string) int {
-	fs := newFlags(env, "kms", "--dc ID --config FILE --directory URL [--listen ADDR] [--kek-file FILE] [--retain DURATION] [--rotate-interval DURATION] [--evidence DIR [--strict-evidence]] [--allow-unverified]")
+	fs := newFlags(env, "kms", "--dc ID --config FILE --directory URL [--listen ADDR] [--kek-file FILE] [--retain DURATION] [--rotate-interval DURATION] [--evidence DIR [--evidence-keys DIR] [--strict-evidence]] [--allow-unverified]")
 	dc := fs.String("dc", "", "the id, in the config, of the datacenter this key server runs in (required)")
 	cfgPath := fs.String("config", "", "the config file (required)")
 	dirURL := fs.String("directory", "", "the directory's base URL, whose published keys verify tickets (required; https, or http to loopback)")
@@ -23,6 +23,7 @@ func runKMS(ctx context.Context, env Env, args []string) int {
 	rotateInterval := fs.Duration("rotate-interval", kms.DefaultRotateInterval, "the shortest time between two key rotations of a meeting: leaves in between are coalesced into one new epoch")
 	evidenceDir := fs.String("evidence", "", "write every key issued or refused to the evidence logs in this folder (one per region; may be the directory's, on the same machine)")
 	strict := fs.Bool("strict-evidence", false, "refuse keys whose evidence cannot be written (needs --evidence)")
+	evidenceKeys := fs.String("evidence-keys", "", "the folder of the evidence keys (keys/checkpoint.key, keys/hash.key); default: the --evidence folder")
 	allow := fs.Bool("allow-unverified", false, "serve a config that does not verify (logged loudly and exported as a metric)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -64,7 +65,7 @@ func runKMS(ctx context.Context, env Env, args []string) int {
 		Logger: log, Registry: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Unverified: sv.unverified,
 	}
-	logs, code := openEvidence(ctx, env, "kms", *evidenceDir, *strict, sv, log, reg)
+	logs, code := openEvidence(ctx, env, "kms", *evidenceDir, *evidenceKeys, *strict, sv, log, reg)
 	if code != ExitOK {
 		return code
 	}
