@@ -92,6 +92,44 @@ type Config struct {
 	Logger *slog.Logger
 	// Registry receives the core's metrics; nil registers none.
 	Registry prometheus.Registerer
+	// Decisions, when set, is told of every join the core answers or refuses by selection
+	// (I6: package audit's Recorder writes them to the evidence log). An error it returns
+	// makes the core refuse the join with evidence_unavailable: that is the evidence log's
+	// strict mode, and a Decisions that must never stop joins returns nil.
+	Decisions Decisions
+}
+
+// Decisions receives the core's join decisions (I6).
+//
+// A join is decided here, so an answered join is reported here, with the claims the ticket
+// will carry; the ticket's id and expiry are set only when directoryhttp signs it, and are
+// not in the report: the claims, the meeting record's revision and the time identify the
+// ticket for an auditor, and a signing failure (which does not happen with a healthy key)
+// leaves the evidence of an answer that was not sent, never the reverse. Callers without a
+// signer (the simulator) get the same reports.
+type Decisions interface {
+	// JoinDecided is called once per answered join and once per join refused by selection
+	// (residency_conflict, plan_conflict, no_capacity), before the answer is returned. Joins
+	// refused before selection (bad or unauthenticated requests, unknown meetings) are not
+	// decisions about residency and are not reported.
+	JoinDecided(ctx context.Context, d *JoinDecision) error
+}
+
+// JoinDecision is one join decision: Claims for an answered join, Refusal for a refused one.
+type JoinDecision struct {
+	// Time is when the core decided.
+	Time time.Time
+	// Model is the model the decision was made on.
+	Model *policy.Model
+	// Meeting is the meeting, Account and Participant who joined, Where where from.
+	Meeting, Account, Participant string
+	Where                         Where
+	// Context is the rule context of the decision (the ticket's, for an answered join).
+	Context wire.Context
+	// Claims are the answered ticket's claims; nil for a refusal.
+	Claims *wire.Claims
+	// Refusal is the refusal; nil for an answered join.
+	Refusal *Error
 }
 
 // ExtraKey is a join-token key of an account, registered with Config.ExtraKeys.
@@ -197,6 +235,8 @@ func (c *Core) RetryAfter() time.Duration { return c.cfg.RetryAfter }
 // SetModel swaps in a new model atomically (a config change). DC live state is kept for DCs
 // that still exist; meetings keep their region and home by id, and API accounts are rebuilt
 // against the new model on first use.
+// With Config.Decisions set, record the change there first (audit.Recorder.ConfigChanged):
+// decisions on a model the evidence log has not seen name no config, and fail audit verify.
 func (c *Core) SetModel(m *policy.Model) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -260,6 +300,9 @@ type Where struct {
 	// Location is used when Located.
 	Location geo.LatLon
 	Located  bool
+	// Addr is the client's address in text form, for the evidence log (which records only its
+	// keyed hash); "" when the caller has none.
+	Addr string
 }
 
 // CreateMeeting is a request to create a meeting.
@@ -571,7 +614,7 @@ func (c *Core) joinOnce(ctx context.Context, req *JoinRequest) (*JoinResult, err
 		return nil, errRetry // the config changed: select on the new model
 	}
 	if selErr != nil {
-		return nil, c.refuse(m, p, rec, selErr)
+		return nil, c.refuse(ctx, m, p, rec, req, pacct.ID, hostAcct, selErr)
 	}
 	if pl.Home != rm.Home || extend {
 		rec.Home = m.DCs[pl.Home].ID
@@ -619,6 +662,13 @@ func (c *Core) joinOnce(ctx context.Context, req *JoinRequest) (*JoinResult, err
 			"meeting_region", claims.Region, "home", rec.Home, "primary", dcIDs(claims.Primary), "secondary", dcIDs(claims.Secondary),
 			"kms", dcIDs(claims.KMS))
 	}
+	if c.cfg.Decisions != nil {
+		d := &JoinDecision{Time: now, Model: m, Meeting: rec.ID, Account: pacct.ID, Participant: req.Participant,
+			Where: req.Where, Context: claims.Context, Claims: &claims}
+		if err := c.cfg.Decisions.JoinDecided(ctx, d); err != nil {
+			return nil, c.evidenceUnavailable(rec.Region, err)
+		}
+	}
 	if len(pl.Secondary) > 0 {
 		c.metrics.secondaries.Add(float64(len(pl.Secondary)))
 	}
@@ -626,8 +676,18 @@ func (c *Core) joinOnce(ctx context.Context, req *JoinRequest) (*JoinResult, err
 	return &JoinResult{Claims: claims, Model: m, Placement: pl}, nil
 }
 
-// refuse turns a refusal of selection into an *Error (I4): explicit, counted, logged.
-func (c *Core) refuse(m *policy.Model, p route.Participant, rec MeetingRecord, err error) error {
+// evidenceUnavailable is the answer to a join whose decision the evidence log could not take
+// (strict mode, I6): no evidence, no answer. The placement it made stays counted until the
+// DC's next load report, which errs towards spreading joins.
+func (c *Core) evidenceUnavailable(region string, err error) *Error {
+	c.metrics.joins.WithLabelValues(region, wire.CodeEvidenceUnavailable).Inc()
+	c.log.Error("join refused: its evidence could not be written", "err", err)
+	return &Error{Code: wire.CodeEvidenceUnavailable, Message: "the directory cannot record decisions right now; retry shortly", RetryAfter: c.cfg.RetryAfter}
+}
+
+// refuse turns a refusal of selection into an *Error (I4): explicit, counted, logged, and
+// reported to Config.Decisions.
+func (c *Core) refuse(ctx context.Context, m *policy.Model, p route.Participant, rec MeetingRecord, req *JoinRequest, account string, host *policy.Account, err error) error {
 	var ref *route.Refusal
 	if !errors.As(err, &ref) {
 		c.log.Error("selection failed", "meeting", rec.ID, "err", err)
@@ -648,6 +708,17 @@ func (c *Core) refuse(m *policy.Model, p route.Participant, rec MeetingRecord, e
 	}
 	if ref.Code == route.CodeNoCapacity {
 		e.RetryAfter = c.cfg.RetryAfter
+	}
+	if c.cfg.Decisions != nil {
+		d := &JoinDecision{Time: c.now(), Model: m, Meeting: rec.ID, Account: account, Participant: req.Participant, Where: req.Where,
+			Context: wire.Context{
+				ParticipantCountry: req.Where.Country.Code(), ParticipantRegion: m.Regions[p.Region].ID, ParticipantPlan: m.Plans[p.Plan].ID,
+				MeetingRegion: rec.Region, HostAccount: host.ID, HostPlan: m.Plans[host.Plan].ID, HostDataRegions: regionIDs(m, host.DataRegions),
+			},
+			Refusal: e}
+		if err := c.cfg.Decisions.JoinDecided(ctx, d); err != nil {
+			return c.evidenceUnavailable(rec.Region, err)
+		}
 	}
 	return e
 }

@@ -110,6 +110,12 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 			Message: "the key server could not wrap the meeting key; try another key server", Cause: err}, 0)
 		return
 	}
+	if err := s.decided(r.Context(), c, epoch, nil); err != nil {
+		s.log.Error("key not issued: its evidence could not be written", "meeting", c.Meeting, "err", err)
+		s.refuse(w, r, op, meeting, c, want, &admission.Refusal{Status: http.StatusServiceUnavailable, Code: wire.CodeEvidenceUnavailable,
+			Message: "the key server cannot record decisions right now; retry shortly or try another key server", Cause: err}, 0)
+		return
+	}
 	suite := pub.Suite().String()
 	s.metrics.issuances.WithLabelValues(suite).Inc()
 	s.log.Info("key issued", "outcome", "issued", "meeting", c.Meeting, "participant", c.Participant,
@@ -258,11 +264,23 @@ func (s *Server) wrap(pub keywrap.PublicKey, sealed []byte, meeting, participant
 	return keywrap.Wrap(pub, k.bytes(), keywrap.Binding{Meeting: meeting, Epoch: epoch, Participant: participant})
 }
 
+// decided tells Config.Decisions of a decision on a ticket that verified.
+func (s *Server) decided(ctx context.Context, c *wire.Claims, epoch uint64, ref *admission.Refusal) error {
+	if s.cfg.Decisions == nil || c == nil {
+		return nil
+	}
+	return s.cfg.Decisions.KeyDecided(ctx, &KeyDecision{Time: s.cfg.Now(), DC: s.cfg.DC, Model: s.admitter.Model(), Claims: c, Epoch: epoch, Refusal: ref})
+}
+
 // refuse answers with ref, counts and logs it. c is nil when the ticket did not verify; then
 // meeting is the unauthenticated id of the path. current, when not 0, is the meeting's current
 // epoch, for the answer to a request for an epoch that is not available.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, op, meeting string, c *wire.Claims, epoch uint64, ref *admission.Refusal, current uint64) {
 	s.metrics.refusals.WithLabelValues(ref.Code, ref.Rule).Inc()
+	if ref.Code != wire.CodeEvidenceUnavailable {
+		// A refusal's evidence is best effort even in strict mode: the refusal stands.
+		s.decided(r.Context(), c, epoch, ref)
+	}
 	attrs := []any{"outcome", ref.Code, "op", op, "status", ref.Status, "rule", ref.Rule,
 		"message", ref.Message, "remote", r.RemoteAddr}
 	if ref.Cause != nil {

@@ -90,6 +90,32 @@ type Config struct {
 	// (--allow-unverified): the key server logs it at error level when it starts and exports
 	// geofence_kms_config_unverified 1. Its checks are the same either way.
 	Unverified bool
+	// Decisions, when set, is told of every key issued and every refusal of a ticket that
+	// verified (I6: package audit's Recorder logs them). When it returns an error for an
+	// issuance the key is not sent (503 evidence_unavailable): the evidence log's strict mode.
+	Decisions Decisions
+}
+
+// Decisions receives a key server's decisions (I6).
+type Decisions interface {
+	// KeyDecided is called before the answer, once per key issued and once per refusal of a
+	// request whose ticket verified. Requests refused before their ticket verified (malformed,
+	// forged or expired tickets) say nothing about residency and are not reported.
+	KeyDecided(ctx context.Context, d *KeyDecision) error
+}
+
+// KeyDecision is one decision of a key server.
+type KeyDecision struct {
+	Time time.Time
+	// DC is the key server's datacenter id, Model the policy it decided on.
+	DC    string
+	Model *policy.Model
+	// Claims are the ticket's.
+	Claims *wire.Claims
+	// Epoch is the epoch issued, or asked for (0: the current one) when refused.
+	Epoch uint64
+	// Refusal is nil for an issued key.
+	Refusal *admission.Refusal
 }
 
 // Server is a key server. Create one with New; serve Handler, or run Serve.

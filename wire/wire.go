@@ -45,6 +45,11 @@ const (
 	CodeStoreUnavailable = "store_unavailable"
 	// 500: a bug; never expected.
 	CodeInternal = "internal"
+	// CodeEvidenceUnavailable: 503, the decision could not be written to the evidence log
+	// and the server runs the log in strict mode (I6).
+	CodeEvidenceUnavailable = "evidence_unavailable"
+	// CodeNotFound: 404, no such evidence log resource (a tile not yet written).
+	CodeNotFound = "not_found"
 
 	// Tickets at a DC or key server.
 	CodeInvalidTicket   = "invalid_ticket"   // 401: signature, issuer or lifetime

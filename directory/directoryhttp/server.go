@@ -14,6 +14,7 @@
 //	GET    /v1/explain               the operator
 //	*      /v1/accounts[/{id}]       the operator
 //	GET    /metrics                  the operator
+//	GET    /v1/audit[/...]           anyone: the evidence logs are publishable (audit.go)
 //	GET    /.well-known/jwks.json, /healthz, /readyz: anyone
 //
 // With TrustLoopback (`geofence dev` only) a caller whose connection comes from loopback is
@@ -81,6 +82,9 @@ type Config struct {
 	// TrustLoopback makes loopback peers trusted, as `geofence dev` does (see the package
 	// documentation). Never set it in production.
 	TrustLoopback bool
+	// AuditDir, when set, is the evidence folder (one tlog-tiles log per region, package
+	// audit) served read-only to anyone under /v1/audit (see audit.go).
+	AuditDir string
 	// Gatherer, when set, is served at GET /metrics (to the operator).
 	Gatherer prometheus.Gatherer
 	// Now is the clock of token lifetimes; default time.Now.
@@ -162,6 +166,11 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/accounts/{id}", s.operatorOnly(s.getAccount))
 	mux.HandleFunc("DELETE /v1/accounts/{id}", s.operatorOnly(s.deleteAccount))
 	mux.Handle("GET "+ticket.JWKSPath, s.cfg.Signer.Handler())
+	if s.cfg.AuditDir != "" {
+		mux.HandleFunc("GET /v1/audit", s.auditIndex)
+		mux.HandleFunc("GET /v1/audit/vkeys", s.auditVKeys)
+		mux.HandleFunc("GET /v1/audit/{region}/{path...}", s.auditResource)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ready\n")) })
 	if s.cfg.Gatherer != nil {
@@ -207,6 +216,9 @@ var statusOf = map[string]int{
 	wire.CodeLimit:             http.StatusTooManyRequests,
 	wire.CodeStoreUnavailable:  http.StatusServiceUnavailable,
 	wire.CodeInternal:          http.StatusInternalServerError,
+	// Strict evidence mode (I6): the decision could not be logged, so it is not answered.
+	wire.CodeEvidenceUnavailable: http.StatusServiceUnavailable,
+	wire.CodeNotFound:            http.StatusNotFound,
 }
 
 // fail answers with the error body of code.
@@ -255,7 +267,7 @@ func (s *Server) locate(r *http.Request) (directory.Where, error) {
 	if err != nil {
 		return directory.Where{}, &directory.Error{Code: wire.CodeBadRequest, Message: err.Error()}
 	}
-	w := directory.Where{Country: geo.NoCountry}
+	w := directory.Where{Country: geo.NoCountry, Addr: addr.String()}
 	if s.cfg.GeoIP != nil {
 		res, err := s.cfg.GeoIP.Lookup(addr)
 		if err == nil && res.Found {

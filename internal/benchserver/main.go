@@ -1,7 +1,9 @@
 // Command benchserver serves, on loopback, a directory on the example world (every DC
 // reporting healthy every second, a meeting created) next to a bare net/http handler that
 // returns a fixed JSON body of the same size as a ticket, so scripts/bench-join.sh can load
-// both with wrk in the same run and compare.
+// both with wrk in the same run and compare. A second directory, identical but writing every
+// decision to evidence logs (package audit, asynchronous, in a temporary folder), measures
+// what the log costs a join.
 package main
 
 import (
@@ -19,8 +21,10 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/geofence/geofence/audit"
 	"github.com/geofence/geofence/clientip"
 	"github.com/geofence/geofence/config"
 	"github.com/geofence/geofence/directory"
@@ -32,6 +36,7 @@ import (
 	"github.com/geofence/geofence/internal/httpserve"
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/ticket"
+	"github.com/geofence/geofence/verify"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -46,7 +51,7 @@ func (usGeoIP) Lookup(netip.Addr) (geoip.Result, error) {
 func main() {
 	storeKind := flag.String("store", "memory", `the directory's store: "memory", or "etcd" (an embedded one-member etcd in this process, read through the store's watched copy)`)
 	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	c, errs := config.Parse("world.yaml", examples.World)
 	if len(errs) > 0 {
@@ -78,6 +83,11 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	auditURL, closeAudit, err := serveWithAudit(ctx, m, c)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer closeAudit()
 	dirLn, _ := net.Listen("tcp", "127.0.0.1:0")
 	bareLn, _ := net.Listen("tcp", "127.0.0.1:0")
 	// The directory is served as in production: through httpserve's deadlines and caps.
@@ -85,10 +95,12 @@ func main() {
 	dirURL := "http://" + dirLn.Addr().String()
 
 	report := func() {
-		for _, d := range m.DCs {
-			req, _ := http.NewRequest("PUT", dirURL+"/v1/datacenters/"+d.ID+"/load", bytes.NewReader([]byte(`{"participants":0,"healthy":true}`)))
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				resp.Body.Close()
+		for _, u := range []string{dirURL, auditURL} {
+			for _, d := range m.DCs {
+				req, _ := http.NewRequest("PUT", u+"/v1/datacenters/"+d.ID+"/load", bytes.NewReader([]byte(`{"participants":0,"healthy":true}`)))
+				if resp, err := http.DefaultClient.Do(req); err == nil {
+					resp.Body.Close()
+				}
 			}
 		}
 	}
@@ -104,6 +116,13 @@ func main() {
 	}
 	var mt struct{ ID string }
 	json.NewDecoder(resp.Body).Decode(&mt)
+	resp.Body.Close()
+	resp, err = http.Post(auditURL+"/v1/meetings", "application/json", bytes.NewReader([]byte(`{"host_account":"initech"}`)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	var amt struct{ ID string }
+	json.NewDecoder(resp.Body).Decode(&amt)
 	resp.Body.Close()
 	// A sample ticket, so the bare handler answers a body of the same size.
 	resp, err = http.Post(dirURL+"/v1/meetings/"+mt.ID+"/join", "application/json", bytes.NewReader([]byte(`{"account":"acme"}`)))
@@ -130,7 +149,8 @@ func main() {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(body)
 	}))
-	fmt.Printf("directory=%s\nbare=http://%s\nsignonly=http://%s\nmeeting=%s\nbody_bytes=%d\n", dirURL, bareLn.Addr(), signLn.Addr(), mt.ID, len(body))
+	fmt.Printf("directory=%s\naudit=%s\naudit_meeting=%s\nbare=http://%s\nsignonly=http://%s\nmeeting=%s\nbody_bytes=%d\n",
+		dirURL, auditURL, amt.ID, bareLn.Addr(), signLn.Addr(), mt.ID, len(body))
 	<-ctx.Done()
 }
 
@@ -155,4 +175,54 @@ func embeddedEtcd(ctx context.Context) directory.Store {
 		log.Fatal(err)
 	}
 	return s
+}
+
+// serveWithAudit serves a second directory on m whose core writes every decision to
+// evidence logs in a temporary folder; closing it closes the logs and removes the folder.
+func serveWithAudit(ctx context.Context, m *policy.Model, c *config.Config) (string, func(), error) {
+	tmp, err := os.MkdirTemp("", "geofence-bench-evidence-")
+	if err != nil {
+		return "", nil, err
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	audit.QuietTessera(quiet)
+	keys, err := audit.LoadOrCreateKeys(tmp)
+	if err != nil {
+		return "", nil, err
+	}
+	h, _ := audit.NewHasher(keys.Hash)
+	logs, err := audit.Open(ctx, audit.Options{Dir: tmp, Regions: audit.RegionsOf(m), Key: keys.Signing, Logger: quiet})
+	if err != nil {
+		return "", nil, err
+	}
+	rec := audit.NewRecorder(logs, h)
+	rep, _ := verify.Config(c, nil, verify.Options{})
+	if err := rec.ConfigChanged(ctx, m, audit.Digest(examples.World), rep, time.Now()); err != nil {
+		return "", nil, err
+	}
+	core, err := directory.New(directory.Config{Model: m, Logger: quiet, Decisions: rec})
+	if err != nil {
+		return "", nil, err
+	}
+	signer, err := ticket.NewSigner("geofence", nil, nil)
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err := directoryhttp.New(directoryhttp.Config{
+		Core: core, Signer: signer, GeoIP: usGeoIP{},
+		Proxies:       clientip.Resolver{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+		TrustLoopback: true, Logger: quiet, AuditDir: tmp,
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	go httpserve.Serve(ctx, ln, dir.Handler(), httpserve.Options{Name: "directory"})
+	return "http://" + ln.Addr().String(), func() {
+		logs.Close(context.Background())
+		os.RemoveAll(tmp)
+	}, nil
 }

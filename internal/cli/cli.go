@@ -46,6 +46,7 @@ func commands() []command {
 		{"kms", "serve a key server: issue meeting keys only where the rules allow (production role)", runKMS},
 		{"dc", "serve a datacenter agent: admit participants with valid tickets, report load (production role)", runDC},
 		{"config", "push a verified config to the deployment's store, for every process to pick up (config push FILE --etcd URL)", runConfig},
+		{"audit", "check the evidence logs, prove an entry, write the transparency report", runAudit},
 		{"token", "mint a join token with an account's key, as its backend would (--new-key: make a key)", runToken},
 		{"version", "print geofence's version, the Go that built it and its source revision", runVersion},
 	}

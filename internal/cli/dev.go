@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/geofence/geofence/audit"
 	"github.com/geofence/geofence/directory"
 	"github.com/geofence/geofence/directory/directoryhttp"
 	"github.com/geofence/geofence/geo/geoip"
@@ -27,6 +29,8 @@ func runDev(ctx context.Context, env Env, args []string) int {
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the directory (use 127.0.0.1:0 for any free port)")
 	noAgents := fs.Bool("no-agents", false, "start no DC agents: DC state comes only from load reports (a DC with none is down)")
 	allow := fs.Bool("allow-unverified", false, "serve a config that does not verify (logged loudly and exported as a metric)")
+	evidence := fs.String("evidence", "", "the folder of the evidence logs, one per region (default: a new temporary folder; an existing one is resumed)")
+	strict := fs.Bool("strict-evidence", false, "refuse joins and keys whose evidence cannot be written")
 	level := fs.String("log-level", "warn", "the least severe log records printed on stderr: debug, info, warn or error (info logs every decision)")
 	if _, err := parse(fs, args); err != nil {
 		return flagErr(err)
@@ -49,8 +53,16 @@ func runDev(ctx context.Context, env Env, args []string) int {
 		return ExitUsage
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lvl}))
+	audit.QuietTessera(log)
+	if *evidence == "" {
+		if *evidence, err = os.MkdirTemp("", "geofence-evidence-"); err != nil {
+			ln.Close()
+			fmt.Fprintf(env.Stderr, "geofence dev: %v (name a folder with --evidence)\n", err)
+			return ExitUsage
+		}
+	}
 	st, err := devstack.New(devstack.Config{Model: sv.model, Unverified: sv.unverified, GeoIP: geo, Listener: ln,
-		NoAgents: *noAgents, Logger: log})
+		NoAgents: *noAgents, Logger: log, Evidence: *evidence, StrictEvidence: *strict, ConfigDigest: sv.digest, Report: sv.report})
 	if err != nil {
 		ln.Close()
 		fmt.Fprintf(env.Stderr, "geofence dev: %v\n", err)
@@ -116,6 +128,9 @@ func printDevBanner(w io.Writer, st *devstack.Stack, cfgPath, geoDesc, meeting, 
 	dirURL := st.URL
 	fmt.Fprintf(w, "geofence dev: the whole system on loopback (loopback is trusted: it is the operator and may join as any account)\n\n")
 	fmt.Fprintf(w, "  directory  %s\n  config     %s\n  geoip      %s\n", dirURL, cfgPath, geoDesc)
+	if st.EvidenceDir != "" {
+		fmt.Fprintf(w, "  evidence   %s (one log per region; served at %s/v1/audit)\n", st.EvidenceDir, dirURL)
+	}
 	printServers(w, "agents", st.AgentURLs)
 	printServers(w, "key servers", st.KMSURLs)
 	if len(st.AgentURLs) == 0 {
@@ -140,7 +155,18 @@ func printDevBanner(w io.Writer, st *devstack.Stack, cfgPath, geoDesc, meeting, 
 	}
 	fmt.Fprintf(w, "  curl -s '%s/v1/explain?country=DE&plan=pro'\n", dirURL)
 	fmt.Fprintf(w, "  curl -s %s/v1/datacenters\n", dirURL)
+	if st.EvidenceDir != "" {
+		fmt.Fprintf(w, "  geofence audit verify --log %s --config %s   # after stopping dev, or any time\n", st.EvidenceDir, auditConfigHint(cfgPath))
+	}
 	fmt.Fprintf(w, "  %s\n", strings.Repeat("-", 20))
+}
+
+// auditConfigHint is the config file to name to audit verify.
+func auditConfigHint(cfgPath string) string {
+	if strings.HasSuffix(cfgPath, "(embedded)") {
+		return "examples/world.yaml"
+	}
+	return cfgPath
 }
 
 func printServers(w io.Writer, what string, urls map[string]string) {

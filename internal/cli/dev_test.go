@@ -34,12 +34,13 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // is refused.
 func TestDevEndToEnd(t *testing.T) {
 	db := sharedtest.Path(t, "geoip/GeoIP2-Country-Test.mmdb")
+	evidence := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
 	done := make(chan int)
 	go func() {
 		done <- Main(ctx, []string{"dev", "--config", "../../examples/april-2020.yaml", "--allow-unverified",
-			"--geoip", db, "--listen", "127.0.0.1:0"}, Env{Stdout: &out, Stderr: &errb})
+			"--geoip", db, "--listen", "127.0.0.1:0", "--evidence", evidence}, Env{Stdout: &out, Stderr: &errb})
 	}()
 	defer func() {
 		cancel()

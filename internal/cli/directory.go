@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/geofence/geofence/audit"
 	"github.com/geofence/geofence/clientip"
 	"github.com/geofence/geofence/config"
 	"github.com/geofence/geofence/directory"
@@ -43,6 +44,10 @@ const Issuer = wire.TicketIssuer
 type serving struct {
 	model      *policy.Model
 	unverified bool
+	// digest is the config file's audit.Digest and report what verify said of it: what the
+	// evidence log records of the config in force.
+	digest string
+	report *verify.Report
 }
 
 // loadServing loads and verifies a config (the embedded world when path is ""), refusing one
@@ -52,8 +57,10 @@ func loadServing(env Env, cmd, path string, allowUnverified bool) (*serving, int
 		c    *config.Config
 		errs config.ErrorList
 	)
+	var digest string
 	if path == "" {
 		c, errs = config.Parse("examples/world.yaml (embedded)", examples.World)
+		digest = audit.Digest(examples.World)
 	} else {
 		var err error
 		c, err = config.Load(path)
@@ -62,6 +69,11 @@ func loadServing(env Env, cmd, path string, allowUnverified bool) (*serving, int
 			return nil, ExitUsage
 		}
 		errors.As(err, &errs)
+		// The file was just read whole; read again for its digest (a file replaced in
+		// between gives entries a digest no auditor's copy has: a loud failure, not a silent one).
+		if b, err := os.ReadFile(path); err == nil {
+			digest = audit.Digest(b)
+		}
 	}
 	rep, m := verify.Config(c, errs, verify.Options{})
 	// Malformed compliance sections cannot be served even with --allow-unverified: a broken
@@ -87,9 +99,41 @@ func loadServing(env Env, cmd, path string, allowUnverified bool) (*serving, int
 			return nil, ExitUsage
 		}
 		fmt.Fprintf(env.Stderr, "geofence %s: WARNING: serving %s although it does not verify (--allow-unverified); every layer still enforces the rules at run time\n", cmd, c.File)
-		return &serving{model: m, unverified: true}, ExitOK
+		return &serving{model: m, unverified: true, digest: digest, report: rep}, ExitOK
 	}
-	return &serving{model: m}, ExitOK
+	return &serving{model: m, digest: digest, report: rep}, ExitOK
+}
+
+// evidence is a process's open evidence logs and the recorder its servers report to.
+type evidence struct {
+	*audit.Logs
+	rec *audit.Recorder
+}
+
+// openEvidence opens the evidence folder dir for a production role; nil when dir is "".
+func openEvidence(ctx context.Context, env Env, cmd, dir, keys string, strict bool, sv *serving, log *slog.Logger, reg prometheus.Registerer) (*evidence, int) {
+	if dir == "" {
+		if strict || keys != "" {
+			fmt.Fprintf(env.Stderr, "geofence %s: --strict-evidence and --evidence-keys need --evidence DIR\n", cmd)
+			return nil, ExitUsage
+		}
+		return nil, ExitOK
+	}
+	audit.QuietTessera(log)
+	logs, rec, err := audit.OpenFolder(ctx, audit.Folder{Dir: dir, Keys: keys, Model: sv.model, Digest: sv.digest, Report: sv.report,
+		Strict: strict, Logger: log, Registry: reg})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "geofence %s: %v\n", cmd, err)
+		return nil, ExitUsage
+	}
+	return &evidence{logs, rec}, ExitOK
+}
+
+// closeEvidence writes the last checkpoint once the servers have drained.
+func closeEvidence(env Env, cmd string, e *evidence) {
+	if err := e.Close(context.Background()); err != nil {
+		fmt.Fprintf(env.Stderr, "geofence %s: %v\n", cmd, err)
+	}
 }
 
 func newLogger(env Env) *slog.Logger {
@@ -124,7 +168,7 @@ func readJSONFile(path string, v any) error {
 }
 
 func runDirectory(ctx context.Context, env Env, args []string) int {
-	fs := newFlags(env, "directory", "--config FILE --admin-token-file FILE (--geoip FILE | --no-geoip) [--store memory|etcd --etcd URL,...] [--listen ADDR] [--trusted-proxies CIDRS] [--credentials FILE] [--endpoints FILE] [--allow-unverified]")
+	fs := newFlags(env, "directory", "--config FILE --admin-token-file FILE (--geoip FILE | --no-geoip) [--store memory|etcd --etcd URL,...] [--listen ADDR] [--trusted-proxies CIDRS] [--credentials FILE] [--endpoints FILE] [--evidence DIR [--evidence-keys DIR] [--strict-evidence]] [--allow-unverified]")
 	cfgPath := fs.String("config", "", "the config file (required)")
 	geoPath := fs.String("geoip", DefaultGeoIP, "the MaxMind DB country database")
 	noGeoIP := fs.Bool("no-geoip", false, "run without a GeoIP database: every client is placed in the default region")
@@ -144,6 +188,9 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 	fs.Var(&storeEtcd, "store-etcd", "with --store etcd and a config with stores: NAME=URL,... the etcd of config store NAME (repeat for each; the default store uses --etcd)")
 	stateFile := fs.String("state-file", "", "with --store etcd: persist the last known state here and serve it after a restart while etcd is unreachable")
 	allow := fs.Bool("allow-unverified", false, "serve a config that does not verify (logged loudly and exported as a metric)")
+	evidence := fs.String("evidence", "", "write every decision to the evidence logs in this folder (one per region) and serve them at /v1/audit")
+	strict := fs.Bool("strict-evidence", false, "refuse joins whose evidence cannot be written (needs --evidence)")
+	evidenceKeys := fs.String("evidence-keys", "", "the folder of the evidence keys (keys/checkpoint.key, keys/hash.key; made on first use); default: the --evidence folder")
 	rotate := fs.Duration("rotate-keys", 24*time.Hour, "how often the ticket signing key is rotated (0: never); retired keys stay published until their tickets expire")
 	if _, err := parse(fs, args); err != nil {
 		return flagErr(err)
@@ -269,18 +316,28 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 		}, func() float64 { return es.Staleness(time.Now()).Seconds() }))
 		store = es
 	}
-	core, err := directory.New(directory.Config{
+	dcfg := directory.Config{
 		Model: sv.model, Store: store, Stores: multiStores, Endpoints: eps.Media, KMSEndpoints: eps.KMS,
 		StaleAfter: *staleAfter, MeetingIdle: *idle, MaxMeetingsPerAccount: *maxMeetings,
 		Unverified: sv.unverified, Logger: log, Registry: reg,
-	})
+	}
+	logs, code := openEvidence(ctx, env, "directory", *evidence, *evidenceKeys, *strict, sv, log, reg)
+	if code != ExitOK {
+		return code
+	}
+	auditDir := ""
+	if logs != nil {
+		defer closeEvidence(env, "directory", logs)
+		dcfg.Decisions, auditDir = logs.rec, logs.Folder()
+	}
+	core, err := directory.New(dcfg)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)
 		return ExitFinding
 	}
 	api, err := directoryhttp.New(directoryhttp.Config{
 		Core: core, Signer: signer, TicketTTL: *ttl, GeoIP: geo, Proxies: clientip.Resolver{Trusted: trusted},
-		Credentials: credMap, Operator: operator, Gatherer: reg, Logger: log, Registry: reg,
+		Credentials: credMap, Operator: operator, Gatherer: reg, Logger: log, Registry: reg, AuditDir: auditDir,
 	})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)

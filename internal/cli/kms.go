@@ -19,7 +19,7 @@ import (
 
 // runKMS serves one key server (DESIGN.md section 8) until ctx ends.
 func runKMS(ctx context.Context, env Env, args []string) int {
-	fs := newFlags(env, "kms", "--dc ID --config FILE --directory URL [--listen ADDR] [--kek-file FILE] [--retain DURATION] [--rotate-interval DURATION] [--allow-unverified]")
+	fs := newFlags(env, "kms", "--dc ID --config FILE --directory URL [--listen ADDR] [--kek-file FILE] [--retain DURATION] [--rotate-interval DURATION] [--evidence DIR [--evidence-keys DIR] [--strict-evidence]] [--allow-unverified]")
 	dc := fs.String("dc", "", "the id, in the config, of the datacenter this key server runs in (required)")
 	cfgPath := fs.String("config", "", "the config file (required)")
 	dirURL := fs.String("directory", "", "the directory's base URL, whose published keys verify tickets (required; https, or http to loopback)")
@@ -29,6 +29,9 @@ func runKMS(ctx context.Context, env Env, args []string) int {
 	rotateInterval := fs.Duration("rotate-interval", kms.DefaultRotateInterval, "the shortest time between two key rotations of a meeting: leaves in between are coalesced into one new epoch")
 	etcdURLs := fs.String("etcd", "", "comma-separated etcd client URLs: keep meetings' sealed keys there, shared with the meeting's other key servers (which must have the same KEK); default: in this process")
 	etcdPrefix := fs.String("etcd-prefix", etcdstore.DefaultPrefix, "with --etcd: the key prefix of the deployment's state")
+	evidenceDir := fs.String("evidence", "", "write every key issued or refused to the evidence logs in this folder (one per region; may be the directory's, on the same machine)")
+	strict := fs.Bool("strict-evidence", false, "refuse keys whose evidence cannot be written (needs --evidence)")
+	evidenceKeys := fs.String("evidence-keys", "", "the folder of the evidence keys (keys/checkpoint.key, keys/hash.key); default: the --evidence folder")
 	allow := fs.Bool("allow-unverified", false, "serve a config that does not verify (logged loudly and exported as a metric)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -73,11 +76,21 @@ func runKMS(ctx context.Context, env Env, args []string) int {
 		defer cli.Close()
 		shared = etcdstore.New(cli, *etcdPrefix)
 	}
-	srv, err := kms.New(kms.Config{
+	log := newLogger(env)
+	kcfg := kms.Config{
 		DC: *dc, Model: sv.model, Keys: keys, KEK: kek, Retain: *retain, RotateInterval: *rotateInterval, Shared: shared,
-		Logger: newLogger(env), Registry: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Logger: log, Registry: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Unverified: sv.unverified,
-	})
+	}
+	logs, code := openEvidence(ctx, env, "kms", *evidenceDir, *evidenceKeys, *strict, sv, log, reg)
+	if code != ExitOK {
+		return code
+	}
+	if logs != nil {
+		defer closeEvidence(env, "kms", logs)
+		kcfg.Decisions = logs.rec
+	}
+	srv, err := kms.New(kcfg)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "geofence kms: %v\n", err)
 		return ExitUsage

@@ -28,9 +28,9 @@ func TestAllowUnverifiedFailsClosed(t *testing.T) {
 		wantCode int
 		wantErr  string
 	}{
-		{"lists break the rules, refused", []string{"dev", "--config", "../../examples/april-2020.yaml", "--listen", "127.0.0.1:0", "--no-agents"}, ExitUsage, "does not verify"},
-		{"lists break the rules, allowed", []string{"dev", "--config", "../../examples/april-2020.yaml", "--listen", "127.0.0.1:0", "--no-agents", "--allow-unverified"}, ExitOK, "WARNING"},
-		{"malformed rule, refused even when allowed", []string{"dev", "--config", bad, "--listen", "127.0.0.1:0", "--no-agents", "--allow-unverified"}, ExitUsage, "cannot be served, even with --allow-unverified"},
+		{"lists break the rules, refused", []string{"dev", "--config", "../../examples/april-2020.yaml", "--listen", "127.0.0.1:0", "--no-agents", "--evidence", dir}, ExitUsage, "does not verify"},
+		{"lists break the rules, allowed", []string{"dev", "--config", "../../examples/april-2020.yaml", "--listen", "127.0.0.1:0", "--no-agents", "--allow-unverified", "--evidence", dir}, ExitOK, "WARNING"},
+		{"malformed rule, refused even when allowed", []string{"dev", "--config", bad, "--listen", "127.0.0.1:0", "--no-agents", "--allow-unverified", "--evidence", dir}, ExitUsage, "cannot be served, even with --allow-unverified"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

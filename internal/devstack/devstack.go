@@ -8,7 +8,8 @@
 // operator, may report any DC's load and may join as any account without a token. The stack
 // also registers a join-token key of its own on one example account, so that the real path
 // (a token minted by the account's backend) can be tried too. It is not a production
-// deployment: every key lives in memory and dies with the process.
+// deployment: every key lives in memory and dies with the process, except the evidence
+// logs' (Config.Evidence), kept in their folder so that a restart resumes the logs.
 package devstack
 
 import (
@@ -27,6 +28,7 @@ import (
 	"time"
 
 	"github.com/geofence/geofence/agent"
+	"github.com/geofence/geofence/audit"
 	"github.com/geofence/geofence/clientip"
 	"github.com/geofence/geofence/directory"
 	"github.com/geofence/geofence/directory/directoryhttp"
@@ -36,6 +38,7 @@ import (
 	"github.com/geofence/geofence/kms"
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/ticket"
+	"github.com/geofence/geofence/verify"
 	"github.com/geofence/geofence/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -60,6 +63,16 @@ type Config struct {
 	// DevAccount is the account the stack registers a join-token key on; "": the first
 	// account of the config (acme when it has one); none when the config has no account.
 	DevAccount string
+	// Evidence is the folder of the evidence logs (DESIGN.md section 11): one tlog-tiles log
+	// per region in Evidence/<region>, the keys in Evidence/keys (made on first use, so a
+	// restart resumes the logs), the verifier keys in Evidence/vkeys. "": no evidence log.
+	Evidence string
+	// StrictEvidence refuses joins and keys whose evidence cannot be written.
+	StrictEvidence bool
+	// ConfigDigest is the digest of the config file (audit.Digest) and Report what verify
+	// said of it: the first entry of every log.
+	ConfigDigest string
+	Report       *verify.Report
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -78,6 +91,9 @@ type Stack struct {
 	KMSURLs   map[string]string
 	// Registry holds every server's metrics.
 	Registry *prometheus.Registry
+	// Evidence is the evidence logs (nil without Config.Evidence), EvidenceDir their folder.
+	Evidence    *audit.Logs
+	EvidenceDir string
 	// DevAccount, DevKID and DevKey are the account whose join tokens the stack can mint, the
 	// key's id and its private key ("" and nil when the config has no account).
 	DevAccount string
@@ -145,10 +161,25 @@ func New(cfg Config) (_ *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("new dev stack: %w", err)
 	}
-	s.Core, err = directory.New(directory.Config{
+	var rec *audit.Recorder
+	if cfg.Evidence != "" {
+		if rec, err = s.openEvidence(cfg); err != nil {
+			return nil, fmt.Errorf("new dev stack: %w", err)
+		}
+		defer func() {
+			if err != nil {
+				s.Evidence.Close(context.Background())
+			}
+		}()
+	}
+	dcfg := directory.Config{
 		Model: m, Endpoints: s.AgentURLs, KMSEndpoints: s.KMSURLs, Unverified: cfg.Unverified,
 		ExtraKeys: devKeys, Logger: log, Registry: s.Registry,
-	})
+	}
+	if rec != nil {
+		dcfg.Decisions = rec
+	}
+	s.Core, err = directory.New(dcfg)
 	if err != nil {
 		return nil, fmt.Errorf("new dev stack: %w", err)
 	}
@@ -158,7 +189,7 @@ func New(cfg Config) (_ *Stack, err error) {
 	}
 	s.API, err = directoryhttp.New(directoryhttp.Config{
 		Core: s.Core, Signer: signer, GeoIP: cfg.GeoIP, Proxies: clientip.Resolver{Trusted: Loopback},
-		TrustLoopback: true, Gatherer: s.Registry, Logger: log, Registry: s.Registry,
+		TrustLoopback: true, Gatherer: s.Registry, Logger: log, Registry: s.Registry, AuditDir: s.EvidenceDir,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("new dev stack: %w", err)
@@ -173,8 +204,12 @@ func New(cfg Config) (_ *Stack, err error) {
 	kek := make([]byte, kms.KeySize)
 	rand.Read(kek)
 	for id := range s.KMSURLs {
-		k, err := kms.New(kms.Config{DC: id, Model: m, Keys: keys, KEK: kek, Logger: log.With("kms", id),
-			Registry: s.Registry, Unverified: cfg.Unverified})
+		kcfg := kms.Config{DC: id, Model: m, Keys: keys, KEK: kek, Logger: log.With("kms", id),
+			Registry: s.Registry, Unverified: cfg.Unverified}
+		if rec != nil {
+			kcfg.Decisions = rec
+		}
+		k, err := kms.New(kcfg)
 		if err != nil {
 			return nil, fmt.Errorf("new dev stack: %w", err)
 		}
@@ -189,6 +224,21 @@ func New(cfg Config) (_ *Stack, err error) {
 		s.Agents[id] = a
 	}
 	return s, nil
+}
+
+// openEvidence opens the evidence logs of every region and records the config in force.
+func (s *Stack) openEvidence(cfg Config) (*audit.Recorder, error) {
+	rep := cfg.Report
+	if rep == nil {
+		rep = &verify.Report{OK: !cfg.Unverified}
+	}
+	logs, rec, err := audit.OpenFolder(context.Background(), audit.Folder{Dir: cfg.Evidence, Model: s.model, Digest: cfg.ConfigDigest,
+		Report: rep, Strict: cfg.StrictEvidence, Logger: s.log, Registry: s.Registry})
+	if err != nil {
+		return nil, err
+	}
+	s.Evidence, s.EvidenceDir = logs, logs.Folder()
+	return rec, nil
 }
 
 // makeDevKey makes the stack's join-token key for the dev account. It is registered with the
@@ -301,6 +351,12 @@ func (s *Stack) Run(ctx context.Context) error {
 	err = httpserve.Serve(ctx, s.dirLn, s.Handler(), httpserve.Options{Name: "directory", Metrics: hm, Logger: s.log})
 	cancel()
 	wg.Wait()
+	if s.Evidence != nil {
+		// Every server has drained: the last checkpoint covers every decision they made.
+		if cerr := s.Evidence.Close(context.Background()); cerr != nil && err == nil {
+			err = fmt.Errorf("run dev stack: %w", cerr)
+		}
+	}
 	return err
 }
 
