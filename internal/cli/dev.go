@@ -17,6 +17,7 @@ import (
 	"github.com/geofence/geofence/directory/directoryhttp"
 	"github.com/geofence/geofence/geo/geoip"
 	"github.com/geofence/geofence/internal/devstack"
+	"github.com/geofence/geofence/internal/etcdembed"
 )
 
 // devTokenTTL is how long the token the dev banner prints is valid.
@@ -31,6 +32,7 @@ func runDev(ctx context.Context, env Env, args []string) int {
 	allow := fs.Bool("allow-unverified", false, "serve a config that does not verify (logged loudly and exported as a metric)")
 	evidence := fs.String("evidence", "", "the folder of the evidence logs, one per region (default: a new temporary folder; an existing one is resumed)")
 	strict := fs.Bool("strict-evidence", false, "refuse joins and keys whose evidence cannot be written")
+	storeKind := fs.String("store", "memory", `"memory", or "etcd": an embedded etcd holds the shared state and a second directory serves beside the first, as a replicated deployment runs`)
 	level := fs.String("log-level", "warn", "the least severe log records printed on stderr: debug, info, warn or error (info logs every decision)")
 	if _, err := parse(fs, args); err != nil {
 		return flagErr(err)
@@ -61,8 +63,32 @@ func runDev(ctx context.Context, env Env, args []string) int {
 			return ExitUsage
 		}
 	}
+	var etcdURLs []string
+	switch *storeKind {
+	case "memory":
+	case "etcd":
+		dir, err := os.MkdirTemp("", "geofence-dev-etcd-")
+		if err != nil {
+			ln.Close()
+			fmt.Fprintf(env.Stderr, "geofence dev: %v\n", err)
+			return ExitFinding
+		}
+		defer os.RemoveAll(dir)
+		e, err := etcdembed.Start(etcdembed.Member{Dir: dir})
+		if err != nil {
+			ln.Close()
+			fmt.Fprintf(env.Stderr, "geofence dev: %v\n", err)
+			return ExitFinding
+		}
+		defer e.Close()
+		etcdURLs = []string{etcdembed.ClientURL(e)}
+	default:
+		ln.Close()
+		return usageErr(env, fs, `--store %q: want "memory" or "etcd"`, *storeKind)
+	}
 	st, err := devstack.New(devstack.Config{Model: sv.model, Unverified: sv.unverified, GeoIP: geo, Listener: ln,
-		NoAgents: *noAgents, Logger: log, Evidence: *evidence, StrictEvidence: *strict, ConfigDigest: sv.digest, Report: sv.report})
+		NoAgents: *noAgents, Logger: log, Evidence: *evidence, StrictEvidence: *strict, ConfigDigest: sv.digest, Report: sv.report,
+		Etcd: etcdURLs})
 	if err != nil {
 		ln.Close()
 		fmt.Fprintf(env.Stderr, "geofence dev: %v\n", err)
@@ -127,7 +153,11 @@ func printDevBanner(w io.Writer, st *devstack.Stack, cfgPath, geoDesc, meeting, 
 	}
 	dirURL := st.URL
 	fmt.Fprintf(w, "geofence dev: the whole system on loopback (loopback is trusted: it is the operator and may join as any account)\n\n")
-	fmt.Fprintf(w, "  directory  %s\n  config     %s\n  geoip      %s\n", dirURL, cfgPath, geoDesc)
+	fmt.Fprintf(w, "  directory  %s\n", dirURL)
+	if st.PeerURL != "" {
+		fmt.Fprintf(w, "  directory  %s (a second one, on the same etcd: %s)\n", st.PeerURL, strings.Join(st.EtcdURLs(), ","))
+	}
+	fmt.Fprintf(w, "  config     %s\n  geoip      %s\n", cfgPath, geoDesc)
 	if st.EvidenceDir != "" {
 		fmt.Fprintf(w, "  evidence   %s (one log per region; served at %s/v1/audit)\n", st.EvidenceDir, dirURL)
 	}

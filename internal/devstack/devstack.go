@@ -32,6 +32,7 @@ import (
 	"github.com/geofence/geofence/clientip"
 	"github.com/geofence/geofence/directory"
 	"github.com/geofence/geofence/directory/directoryhttp"
+	"github.com/geofence/geofence/directory/etcdstore"
 	"github.com/geofence/geofence/identity"
 	"github.com/geofence/geofence/internal/httpserve"
 	"github.com/geofence/geofence/internal/jsonapi"
@@ -42,6 +43,8 @@ import (
 	"github.com/geofence/geofence/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // Loopback is the trusted proxy of a stack: a caller plays any country with X-Forwarded-For.
@@ -73,6 +76,11 @@ type Config struct {
 	// said of it: the first entry of every log.
 	ConfigDigest string
 	Report       *verify.Report
+	// Etcd, when set, are the client URLs of an etcd the stack keeps its shared state in, as a
+	// replicated deployment does (DESIGN.md section 9): meetings, accounts, load reports and the
+	// key servers' sealed keys; and a second directory serves beside the first, on the same
+	// store, so that the cluster can be seen in one process. Nil: all in memory.
+	Etcd []string
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -81,6 +89,8 @@ type Config struct {
 type Stack struct {
 	// URL is the directory's base URL.
 	URL string
+	// PeerURL is the second directory's, with Config.Etcd; "" otherwise.
+	PeerURL string
 	// Core and API are the directory.
 	Core *directory.Core
 	API  *directoryhttp.Server
@@ -104,6 +114,16 @@ type Stack struct {
 	log   *slog.Logger
 	lns   map[string]net.Listener // unstarted listeners: agents, key servers, directory
 	dirLn net.Listener
+
+	// With Config.Etcd: the second directory, the etcd clients, and the context of the
+	// stores' watches, which Run's end (or a failed New) stops.
+	PeerCore *directory.Core
+	peerAPI  *directoryhttp.Server
+	peerLn   net.Listener
+	etcd     []*clientv3.Client
+	etcdURLs []string
+	ctx      context.Context
+	stop     context.CancelFunc
 }
 
 // New builds a stack: every listener is open and every server made, nothing serves yet
@@ -121,10 +141,15 @@ func New(cfg Config) (_ *Stack, err error) {
 		Agents: map[string]*agent.Agent{}, AgentURLs: map[string]string{}, KMS: map[string]*kms.Server{}, KMSURLs: map[string]string{},
 		Registry: prometheus.NewRegistry(), model: m, log: log, lns: map[string]net.Listener{},
 	}
+	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	defer func() {
 		if err != nil {
 			s.closeListeners()
+			s.stop()
+			for _, cli := range s.etcd {
+				cli.Close()
+			}
 		}
 	}()
 	listen := func(key string) (string, error) {
@@ -179,6 +204,12 @@ func New(cfg Config) (_ *Stack, err error) {
 	if rec != nil {
 		dcfg.Decisions = rec
 	}
+	var records kms.Records
+	if len(cfg.Etcd) > 0 {
+		if dcfg.Store, records, err = s.openEtcd(cfg.Etcd); err != nil {
+			return nil, fmt.Errorf("new dev stack: %w", err)
+		}
+	}
 	s.Core, err = directory.New(dcfg)
 	if err != nil {
 		return nil, fmt.Errorf("new dev stack: %w", err)
@@ -191,6 +222,9 @@ func New(cfg Config) (_ *Stack, err error) {
 		Core: s.Core, Signer: signer, GeoIP: cfg.GeoIP, Proxies: clientip.Resolver{Trusted: Loopback},
 		TrustLoopback: true, Gatherer: s.Registry, Logger: log, Registry: s.Registry, AuditDir: s.EvidenceDir,
 	})
+	if err == nil && len(cfg.Etcd) > 0 {
+		err = s.newPeer(cfg, dcfg, signer)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("new dev stack: %w", err)
 	}
@@ -205,7 +239,7 @@ func New(cfg Config) (_ *Stack, err error) {
 	rand.Read(kek)
 	for id := range s.KMSURLs {
 		kcfg := kms.Config{DC: id, Model: m, Keys: keys, KEK: kek, Logger: log.With("kms", id),
-			Registry: s.Registry, Unverified: cfg.Unverified}
+			Registry: s.Registry, Unverified: cfg.Unverified, Shared: records}
 		if rec != nil {
 			kcfg.Decisions = rec
 		}
@@ -224,6 +258,53 @@ func New(cfg Config) (_ *Stack, err error) {
 		s.Agents[id] = a
 	}
 	return s, nil
+}
+
+// EtcdURLs are the client URLs of the stack's etcd; nil when it keeps its state in memory.
+func (s *Stack) EtcdURLs() []string { return s.etcdURLs }
+
+// openEtcd connects to the stack's etcd: the first directory's store (a watched copy) and the
+// key servers' records.
+func (s *Stack) openEtcd(urls []string) (directory.Store, kms.Records, error) {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: urls, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return nil, nil, err
+	}
+	s.etcd, s.etcdURLs = append(s.etcd, cli), urls
+	st, err := etcdstore.NewCached(s.ctx, cli, etcdstore.CacheConfig{Logger: s.log})
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, etcdstore.New(cli, ""), nil
+}
+
+// newPeer makes the second directory: its own core on its own copy of the store, the same
+// signer (one process), no load reports of its own (they reach it through the store).
+func (s *Stack) newPeer(cfg Config, dcfg directory.Config, signer *ticket.Signer) error {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Etcd, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return err
+	}
+	s.etcd = append(s.etcd, cli)
+	if dcfg.Store, err = etcdstore.NewCached(s.ctx, cli, etcdstore.CacheConfig{Logger: s.log}); err != nil {
+		return err
+	}
+	dcfg.Registry, dcfg.Decisions = nil, nil // one registry per series; one evidence writer
+	if s.PeerCore, err = directory.New(dcfg); err != nil {
+		return err
+	}
+	api, err := directoryhttp.New(directoryhttp.Config{
+		Core: s.PeerCore, Signer: signer, GeoIP: cfg.GeoIP, Proxies: clientip.Resolver{Trusted: Loopback},
+		TrustLoopback: true, Logger: s.log.With("directory", "peer"),
+	})
+	if err != nil {
+		return err
+	}
+	if s.peerLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		return err
+	}
+	s.PeerURL, s.peerAPI = "http://"+s.peerLn.Addr().String(), api
+	return nil
 }
 
 // openEvidence opens the evidence logs of every region and records the config in force.
@@ -344,6 +425,14 @@ func (s *Stack) Run(ctx context.Context) error {
 		})
 	}
 	wg.Go(func() { s.Core.Run(ctx) })
+	if s.PeerCore != nil {
+		wg.Go(func() { s.PeerCore.Run(ctx) })
+		wg.Go(func() {
+			if err := httpserve.Serve(ctx, s.peerLn, s.peerAPI.Handler(), httpserve.Options{Name: "directory-peer", Logger: s.log}); err != nil {
+				s.log.Error("peer directory stopped", "err", err)
+			}
+		})
+	}
 	hm, err := httpserve.NewMetrics(s.Registry)
 	if err != nil {
 		return fmt.Errorf("run dev stack: %w", err)
@@ -351,6 +440,10 @@ func (s *Stack) Run(ctx context.Context) error {
 	err = httpserve.Serve(ctx, s.dirLn, s.Handler(), httpserve.Options{Name: "directory", Metrics: hm, Logger: s.log})
 	cancel()
 	wg.Wait()
+	s.stop() // the stores' watches
+	for _, cli := range s.etcd {
+		cli.Close()
+	}
 	if s.Evidence != nil {
 		// Every server has drained: the last checkpoint covers every decision they made.
 		if cerr := s.Evidence.Close(context.Background()); cerr != nil && err == nil {
@@ -372,6 +465,9 @@ func (s *Stack) closeListeners() {
 	}
 	if s.dirLn != nil {
 		s.dirLn.Close()
+	}
+	if s.peerLn != nil {
+		s.peerLn.Close()
 	}
 }
 
