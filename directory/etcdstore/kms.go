@@ -13,7 +13,7 @@ import (
 // until the ticket expires. The sealed keys are useless without the key servers' KEK.
 
 func (s *Store) kmsKey(meeting string) string { return s.prefix + "kms/meetings/" + meeting }
-func (s *Store) leftKey(ticket string) string  { return s.prefix + "kms/left/" + ticket }
+func (s *Store) leftKey(ticket string) string { return s.prefix + "kms/left/" + ticket }
 
 // GetKeys implements kms.Records.
 func (s *Store) GetKeys(ctx context.Context, meeting string) ([]byte, int64, error) {
