@@ -102,7 +102,8 @@ type Config struct {
 type Agent struct {
 	cfg      Config
 	dc       policy.DCID
-	capacity int64
+	capacity atomic.Int64
+	model    atomic.Pointer[policy.Model] // the policy in force; SetModel swaps it
 	admitter *admission.Admitter
 	log      *slog.Logger
 	metrics  *metrics
@@ -182,18 +183,33 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Unverified {
 		m.unverified.Set(1)
 	}
-	model := cfg.Model
-	return &Agent{
+	a := &Agent{
 		cfg:      cfg,
 		dc:       dc,
-		capacity: model.DCs[dc].Capacity,
-		admitter: &admission.Admitter{Model: func() *policy.Model { return model }, DC: cfg.ID, Keys: cfg.Keys},
 		log:      log.With("datacenter", cfg.ID),
 		metrics:  m,
 		http:     hm,
 		sessions: make(map[string]*session),
 		byParty:  make(map[identity]*session),
-	}, nil
+	}
+	a.model.Store(cfg.Model)
+	a.capacity.Store(cfg.Model.DCs[dc].Capacity)
+	a.admitter = &admission.Admitter{Model: a.model.Load, DC: cfg.ID, Keys: cfg.Keys}
+	return a, nil
+}
+
+// SetModel swaps in a new policy (a pushed config, verified by the caller): admissions from
+// then on are checked with it. A policy in which this datacenter no longer runs the media
+// service is refused, and the agent keeps the one it has.
+func (a *Agent) SetModel(m *policy.Model) {
+	d, ok := m.DC(a.cfg.ID)
+	if !ok || !m.DCs[d].Media {
+		a.log.Error("new config refused: it no longer has this datacenter running the media service; keeping the config in force")
+		return
+	}
+	a.model.Store(m)
+	a.capacity.Store(m.DCs[d].Capacity)
+	a.log.Info("config swapped in")
 }
 
 // ID is the agent's datacenter id.
@@ -337,7 +353,7 @@ func (a *Agent) connect(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		// I4: full is an explicit refusal; the client moves on to its next datacenter.
 		a.refuse(w, r, &admission.Refusal{Status: http.StatusServiceUnavailable, Code: wire.CodeNoCapacity,
-			Message: fmt.Sprintf("datacenter %s is full (%d participants)", a.cfg.ID, a.capacity)}, c)
+			Message: fmt.Sprintf("datacenter %s is full (%d participants)", a.cfg.ID, a.capacity.Load())}, c)
 		return
 	}
 	a.metrics.admissions.WithLabelValues(OutcomeAdmitted).Inc()
@@ -369,7 +385,7 @@ func (a *Agent) open(s *session) (n int, replaced *session, ok bool) {
 	replaced = a.byParty[s.who]
 	if replaced != nil {
 		a.removeLocked(replaced)
-	} else if int64(len(a.sessions)) >= a.capacity {
+	} else if int64(len(a.sessions)) >= a.capacity.Load() {
 		return len(a.sessions), nil, false
 	}
 	s.started, s.expires = now, now.Add(a.cfg.SessionTTL)

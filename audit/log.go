@@ -352,11 +352,14 @@ func keyHash(name string, key []byte) uint32 {
 }
 
 // QuietTessera sends tessera's klog output (one line per log opened, and its warnings) to
-// log at Debug level instead of stderr. It changes klog's global state: the command line
-// calls it once.
+// log at Debug level instead of stderr. It changes klog's global state, which tessera's
+// goroutines read without a lock, so only the first call in a process takes effect: later
+// ones (a second `geofence dev` in one test binary) would race with the first logs' writers.
 func QuietTessera(log *slog.Logger) {
-	klog.SetSlogLogger(slog.New(debugHandler{log.Handler()}))
+	quietOnce.Do(func() { klog.SetSlogLogger(slog.New(debugHandler{log.Handler()})) })
 }
+
+var quietOnce sync.Once
 
 // debugHandler lowers every record to Debug.
 type debugHandler struct{ slog.Handler }

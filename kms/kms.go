@@ -128,6 +128,7 @@ type Server struct {
 	http     *httpserve.Metrics
 	sealer   *sealer
 	store    keyStore
+	model    atomic.Pointer[policy.Model] // the policy in force; SetModel swaps it
 	serving  atomic.Bool
 }
 
@@ -191,28 +192,42 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Unverified {
 		m.unverified.Set(1)
 	}
-	model := cfg.Model
 	s := &Server{
-		cfg:      cfg,
-		dc:       dc,
-		admitter: &admission.Admitter{Model: func() *policy.Model { return model }, DC: cfg.DC, Keys: cfg.Keys},
-		log:      log.With("dc", cfg.DC),
-		metrics:  m,
-		http:     hm,
-		sealer:   sl,
+		cfg:     cfg,
+		dc:      dc,
+		log:     log.With("dc", cfg.DC),
+		metrics: m,
+		http:    hm,
+		sealer:  sl,
 	}
+	s.model.Store(cfg.Model)
+	s.admitter = &admission.Admitter{Model: s.model.Load, DC: cfg.DC, Keys: cfg.Keys}
 	if cfg.Shared != nil {
 		s.store = newSharedStore(cfg.Shared, s.newSealed, cfg.Retain, cfg.RotateInterval, cfg.DC, func(x wire.Context, dc string) error {
-			d, ok := cfg.Model.DC(dc)
+			m := s.model.Load()
+			d, ok := m.DC(dc)
 			if !ok {
 				return fmt.Errorf("key server %s is not in this key server's policy", dc)
 			}
-			return cfg.Model.Admit(admission.Party(x), d)
+			return m.Admit(admission.Party(x), d)
 		})
 	} else {
 		s.store = newStore(s.newSealed, cfg.Retain, cfg.RotateInterval)
 	}
 	return s, nil
+}
+
+// SetModel swaps in a new policy (a pushed config, verified by the caller): key requests from
+// then on are checked with it. A policy in which this datacenter no longer runs the kms service
+// is refused, and the key server keeps the one it has.
+func (s *Server) SetModel(m *policy.Model) {
+	d, ok := m.DC(s.cfg.DC)
+	if !ok || !m.DCs[d].KMS {
+		s.log.Error("new config refused: it no longer has this datacenter running the kms service; keeping the config in force")
+		return
+	}
+	s.model.Store(m)
+	s.log.Info("config swapped in")
 }
 
 // DC is the key server's datacenter id.

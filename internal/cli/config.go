@@ -1,9 +1,13 @@
 package cli
 
 import (
+	"log/slog"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/geofence/geofence/directory/configsync"
+	"github.com/prometheus/client_golang/prometheus"
 	"path/filepath"
 	"time"
 
@@ -86,4 +90,21 @@ func runConfig(ctx context.Context, env Env, args []string) int {
 	}
 	fmt.Fprintf(env.Stdout, "pushed %s: digest %s, revision %d; every process verifies it again before serving it\n", path, rec.Digest, rec.Revision)
 	return ExitOK
+}
+
+// watchPushedConfig keeps target on the config pushed to the store at urls (configsync: every
+// push verified here before it is served) until ctx is done or stop is called.
+func watchPushedConfig(ctx context.Context, urls, prefix string, target configsync.Target, reg prometheus.Registerer, log *slog.Logger) (stop func(), err error) {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: explain.SplitList(urls), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return nil, err
+	}
+	sync, err := configsync.New(etcdstore.New(cli, prefix), target, reg, log)
+	if err != nil {
+		cli.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	go sync.Run(ctx)
+	return func() { cancel(); cli.Close() }, nil
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"github.com/geofence/geofence/directory/etcdstore"
 	"net"
 	"os"
 	"strings"
@@ -23,6 +24,8 @@ func runDC(ctx context.Context, env Env, args []string) int {
 	issuer := fs.String("issuer", Issuer, "the issuer name of the directory's tickets")
 	fault := fs.String("fault", "none", "a failure to simulate from the start: none, blackhole or refuse")
 	sessionTTL := fs.Duration("session-ttl", agent.DefaultSessionTTL, "how long a participant's session lives without a heartbeat (at least 1s)")
+	etcdURLs := fs.String("etcd", "", "comma-separated etcd client URLs of the deployment's store: serve the config pushed there (geofence config push), verified here first")
+	etcdPrefix := fs.String("etcd-prefix", etcdstore.DefaultPrefix, "with --etcd: the key prefix of the deployment's state")
 	allowUnverified := fs.Bool("allow-unverified", false, "serve a config that fails geofence verify (logged loudly and exported as a metric; admissions still enforce its rules)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -81,6 +84,13 @@ func runDC(ctx context.Context, env Env, args []string) int {
 		return ExitUsage
 	}
 	a.SetFault(f)
+	if *etcdURLs != "" {
+		stop, err := watchPushedConfig(ctx, *etcdURLs, *etcdPrefix, a, reg, log)
+		if err != nil {
+			return usageErr(env, fs, "--etcd: %v", err)
+		}
+		defer stop()
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "geofence dc: %v\n", err)

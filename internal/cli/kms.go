@@ -96,6 +96,14 @@ func runKMS(ctx context.Context, env Env, args []string) int {
 		return ExitUsage
 	}
 	clear(kek) // the server keeps only its cipher
+	if *etcdURLs != "" {
+		// The deployment's store holds the pushed config too: serve it, verified here first.
+		stop, err := watchPushedConfig(ctx, *etcdURLs, *etcdPrefix, srv, reg, log)
+		if err != nil {
+			return usageErr(env, fs, "--etcd: %v", err)
+		}
+		defer stop()
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "geofence kms: %v\n", err)
