@@ -155,14 +155,14 @@ type accum struct {
 
 	// the run
 	events, meetings, totJoins, totPlaced, totSec, totRehomes, totSpilled, dropped, droppedRefused, rejoins int64
-	swaps                                                                                                  int
-	totRefused, totByRule                                                                                  map[string]int64
-	regions                                                                                                []regionAcc
-	dcPlacements                                                                                           []int64
-	peak                                                                                                   []float64
-	peakMin, overWM, full                                                                                  []int
-	spills                                                                                                 map[[2]int32]int64
-	would                                                                                                  map[[2]int32]*wouldAcc
+	swaps                                                                                                   int
+	totRefused, totByRule                                                                                   map[string]int64
+	regions                                                                                                 []regionAcc
+	dcPlacements                                                                                            []int64
+	peak                                                                                                    []float64
+	peakMin, overWM, full                                                                                   []int
+	spills                                                                                                  map[[2]int32]int64
+	would                                                                                                   map[[2]int32]*wouldAcc
 }
 
 type regionAcc struct {
