@@ -118,9 +118,11 @@ type RegionSummary struct {
 	RefusedByCode map[string]int64 `json:"refused_by_code"`
 	RefusalRate   float64          `json:"refusal_rate"`
 	Spilled       int64            `json:"spilled"`
-	// Placements is where its participants went, per DC in Result.Datacenters order (the
-	// row of the region-by-DC matrix).
+	// Placements is where its participants went, per DC in Result.Datacenters order;
+	// SpilledTo those of them that went there as spill (the row of the region-by-DC spill
+	// matrix).
 	Placements []int64 `json:"placements"`
+	SpilledTo  []int64 `json:"spilled_to"`
 }
 
 // SpillCell is participants that would have gone to From on an idle, healthy world and went
@@ -168,7 +170,7 @@ type accum struct {
 type regionAcc struct {
 	joins, placed, spilled int64
 	refused                map[string]int64
-	placements             []int64
+	placements, spilledTo  []int64
 }
 
 type wouldAcc struct {
@@ -209,7 +211,12 @@ func (a *accum) place(x int32, region int) {
 
 func (a *accum) spill(from, to int32, region int) {
 	a.spilled++
-	a.region(region).spilled++
+	r := a.region(region)
+	r.spilled++
+	for len(r.spilledTo) <= int(to) {
+		r.spilledTo = append(r.spilledTo, 0)
+	}
+	r.spilledTo[to]++
 	if a.spills == nil {
 		a.spills = map[[2]int32]int64{}
 	}
@@ -325,8 +332,9 @@ func (s *sim) result() *Result {
 	for i, reg := range s.regions {
 		ra := a.region(i)
 		rs := RegionSummary{ID: reg.sc.ID, Joins: ra.joins, Placed: ra.placed, Spilled: ra.spilled, RefusedByCode: maps.Clone(ra.refused),
-			Placements: make([]int64, len(s.dcs))}
+			Placements: make([]int64, len(s.dcs)), SpilledTo: make([]int64, len(s.dcs))}
 		copy(rs.Placements, ra.placements)
+		copy(rs.SpilledTo, ra.spilledTo)
 		for _, v := range ra.refused {
 			rs.Refused += v
 		}

@@ -83,6 +83,7 @@ type region struct {
 	sc        *scenario.Region
 	model     policy.RegionID
 	countries []geo.Country
+	points    [][]int32 // per country: indexes into sim.points; empty: the centroid
 	cweights  []float64 // cumulative
 	hosts     []int     // account indexes
 	hweights  []float64 // cumulative
@@ -101,6 +102,7 @@ type meeting struct {
 type participant struct {
 	meeting int32
 	country geo.Country
+	point   int32 // index into sim.points
 	region  int16 // scenario region
 	gen     uint16
 	dc      int32 // sim DC index where it is, -1 when not placed
@@ -133,6 +135,7 @@ type sim struct {
 	freeM     []int32
 	parts     []participant
 	freeP     []int32
+	points    []geo.LatLon // where participants are: centroids and the scenario's points
 	sizeMean  float64
 
 	intended map[intentKey]int32
@@ -146,6 +149,7 @@ type sim struct {
 
 type intentKey struct {
 	model   *policy.Model
+	point   int32
 	country geo.Country
 	acct    int16
 	region  policy.RegionID
@@ -176,6 +180,17 @@ func newSim(opts Options) (*sim, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// centroid is the index of country c's centroid in s.points.
+func (s *sim) centroid(c geo.Country) int32 {
+	for i, ll := range s.points {
+		if ll == c.Centroid() {
+			return int32(i)
+		}
+	}
+	s.points = append(s.points, c.Centroid())
+	return int32(len(s.points) - 1)
 }
 
 // adopt makes m the model in force for the simulator's own tables (the core is told
@@ -235,6 +250,15 @@ func (s *sim) bind() error {
 			}
 			sum += c.Weight
 			reg.countries, reg.cweights = append(reg.countries, k), append(reg.cweights, sum)
+			var pts []int32
+			for _, ll := range c.Points {
+				pts = append(pts, int32(len(s.points)))
+				s.points = append(s.points, ll)
+			}
+			if pts == nil {
+				pts = []int32{s.centroid(k)}
+			}
+			reg.points = append(reg.points, pts)
 		}
 		if r.Countries == nil {
 			// The countries of the region's DCs, in config order, equally.
@@ -242,6 +266,7 @@ func (s *sim) bind() error {
 				if d := &m.DCs[i]; d.Region == rid && !slices.Contains(reg.countries, d.Country) {
 					sum++
 					reg.countries, reg.cweights = append(reg.countries, d.Country), append(reg.cweights, sum)
+					reg.points = append(reg.points, []int32{s.centroid(d.Country)})
 				}
 			}
 			if len(reg.countries) == 0 {
@@ -517,11 +542,13 @@ func (s *sim) startMeeting(i int32) {
 	if f := s.sc.Meetings.E2EE; f > 0 && s.rng.Float64() < f {
 		mode = wire.ModeE2EE
 	}
-	host := r.countries[pick(s.rng, r.cweights)]
+	hi := pick(s.rng, r.cweights)
+	host := r.countries[hi]
+	hostAt := s.points[r.points[hi][0]]
 	n := s.size()
 	s.acc.meetings++
 	rec, err := s.core.CreateMeeting(context.Background(), directory.CreateMeeting{HostAccount: s.accounts[mt.acct].id, Mode: mode,
-		Host: directory.Where{Country: host, Location: host.Centroid(), Located: true}})
+		Host: directory.Where{Country: host, Location: hostAt, Located: true}})
 	if err != nil {
 		// Every participant of a meeting that cannot be created is refused with its code.
 		for range n {
@@ -535,12 +562,17 @@ func (s *sim) startMeeting(i int32) {
 	mt.id, mt.pending = rec.ID, int32(n)
 	spread := float64(s.sc.Meetings.JoinSpread)
 	for k := range n {
-		ri, c := int(mt.region), host
+		ri, ci := int(mt.region), hi
 		if k > 0 {
 			if f := s.sc.Meetings.CrossRegion; f > 0 && len(s.regions) > 1 && s.rng.Float64() < f {
 				ri = s.otherRegion(ri)
 			}
-			c = s.regions[ri].countries[pick(s.rng, s.regions[ri].cweights)]
+			ci = pick(s.rng, s.regions[ri].cweights)
+		}
+		c, pts := s.regions[ri].countries[ci], s.regions[ri].points[ci]
+		pt := pts[0]
+		if len(pts) > 1 {
+			pt = pts[s.rng.IntN(len(pts))]
 		}
 		var off int64
 		if k > 0 && spread > 0 {
@@ -553,7 +585,7 @@ func (s *sim) startMeeting(i int32) {
 			pi = int32(len(s.parts))
 			s.parts = append(s.parts, participant{})
 		}
-		s.parts[pi] = participant{meeting: i, country: c, region: int16(ri), dc: -1, alive: true, gen: s.parts[pi].gen + 1}
+		s.parts[pi] = participant{meeting: i, country: c, point: pt, region: int16(ri), dc: -1, alive: true, gen: s.parts[pi].gen + 1}
 		s.q.push(s.now+off, evJoin, pi, 0)
 	}
 }
@@ -620,7 +652,7 @@ func (s *sim) join(ctx context.Context, pi int32) {
 	if p.rejoin {
 		s.acc.rejoins++
 	}
-	where := directory.Where{Country: p.country, Location: p.country.Centroid(), Located: true}
+	where := directory.Where{Country: p.country, Location: s.points[p.point], Located: true}
 	acct := s.accounts[mt.acct].id
 	var preHome policy.DCID = policy.None
 	if mt.home >= 0 {
@@ -695,7 +727,7 @@ const maxViolations = 100
 // intendedDC is where the participant would have gone first on an idle, healthy world, with
 // the meeting's home as it was: a placement elsewhere is spill.
 func (s *sim) intendedDC(m *policy.Model, p *participant, mt *meeting, home policy.DCID) int32 {
-	k := intentKey{model: m, country: p.country, acct: mt.acct, region: policy.RegionID(mt.region), home: home}
+	k := intentKey{model: m, point: p.point, country: p.country, acct: mt.acct, region: policy.RegionID(mt.region), home: home}
 	if x, ok := s.intended[k]; ok {
 		return x
 	}
@@ -728,7 +760,7 @@ func (s *sim) parties(m *policy.Model, p *participant, mt *meeting, home policy.
 			plan, narrow = acct.Plan, acct.Narrowing()
 		}
 	}
-	rp := route.Participant{Region: m.RegionOf(p.country), Plan: plan, Location: p.country.Centroid(), Located: true}
+	rp := route.Participant{Region: m.RegionOf(p.country), Plan: plan, Location: s.points[p.point], Located: true}
 	rm := route.Meeting{Region: mreg, HostPlan: plan, Narrow: narrow, Home: home, E2EE: rec.Mode == wire.ModeE2EE}
 	return rp, rm, true
 }

@@ -46,6 +46,7 @@ func commands() []command {
 		{"kms", "serve a key server: issue meeting keys only where the rules allow (production role)", runKMS},
 		{"dc", "serve a datacenter agent: admit participants with valid tickets, report load (production role)", runDC},
 		{"token", "mint a join token with an account's key, as its backend would (--new-key: make a key)", runToken},
+		{"sim", "simulate a day of joins, surges and failures through the real routing code, with plots", runSim},
 		{"version", "print geofence's version, the Go that built it and its source revision", runVersion},
 	}
 }

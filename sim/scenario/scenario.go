@@ -112,6 +112,9 @@ type Region struct {
 type Weight struct {
 	Name   config.Name
 	Weight float64
+	// Points (countries only) are where its participants are, drawn equally, as a city-level
+	// GeoIP database would place them; nil: the country's centroid.
+	Points []geo.LatLon
 }
 
 // Meetings is how meetings look.
@@ -540,15 +543,7 @@ func (d *decoder) region(id config.Name, path string, n *yaml.Node) *Region {
 				d.errorf(pos(v), p, "curve is all zeros; give some hour a positive weight")
 			}
 		}},
-		{name: "countries", value: func(p string, v *yaml.Node) {
-			r.Countries = d.weights(p, v, func(n config.Name, p string) bool {
-				if _, ok := geo.LookupCountry(n.Value); !ok {
-					d.errorf(n.Pos, p, "%q is not an assigned ISO 3166-1 alpha-2 country code", n.Value)
-					return false
-				}
-				return true
-			})
-		}},
+		{name: "countries", value: func(p string, v *yaml.Node) { r.Countries = d.countries(p, v) }},
 		{name: "plans", value: func(p string, v *yaml.Node) { r.Plans = d.weights(p, v, nil) }},
 		{name: "accounts", value: func(p string, v *yaml.Node) { r.Accounts = d.weights(p, v, nil) }},
 	})
@@ -578,6 +573,72 @@ func (d *decoder) weights(path string, n *yaml.Node, check func(config.Name, str
 			out = append(out, Weight{Name: id, Weight: w})
 			sum += w
 		}
+	})
+	if sum == 0 && len(d.errs) == 0 {
+		d.errorf(pos(d.resolve(n)), path, "give at least one positive weight")
+	}
+	return out
+}
+
+// countries is a mapping of country codes to a weight, or to {weight, points: [[lat, lon],
+// ...]}.
+func (d *decoder) countries(path string, n *yaml.Node) []Weight {
+	var out []Weight
+	sum := 0.0
+	d.entries(n, path, func(id config.Name, p string, v *yaml.Node) {
+		if _, ok := geo.LookupCountry(id.Value); !ok {
+			d.errorf(id.Pos, p, "%q is not an assigned ISO 3166-1 alpha-2 country code", id.Value)
+			return
+		}
+		w := Weight{Name: id}
+		if rv := d.resolve(v); rv.Kind == yaml.MappingNode {
+			ok := true
+			d.mapping(rv, p, []field{
+				{name: "weight", required: true, value: func(p string, v *yaml.Node) {
+					var good bool
+					w.Weight, good = d.nonNeg(v, p, 0)
+					ok = ok && good
+				}},
+				{name: "points", value: func(p string, v *yaml.Node) {
+					for i, item := range d.list(v, p) {
+						ip := fmt.Sprintf("%s[%d]", p, i)
+						xy := d.list(item, ip)
+						if xy == nil {
+							ok = false
+							continue
+						}
+						if len(xy) != 2 {
+							d.errorf(pos(d.resolve(item)), ip, "a point is [lat, lon], got %d numbers", len(xy))
+							ok = false
+							continue
+						}
+						lat, _, ok1 := d.number(xy[0], ip+"[0]")
+						lon, _, ok2 := d.number(xy[1], ip+"[1]")
+						ll := geo.LatLon{Lat: lat, Lon: lon}
+						if ok1 && ok2 && !ll.Valid() {
+							d.errorf(pos(d.resolve(item)), ip, "latitude must be in [-90, 90] and longitude in [-180, 180]")
+							ok = false
+							continue
+						}
+						if ok1 && ok2 {
+							w.Points = append(w.Points, ll)
+						} else {
+							ok = false
+						}
+					}
+				}},
+			})
+			if !ok {
+				return
+			}
+		} else {
+			var ok bool
+			if w.Weight, ok = d.nonNeg(v, p, 0); !ok {
+				return
+			}
+		}
+		out = append(out, w)
+		sum += w.Weight
 	})
 	if sum == 0 && len(d.errs) == 0 {
 		d.errorf(pos(d.resolve(n)), path, "give at least one positive weight")
