@@ -1,9 +1,17 @@
 package sim_test
 
 import (
+	"bytes"
 	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/geofence/geofence/internal/browsertest"
 	"github.com/geofence/geofence/sim"
 	"github.com/geofence/geofence/sim/scenario"
 	"github.com/geofence/geofence/verify"
@@ -83,4 +91,188 @@ func spill(s sim.Summary, from, to string) int64 {
 		}
 	}
 	return 0
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/ with the current output")
+
+// TestGoldenSummaries runs small scenarios and compares their summaries with testdata/golden:
+// the output is deterministic for a seed.
+func TestGoldenSummaries(t *testing.T) {
+	tests := []struct {
+		name, config, scenario string
+		seed                   uint64
+		multiplier             float64
+	}{
+		{"cycle", "testdata/two-dc.yaml", "testdata/cycle.yaml", 1, 1},
+		{"failover", "testdata/two-dc.yaml", "testdata/failover.yaml", 7, 1},
+		{"april-world", "../examples/world.yaml", "../examples/april-2020-day.yaml", 1, 0.0005},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runOpts(t, tt.config, tt.scenario, tt.seed, tt.multiplier, false)
+			var b bytes.Buffer
+			res.WriteSummary(&b)
+			path := filepath.Join("testdata", "golden", tt.name+".txt")
+			if *update {
+				os.MkdirAll(filepath.Dir(path), 0o755)
+				if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if b.String() != string(want) {
+				t.Errorf("summary differs from %s (run go test -update to accept it)\ngot:\n%s\nwant:\n%s", path, b.String(), want)
+			}
+		})
+	}
+}
+
+func runOpts(t *testing.T, configPath, scenarioPath string, seed uint64, mult float64, force bool) *sim.Result {
+	t.Helper()
+	rep, m, err := verify.File(configPath, verify.Options{})
+	if err != nil || m == nil {
+		t.Fatalf("load %s: %v", configPath, err)
+	}
+	sc, err := scenario.Load(scenarioPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Multiplier = mult
+	res, err := sim.Run(context.Background(), sim.Options{Model: m, Scenario: sc, Seed: seed, Widening: force && !rep.OK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestDeterministic(t *testing.T) {
+	summary := func(seed uint64) string {
+		res := runOpts(t, "testdata/two-dc.yaml", "testdata/failover.yaml", seed, 1, false)
+		var b bytes.Buffer
+		if err := res.WriteSeriesCSV(&b); err != nil {
+			t.Fatal(err)
+		}
+		res.WriteSummary(&b)
+		return b.String()
+	}
+	a, b, c := summary(3), summary(3), summary(4)
+	if a != b {
+		t.Errorf("two runs with seed 3 differ")
+	}
+	if a == c {
+		t.Errorf("seeds 3 and 4 gave the same output")
+	}
+}
+
+// TestFailover: a DC going down drops its participants, who rejoin elsewhere; meetings homed
+// there move (home moves); admission accepts every placement.
+func TestFailover(t *testing.T) {
+	res := runOpts(t, "testdata/two-dc.yaml", "testdata/failover.yaml", 7, 1, false)
+	s := res.Summary
+	if s.Dropped == 0 || s.Rehomes == 0 {
+		t.Errorf("got %d dropped and %d home moves, want both > 0", s.Dropped, s.Rehomes)
+	}
+	if s.Violations != 0 {
+		t.Errorf("got %d violations, want 0", s.Violations)
+	}
+	for _, m := range res.Series[21:40] {
+		if m.Placements[0] != 0 || m.Participants[0] != 0 {
+			t.Errorf("minute %d: got %d placements and %d participants on a while it is down, want 0", m.Minute, m.Placements[0], m.Participants[0])
+		}
+	}
+	if got := res.Datacenters[1].Capacity; got != 80 {
+		t.Errorf("capacity of b at the end: got %d, want 80", got)
+	}
+	var joins, placed, refused int64
+	for _, m := range res.Series {
+		joins += m.Joins
+		placed += m.Placed
+		for _, v := range m.Refused {
+			refused += v
+		}
+	}
+	if joins != s.Joins || placed+refused != joins {
+		t.Errorf("series: %d joins = %d placed + %d refused; summary %d joins", joins, placed, refused, s.Joins)
+	}
+}
+
+// TestAprilOnTheWorld: the April 2020 day on the verified world refuses instead of widening:
+// participants of mainland China and of elsewhere never share a DC; the refusals name the rules.
+func TestAprilOnTheWorld(t *testing.T) {
+	res := runOpts(t, "../examples/world.yaml", "../examples/april-2020-day.yaml", 1, 0.0005, false)
+	checkFenced(t, res)
+	if len(res.Summary.WouldUse) != 0 {
+		t.Errorf("got would-use %v on a verified config, want none", res.Summary.WouldUse)
+	}
+	if got := res.Summary.RefusedByRule["residency_conflict/china-stays-in-china"]; got == 0 {
+		t.Errorf("got no china-stays-in-china refusals, want the cross-border joins of Chinese participants refused")
+	}
+}
+
+// TestAprilForced: on april-2020.yaml (which does not verify, run with --force) the core still
+// never places anyone in a forbidden DC, and the run reports the Chinese DCs the lists would
+// have handed out.
+func TestAprilForced(t *testing.T) {
+	res := runOpts(t, "../examples/april-2020.yaml", "../examples/april-2020-day.yaml", 1, 0.0005, true)
+	checkFenced(t, res)
+	cn := map[string]int64{}
+	for _, u := range res.Summary.WouldUse {
+		if u.Country == "CN" {
+			for r, n := range u.Regions {
+				if r != "cn" {
+					cn[u.Datacenter+"/"+u.List] += n
+				}
+			}
+		}
+	}
+	for _, want := range []string{"cn-pek/secondary", "cn-sha/secondary"} {
+		if cn[want] == 0 {
+			t.Errorf("would-use %s for participants outside China: got 0, want > 0 (all: %v)", want, res.Summary.WouldUse)
+		}
+	}
+}
+
+func checkFenced(t *testing.T, res *sim.Result) {
+	t.Helper()
+	if res.Summary.Violations != 0 {
+		t.Fatalf("got %d residency violations: %v", res.Summary.Violations, res.Violations)
+	}
+	for _, g := range res.Summary.Regions {
+		for i, d := range res.Datacenters {
+			if n := g.Placements[i]; n > 0 && (g.ID == "cn") != (d.Country == "CN") {
+				t.Errorf("%d participants of region %s placed at %s (%s)", n, g.ID, d.ID, d.Country)
+			}
+		}
+	}
+}
+
+// TestReportInChromium renders the HTML report in headless Chromium: the plots are there and
+// the page needs nothing from the network.
+func TestReportInChromium(t *testing.T) {
+	res := runOpts(t, "testdata/two-dc.yaml", "testdata/failover.yaml", 7, 1, false)
+	dir := t.TempDir()
+	if err := res.WriteDir(dir, "failover"); err != nil {
+		t.Fatal(err)
+	}
+	page, err := filepath.Abs(filepath.Join(dir, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dom := browsertest.DOM(t, "file://"+page, 2*time.Second)
+	for _, want := range []string{`id="utilization"`, `id="refusals"`, `id="spill"`, "<svg", "<polyline", "No residency violation",
+		fmt.Sprintf(`<span id="refused">%d</span>`, res.Summary.Refused)} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("rendered report lacks %q", want)
+		}
+	}
+	for _, f := range []string{"series.csv", "series.json", "refusals.csv", "spill.csv", "summary.json", "summary.txt", "utilization.svg", "refusals.svg", "spill.svg"} {
+		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: missing or empty (%v)", f, err)
+		}
+	}
+	browsertest.Screenshot(t, "file://"+page, filepath.Join(dir, "report.png"), 1200, 1600)
 }
