@@ -514,8 +514,8 @@ func (d *decoder) region(id config.Name, path string, n *yaml.Node) *Region {
 	r := &Region{ID: id.Value, Pos: id.Pos, Timezone: time.UTC, TZName: "UTC", Curve: DefaultCurve}
 	var gotJoins, gotShare bool
 	ok := d.mapping(n, path, []field{
-		{name: "joins", value: func(p string, v *yaml.Node) { r.Joins, gotJoins = d.nonNeg(v, p, 0) }},
-		{name: "share", value: func(p string, v *yaml.Node) { r.Share, gotShare = d.nonNeg(v, p, 1) }},
+		{name: "joins", value: func(p string, v *yaml.Node) { r.Joins, _ = d.nonNeg(v, p, 0); gotJoins = true }},
+		{name: "share", value: func(p string, v *yaml.Node) { r.Share, _ = d.nonNeg(v, p, 1); gotShare = true }},
 		{name: "timezone", value: func(p string, v *yaml.Node) {
 			if t, ok := d.str(v, p); ok {
 				loc, err := time.LoadLocation(t.Value)
