@@ -54,10 +54,9 @@ type Options struct {
 	Widening bool
 }
 
-// Errors Run returns for a scenario that does not fit the config.
-var ErrScenario = errors.New("scenario does not fit the config")
-
-// Run runs the simulation to the scenario's end.
+// Run runs the simulation to the scenario's end. A scenario that names regions, countries,
+// plans, accounts or DCs the config does not have is a config.ErrorList, every problem at
+// once.
 func Run(ctx context.Context, opts Options) (*Result, error) {
 	s, err := newSim(opts)
 	if err != nil {
@@ -222,14 +221,14 @@ func (s *sim) adopt(m *policy.Model) {
 	}
 }
 
-func (s *sim) fail(p config.Pos, path, format string, args ...any) error {
-	return fmt.Errorf("%s:%d:%d: %s: %s: %w", s.sc.File, p.Line, p.Col, path, fmt.Sprintf(format, args...), ErrScenario)
+func (s *sim) fail(p config.Pos, path, format string, args ...any) *config.Error {
+	return &config.Error{File: s.sc.File, Pos: p, Path: path, Code: config.CodeReference, Msg: fmt.Sprintf(format, args...)}
 }
 
 // bind checks the scenario's names against the model and builds the tables.
 func (s *sim) bind() error {
 	m, sc := s.model, s.sc
-	var errs []error
+	var errs config.ErrorList
 	for _, r := range sc.Regions {
 		rid, ok := m.Region(r.ID)
 		if !ok {
@@ -328,16 +327,15 @@ func (s *sim) bind() error {
 			errs = append(errs, s.fail(e.ConfigAt, "events", "config swaps are not available here"))
 		}
 	}
+	if len(errs) > 0 {
+		return errs
+	}
 	for _, id := range s.opts.Down {
 		x, ok := s.dcIndex[id]
 		if !ok {
-			errs = append(errs, fmt.Errorf("simulate: --down: the config has no datacenter %q", id))
-			continue
+			return fmt.Errorf("simulate: the config has no datacenter %q to take down", id)
 		}
 		s.healthy[x] = false
-	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
 	}
 	for _, a := range s.accounts {
 		if a.cfg {

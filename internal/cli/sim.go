@@ -66,14 +66,7 @@ func runSim(ctx context.Context, env Env, args []string) int {
 	}
 	sc, err := scenario.Load(*scPath)
 	if err != nil {
-		var errs config.ErrorList
-		if errors.As(err, &errs) {
-			for _, e := range errs {
-				fmt.Fprintf(env.Stderr, "%v\n", e)
-			}
-		} else {
-			fmt.Fprintf(env.Stderr, "geofence sim: %v\n", err)
-		}
+		printErr(env, err)
 		return ExitUsage
 	}
 	sc.Multiplier = *mult
@@ -93,7 +86,7 @@ func runSim(ctx context.Context, env Env, args []string) int {
 	}
 	res, err := sim.Run(ctx, opts)
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "geofence sim: %v\n", err)
+		printErr(env, err)
 		return ExitUsage
 	}
 	if *out != "" {
@@ -112,4 +105,17 @@ func runSim(ctx context.Context, env Env, args []string) int {
 		return ExitFinding
 	}
 	return ExitOK
+}
+
+// printErr prints a list of positioned errors one a line, anything else after the command's
+// name.
+func printErr(env Env, err error) {
+	var errs config.ErrorList
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			fmt.Fprintf(env.Stderr, "%v\n", e)
+		}
+		return
+	}
+	fmt.Fprintf(env.Stderr, "geofence sim: %v\n", err)
 }
