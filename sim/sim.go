@@ -106,6 +106,9 @@ type participant struct {
 	gen     uint16
 	dc      int32 // sim DC index where it is, -1 when not placed
 	leaveAt int64
+	stay    int64 // drawn when the meeting starts
+	at      int64 // when it first joins
+	next    int32 // the meeting's participants, while it starts
 	alive   bool
 	rejoin  bool
 }
@@ -118,7 +121,10 @@ type sim struct {
 	now   int64 // ns since start
 	start time.Time
 	rng   *rand.Rand
-	q     *queue
+	// jitter is a second source for what depends on the directory's answers (rejoins), so
+	// that rng's draws, the demand, do not.
+	jitter *rand.Rand
+	q      *queue
 
 	dcs       []dcInfo
 	dcIndex   map[string]int32
@@ -161,7 +167,7 @@ func newSim(opts Options) (*sim, error) {
 	}
 	sc := opts.Scenario
 	s := &sim{opts: opts, sc: sc, model: opts.Model, start: sc.Start, dcIndex: map[string]int32{},
-		rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), q: newQueue(sc.Duration),
+		rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), jitter: rand.New(rand.NewPCG(opts.Seed^0x5851f42d4c957f2d, opts.Seed)), q: newQueue(sc.Duration),
 		regionIdx: map[string]int{}, intended: map[intentKey]int32{}, unfenced: map[*policy.Model]*policy.Model{}}
 	core, err := directory.New(directory.Config{Model: opts.Model, MaxMeetingsPerAccount: -1,
 		StaleAfter: max(directory.DefaultStaleAfter, 3*sc.ReportInterval),
@@ -479,7 +485,7 @@ func (s *sim) drop(x int32) {
 		s.acc.dropped++
 		at := s.now + delay
 		if delay > 0 {
-			at += s.rng.Int64N(delay) // spread the reconnect storm over a second delay
+			at += s.jitter.Int64N(delay) // spread the reconnect storm over a second delay
 		}
 		s.q.push(at, evJoin, int32(i), p.gen)
 	}
@@ -545,19 +551,9 @@ func (s *sim) startMeeting(i int32) {
 	hostAt := s.points[r.points[hi][0]]
 	n := s.size()
 	s.acc.meetings++
-	rec, err := s.core.CreateMeeting(context.Background(), directory.CreateMeeting{HostAccount: s.accounts[mt.acct].id, Mode: mode,
-		Host: directory.Where{Country: host, Location: hostAt, Located: true}})
-	if err != nil {
-		// Every participant of a meeting that cannot be created is refused with its code.
-		for range n {
-			s.acc.joins++
-			s.acc.region(int(mt.region)).joins++
-			s.refused(int(mt.region), err)
-		}
-		s.freeM = append(s.freeM, i)
-		return
-	}
-	mt.id, mt.pending = rec.ID, int32(n)
+	// Every draw of the meeting is made before the directory answers anything, so that the
+	// demand of a seed is the same whatever the config does with it (--compare).
+	first := int32(-1)
 	spread := float64(s.sc.Meetings.JoinSpread)
 	for k := range n {
 		ri, ci := int(mt.region), hi
@@ -583,8 +579,32 @@ func (s *sim) startMeeting(i int32) {
 			pi = int32(len(s.parts))
 			s.parts = append(s.parts, participant{})
 		}
-		s.parts[pi] = participant{meeting: i, country: c, point: pt, region: int16(ri), dc: -1, alive: true, gen: s.parts[pi].gen + 1}
-		s.q.push(s.now+off, evJoin, pi, 0)
+		s.parts[pi] = participant{meeting: i, country: c, point: pt, region: int16(ri), dc: -1, alive: true,
+			gen: s.parts[pi].gen + 1, stay: s.stay(), next: first, at: s.now + off}
+		first = pi
+	}
+	rec, err := s.core.CreateMeeting(context.Background(), directory.CreateMeeting{HostAccount: s.accounts[mt.acct].id, Mode: mode,
+		Host: directory.Where{Country: host, Location: hostAt, Located: true}})
+	if err == nil {
+		mt.id, mt.pending = rec.ID, int32(n)
+	}
+	for pi := first; pi >= 0; {
+		p := &s.parts[pi]
+		next := p.next
+		if err != nil {
+			// Every participant of a meeting that cannot be created is refused with its code.
+			s.acc.joins++
+			s.acc.region(int(p.region)).joins++
+			s.refused(int(p.region), err)
+			p.alive = false
+			s.freeP = append(s.freeP, pi)
+		} else {
+			s.q.push(p.at, evJoin, pi, 0)
+		}
+		pi = next
+	}
+	if err != nil {
+		s.freeM = append(s.freeM, i)
 	}
 }
 
@@ -690,7 +710,7 @@ func (s *sim) join(ctx context.Context, pi int32) {
 		s.acc.spill(want, x, int(p.region))
 	}
 	if !p.rejoin {
-		p.leaveAt = s.now + s.stay()
+		p.leaveAt = s.now + p.stay
 	}
 	p.rejoin = false
 	if p.leaveAt > s.now {
