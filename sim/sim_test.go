@@ -276,3 +276,52 @@ func TestReportInChromium(t *testing.T) {
 	}
 	browsertest.Screenshot(t, "file://"+page, filepath.Join(dir, "report.png"), 1200, 1600)
 }
+
+// TestFindPeakByHand: on cycle.yaml a participant stays 598 s and 20x arrive a minute, so
+// about 199.3x are present at once (x the multiplier). Both DCs (150) carry it up to
+// x = 150/199.3 = 0.75; with a (the largest) down, b alone (50) up to 0.25.
+func TestFindPeakByHand(t *testing.T) {
+	_, m, _ := verify.File("testdata/two-dc.yaml", verify.Options{})
+	sc, err := scenario.Load("testdata/cycle.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	peaks, err := sim.FindPeak(context.Background(), sim.Options{Model: m, Scenario: sc, Seed: 1}, sim.PeakOptions{Failures: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := peaks[0]
+	if p.Multiplier < 0.735 || p.Multiplier > 0.7526 {
+		t.Errorf("peak with every DC up: got %g, want 0.75 (within 2%%)", p.Multiplier)
+	}
+	if p.MultiplierDown < 0.245 || p.MultiplierDown > 0.2509 || len(p.Down) != 1 || p.Down[0] != "a" {
+		t.Errorf("peak with a down: got %g with %v down, want 0.25 with [a]", p.MultiplierDown, p.Down)
+	}
+	// Within the rate found, the run refuses nothing; 5% above it, it refuses.
+	for _, c := range []struct {
+		x       float64
+		refuses bool
+	}{{p.Multiplier, false}, {p.Multiplier * 1.05, true}} {
+		res := runOpts(t, "testdata/two-dc.yaml", "testdata/cycle.yaml", 1, c.x, false)
+		if got := res.Summary.RefusedByCode["no_capacity"] > 0; got != c.refuses {
+			t.Errorf("multiplier %g: got refusals %v, want %v", c.x, got, c.refuses)
+		}
+	}
+}
+
+// TestCompare: the same demand on two-dc-more.yaml (b doubled, c added on the backup list)
+// refuses nothing (225 seats for about 200 participants) and newly uses c.
+func TestCompare(t *testing.T) {
+	base := runOpts(t, "testdata/two-dc.yaml", "testdata/cycle.yaml", 1, 1, false)
+	next := runOpts(t, "testdata/two-dc-more.yaml", "testdata/cycle.yaml", 1, 1, false)
+	c := sim.Compare(base, next)
+	if c.Refused != -150 || c.New.Refused != 0 {
+		t.Errorf("refused: got %+d to %d, want -150 to 0", c.Refused, c.New.Refused)
+	}
+	if len(c.NewlyUsed) != 1 || c.NewlyUsed[0] != "c" || len(c.NoLongerUsed) != 0 {
+		t.Errorf("got newly used %v, no longer used %v; want [c], []", c.NewlyUsed, c.NoLongerUsed)
+	}
+	if base.Summary.Joins != next.Summary.Joins {
+		t.Errorf("joins differ: %d and %d, want the same demand", base.Summary.Joins, next.Summary.Joins)
+	}
+}

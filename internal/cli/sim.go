@@ -84,6 +84,57 @@ func runSim(ctx context.Context, env Env, args []string) int {
 	if !ok {
 		fmt.Fprintf(env.Stderr, "geofence sim: warning: %s does not verify; simulating it anyway (--force)\n", *cfgPath)
 	}
+	if *findPeak {
+		po := sim.PeakOptions{MaxRefusalRate: *maxRate, Failures: *failures}
+		peaks, err := sim.FindPeak(ctx, opts, po)
+		if err != nil {
+			printErr(env, err)
+			return ExitUsage
+		}
+		if *asJSON {
+			writeJSON(env.Stdout, map[string]any{"max_refusal_rate": *maxRate, "failures": *failures, "regions": peaks})
+		} else {
+			sim.WritePeaks(env.Stdout, peaks, po)
+		}
+		return ExitOK
+	}
+	if *compare != "" {
+		m2, _, code := load(*compare)
+		if m2 == nil {
+			return code
+		}
+		base, err := sim.Run(ctx, opts)
+		if err != nil {
+			printErr(env, err)
+			return ExitUsage
+		}
+		o2 := opts
+		o2.Model = m2
+		next, err := sim.Run(ctx, o2)
+		if err != nil {
+			printErr(env, err)
+			return ExitUsage
+		}
+		if *out != "" {
+			for dir, r := range map[string]*sim.Result{"base": base, "new": next} {
+				if err := r.WriteDir(filepath.Join(*out, dir), "geofence sim: "+filepath.Base(*scPath)+" on "+filepath.Base(map[string]string{"base": *cfgPath, "new": *compare}[dir])); err != nil {
+					fmt.Fprintf(env.Stderr, "geofence sim: %v\n", err)
+					return ExitUsage
+				}
+			}
+		}
+		c := sim.Compare(base, next)
+		if *asJSON {
+			writeJSON(env.Stdout, c)
+		} else {
+			c.Write(env.Stdout, *cfgPath, *compare)
+		}
+		if c.Violations > 0 {
+			fmt.Fprintf(env.Stderr, "geofence sim: %d placements violate residency: this is a bug in Geofence, please report it\n", c.Violations)
+			return ExitFinding
+		}
+		return ExitOK
+	}
 	res, err := sim.Run(ctx, opts)
 	if err != nil {
 		printErr(env, err)

@@ -32,6 +32,10 @@ func TestSimGolden(t *testing.T) {
 		{"april-forced", []string{"sim", "--config", april, "--scenario", aprilDay, "--force", "--multiplier", "0.0002"}, cli.ExitOK},
 		{"bad-scenario", []string{"sim", "--config", twoDC, "--scenario", badSimFile}, cli.ExitUsage},
 		{"scenario-not-in-config", []string{"sim", "--config", twoDC, "--scenario", aprilDay}, cli.ExitUsage},
+		{"find-peak-failures-1", []string{"sim", "--config", twoDC, "--scenario", cycle, "--find-peak", "--failures", "1"}, cli.ExitOK},
+		{"find-peak-json", []string{"sim", "--config", twoDC, "--scenario", cycle, "--find-peak", "--max-refusal-rate", "0.1", "--json"}, cli.ExitOK},
+		{"compare", []string{"sim", "--config", twoDC, "--scenario", cycle, "--compare", "../../sim/testdata/two-dc-more.yaml"}, cli.ExitOK},
+		{"compare-april-unverified", []string{"sim", "--config", world, "--scenario", aprilDay, "--compare", april}, cli.ExitFinding},
 		{"no-scenario", []string{"sim", "--config", twoDC}, cli.ExitUsage},
 	}
 	for _, tt := range tests {
