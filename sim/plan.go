@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"text/tabwriter"
 
 	"github.com/geofence/geofence/config"
@@ -306,8 +307,8 @@ func roundSig(x float64) float64 {
 	if x <= 0 {
 		return x
 	}
-	p := math.Pow(10, math.Floor(math.Log10(x))-2)
-	return math.Round(x/p) * p
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'g', 3, 64), 64)
+	return r
 }
 
 // largestDCs are the k largest DCs of region id's primary and secondary lists that its

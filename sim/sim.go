@@ -23,6 +23,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/geofence/geofence/admission"
@@ -52,6 +53,9 @@ type Options struct {
 	// have handed out but the rules forbid is counted (Summary.WouldUse). It shows what a
 	// directory that trusted its lists would have done.
 	Widening bool
+	// RecheckEvery runs the admission code on every DC of every ticket instead of once per
+	// distinct case (see recheck): slower, the same answers.
+	RecheckEvery bool
 }
 
 // Run runs the simulation to the scenario's end. A scenario that names regions, countries,
@@ -144,6 +148,7 @@ type sim struct {
 	sizeMean  float64
 
 	intended map[intentKey]int32
+	admitted map[admitKey][]uint8
 	unfenced map[*policy.Model]*policy.Model
 
 	acc   accum
@@ -168,7 +173,7 @@ func newSim(opts Options) (*sim, error) {
 	sc := opts.Scenario
 	s := &sim{opts: opts, sc: sc, model: opts.Model, start: sc.Start, dcIndex: map[string]int32{},
 		rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), jitter: rand.New(rand.NewPCG(opts.Seed^0x5851f42d4c957f2d, opts.Seed)), q: newQueue(sc.Duration),
-		regionIdx: map[string]int{}, intended: map[intentKey]int32{}, unfenced: map[*policy.Model]*policy.Model{}}
+		regionIdx: map[string]int{}, intended: map[intentKey]int32{}, admitted: map[admitKey][]uint8{}, unfenced: map[*policy.Model]*policy.Model{}}
 	core, err := directory.New(directory.Config{Model: opts.Model, MaxMeetingsPerAccount: -1,
 		StaleAfter: max(directory.DefaultStaleAfter, 3*sc.ReportInterval),
 		Now:        func() time.Time { return s.start.Add(time.Duration(s.now)) },
@@ -722,22 +727,62 @@ func (s *sim) join(ctx context.Context, pi int32) {
 
 // recheck is the admission every DC of the ticket would make (I1): the media servers for the
 // primaries and secondaries (and through them the home), the key servers for the kms list.
+//
+// admission.Check is a pure function of the model, the DC, the service and the ticket's rule
+// context, home and lists; a ticket's DCs are on its lists by construction. So its verdicts
+// are memoized by (model, rule context, home): each distinct case is checked by the admission
+// code once and every later placement of the same case gets the same verdict. A refusal is
+// never memoized: it is checked again and reported each time. Options.RecheckEvery turns the
+// memo off.
 func (s *sim) recheck(m *policy.Model, res *directory.JoinResult) {
+	c := &res.Claims
+	var verdicts []uint8
+	if !s.opts.RecheckEvery {
+		x := &c.Context
+		k := admitKey{model: m, pc: x.ParticipantCountry, pr: x.ParticipantRegion, pp: x.ParticipantPlan, mr: x.MeetingRegion,
+			hp: x.HostPlan, home: c.Home, narrowed: x.HostDataRegions != nil}
+		if k.narrowed {
+			k.hdr = strings.Join(x.HostDataRegions, ",")
+		}
+		if verdicts = s.admitted[k]; verdicts == nil {
+			verdicts = make([]uint8, 2*len(m.DCs))
+			s.admitted[k] = verdicts
+		}
+	}
 	check := func(ids []policy.DCID, svc admission.Service) {
 		for _, d := range ids {
-			if ref := admission.Check(m, d, svc, &res.Claims); ref != nil {
-				s.nviol++
-				if len(s.viol) < maxViolations {
-					s.viol = append(s.viol, Violation{Time: s.start.Add(time.Duration(s.now)), Meeting: res.Claims.Meeting,
-						ParticipantCountry: res.Claims.Context.ParticipantCountry, ParticipantRegion: res.Claims.Context.ParticipantRegion,
-						MeetingRegion: res.Claims.Region, Datacenter: m.DCs[d].ID, Service: svc.String(), Code: ref.Code, Rule: ref.Rule, Message: ref.Message})
+			i := 2*int(d) + int(svc)
+			if verdicts != nil && verdicts[i] == admitted {
+				continue
+			}
+			ref := admission.Check(m, d, svc, c)
+			if ref == nil {
+				if verdicts != nil {
+					verdicts[i] = admitted
 				}
+				continue
+			}
+			s.nviol++
+			if len(s.viol) < maxViolations {
+				s.viol = append(s.viol, Violation{Time: s.start.Add(time.Duration(s.now)), Meeting: c.Meeting,
+					ParticipantCountry: c.Context.ParticipantCountry, ParticipantRegion: c.Context.ParticipantRegion,
+					MeetingRegion: c.Region, Datacenter: m.DCs[d].ID, Service: svc.String(), Code: ref.Code, Rule: ref.Rule, Message: ref.Message})
 			}
 		}
 	}
 	check(res.Placement.Primary, admission.Media)
 	check(res.Placement.Secondary, admission.Media)
 	check(res.Placement.KMS, admission.KMS)
+}
+
+const admitted = 1
+
+// admitKey is what admission.Check reads of a ticket besides its lists.
+type admitKey struct {
+	model                    *policy.Model
+	pc, pr, pp, mr, hp, home string
+	hdr                      string
+	narrowed                 bool
 }
 
 const maxViolations = 100

@@ -25,6 +25,7 @@ func runSim(ctx context.Context, env Env, args []string) int {
 	findPeak := fs.Bool("find-peak", false, "find the largest multiplier each region carries within --max-refusal-rate, with and without its --failures largest DCs down")
 	maxRate := fs.Float64("max-refusal-rate", 0, "the refusal rate --find-peak tolerates (0: no refusal at all)")
 	failures := fs.Int("failures", 1, "K of --find-peak: how many of a region's largest allowed DCs go down")
+	every := fs.Bool("recheck-every", false, "run the admission code on every DC of every ticket, not once per distinct case (slower, the same answers)")
 	compare := fs.String("compare", "", "run the same scenario on this second config and report the difference")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -70,7 +71,7 @@ func runSim(ctx context.Context, env Env, args []string) int {
 		return ExitUsage
 	}
 	sc.Multiplier = *mult
-	opts := sim.Options{Model: m, Scenario: sc, Seed: *seed, Widening: !ok,
+	opts := sim.Options{Model: m, Scenario: sc, Seed: *seed, Widening: !ok, RecheckEvery: *every,
 		LoadConfig: func(path string) (*policy.Model, error) {
 			if !filepath.IsAbs(path) {
 				path = filepath.Join(filepath.Dir(*scPath), path)
