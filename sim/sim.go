@@ -15,9 +15,11 @@
 package sim
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -53,6 +55,11 @@ type Options struct {
 	// have handed out but the rules forbid is counted (Summary.WouldUse). It shows what a
 	// directory that trusted its lists would have done.
 	Widening bool
+	// Trace, when set, receives one CSV line per call the simulator makes to the core
+	// (meeting created or ended, join and its answer, leave, load report, model swap), so
+	// that the same calls can be replayed against a real directory (`geofence dev
+	// --no-agents`) and the placements compared. See docs/sim.md.
+	Trace io.Writer
 	// RecheckEvery runs the admission code on every DC of every ticket instead of once per
 	// distinct case (see recheck): slower, the same answers.
 	RecheckEvery bool
@@ -66,7 +73,13 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.run(ctx); err != nil {
+	err = s.run(ctx)
+	if s.trace != nil {
+		if ferr := s.trace.Flush(); err == nil && ferr != nil {
+			err = fmt.Errorf("simulate: write trace: %w", ferr)
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	return s.result(), nil
@@ -151,6 +164,8 @@ type sim struct {
 	admitted map[admitKey][]uint8
 	unfenced map[*policy.Model]*policy.Model
 
+	trace *bufio.Writer
+
 	acc   accum
 	rows  []Minute
 	viol  []Violation
@@ -182,6 +197,9 @@ func newSim(opts Options) (*sim, error) {
 		return nil, fmt.Errorf("simulate: %w", err)
 	}
 	s.core = core
+	if opts.Trace != nil {
+		s.trace = bufio.NewWriterSize(opts.Trace, 1<<16)
+	}
 	s.adopt(opts.Model)
 	for i := range s.healthy {
 		s.healthy[i] = true
@@ -423,6 +441,9 @@ func (s *sim) report() {
 	for d := range s.model.DCs {
 		x := s.toSim[d]
 		s.core.ReportLoad(s.dcs[x].ID, s.count[x], s.healthy[x])
+		if s.trace != nil {
+			s.tracef("report,%s,%d,%t", s.dcs[x].ID, s.count[x], s.healthy[x])
+		}
 		if c := s.capacity[x]; c > 0 {
 			s.acc.seeUtil(x, float64(s.count[x])/float64(c))
 		}
@@ -469,6 +490,9 @@ func (s *sim) scenarioEvent(e *scenario.Event) error {
 
 func (s *sim) swap(m *policy.Model) {
 	s.core.SetModel(m)
+	if s.trace != nil {
+		s.tracef("model,%s", m.Config.File)
+	}
 	s.adopt(m)
 	s.acc.swaps++
 	s.report()
@@ -484,6 +508,9 @@ func (s *sim) drop(x int32) {
 			continue
 		}
 		s.count[x]--
+		if s.trace != nil {
+			s.tracef("drop,%s,p%d,%s", s.meetings[p.meeting].id, i, s.dcs[x].ID)
+		}
 		p.dc = -1
 		p.gen++
 		p.rejoin = true
@@ -593,6 +620,9 @@ func (s *sim) startMeeting(i int32) {
 	if err == nil {
 		mt.id, mt.pending = rec.ID, int32(n)
 	}
+	if s.trace != nil {
+		s.tracef("create,%s,%s,%s,%.4f,%.4f,%s,%s", rec.ID, s.accounts[mt.acct].id, host.Code(), hostAt.Lat, hostAt.Lon, mode, outcome(err, rec.Region))
+	}
 	for pi := first; pi >= 0; {
 		p := &s.parts[pi]
 		next := p.next
@@ -684,7 +714,16 @@ func (s *sim) join(ctx context.Context, pi int32) {
 	if s.opts.Widening {
 		s.widening(p, mt)
 	}
-	res, err := s.core.Join(ctx, directory.JoinRequest{Meeting: mt.id, Account: acct, Participant: "p" + strconv.Itoa(int(pi)), Where: where})
+	pid := "p" + strconv.Itoa(int(pi))
+	res, err := s.core.Join(ctx, directory.JoinRequest{Meeting: mt.id, Account: acct, Participant: pid, Where: where})
+	if s.trace != nil {
+		at := s.points[p.point]
+		if err != nil {
+			s.tracef("join,%s,%s,%s,%s,%.4f,%.4f,%s,", mt.id, pid, acct, p.country.Code(), at.Lat, at.Lon, outcome(err, ""))
+		} else {
+			s.tracef("join,%s,%s,%s,%s,%.4f,%.4f,%s,%s", mt.id, pid, acct, p.country.Code(), at.Lat, at.Lon, res.Model.DCs[res.Placement.First].ID, res.Claims.Home)
+		}
+	}
 	if err != nil {
 		s.refused(int(p.region), err)
 		if p.rejoin {
@@ -864,6 +903,29 @@ func (s *sim) widening(p *participant, mt *meeting) {
 	}
 }
 
+// tracef writes one trace line: the simulated time, then the fields.
+func (s *sim) tracef(format string, args ...any) {
+	s.trace.WriteString(s.start.Add(time.Duration(s.now)).Format(time.RFC3339Nano))
+	s.trace.WriteByte(',')
+	fmt.Fprintf(s.trace, format, args...)
+	s.trace.WriteByte('\n')
+}
+
+// outcome is "ok" (or what) for no error, else the refusal's code.
+func outcome(err error, what string) string {
+	if err == nil {
+		if what == "" {
+			return "ok"
+		}
+		return what
+	}
+	var de *directory.Error
+	if errors.As(err, &de) {
+		return de.Code
+	}
+	return wire.CodeInternal
+}
+
 func (s *sim) refused(region int, err error) {
 	code, rules := wire.CodeInternal, []string(nil)
 	var de *directory.Error
@@ -877,6 +939,9 @@ func (s *sim) leave(pi int32) {
 	p := &s.parts[pi]
 	if p.dc >= 0 {
 		s.count[p.dc]--
+		if s.trace != nil {
+			s.tracef("leave,%s,p%d,%s", s.meetings[p.meeting].id, pi, s.dcs[p.dc].ID)
+		}
 	}
 	s.gone(pi)
 }
@@ -890,6 +955,9 @@ func (s *sim) gone(pi int32) {
 	mt := &s.meetings[mi]
 	if mt.pending--; mt.pending == 0 {
 		s.core.EndMeeting(context.Background(), mt.id)
+		if s.trace != nil {
+			s.tracef("end,%s", mt.id)
+		}
 		s.freeM = append(s.freeM, mi)
 	}
 }

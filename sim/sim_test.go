@@ -325,3 +325,36 @@ func TestCompare(t *testing.T) {
 		t.Errorf("joins differ: %d and %d, want the same demand", base.Summary.Joins, next.Summary.Joins)
 	}
 }
+
+// TestTrace: the trace has one line per call to the core, and its join answers add up to the
+// summary.
+func TestTrace(t *testing.T) {
+	_, m, _ := verify.File("testdata/two-dc.yaml", verify.Options{})
+	sc, err := scenario.Load("testdata/cycle.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	res, err := sim.Run(context.Background(), sim.Options{Model: m, Scenario: sc, Seed: 1, Trace: &b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	answers := map[string]int{}
+	for line := range strings.Lines(b.String()) {
+		f := strings.Split(strings.TrimSpace(line), ",")
+		kinds[f[1]]++
+		if f[1] == "join" {
+			answers[f[8]]++
+		}
+	}
+	if kinds["create"] != 600 || kinds["join"] != 600 || kinds["report"] != 2*900 {
+		t.Errorf("got %v lines, want 600 create, 600 join, 1800 report", kinds)
+	}
+	if answers["a"] != 300 || answers["b"] != 150 || answers["no_capacity"] != 150 {
+		t.Errorf("got answers %v, want a 300, b 150, no_capacity 150", answers)
+	}
+	if int64(kinds["join"]) != res.Summary.Joins {
+		t.Errorf("got %d join lines, want %d", kinds["join"], res.Summary.Joins)
+	}
+}

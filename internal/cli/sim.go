@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/geofence/geofence/config"
@@ -25,6 +26,7 @@ func runSim(ctx context.Context, env Env, args []string) int {
 	findPeak := fs.Bool("find-peak", false, "find the largest multiplier each region carries within --max-refusal-rate, with and without its --failures largest DCs down")
 	maxRate := fs.Float64("max-refusal-rate", 0, "the refusal rate --find-peak tolerates (0: no refusal at all)")
 	failures := fs.Int("failures", 1, "K of --find-peak: how many of a region's largest allowed DCs go down")
+	tracePath := fs.String("trace", "", "write every call made to the directory core (meetings, joins and answers, leaves, load reports) to this CSV file, for replay against a real directory")
 	every := fs.Bool("recheck-every", false, "run the admission code on every DC of every ticket, not once per distinct case (slower, the same answers)")
 	compare := fs.String("compare", "", "run the same scenario on this second config and report the difference")
 	pos, err := parse(fs, args)
@@ -135,6 +137,15 @@ func runSim(ctx context.Context, env Env, args []string) int {
 			return ExitFinding
 		}
 		return ExitOK
+	}
+	if *tracePath != "" {
+		f, err := os.Create(*tracePath)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "geofence sim: %v\n", err)
+			return ExitUsage
+		}
+		defer f.Close()
+		opts.Trace = f
 	}
 	res, err := sim.Run(ctx, opts)
 	if err != nil {
