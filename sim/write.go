@@ -113,7 +113,7 @@ func (r *Result) WriteSummary(w io.Writer) {
 	fmt.Fprintf(w, "meetings %d, joins %d, placed %d, refused %d (%s)\n", s.Meetings, s.Joins, s.Placed, s.Refused, pct(s.Refused, s.Joins))
 	fmt.Fprintf(w, "refused by code: %s\n", kv(s.RefusedByCode))
 	fmt.Fprintf(w, "refused by rule: %s\n", kv(s.RefusedByRule))
-	fmt.Fprintf(w, "secondaries handed out %d, home moves %d, spilled %d, dropped by a DC down %d (rejoin refused %d), config swaps %d\n",
+	fmt.Fprintf(w, "secondaries handed out %d, home moves %d, spilled %d, dropped by a DC down %d (rejoin refused %d), model swaps (capacity changes, configs) %d\n",
 		s.Secondaries, s.Rehomes, s.Spilled, s.Dropped, s.DroppedRefused, s.ConfigSwaps)
 	fmt.Fprintf(w, "\ndatacenters (watermark %g):\n", s.Watermark)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
