@@ -18,8 +18,8 @@ var palette = []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#
 	"#756bb1", "#636363"}
 
 const (
-	plotW, plotH           = 900, 360
-	padL, padR, padT, padB = 60, 190, 30, 40
+	plotW, plotH           = 1000, 360
+	padL, padR, padT, padB = 60, 260, 30, 40
 )
 
 type line struct {
@@ -44,9 +44,9 @@ func (r *Result) chart(title, yLabel string, lines []line, yMax float64, mark fl
 	// axes and grid
 	for k := 0; k <= 4; k++ {
 		v := yMax * float64(k) / 4
-		label := fmt.Sprintf("%.0f", v)
+		label := fmt.Sprintf("%.3g", v)
 		if percent {
-			label = fmt.Sprintf("%.0f%%", 100*v)
+			label = fmt.Sprintf("%.3g%%", 100*v)
 		}
 		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/><text x="%d" y="%.1f" text-anchor="end">%s</text>`,
 			padL, y(v), plotW-padR, y(v), padL-4, y(v)+4, label)
@@ -84,7 +84,7 @@ func (r *Result) chart(title, yLabel string, lines []line, yMax float64, mark fl
 // UtilizationSVG plots each DC's highest reported utilization per minute, with the watermark.
 func (r *Result) UtilizationSVG() string {
 	var lines []line
-	top := 1.0
+	top := 0.0
 	for i, d := range r.Datacenters {
 		l := line{name: d.ID}
 		used := false
@@ -100,6 +100,12 @@ func (r *Result) UtilizationSVG() string {
 		if used {
 			lines = append(lines, l)
 		}
+	}
+	// Scaled to the peak, so that a quiet day is not a flat line; the watermark shows when
+	// the peak comes near it.
+	top = max(top*1.1, 0.05)
+	if top > 0.6*r.Summary.Watermark {
+		top = max(top, 1)
 	}
 	return r.chart("Utilization per datacenter", "utilization (highest report in the minute)", lines, top, r.Summary.Watermark, "watermark", true)
 }
