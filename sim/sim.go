@@ -60,6 +60,9 @@ type Options struct {
 	// that the same calls can be replayed against a real directory (`geofence dev
 	// --no-agents`) and the placements compared. See docs/sim.md.
 	Trace io.Writer
+	// Progress, when set, is called at every simulated hour with the simulated time and the
+	// joins so far.
+	Progress func(at time.Time, joins int64)
 	// RecheckEvery runs the admission code on every DC of every ticket instead of once per
 	// distinct case (see recheck): slower, the same answers.
 	RecheckEvery bool
@@ -409,6 +412,9 @@ func (s *sim) run(ctx context.Context) error {
 		case evMinute:
 			if e.at > 0 {
 				s.closeMinute()
+				if s.opts.Progress != nil && len(s.rows)%60 == 0 {
+					s.opts.Progress(s.start.Add(time.Duration(e.at)), s.acc.totJoins)
+				}
 			}
 			if e.at < end {
 				s.arrivals(e.at)

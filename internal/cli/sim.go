@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/geofence/geofence/config"
 	"github.com/geofence/geofence/policy"
@@ -27,6 +28,7 @@ func runSim(ctx context.Context, env Env, args []string) int {
 	maxRate := fs.Float64("max-refusal-rate", 0, "the refusal rate --find-peak tolerates (0: no refusal at all)")
 	failures := fs.Int("failures", 1, "K of --find-peak: how many of a region's largest allowed DCs go down")
 	tracePath := fs.String("trace", "", "write every call made to the directory core (meetings, joins and answers, leaves, load reports) to this CSV file, for replay against a real directory")
+	progress := fs.Bool("progress", false, "print the simulated time and the joins so far every simulated hour, on stderr")
 	every := fs.Bool("recheck-every", false, "run the admission code on every DC of every ticket, not once per distinct case (slower, the same answers)")
 	compare := fs.String("compare", "", "run the same scenario on this second config and report the difference")
 	pos, err := parse(fs, args)
@@ -137,6 +139,12 @@ func runSim(ctx context.Context, env Env, args []string) int {
 			return ExitFinding
 		}
 		return ExitOK
+	}
+	if *progress {
+		start := time.Now()
+		opts.Progress = func(at time.Time, joins int64) {
+			fmt.Fprintf(env.Stderr, "geofence sim: %s simulated, %d joins, %s elapsed\n", at.Format(time.RFC3339), joins, time.Since(start).Round(time.Second))
+		}
 	}
 	if *tracePath != "" {
 		f, err := os.Create(*tracePath)
