@@ -38,6 +38,8 @@ type queue struct {
 	n       int // pending events
 }
 
+const maxFree = 16
+
 func newQueue(horizon time.Duration) *queue {
 	return &queue{buckets: make([][]event, int(horizon/time.Second)+2), sec: -1}
 }
@@ -72,7 +74,12 @@ func before(a, b *event) bool { return a.at < b.at || a.at == b.at && a.seq < b.
 func (q *queue) pop() (event, bool) {
 	for q.pos >= len(q.cur) {
 		if q.cur != nil {
-			q.free = append(q.free, q.cur[:0])
+			// Keep a few drained buckets for reuse, not all: most future buckets exist
+			// already (leaves are scheduled hours ahead), so a list of every drained one
+			// would hold a day of peak-sized buckets.
+			if len(q.free) < maxFree {
+				q.free = append(q.free, q.cur[:0])
+			}
 			q.cur = nil
 		}
 		q.sec++
