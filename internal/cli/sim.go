@@ -16,7 +16,7 @@ import (
 )
 
 func runSim(ctx context.Context, env Env, args []string) int {
-	fs := newFlags(env, "sim", "--config FILE --scenario FILE [--seed N] [--out DIR] [--json] [--force] [--multiplier X] [--find-peak [--max-refusal-rate R] [--failures K]] [--compare NEW]")
+	fs := newFlags(env, "sim", "--config FILE --scenario FILE [--seed N] [--out DIR] [--json] [--force] [--multiplier X] [--find-peak [--max-refusal-rate R] [--failures K]] [--compare NEW] [--trace FILE] [--progress] [--recheck-every]")
 	cfgPath := fs.String("config", "", "the config to simulate, required")
 	scPath := fs.String("scenario", "", "the scenario (YAML), required")
 	seed := fs.Uint64("seed", 1, "seed of the run's random source: the same seed gives the same output")
