@@ -1,0 +1,104 @@
+package sim
+
+import (
+	"slices"
+	"time"
+)
+
+// Event kinds, in no particular order: ties at one instant are broken by the order events were
+// scheduled (seq), which is deterministic.
+const (
+	evReport   uint8 = iota // the DC agents' load reports
+	evMinute                // a minute boundary: close a row, generate the next minute's meetings
+	evScenario              // a scenario event (idx: its index)
+	evMeeting               // a meeting starts (idx: meeting slot)
+	evJoin                  // a participant joins or rejoins (idx: participant slot)
+	evLeave                 // a participant leaves (idx: participant slot, gen: its generation)
+)
+
+// event is 24 bytes: at peak a Zoom-scale day holds millions of them.
+type event struct {
+	at   int64 // nanoseconds since the scenario's start
+	seq  uint64
+	idx  int32
+	gen  uint16
+	kind uint8
+}
+
+// queue is a calendar (bucket) queue: one bucket per second of simulated time, each sorted
+// only when its second comes. Pushing is O(1), popping O(log b) for a bucket of b events; no
+// heap over millions of pending events, no goroutine per participant.
+type queue struct {
+	buckets [][]event
+	free    [][]event // emptied buckets, reused
+	cur     []event   // the bucket being drained, sorted
+	pos     int
+	sec     int // index of cur
+	seq     uint64
+	n       int // pending events
+}
+
+const maxFree = 16
+
+func newQueue(horizon time.Duration) *queue {
+	return &queue{buckets: make([][]event, int(horizon/time.Second)+2), sec: -1}
+}
+
+// push schedules e; events past the horizon are dropped (the simulation ends first).
+func (q *queue) push(at int64, kind uint8, idx int32, gen uint16) {
+	e := event{at: at, seq: q.seq, idx: idx, gen: gen, kind: kind}
+	q.seq++
+	b := int(at / int64(time.Second))
+	if b >= len(q.buckets) || at < 0 {
+		return
+	}
+	q.n++
+	if b <= q.sec {
+		// Into the bucket being drained: keep its undrained tail sorted.
+		q.cur = append(q.cur, e)
+		for i := len(q.cur) - 1; i > q.pos && before(&q.cur[i], &q.cur[i-1]); i-- {
+			q.cur[i], q.cur[i-1] = q.cur[i-1], q.cur[i]
+		}
+		return
+	}
+	if q.buckets[b] == nil && len(q.free) > 0 {
+		q.buckets[b] = q.free[len(q.free)-1][:0]
+		q.free = q.free[:len(q.free)-1]
+	}
+	q.buckets[b] = append(q.buckets[b], e)
+}
+
+func before(a, b *event) bool { return a.at < b.at || a.at == b.at && a.seq < b.seq }
+
+// pop returns the next event, or false when none is left.
+func (q *queue) pop() (event, bool) {
+	for q.pos >= len(q.cur) {
+		if q.cur != nil {
+			// Keep a few drained buckets for reuse, not all: most future buckets exist
+			// already (leaves are scheduled hours ahead), so a list of every drained one
+			// would hold a day of peak-sized buckets.
+			if len(q.free) < maxFree {
+				q.free = append(q.free, q.cur[:0])
+			}
+			q.cur = nil
+		}
+		q.sec++
+		if q.sec >= len(q.buckets) {
+			return event{}, false
+		}
+		q.cur, q.buckets[q.sec], q.pos = q.buckets[q.sec], nil, 0
+		slices.SortFunc(q.cur, func(a, b event) int {
+			if before(&a, &b) {
+				return -1
+			}
+			if before(&b, &a) {
+				return 1
+			}
+			return 0
+		})
+	}
+	e := q.cur[q.pos]
+	q.pos++
+	q.n--
+	return e, true
+}
