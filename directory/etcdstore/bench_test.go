@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/geofence/geofence/config"
 	"github.com/geofence/geofence/directory"
 	"github.com/geofence/geofence/directory/configsync"
 	"github.com/geofence/geofence/directory/etcdstore"
@@ -22,14 +21,7 @@ import (
 // (every join reads the meeting's record from etcd), and on a three-member cluster through the
 // watch-kept copy a directory runs with.
 func BenchmarkCoreJoin(b *testing.B) {
-	c, errs := config.Parse("world.yaml", mustRead(b, "../../examples/world.yaml"))
-	if len(errs) > 0 {
-		b.Fatal(errs)
-	}
-	m, err := policy.New(c)
-	if err != nil {
-		b.Fatal(err)
-	}
+	m := worldModel(b)
 	stores := []struct {
 		name  string
 		store func(b *testing.B) directory.Store
@@ -79,14 +71,7 @@ func BenchmarkCoreJoin(b *testing.B) {
 // three-member etcd cluster (a create-if-absent transaction with the account's counter), and
 // reports the p50 and p99 latencies.
 func BenchmarkCreateMeeting(b *testing.B) {
-	c, errs := config.Parse("world.yaml", mustRead(b, "../../examples/world.yaml"))
-	if len(errs) > 0 {
-		b.Fatal(errs)
-	}
-	m, err := policy.New(c)
-	if err != nil {
-		b.Fatal(err)
-	}
+	m := worldModel(b)
 	s, err := etcdstore.NewCached(b.Context(), etcdtest.Start(b, 3).Client(b), etcdstore.CacheConfig{})
 	if err != nil {
 		b.Fatal(err)

@@ -97,28 +97,10 @@ func TestDirectoriesRaceToHome(t *testing.T) {
 	cluster := etcdtest.Start(t, 3)
 	cli := cluster.Client(t)
 	store := etcdstore.New(cli, "") // the auditor's view: straight from etcd
-	src, err := os.ReadFile("../../examples/world.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, errs := config.Parse("world.yaml", src)
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	m, err := policy.New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := worldModel(t)
 	var cores []*directory.Core
 	for i := range 3 {
-		own, err := etcdstore.NewCached(t.Context(), cluster.Client(t), etcdstore.CacheConfig{}) // each directory its own copy
-		if err != nil {
-			t.Fatal(err)
-		}
-		core, err := directory.New(directory.Config{Model: m, Store: own, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		core := newCachedCore(t, cluster, m, nil) // each directory its own copy of the store
 		for _, d := range m.DCs {
 			core.ReportLoad(d.ID, 0, !(i == 2 && d.ID == "us-den"))
 		}
@@ -183,24 +165,10 @@ func TestLeaderKilledDuringJoins(t *testing.T) {
 	cluster := etcdtest.Start(t, 3)
 	cli := cluster.Client(t)
 	store := etcdstore.New(cli, "")
-	c, errs := config.Parse("world.yaml", mustRead(t, "../../examples/world.yaml"))
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	m, err := policy.New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := worldModel(t)
 	var cores []*directory.Core
 	for range 2 {
-		own, err := etcdstore.NewCached(t.Context(), cluster.Client(t), etcdstore.CacheConfig{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		core, err := directory.New(directory.Config{Model: m, Store: own, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		core := newCachedCore(t, cluster, m, nil) // each directory its own copy of the store
 		for _, d := range m.DCs {
 			core.ReportLoad(d.ID, 0, true)
 		}
@@ -278,6 +246,39 @@ func TestLeaderKilledDuringJoins(t *testing.T) {
 	}
 }
 
+// newCachedCore is a directory core on its own watched copy of the cluster's store, as each
+// directory of a deployment runs.
+func newCachedCore(t *testing.T, cluster *etcdtest.Cluster, m *policy.Model, tweak func(*directory.Config)) *directory.Core {
+	t.Helper()
+	own, err := etcdstore.NewCached(t.Context(), cluster.Client(t), etcdstore.CacheConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := directory.Config{Model: m, Store: own, Logger: slog.New(slog.DiscardHandler)}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	core, err := directory.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return core
+}
+
+// worldModel is the model of examples/world.yaml.
+func worldModel(t testing.TB) *policy.Model {
+	t.Helper()
+	c, errs := config.Parse("world.yaml", mustRead(t, "../../examples/world.yaml"))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	m, err := policy.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func mustRead(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -292,24 +293,10 @@ func mustRead(t testing.TB, path string) []byte {
 // at B too.
 func TestLoadReportsAreShared(t *testing.T) {
 	cluster := etcdtest.Start(t, 1)
-	c, errs := config.Parse("world.yaml", mustRead(t, "../../examples/world.yaml"))
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	m, err := policy.New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := worldModel(t)
 	var cores []*directory.Core
 	for range 2 {
-		own, err := etcdstore.NewCached(t.Context(), cluster.Client(t), etcdstore.CacheConfig{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		core, err := directory.New(directory.Config{Model: m, Store: own, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		core := newCachedCore(t, cluster, m, nil) // each directory its own copy of the store
 		go core.Run(t.Context())
 		cores = append(cores, core)
 	}
@@ -362,14 +349,7 @@ func TestLoadReportsAreShared(t *testing.T) {
 func TestCutOffFromEtcd(t *testing.T) {
 	cluster := etcdtest.Start(t, 1)
 	proxy := etcdtest.NewProxy(t, cluster.Endpoints()[0])
-	c, errs := config.Parse("world.yaml", mustRead(t, "../../examples/world.yaml"))
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	m, err := policy.New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := worldModel(t)
 	newCore := func(endpoint string) *directory.Core {
 		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: time.Second, Logger: zap.NewNop()})
 		if err != nil {
@@ -455,14 +435,7 @@ func TestCutOffFromEtcd(t *testing.T) {
 func TestRestartDuringOutage(t *testing.T) {
 	cluster := etcdtest.Start(t, 1)
 	proxy := etcdtest.NewProxy(t, cluster.Endpoints()[0])
-	c, errs := config.Parse("world.yaml", mustRead(t, "../../examples/world.yaml"))
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	m, err := policy.New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := worldModel(t)
 	stateFile := filepath.Join(t.TempDir(), "state.json")
 	start := func(ctx context.Context) *directory.Core {
 		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{proxy.URL}, DialTimeout: time.Second, Logger: zap.NewNop()})
@@ -553,14 +526,7 @@ accounts:
 	const directories = 2
 	var cores []*directory.Core
 	for range directories {
-		own, err := etcdstore.NewCached(t.Context(), cluster.Client(t), etcdstore.CacheConfig{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		core, err := directory.New(directory.Config{Model: m, Store: own, MaxMeetingsPerAccount: -1, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		core := newCachedCore(t, cluster, m, func(cfg *directory.Config) { cfg.MaxMeetingsPerAccount = -1 })
 		core.ReportLoad("small", 0, true)
 		cores = append(cores, core)
 	}
