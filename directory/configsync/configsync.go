@@ -32,6 +32,10 @@ var _ Source = (*etcdstore.Store)(nil)
 
 // Syncer applies pushed configs to a target.
 type Syncer struct {
+	// OnApply, when set before Run, is told of every config swapped in, after the swap: the
+	// evidence log records config changes through it (I6).
+	OnApply func(rec etcdstore.ConfigRecord, m *policy.Model, rep *verify.Report)
+
 	src     Source
 	target  Target
 	log     *slog.Logger
@@ -84,6 +88,9 @@ func (s *Syncer) Apply(rec etcdstore.ConfigRecord) bool {
 		return false
 	}
 	s.target.SetModel(m)
+	if s.OnApply != nil {
+		s.OnApply(rec, m, rep)
+	}
 	s.applied.WithLabelValues("applied").Inc()
 	s.rev.Set(float64(rec.Revision))
 	s.log.Info("pushed config applied", "revision", rec.Revision, "digest", rec.Digest, "name", rec.Name)

@@ -11,6 +11,7 @@ import (
 	"github.com/geofence/geofence/directory/etcdstore"
 	"github.com/geofence/geofence/internal/etcdtest"
 	"github.com/geofence/geofence/policy"
+	"github.com/geofence/geofence/verify"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -60,6 +61,18 @@ func TestPushedConfigsAreVerifiedHere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var (
+		mu      sync.Mutex
+		applied []string // digests told to OnApply (the evidence log's config changes)
+	)
+	s.OnApply = func(rec etcdstore.ConfigRecord, _ *policy.Model, rep *verify.Report) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !rep.OK {
+			t.Errorf("OnApply told of a config that does not verify")
+		}
+		applied = append(applied, rec.Digest)
+	}
 	go s.Run(ctx)
 	wait := func(what string) {
 		t.Helper()
@@ -94,6 +107,11 @@ func TestPushedConfigsAreVerifiedHere(t *testing.T) {
 	if _, ok := last.DC("fr-par"); !ok {
 		t.Error("the model in force lacks the pushed DC")
 	}
+	mu.Lock()
+	if len(applied) != 2 {
+		t.Errorf("OnApply told of %d configs, want 2 (the April world refused)", len(applied))
+	}
+	mu.Unlock()
 	if got := testutil.ToFloat64(s.Metrics().WithLabelValues("rejected")); got != 1 {
 		t.Errorf("rejected pushes %v, want 1", got)
 	}

@@ -316,6 +316,7 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 		}, func() float64 { return es.Staleness(time.Now()).Seconds() }))
 		store = es
 	}
+	var logsRecorder *audit.Recorder
 	dcfg := directory.Config{
 		Model: sv.model, Store: store, Stores: multiStores, Endpoints: eps.Media, KMSEndpoints: eps.KMS,
 		StaleAfter: *staleAfter, MeetingIdle: *idle, MaxMeetingsPerAccount: *maxMeetings,
@@ -329,6 +330,7 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 	if logs != nil {
 		defer closeEvidence(env, "directory", logs)
 		dcfg.Decisions, auditDir = logs.rec, logs.Folder()
+		logsRecorder = logs.rec
 	}
 	core, err := directory.New(dcfg)
 	if err != nil {
@@ -358,6 +360,15 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)
 			return ExitFinding
+		}
+		if dcfg.Decisions != nil {
+			// Every pushed config swapped in is a config change in the evidence log (I6).
+			rec := logsRecorder
+			sync.OnApply = func(cr etcdstore.ConfigRecord, m *policy.Model, rep *verify.Report) {
+				if err := rec.ConfigChanged(ctx, m, audit.Digest(cr.YAML), rep, time.Now()); err != nil {
+					log.Error("record a config change in the evidence log", "digest", cr.Digest, "err", err)
+				}
+			}
 		}
 		go sync.Run(ctx)
 		// Each directory signs with keys of its own and publishes their public halves, so
