@@ -229,9 +229,6 @@ func (c *Core) Model() *policy.Model { return c.model.Load() }
 // Store is the core's store.
 func (c *Core) Store() Store { return c.store }
 
-// RetryAfter is the retry hint of no_capacity.
-func (c *Core) RetryAfter() time.Duration { return c.cfg.RetryAfter }
-
 // SetModel swaps in a new model atomically (a config change). DC live state is kept for DCs
 // that still exist; meetings keep their region and home by id, and API accounts are rebuilt
 // against the new model on first use.

@@ -322,8 +322,8 @@ func (s *Store) waitFor(ctx context.Context, rev int64) {
 	}
 }
 
-// cachedMeeting reads a meeting from the copy; ok is false when there is no copy yet.
-func (s *Store) cachedMeeting(id string) (rec directory.MeetingRecord, found, ok bool) {
+// cached reads one record from the copy with get; ok is false when there is no copy yet.
+func cached[R any](s *Store, get func(c *cache) (R, bool)) (rec R, found, ok bool) {
 	if s.cache == nil {
 		return rec, false, false
 	}
@@ -332,21 +332,16 @@ func (s *Store) cachedMeeting(id string) (rec directory.MeetingRecord, found, ok
 	if !s.cache.synced {
 		return rec, false, false
 	}
-	rec, found = s.cache.meetings[id]
+	rec, found = get(s.cache)
 	return rec, found, true
 }
 
-func (s *Store) cachedAccount(id string) (rec directory.AccountRecord, found, ok bool) {
-	if s.cache == nil {
-		return rec, false, false
-	}
-	s.cache.mu.RLock()
-	defer s.cache.mu.RUnlock()
-	if !s.cache.synced {
-		return rec, false, false
-	}
-	rec, found = s.cache.accounts[id]
-	return rec, found, true
+func (s *Store) cachedMeeting(id string) (directory.MeetingRecord, bool, bool) {
+	return cached(s, func(c *cache) (directory.MeetingRecord, bool) { r, ok := c.meetings[id]; return r, ok })
+}
+
+func (s *Store) cachedAccount(id string) (directory.AccountRecord, bool, bool) {
+	return cached(s, func(c *cache) (directory.AccountRecord, bool) { r, ok := c.accounts[id]; return r, ok })
 }
 
 func (s *Store) cachedAccounts() ([]directory.AccountRecord, bool) {

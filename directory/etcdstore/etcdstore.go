@@ -15,7 +15,6 @@ package etcdstore
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -299,18 +298,5 @@ func (s *Store) DeleteAccount(ctx context.Context, id string) error {
 		return fmt.Errorf("etcd store: delete account %s: %w", id, directory.ErrNotFound)
 	}
 	s.waitFor(ctx, resp.Header.Revision)
-	return nil
-}
-
-// ErrUnreachable is what Ping answers when no member answers in time.
-var ErrUnreachable = errors.New("etcd unreachable")
-
-// Ping checks that the cluster answers a linearizable read within timeout.
-func (s *Store) Ping(ctx context.Context, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if _, err := s.cli.Get(ctx, s.prefix+"ping"); err != nil {
-		return fmt.Errorf("%w: %w", ErrUnreachable, err)
-	}
 	return nil
 }

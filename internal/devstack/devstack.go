@@ -16,7 +16,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -469,12 +468,4 @@ func (s *Stack) closeListeners() {
 	if s.peerLn != nil {
 		s.peerLn.Close()
 	}
-}
-
-// KeyX is the dev key's public half as the config's keys: entries write it.
-func (s *Stack) KeyX() string {
-	if s.DevKey == nil {
-		return ""
-	}
-	return base64.RawURLEncoding.EncodeToString(s.DevKey.Public().(ed25519.PublicKey))
 }
