@@ -139,10 +139,45 @@ type JoinResponse struct {
 }
 
 // LoadReport is the body of PUT /v1/datacenters/{id}/load, sent by a DC's agent or media
-// server with the DC's credential. Both members are required.
+// server with the DC's credential. Participants and Healthy are required.
 type LoadReport struct {
 	Participants *int64 `json:"participants"`
 	Healthy      *bool  `json:"healthy"`
+	// Media is what the DC's media server carries; absent from a DC that runs no media
+	// server (a bare DC agent).
+	Media *MediaLoad `json:"media,omitempty"`
+}
+
+// MediaLoad is a media server's load: sessions, tracks and bit rates, and its bridges.
+type MediaLoad struct {
+	// Sessions is the number of media sessions (participants connected over WebRTC).
+	Sessions int64 `json:"sessions"`
+	// Meetings is the number of meetings with at least one session here.
+	Meetings int64 `json:"meetings"`
+	// TracksIn is the number of tracks received (from participants and bridges).
+	TracksIn int64 `json:"tracks_in"`
+	// TracksOut is the number of tracks sent (to participants and bridges).
+	TracksOut int64 `json:"tracks_out"`
+	// BitsInPerSecond and BitsOutPerSecond are the RTP bit rates over the last report
+	// interval.
+	BitsInPerSecond  int64 `json:"bits_in_per_second"`
+	BitsOutPerSecond int64 `json:"bits_out_per_second"`
+	// Bridges are the bridges this media server holds, one entry per peer datacenter.
+	Bridges []BridgeLoad `json:"bridges,omitempty"`
+}
+
+// BridgeLoad is the bridges a media server holds with one other datacenter.
+type BridgeLoad struct {
+	// Datacenter is the other end's datacenter id.
+	Datacenter string `json:"datacenter"`
+	// Direction is "out" when this datacenter opened the bridges (it is not the meetings'
+	// home) and "in" when the other one did.
+	Direction string `json:"direction"`
+	// Meetings is the number of meetings bridged.
+	Meetings int64 `json:"meetings"`
+	// TracksIn and TracksOut count the tracks received and sent over them.
+	TracksIn  int64 `json:"tracks_in"`
+	TracksOut int64 `json:"tracks_out"`
 }
 
 // Datacenter is one entry of GET /v1/datacenters.
