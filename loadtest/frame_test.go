@@ -96,7 +96,7 @@ func TestParseFrameErrors(t *testing.T) {
 }
 
 func TestVideoSource(t *testing.T) {
-	s := &VideoSource{Bitrate: 1_200_000, FPS: 30, KeyInterval: time.Second}
+	s := &VideoSource{VideoConfig: VideoConfig{Bitrate: 1_200_000, FPS: 30, KeyInterval: time.Second}}
 	keySize, deltaSize, perKey := s.Sizes()
 	if perKey != 30 || keySize != 4*5000 || deltaSize != (30*5000-20000)/29 {
 		t.Fatalf("got sizes key %d delta %d per key %d, want 20000, %d, 30", keySize, deltaSize, perKey, (30*5000-20000)/29)

@@ -18,10 +18,9 @@ const (
 	AudioFrameDuration = 20 * time.Millisecond
 )
 
-// VideoSource makes the synthetic VP8 frames of one track. Its zero value is 1 Mbit/s at 30
-// frames per second, 1280x720, with a key frame every 2 seconds. Next is for one goroutine;
-// RequestKeyFrame may be called from any.
-type VideoSource struct {
+// VideoConfig is a video track's settings. Its zero value is 1 Mbit/s at 30 frames per
+// second, 1280x720, with a key frame every 2 seconds.
+type VideoConfig struct {
 	// Bitrate is the average bit rate in bits per second; 0: DefaultBitrate.
 	Bitrate int
 	// FPS is the frame rate; 0: DefaultFPS.
@@ -30,15 +29,21 @@ type VideoSource struct {
 	KeyInterval time.Duration
 	// Width and Height go into key frames' headers; 0: 1280x720.
 	Width, Height int
+}
+
+// VideoSource makes the synthetic VP8 frames of one track. Next is for one goroutine;
+// RequestKeyFrame may be called from any.
+type VideoSource struct {
+	VideoConfig
 
 	seq      uint64
 	forceKey atomic.Bool
 }
 
 // FrameDuration is the time between two frames.
-func (s *VideoSource) FrameDuration() time.Duration { return time.Second / time.Duration(s.fps()) }
+func (s *VideoConfig) FrameDuration() time.Duration { return time.Second / time.Duration(s.fps()) }
 
-func (s *VideoSource) fps() int {
+func (s *VideoConfig) fps() int {
 	if s.FPS > 0 {
 		return s.FPS
 	}
@@ -47,7 +52,7 @@ func (s *VideoSource) fps() int {
 
 // Sizes returns the sizes of key frames and of inter frames, and how many frames a key
 // interval holds.
-func (s *VideoSource) Sizes() (key, delta, perKey int) {
+func (s *VideoConfig) Sizes() (key, delta, perKey int) {
 	rate := s.Bitrate
 	if rate <= 0 {
 		rate = DefaultBitrate

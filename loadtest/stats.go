@@ -129,8 +129,60 @@ type TrackStats struct {
 	Bytes uint64
 	// Latency is each frame's one-way latency: receive time minus send time.
 	Latency Histogram
+	// Packets and PacketBytes are the RTP packets received (header and payload, as the
+	// media server forwards them), PacketsLost the gaps in their sequence numbers (RFC 3550
+	// appendix A.3: expected minus received, never negative).
+	Packets, PacketBytes, PacketsLost uint64
 
 	seen window
+	rtp  rtpSeq
+}
+
+// rtpSeq extends 16-bit RTP sequence numbers (RFC 3550 appendix A.1).
+type rtpSeq struct {
+	started     bool
+	first, high uint64
+	received    uint64
+}
+
+func (r *rtpSeq) add(seq uint16) {
+	s := uint64(seq)
+	if !r.started {
+		r.started, r.first, r.high, r.received = true, s, s, 1
+		return
+	}
+	r.received++
+	ext := r.high&^0xffff | s
+	switch {
+	case ext+0x8000 < r.high:
+		ext += 1 << 16
+	case ext > r.high+0x8000 && ext >= 1<<16:
+		ext -= 1 << 16
+	}
+	if ext > r.high {
+		r.high = ext
+	}
+	if ext < r.first {
+		r.first = ext
+	}
+}
+
+func (r *rtpSeq) lost() uint64 {
+	if !r.started {
+		return 0
+	}
+	if exp := r.high - r.first + 1; exp > r.received {
+		return exp - r.received
+	}
+	return 0
+}
+
+// Packet records an RTP packet of size bytes with sequence number seq.
+func (t *TrackStats) Packet(seq uint16, size int) {
+	t.rtp.add(seq)
+	t.Packets++
+	t.PacketBytes += uint64(size)
+	t.PacketsLost = t.rtp.lost()
 }
 
 // Expected is the number of frames between First and Last; 0 before any frame.
@@ -262,6 +314,16 @@ func (t *TrackRecorder) Frame(f Frame, sealedLen int, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.s.Frame(f, sealedLen, now)
+}
+
+// Packet records an RTP packet received.
+func (t *TrackRecorder) Packet(seq uint16, size int) {
+	if !t.r.isMeasuring() {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.s.Packet(seq, size)
 }
 
 // DecryptFailure records a frame that did not open or parse.

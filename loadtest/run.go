@@ -1,0 +1,596 @@
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/geofence/geofence/client"
+	"github.com/geofence/geofence/crypto/e2ee"
+	"github.com/geofence/geofence/crypto/keywrap"
+	"github.com/geofence/geofence/wire"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+)
+
+// Session is a participant's media session at a media server: what the load test needs of
+// the signalling client (package sfuclient's Conn).
+type Session interface {
+	// Joined is the server's answer to the join.
+	Joined() wire.Joined
+	// Publish sends tracks on the publisher PeerConnection.
+	Publish(ctx context.Context, tracks ...webrtc.TrackLocal) error
+	// OnTrack is called with each track arriving on the subscriber PeerConnection.
+	OnTrack(func(*webrtc.TrackRemote, wire.Track))
+	// Events are the server's signals after joined (track_published, withheld, ...).
+	Events() <-chan wire.Signal
+	// Timings are the session's setup phases.
+	Timings() Timings
+	// Close leaves.
+	Close() error
+}
+
+// Timings are a session's setup phases, each from the start of the dial.
+type Timings struct {
+	// Signalling is the time to the server's joined.
+	Signalling time.Duration
+	// ICE and DTLS are the times to the first PeerConnection's ICE and DTLS connected; zero
+	// when they did not connect.
+	ICE, DTLS time.Duration
+}
+
+// Dialer opens a media session at the media server of a datacenter's endpoint (the ticket's
+// wire.DC.Endpoint), with the participant's signed ticket.
+type Dialer func(ctx context.Context, endpoint, ticket string) (Session, error)
+
+// Config is a load test. Directory, Dial and Publishers are required; the zero value of every
+// other field is its default.
+type Config struct {
+	// Directory is the directory's base URL. Required.
+	Directory string
+	// Dial opens media sessions. Required.
+	Dial Dialer
+	// Meeting is the meeting to join; "": a new meeting hosted by Account.
+	Meeting string
+	// Account is the participants' account; "": "acme". Without Token the directory must trust
+	// the caller (`geofence dev` on loopback).
+	Account string
+	// Token, when set, mints each participant's join token (as the account's backend would);
+	// host is set for the token that creates the meeting.
+	Token func(participant string, host bool) (string, error)
+	// Publishers send one video track each (and an audio track with Audio). Required (>= 1).
+	Publishers int
+	// Subscribers receive every publisher's tracks.
+	Subscribers int
+	// Video sets the video tracks' bit rate, frame rate and key-frame interval.
+	Video VideoConfig
+	// Audio adds an Opus track to every publisher, at AudioBitrate.
+	Audio        bool
+	AudioBitrate int
+	// Duration is the measured window; 0: 10 s.
+	Duration time.Duration
+	// Warmup is the time between the last track arriving and the measured window; 0: 2 s.
+	Warmup time.Duration
+	// SetupTimeout bounds the joins and the arrival of every track; 0: 30 s.
+	SetupTimeout time.Duration
+	// From are the addresses participants join from (X-Forwarded-For, which `geofence dev`
+	// believes from loopback), given round-robin; none: the connection's own.
+	From []string
+	// PinDeny is every participant's pinned deny list (client.Config.PinDeny).
+	PinDeny []string
+	// Concurrency bounds the joins in flight; 0: 8.
+	Concurrency int
+	// Profile makes the media profile of a meeting key; nil: SFrameProfile.
+	Profile func(key []byte, epoch uint64) Profile
+	// HTTPClient makes the directory and key server requests; nil: http.DefaultClient.
+	HTTPClient *http.Client
+	// Logger logs progress ("measure start", "measure end"); nil: discard.
+	Logger *slog.Logger
+	// Now is the clock of send and receive times; nil: time.Now.
+	Now func() time.Time
+}
+
+// ErrSetup is matched by Run's error when participants could not all join, or not every
+// track arrived within SetupTimeout; the Report is returned too.
+var ErrSetup = errors.New("load test setup failed")
+
+func (c *Config) defaults() error {
+	if c.Directory == "" || c.Dial == nil {
+		return errors.New("load test: a directory and a dialer are required")
+	}
+	if c.Publishers < 1 || c.Subscribers < 0 {
+		return errors.New("load test: at least one publisher, and no negative number of subscribers")
+	}
+	if c.Publishers+c.Subscribers > maxSenders {
+		return fmt.Errorf("load test: at most %d participants", maxSenders)
+	}
+	if c.Account == "" {
+		c.Account = "acme"
+	}
+	if c.Duration <= 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.Warmup <= 0 {
+		c.Warmup = 2 * time.Second
+	}
+	if c.SetupTimeout <= 0 {
+		c.SetupTimeout = 30 * time.Second
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 8
+	}
+	if c.Profile == nil {
+		c.Profile = func(key []byte, epoch uint64) Profile { return &SFrameProfile{Key: key, Epoch: epoch} }
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = http.DefaultClient
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// participant is one synthetic participant.
+type participant struct {
+	index     int
+	id        string
+	publisher bool
+	res       *client.Result
+	cl        *client.Client
+	sess      Session
+	profile   Profile
+	began     time.Time
+	phases    map[string]time.Duration
+	first     atomic.Int64 // first frame opened, nanoseconds after began
+	tracks    atomic.Int64 // tracks arrived (subscribers)
+	retries   int          // joins refused with no_capacity and tried again
+	err       error
+}
+
+// Run runs a load test: it joins every participant, waits for every subscriber to receive
+// every track, measures for Duration, leaves, and reports. A setup failure returns the
+// Report of what was reached and an error matching ErrSetup.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	rep := newReport(&cfg)
+	if cfg.Meeting == "" {
+		m, err := createMeeting(ctx, &cfg)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Meeting = m.ID
+		log.Info("created meeting", "meeting", m.ID, "region", m.Region, "mode", m.Mode)
+	}
+	rep.Meeting = cfg.Meeting
+
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup // every goroutine of the run
+	rec := &Recorder{}
+	var withheld sync.Map // track id -> wire.Withheld
+	tracksPer := 1
+	if cfg.Audio {
+		tracksPer = 2
+	}
+	wantTracks := int64(cfg.Publishers * tracksPer)
+	var e2eeKey []byte // the key this load test deals as the leader of an e2ee meeting
+	var e2eeOnce sync.Once
+
+	n := cfg.Publishers + cfg.Subscribers
+	parts := make([]*participant, n)
+	for i := range n {
+		// Subscribers first, so that each publisher's tracks reach them all as they appear.
+		p := &participant{index: i, publisher: i >= cfg.Subscribers, phases: map[string]time.Duration{}}
+		var b [4]byte
+		rand.Read(b[:])
+		role := "sub"
+		if p.publisher {
+			role = "pub"
+		}
+		p.id = fmt.Sprintf("load-%s-%d-%s", role, i, hex.EncodeToString(b[:]))
+		parts[i] = p
+	}
+	defer func() {
+		// Leave: sessions first (the media server drops the tracks), then the client
+		// sessions, then wait for every reader and sender.
+		cancel()
+		for _, p := range parts {
+			if p.sess != nil {
+				p.sess.Close()
+			}
+		}
+		for _, p := range parts {
+			if p.res != nil && p.res.Session != "" {
+				dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+				p.cl.Disconnect(dctx, p.res)
+				dcancel()
+			}
+			if p.cl != nil {
+				p.cl.CloseIdleConnections()
+			}
+		}
+		wg.Wait()
+	}()
+
+	sctx, scancel := context.WithTimeout(rctx, cfg.SetupTimeout)
+	defer scancel()
+	sem := make(chan struct{}, cfg.Concurrency)
+	var jwg sync.WaitGroup
+	join := func(p *participant) {
+		defer jwg.Done()
+		select {
+		case sem <- struct{}{}:
+		case <-sctx.Done():
+			p.err = sctx.Err()
+			return
+		}
+		defer func() { <-sem }()
+		p.err = joinOne(sctx, &cfg, p, func() []byte {
+			e2eeOnce.Do(func() { e2eeKey = e2ee.NewMeetingKey() })
+			return e2eeKey
+		})
+		if p.err != nil {
+			return
+		}
+		if !p.publisher {
+			p.sess.OnTrack(func(tr *webrtc.TrackRemote, _ wire.Track) {
+				p.tracks.Add(1)
+				wg.Add(1)
+				go func() { defer wg.Done(); receive(rctx, &cfg, p, tr, rec) }()
+			})
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-rctx.Done():
+					return
+				case s, ok := <-p.sess.Events():
+					if !ok {
+						return
+					}
+					if s.Type == wire.SignalWithheld && s.Withheld != nil {
+						withheld.Store(s.Withheld.Track.ID+"@"+s.Withheld.Datacenter, *s.Withheld)
+					}
+				}
+			}
+		}()
+		for _, w := range p.sess.Joined().Withheld {
+			withheld.Store(w.Track.ID+"@"+w.Datacenter, w)
+		}
+		if p.publisher {
+			if err := publish(sctx, rctx, &cfg, p, &wg); err != nil {
+				p.err = err
+			}
+		}
+	}
+	for _, p := range parts[:cfg.Subscribers] {
+		jwg.Add(1)
+		go join(p)
+	}
+	jwg.Wait()
+	for _, p := range parts[cfg.Subscribers:] {
+		jwg.Add(1)
+		go join(p)
+	}
+	jwg.Wait()
+
+	var setupErrs []string
+	for _, p := range parts {
+		if p.err != nil {
+			setupErrs = append(setupErrs, fmt.Sprintf("%s: %v", p.id, p.err))
+		}
+	}
+	// Every subscriber receives every track that is not withheld from it.
+	nWithheld := func() int64 {
+		var k int64
+		withheld.Range(func(any, any) bool { k++; return true })
+		return k
+	}
+	if len(setupErrs) == 0 {
+		tick := time.NewTicker(20 * time.Millisecond)
+	wait:
+		for {
+			all := true
+			for _, p := range parts[:cfg.Subscribers] {
+				if p.tracks.Load()+nWithheld() < wantTracks {
+					all = false
+					break
+				}
+			}
+			if all {
+				break
+			}
+			select {
+			case <-tick.C:
+			case <-sctx.Done():
+				for _, p := range parts[:cfg.Subscribers] {
+					if got := p.tracks.Load(); got+nWithheld() < wantTracks {
+						setupErrs = append(setupErrs, fmt.Sprintf("%s: %d of %d tracks arrived within %v", p.id, got, wantTracks, cfg.SetupTimeout))
+					}
+				}
+				break wait
+			}
+		}
+		tick.Stop()
+	}
+	if len(setupErrs) == 0 {
+		log.Info("every track arrived; warming up", "tracks", wantTracks*int64(cfg.Subscribers), "warmup", cfg.Warmup)
+		if !sleep(rctx, cfg.Warmup) {
+			return nil, ctx.Err()
+		}
+		rec.Start()
+		start := time.Now()
+		log.Info("measure start", "duration", cfg.Duration)
+		sleep(rctx, cfg.Duration)
+		rep.Measured = time.Since(start)
+		log.Info("measure end")
+	}
+	stats := rec.Stop()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	withheld.Range(func(_, v any) bool { rep.Withheld = append(rep.Withheld, v.(wire.Withheld)); return true })
+	sort.Slice(rep.Withheld, func(i, j int) bool { return rep.Withheld[i].Track.ID < rep.Withheld[j].Track.ID })
+	rep.fill(parts, stats)
+	rep.SetupErrors = setupErrs
+	if len(setupErrs) > 0 {
+		return rep, fmt.Errorf("%w: %s", ErrSetup, strings.Join(setupErrs, "; "))
+	}
+	return rep, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// joinOne joins p through the directory, fetches the meeting key, and opens its media
+// session.
+func joinOne(ctx context.Context, cfg *Config, p *participant, leaderKey func() []byte) error {
+	ccfg := client.Config{Directory: cfg.Directory, HTTPClient: cfg.HTTPClient, PinDeny: cfg.PinDeny}
+	if len(cfg.From) > 0 {
+		ccfg.ClientIP = cfg.From[p.index%len(cfg.From)]
+	}
+	cl, err := client.New(ccfg)
+	if err != nil {
+		return err
+	}
+	p.cl = cl
+	priv, err := keywrap.GenerateKey(keywrap.X25519)
+	if err != nil {
+		return err
+	}
+	p.began = time.Now()
+	var res *client.Result
+	for {
+		if cfg.Token != nil {
+			tok, terr := cfg.Token(p.id, false)
+			if terr != nil {
+				return fmt.Errorf("mint join token: %w", terr)
+			}
+			res, err = cl.JoinWithToken(ctx, cfg.Meeting, tok, priv.PublicKey().String())
+		} else {
+			res, err = cl.Join(ctx, cfg.Meeting, cfg.Account, p.id, priv.PublicKey().String())
+		}
+		// A directory with no capacity now says when to try again, as a client would.
+		var ref *client.Refusal
+		if !errors.As(err, &ref) || ref.Code != wire.CodeNoCapacity || ref.RetryAfter <= 0 {
+			break
+		}
+		p.retries++
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < ref.RetryAfter || !sleep(ctx, ref.RetryAfter) {
+			break
+		}
+	}
+	if res != nil && res.Session != "" {
+		p.res = res
+	}
+	if err != nil {
+		return err
+	}
+	p.phases[PhaseJoin] = res.Elapsed
+	if res.Claims.Mode == wire.ModeE2EE {
+		// The load test is every participant's client: it plays the leader and deals one key.
+		p.profile = cfg.Profile(leaderKey(), 0)
+	} else {
+		kb := time.Now()
+		mk, err := cl.FetchKey(ctx, res, priv)
+		if err != nil {
+			return err
+		}
+		p.phases[PhaseKey] = time.Since(kb)
+		p.profile = cfg.Profile(mk.Key.Bytes(), mk.Key.Epoch())
+	}
+	sess, err := cfg.Dial(ctx, res.Endpoint, res.Token)
+	if err != nil {
+		return fmt.Errorf("media session at %s: %w", res.Datacenter, err)
+	}
+	p.sess = sess // its Timings are read at the end, once its PeerConnections are up
+	return nil
+}
+
+// publish adds p's tracks and starts their senders, which run until rctx ends.
+func publish(sctx, rctx context.Context, cfg *Config, p *participant, wg *sync.WaitGroup) error {
+	sealer, err := p.profile.NewSealer(uint64(p.index))
+	if err != nil {
+		return err
+	}
+	stream := "s-" + p.id
+	video, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "v-"+p.id, stream)
+	if err != nil {
+		return err
+	}
+	tracks := []webrtc.TrackLocal{video}
+	var audio *webrtc.TrackLocalStaticSample
+	if cfg.Audio {
+		audio, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "a-"+p.id, stream)
+		if err != nil {
+			return err
+		}
+		tracks = append(tracks, audio)
+	}
+	if err := p.sess.Publish(sctx, tracks...); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	src := VideoSource{VideoConfig: cfg.Video}
+	wg.Add(1)
+	go func() { defer wg.Done(); sendVideo(rctx, cfg, &src, sealer, video) }()
+	if audio != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); sendAudio(rctx, cfg, sealer, audio) }()
+	}
+	return nil
+}
+
+func sendVideo(ctx context.Context, cfg *Config, src *VideoSource, s Sealer, t *webrtc.TrackLocalStaticSample) {
+	d := src.FrameDuration()
+	tick := time.NewTicker(d)
+	defer tick.Stop()
+	var plain, sealed []byte
+	for {
+		var err error
+		plain, _ = src.Next(plain[:0], cfg.Now())
+		if sealed, err = s.Seal(sealed[:0], Video, plain); err != nil {
+			cfg.Logger.Error("seal video frame", "err", err)
+			return
+		}
+		// WriteSample copies the payload into its packets.
+		if err := t.WriteSample(media.Sample{Data: sealed, Duration: d}); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+			cfg.Logger.Debug("write video sample", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func sendAudio(ctx context.Context, cfg *Config, s Sealer, t *webrtc.TrackLocalStaticSample) {
+	src := &AudioSource{Bitrate: cfg.AudioBitrate}
+	tick := time.NewTicker(AudioFrameDuration)
+	defer tick.Stop()
+	var plain, sealed []byte
+	for {
+		var err error
+		plain = src.Next(plain[:0], cfg.Now())
+		if sealed, err = s.Seal(sealed[:0], Audio, plain); err != nil {
+			cfg.Logger.Error("seal audio frame", "err", err)
+			return
+		}
+		t.WriteSample(media.Sample{Data: sealed, Duration: AudioFrameDuration})
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// receive reads one subscribed track: RTP into a sample builder (the VP8 or Opus
+// depacketizer of pion/rtp), each frame opened with the media profile and recorded.
+func receive(ctx context.Context, cfg *Config, p *participant, tr *webrtc.TrackRemote, rec *Recorder) {
+	kind := Video
+	var dep rtp.Depacketizer = &codecs.VP8Packet{}
+	rate := uint32(90000)
+	if tr.Kind() == webrtc.RTPCodecTypeAudio {
+		kind, dep, rate = Audio, &codecs.OpusPacket{}, 48000
+	}
+	opener, err := p.profile.NewOpener()
+	if err != nil {
+		cfg.Logger.Error("media profile", "err", err)
+		return
+	}
+	trec := rec.Track(kind)
+	// 512 packets of reordering at most: a key frame at 4 Mbit/s is about 300 packets.
+	sb := samplebuilder.New(512, dep, rate)
+	var out []byte
+	for ctx.Err() == nil {
+		pkt, _, err := tr.ReadRTP()
+		if err != nil {
+			return
+		}
+		trec.Packet(pkt.SequenceNumber, pkt.MarshalSize())
+		sb.Push(pkt)
+		for s := sb.Pop(); s != nil; s = sb.Pop() {
+			now := cfg.Now()
+			out, err = opener.Open(out[:0], kind, s.Data)
+			if err != nil {
+				cfg.Logger.Debug("open frame", "participant", p.id, "err", err)
+				trec.DecryptFailure()
+				continue
+			}
+			f, err := ParseFrame(kind, out)
+			if err != nil {
+				trec.DecryptFailure()
+				continue
+			}
+			p.first.CompareAndSwap(0, int64(max(1, time.Since(p.began))))
+			trec.Frame(f, len(s.Data), now)
+		}
+	}
+}
+
+// createMeeting asks the directory for a new meeting hosted by cfg.Account.
+func createMeeting(ctx context.Context, cfg *Config) (*wire.Meeting, error) {
+	body, _ := json.Marshal(wire.CreateMeeting{HostAccount: cfg.Account})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(cfg.Directory, "/")+"/v1/meetings", bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("create meeting: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if len(cfg.From) > 0 {
+		req.Header.Set("X-Forwarded-For", cfg.From[0])
+	}
+	if cfg.Token != nil {
+		tok, err := cfg.Token("load-host", true)
+		if err != nil {
+			return nil, fmt.Errorf("create meeting: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("create meeting: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusCreated {
+		return nil, fmt.Errorf("create meeting: the directory answered %s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	var m wire.Meeting
+	if err := json.Unmarshal(b, &m); err != nil || m.ID == "" {
+		return nil, fmt.Errorf("create meeting: the directory's answer is not a meeting: %q", b)
+	}
+	return &m, nil
+}

@@ -1,0 +1,145 @@
+package loadtest
+
+import (
+	"context"
+	"log/slog"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/geofence/geofence/config"
+	"github.com/geofence/geofence/examples"
+	"github.com/geofence/geofence/internal/devstack"
+	"github.com/geofence/geofence/internal/leaktest"
+	"github.com/geofence/geofence/verify"
+)
+
+// startStack runs the whole system in process on loopback (directory, agents, key servers).
+func startStack(t *testing.T) *devstack.Stack {
+	t.Helper()
+	c, errs := config.Parse("world.yaml", examples.World)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	_, m := verify.Config(c, nil, verify.Options{})
+	st, err := devstack.New(devstack.Config{Model: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- st.Run(ctx) }()
+	// Every DC up at once, rather than at its agent's first report.
+	for _, dc := range m.DCs {
+		st.Core.ReportLoad(dc.ID, 0, true)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("stack: %v", err)
+		}
+	})
+	return st
+}
+
+// TestRunAgainstFakeSFU: publishers and subscribers join through a real directory and key
+// servers, and their media crosses real PeerConnections on 127.0.0.1 through a payload-blind
+// forwarder: every track arrives, every frame decrypts, and the report adds up.
+func TestRunAgainstFakeSFU(t *testing.T) {
+	leaktest.Check(t)
+	st := startStack(t)
+	sfu := newFakeSFU(t)
+	rep, err := Run(context.Background(), Config{
+		Directory: st.URL, Dial: sfu.Dial,
+		Publishers: 2, Subscribers: 2, Audio: true,
+		Video:    VideoConfig{Bitrate: 300_000, FPS: 15, KeyInterval: time.Second},
+		Duration: 1500 * time.Millisecond, Warmup: 300 * time.Millisecond,
+		From:     []string{"8.8.8.8"},
+		Logger:   slog.New(slog.NewTextHandler(&tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.TracksExpected != 8 || rep.TracksReceived != 8 {
+		t.Errorf("got %d of %d tracks, want 8 of 8", rep.TracksReceived, rep.TracksExpected)
+	}
+	if rep.Video.Tracks != 4 || rep.Audio == nil || rep.Audio.Tracks != 4 {
+		t.Errorf("got %d video and %v audio tracks recorded, want 4 and 4", rep.Video.Tracks, rep.Audio)
+	}
+	if rep.Video.Frames == 0 || rep.Audio.Frames == 0 || rep.Latency.Count != rep.Video.Frames+rep.Audio.Frames {
+		t.Errorf("frames: video %d audio %d, latencies %d", rep.Video.Frames, rep.Audio.Frames, rep.Latency.Count)
+	}
+	if rep.DecryptFailures != 0 {
+		t.Errorf("got %d decrypt failures, want 0", rep.DecryptFailures)
+	}
+	if rep.PacketBytes == 0 || rep.ForwardedMbps <= 0 {
+		t.Errorf("got %d bytes, %.3f Mbit/s forwarded", rep.PacketBytes, rep.ForwardedMbps)
+	}
+	n := 0
+	for _, c := range rep.Datacenters {
+		n += c
+	}
+	if n != 4 {
+		t.Errorf("datacenters %v: %d participants, want 4", rep.Datacenters, n)
+	}
+	for _, ph := range []string{PhaseJoin, PhaseKey, PhaseSignalling, PhaseICE, PhaseDTLS} {
+		if rep.Setup[ph].Count != 4 {
+			t.Errorf("phase %s: %d participants, want 4", ph, rep.Setup[ph].Count)
+		}
+	}
+	if rep.Setup[PhaseFirstFrame].Count != 2 {
+		t.Errorf("first frame: %d subscribers, want 2", rep.Setup[PhaseFirstFrame].Count)
+	}
+	sfu.mu.Lock()
+	pairs := sfu.pairs
+	sfu.mu.Unlock()
+	if len(pairs) == 0 {
+		t.Error("no selected candidate pair seen")
+	}
+	for _, p := range pairs {
+		if p != "127.0.0.1 127.0.0.1" {
+			t.Errorf("selected candidate pair %q, want 127.0.0.1 on both sides", p)
+		}
+	}
+	var b strings.Builder
+	rep.WriteText(&b)
+	for _, want := range []string{"2 publishers, 2 subscribers", "tracks: 8 of 8 arrived", "video", "audio"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+func TestRunConfigErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"no directory", Config{Dial: newFakeSFU(t).Dial, Publishers: 1}},
+		{"no dialer", Config{Directory: "http://127.0.0.1:1", Publishers: 1}},
+		{"no publisher", Config{Directory: "http://127.0.0.1:1", Dial: newFakeSFU(t).Dial}},
+		{"negative subscribers", Config{Directory: "http://127.0.0.1:1", Dial: newFakeSFU(t).Dial, Publishers: 1, Subscribers: -1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Run(context.Background(), tt.cfg); err == nil {
+				t.Error("got no error")
+			}
+		})
+	}
+}
+
+// TestRunRefused: a meeting the directory does not know is a setup failure naming it.
+func TestRunRefused(t *testing.T) {
+	leaktest.Check(t)
+	st := startStack(t)
+	rep, err := Run(context.Background(), Config{Directory: st.URL, Dial: newFakeSFU(t).Dial, Meeting: "m-none", Publishers: 1, Subscribers: 1,
+		SetupTimeout: 5 * time.Second})
+	if !errors.Is(err, ErrSetup) || rep == nil || len(rep.SetupErrors) != 2 {
+		t.Fatalf("got %v, %+v; want ErrSetup with 2 setup errors", err, rep)
+	}
+}
+
+type tlog struct{ t testing.TB }
+
+func (w *tlog) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
