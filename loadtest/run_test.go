@@ -2,8 +2,8 @@ package loadtest
 
 import (
 	"context"
-	"log/slog"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -55,8 +55,8 @@ func TestRunAgainstFakeSFU(t *testing.T) {
 		Publishers: 2, Subscribers: 2, Audio: true,
 		Video:    VideoConfig{Bitrate: 300_000, FPS: 15, KeyInterval: time.Second},
 		Duration: 1500 * time.Millisecond, Warmup: 300 * time.Millisecond,
-		From:     []string{"8.8.8.8"},
-		Logger:   slog.New(slog.NewTextHandler(&tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		From:   []string{"8.8.8.8"},
+		Logger: slog.New(slog.NewTextHandler(&tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -142,4 +142,7 @@ func TestRunRefused(t *testing.T) {
 
 type tlog struct{ t testing.TB }
 
-func (w *tlog) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
+func (w *tlog) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}

@@ -48,6 +48,7 @@ func commands() []command {
 		{"config", "push a verified config to the deployment's store, for every process to pick up (config push FILE --etcd URL)", runConfig},
 		{"audit", "check the evidence logs, prove an entry, write the transparency report", runAudit},
 		{"token", "mint a join token with an account's key, as its backend would (--new-key: make a key)", runToken},
+		{"loadtest", "synthetic participants that publish encrypted media and subscribe: setup, latency, loss", runLoadtest},
 		{"sim", "simulate a day of joins, surges and failures through the real routing code, with plots", runSim},
 		{"version", "print geofence's version, the Go that built it and its source revision", runVersion},
 	}
