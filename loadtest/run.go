@@ -429,6 +429,7 @@ func joinOne(ctx context.Context, cfg *Config, p *participant, leaderKey func() 
 			return err
 		}
 		p.phases[PhaseKey] = time.Since(kb)
+		cfg.Logger.Debug("meeting key", "participant", p.id, "kms", mk.KMS, "epoch", mk.Key.Epoch(), "datacenter", res.Datacenter)
 		p.profile = cfg.Profile(mk.Key.Bytes(), mk.Key.Epoch())
 	}
 	sess, err := cfg.Dial(ctx, res.Endpoint, res.Token)
