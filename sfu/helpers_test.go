@@ -19,7 +19,9 @@ import (
 	"github.com/geofence/geofence/ticket"
 	"github.com/geofence/geofence/verify"
 	"github.com/geofence/geofence/wire"
+	"github.com/pion/logging"
 	"github.com/pion/rtp"
+	"github.com/pion/transport/v5/vnet"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -57,6 +59,9 @@ type world struct {
 	stops   map[string]func()
 	creds   map[string]string
 	nets    map[string]sfu.Network
+	// clientNet is the network of each new participant: loopback, or a fresh host on the
+	// virtual WAN.
+	clientNet func() sfu.Network
 }
 
 func newWorld(t testing.TB) *world {
@@ -74,7 +79,8 @@ func newWorld(t testing.TB) *world {
 		t.Fatal(err)
 	}
 	w := &world{t: t, model: loadModel(t), signer: s, keys: rk, urls: map[string]string{}, servers: map[string]*sfu.Server{},
-		stops: map[string]func(){}, creds: map[string]string{}, nets: map[string]sfu.Network{}}
+		stops: map[string]func(){}, creds: map[string]string{}, nets: map[string]sfu.Network{},
+		clientNet: func() sfu.Network { return loopback }}
 	for _, dc := range []string{"de-fra", "fr-par", "nl-ams", "us-nyc"} {
 		w.creds[dc] = "credential-of-" + dc
 	}
@@ -206,7 +212,7 @@ func (w *world) tryJoin(p person, dc, tok string) (*member, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var err error
-	m.conn, err = sfuclient.Dial(ctx, sfuclient.Config{URL: w.url(dc), Ticket: tok, Network: w.nets[dc], OnTrack: m.onTrack})
+	m.conn, err = sfuclient.Dial(ctx, sfuclient.Config{URL: w.url(dc), Ticket: tok, Network: w.clientNet(), OnTrack: m.onTrack})
 	if err != nil {
 		return nil, err
 	}
@@ -303,3 +309,55 @@ func eventually(t testing.TB, what string, timeout time.Duration, cond func() bo
 }
 
 var loopback = sfu.Network{Loopback: true}
+
+// wan is a virtual network between datacenters and participants (Pion's vnet), with the
+// latency and loss of a WAN.
+type wan struct {
+	t      testing.TB
+	router *vnet.Router
+	mu     sync.Mutex
+	next   int
+}
+
+func newWAN(t testing.TB, delay time.Duration, lossPercent int) *wan {
+	t.Helper()
+	r, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.0.0.0/16", MinDelay: delay, MaxJitter: delay / 10,
+		LoggerFactory: logging.NewDefaultLoggerFactory()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lossPercent > 0 {
+		rng := rand.New(rand.NewPCG(1, 2))
+		var mu sync.Mutex
+		r.AddChunkFilter(func(c vnet.Chunk) bool {
+			if c.Network() != "udp" {
+				return true
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			return rng.IntN(100) >= lossPercent
+		})
+	}
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Stop() })
+	return &wan{t: t, router: r, next: 1}
+}
+
+// host adds a host to the WAN and returns its network.
+func (w *wan) host() sfu.Network {
+	w.t.Helper()
+	w.mu.Lock()
+	w.next++
+	ip := fmt.Sprintf("10.0.%d.%d", w.next/250, w.next%250+1)
+	w.mu.Unlock()
+	n, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip}})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if err := w.router.AddNet(n); err != nil {
+		w.t.Fatal(err)
+	}
+	return sfu.Network{VNet: n}
+}

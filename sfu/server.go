@@ -186,19 +186,38 @@ func (s *Server) serveConn(ctx context.Context, c *sigConn, remote string) {
 		}
 		cancel()
 	}()
-	jctx, jcancel := context.WithTimeout(ctx, s.cfg.JoinTimeout)
-	first, err := c.read(jctx)
-	jcancel()
-	if err != nil {
+	// The first message, within the join timeout. The read itself gets no deadline: a
+	// WebSocket read that times out closes the connection before the error could be sent.
+	type result struct {
+		m   wire.Signal
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		m, err := c.read(ctx)
+		got <- result{m, err}
+	}()
+	timer := time.NewTimer(s.cfg.JoinTimeout)
+	defer timer.Stop()
+	var first wire.Signal
+	select {
+	case <-timer.C:
 		s.metrics.joins.WithLabelValues(wire.CodeBadRequest).Inc()
-		msg := "the first message must be \"join\" or \"bridge\" within " + s.cfg.JoinTimeout.String()
-		var pe *protocolError
-		if errors.As(err, &pe) {
-			c.fail(wire.Error{Error: pe.code, Message: pe.msg})
+		c.fail(wire.Error{Error: wire.CodeBadRequest, Message: "the first message must be \"join\" or \"bridge\", within " + s.cfg.JoinTimeout.String()})
+		<-got
+		return
+	case r := <-got:
+		if r.err != nil {
+			s.metrics.joins.WithLabelValues(wire.CodeBadRequest).Inc()
+			var pe *protocolError
+			if errors.As(r.err, &pe) {
+				c.fail(wire.Error{Error: pe.code, Message: pe.msg})
+			} else {
+				c.abort()
+			}
 			return
 		}
-		c.fail(wire.Error{Error: wire.CodeBadRequest, Message: msg})
-		return
+		first = r.m
 	}
 	var p *peer
 	switch first.Type {

@@ -92,7 +92,7 @@ func ParseSignal(b []byte) (wire.Signal, error) {
 type sigConn struct {
 	ws      *websocket.Conn
 	limiter *rate.Limiter
-	out     chan []byte
+	out     chan outMsg
 	done    chan struct{} // closed once the connection is closed
 	once    sync.Once
 	wrote   chan struct{} // closed when the writer has stopped
@@ -100,10 +100,18 @@ type sigConn struct {
 
 func newSigConn(ws *websocket.Conn) *sigConn {
 	ws.SetReadLimit(wire.MaxSignalSize)
-	c := &sigConn{ws: ws, limiter: rate.NewLimiter(signalRate, signalBurst), out: make(chan []byte, sendQueue),
+	c := &sigConn{ws: ws, limiter: rate.NewLimiter(signalRate, signalBurst), out: make(chan outMsg, sendQueue),
 		done: make(chan struct{}), wrote: make(chan struct{})}
 	go c.writeLoop()
 	return c
+}
+
+// outMsg is a message to write, or (closing) the close frame that ends the writer.
+type outMsg struct {
+	b       []byte
+	closing bool
+	code    websocket.StatusCode
+	reason  string
 }
 
 func (c *sigConn) writeLoop() {
@@ -112,9 +120,14 @@ func (c *sigConn) writeLoop() {
 		select {
 		case <-c.done:
 			return
-		case b := <-c.out:
+		case m := <-c.out:
+			if m.closing {
+				c.once.Do(func() { close(c.done) })
+				_ = c.ws.Close(m.code, m.reason)
+				return
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-			err := c.ws.Write(ctx, websocket.MessageText, b)
+			err := c.ws.Write(ctx, websocket.MessageText, m.b)
 			cancel()
 			if err != nil {
 				c.abort()
@@ -137,7 +150,7 @@ func (c *sigConn) send(s wire.Signal) bool {
 	default:
 	}
 	select {
-	case c.out <- b:
+	case c.out <- outMsg{b: b}:
 		return true
 	default:
 		// A peer that does not read its signalling is gone or hostile.
@@ -171,25 +184,27 @@ func (c *sigConn) fail(e wire.Error) {
 	c.close(websocket.StatusPolicyViolation, e.Error)
 }
 
-// close flushes what is queued (for a moment) and closes the connection with code.
+// close closes the connection with code once what is queued before it is written; a
+// connection too far behind to queue the close is closed at once.
 func (c *sigConn) close(code websocket.StatusCode, reason string) {
-	deadline := time.After(closeTimeout)
-flush:
-	for len(c.out) > 0 {
-		select {
-		case <-c.wrote:
-			break flush
-		case <-deadline:
-			break flush
-		case <-time.After(10 * time.Millisecond):
-		}
+	select {
+	case <-c.done:
+		return
+	default:
 	}
-	c.once.Do(func() {
-		close(c.done)
+	select {
+	case c.out <- outMsg{closing: true, code: code, reason: reason}:
+		// The writer closes within writeTimeout plus the close handshake's own bound.
 		go func() {
-			_ = c.ws.Close(code, reason)
+			select {
+			case <-c.wrote:
+			case <-time.After(writeTimeout + closeTimeout):
+				c.abort()
+			}
 		}()
-	})
+	default:
+		c.abort()
+	}
 }
 
 // abort closes the connection at once.
