@@ -192,6 +192,9 @@ type member struct {
 	dc   string
 	conn *sfuclient.Conn
 
+	// onPayload, when set, sees every payload received, by publisher id and kind.
+	onPayload func(from, kind string, payload []byte)
+
 	mu       sync.Mutex
 	got      map[string]int // packets received by publisher id and kind: "felix/video"
 	streams  map[string]string
@@ -232,6 +235,9 @@ func (m *member) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver, info
 			continue
 		}
 		key := who + "/" + info.Kind
+		if m.onPayload != nil {
+			m.onPayload(who, info.Kind, pkt.Payload)
+		}
 		m.mu.Lock()
 		m.got[key]++
 		m.lastSeen[key] = time.Now()
@@ -249,6 +255,16 @@ func (m *member) received(id, kind string) int {
 // publish sends an audio and a video track of packets marked "<id>:<kind>:<n>" until ctx
 // ends.
 func (m *member) publish(ctx context.Context) {
+	m.t.Helper()
+	m.publishWith(ctx, func(kind string, n uint16) []byte {
+		payload := fmt.Appendf(nil, "%s:%s:%d:", m.who.id, kind, n)
+		return append(payload, make([]byte, 200)...)
+	})
+}
+
+// publishWith publishes an audio and a video track whose packets carry payload(kind, n),
+// which must start with "<id>:".
+func (m *member) publishWith(ctx context.Context, payload func(kind string, n uint16) []byte) {
 	m.t.Helper()
 	audio, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "a", m.who.id)
 	if err != nil {
@@ -288,9 +304,8 @@ func (m *member) publish(ctx context.Context) {
 				t    *webrtc.TrackLocalStaticRTP
 				kind string
 			}{{audio, "audio"}, {video, "video"}} {
-				payload := fmt.Appendf(nil, "%s:%s:%d:", m.who.id, tr.kind, n)
-				payload = append(payload, make([]byte, 200)...)
-				_ = tr.t.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: n, Timestamp: uint32(n) * 960, Marker: true}, Payload: payload})
+				_ = tr.t.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: n, Timestamp: uint32(n) * 960, Marker: true},
+					Payload: payload(tr.kind, n)})
 			}
 		}
 	}()

@@ -165,6 +165,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Authentication is the ticket in the first message, never an ambient credential such
 	// as a cookie, so a page from another origin gains nothing a script could not do
 	// itself: any origin may connect (the meeting page is served by other DCs too).
+	// A signalling connection outlives any HTTP deadline of the server it came through;
+	// its own limits (join timeout, pings, write timeout) bound it instead.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return
