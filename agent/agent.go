@@ -183,7 +183,6 @@ func (a *Agent) Hold(c *wire.Claims, end func()) (release func(), ref *admission
 	return func() { a.close(id) }, nil
 }
 
-
 // New checks cfg and returns an Agent for it.
 func New(cfg Config) (*Agent, error) {
 	if cfg.Model == nil {

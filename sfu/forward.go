@@ -146,11 +146,11 @@ type downTrack struct {
 	w      *writer
 	sender *webrtc.RTPSender
 
-	mu    sync.Mutex
-	bound bool
-	ssrc  webrtc.SSRC
-	pt    uint8
-	out   webrtc.TrackLocalWriter
+	mu     sync.Mutex
+	bound  bool
+	ssrc   webrtc.SSRC
+	pt     uint8
+	out    webrtc.TrackLocalWriter
 	extIDs []extMap
 }
 

@@ -616,4 +616,3 @@ func (p *peer) cleanup() {
 		s.log.Info("media session ended", "meeting", p.room.id, "participant", p.self.info.ID, "ref", p.self.info.Ref)
 	}
 }
-

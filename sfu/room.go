@@ -27,12 +27,12 @@ type room struct {
 
 	mu           sync.Mutex
 	peers        map[*peer]struct{}
-	pubs         map[string]*publisher  // by ref
-	tracks       map[string]*upTrack    // by track id
-	remoteTracks map[string]wire.Track  // announced by the home, not arrived yet, by id
-	out          *peer                  // the bridge to the home, at a datacenter that is not it
-	dialing      bool                   // the bridge to the home is being opened
-	withheldSent map[withheldKey]bool   // withheld events sent over bridges
+	pubs         map[string]*publisher // by ref
+	tracks       map[string]*upTrack   // by track id
+	remoteTracks map[string]wire.Track // announced by the home, not arrived yet, by id
+	out          *peer                 // the bridge to the home, at a datacenter that is not it
+	dialing      bool                  // the bridge to the home is being opened
+	withheldSent map[withheldKey]bool  // withheld events sent over bridges
 }
 
 type withheldKey struct {

@@ -25,9 +25,9 @@ func TestTwoParticipantsExchangeMedia(t *testing.T) {
 	a.publish(ctx)
 	f.publish(ctx)
 	for _, c := range []struct {
-		m        *member
-		from     string
-		kind     string
+		m    *member
+		from string
+		kind string
 	}{{a, "felix", "video"}, {a, "felix", "audio"}, {f, "anna", "video"}, {f, "anna", "audio"}} {
 		eventually(t, c.m.who.id+" receiving "+c.from+"'s "+c.kind, 15*time.Second, func() bool { return c.m.received(c.from, c.kind) > 20 })
 	}

@@ -27,7 +27,6 @@ import (
 	"time"
 
 	"github.com/geofence/geofence/agent"
-	"github.com/geofence/geofence/sfu"
 	"github.com/geofence/geofence/audit"
 	"github.com/geofence/geofence/clientip"
 	"github.com/geofence/geofence/directory"
@@ -38,6 +37,7 @@ import (
 	"github.com/geofence/geofence/internal/jsonapi"
 	"github.com/geofence/geofence/kms"
 	"github.com/geofence/geofence/policy"
+	"github.com/geofence/geofence/sfu"
 	"github.com/geofence/geofence/ticket"
 	"github.com/geofence/geofence/verify"
 	"github.com/geofence/geofence/wire"
@@ -101,9 +101,9 @@ type Stack struct {
 	Agents    map[string]*agent.Agent
 	AgentURLs map[string]string
 	// Media is every agent's media server (its signalling is at the agent's URL).
-	Media map[string]*sfu.Server
-	KMS       map[string]*kms.Server
-	KMSURLs   map[string]string
+	Media   map[string]*sfu.Server
+	KMS     map[string]*kms.Server
+	KMSURLs map[string]string
 	// Registry holds every server's metrics.
 	Registry *prometheus.Registry
 	// Evidence is the evidence logs (nil without Config.Evidence), EvidenceDir their folder.
