@@ -110,6 +110,7 @@ type Agent struct {
 	http     *httpserve.Metrics
 	faults   fault.Injector
 	serving  atomic.Bool
+	media    Media // the media server, when SetMedia gave one
 
 	mu       sync.Mutex
 	sessions map[string]*session   // by id
@@ -131,7 +132,55 @@ type session struct {
 	ticket  string // the ticket's id (jti), for the log
 	started time.Time
 	expires time.Time
-	elem    *list.Element // in Agent.byExpiry
+	elem    *list.Element // in Agent.byExpiry; nil for a media session, which ends with its connection
+	end     func()        // a media session's: closes its connection when it is replaced
+}
+
+// Media is a DC's media server (package sfu): the agent serves its signalling at
+// wire.RTCPath, puts its load in every load report, and drains it when it drains.
+type Media interface {
+	http.Handler
+	Load() wire.MediaLoad
+	Drain(ctx context.Context)
+}
+
+// SetMedia makes m the datacenter's media server. It must be called before Serve.
+func (a *Agent) SetMedia(m Media) error {
+	if a.serving.Load() {
+		return fmt.Errorf("agent %s: SetMedia after Serve", a.cfg.ID)
+	}
+	a.media = m
+	return nil
+}
+
+// Hold opens a media session for the participant of verified, admitted claims c: the one
+// session it holds in its meeting (DESIGN.md section 8), replacing any it held (an HTTP
+// session, or another media connection, whose end is called), within the datacenter's
+// capacity (503 no_capacity beyond it, I4). The media server calls it; release ends the
+// session and may be called more than once.
+func (a *Agent) Hold(c *wire.Claims, end func()) (release func(), ref *admission.Refusal) {
+	id, err := newSessionID()
+	if err != nil {
+		return nil, &admission.Refusal{Status: http.StatusInternalServerError, Code: wire.CodeInternal,
+			Message: "the datacenter could not open a session; try another datacenter", Cause: err}
+	}
+	s := &session{id: id, who: identity{c.Meeting, c.Account, c.Participant}, ticket: c.ID, end: end}
+	n, old, ok := a.open(s)
+	if !ok {
+		a.metrics.admissions.WithLabelValues(wire.CodeNoCapacity).Inc()
+		return nil, &admission.Refusal{Status: http.StatusServiceUnavailable, Code: wire.CodeNoCapacity,
+			Message: fmt.Sprintf("datacenter %s is full (%d participants)", a.cfg.ID, a.capacity.Load())}
+	}
+	a.metrics.admissions.WithLabelValues(OutcomeAdmitted).Inc()
+	if old != nil {
+		a.metrics.replaced.Inc()
+		a.log.Info("media session replaces the participant's session", "meeting", c.Meeting, "account", c.Account,
+			"participant", c.Participant, "ticket", c.ID, "replaced_ticket", old.ticket, "participants", n)
+		if old.end != nil {
+			old.end()
+		}
+	}
+	return func() { a.close(id) }, nil
 }
 
 // New checks cfg and returns an Agent for it.
@@ -212,6 +261,9 @@ func (a *Agent) SetModel(m *policy.Model) {
 	a.log.Info("config swapped in")
 }
 
+// Model is the policy in force at the agent (the last SetModel's).
+func (a *Agent) Model() *policy.Model { return a.model.Load() }
+
 // ID is the agent's datacenter id.
 func (a *Agent) ID() string { return a.cfg.ID }
 
@@ -285,6 +337,12 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 		a.report(rctx, false)
 		rcancel()
 	}
+	if a.media != nil {
+		// WebSocket connections are hijacked: the HTTP server's drain does not see them.
+		mctx, mcancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.DrainTimeout)
+		a.media.Drain(mctx)
+		mcancel()
+	}
 	drain()
 	if served != nil {
 		if serr := <-served; serr != nil {
@@ -318,6 +376,9 @@ func (a *Agent) handler() http.Handler {
 	mux.HandleFunc("GET "+HealthPath, a.health)
 	if a.cfg.Metrics != nil {
 		mux.Handle("GET "+MetricsPath, a.cfg.Metrics)
+	}
+	if a.media != nil {
+		mux.Handle("GET "+wire.RTCPath, a.media)
 	}
 	return mux
 }
@@ -363,6 +424,9 @@ func (a *Agent) connect(w http.ResponseWriter, r *http.Request) {
 		// One session per participant and meeting: a replayed ticket, or a client that
 		// reconnected, takes over the session rather than adding load.
 		a.metrics.replaced.Inc()
+		if old.end != nil {
+			old.end()
+		}
 		a.log.Info("admitted, replacing the participant's session", append(attrs,
 			"replaced_ticket", old.ticket, "replaced_after", s.started.Sub(old.started))...)
 	} else {
@@ -389,7 +453,11 @@ func (a *Agent) open(s *session) (n int, replaced *session, ok bool) {
 		return len(a.sessions), nil, false
 	}
 	s.started, s.expires = now, now.Add(a.cfg.SessionTTL)
-	s.elem = a.byExpiry.PushBack(s)
+	if s.end == nil {
+		s.elem = a.byExpiry.PushBack(s)
+	} else {
+		s.expires = time.Time{} // ends with its connection, never by TTL
+	}
 	a.sessions[s.id] = s
 	a.byParty[s.who] = s
 	n = len(a.sessions)
@@ -404,7 +472,7 @@ func (a *Agent) renew(id string) (*session, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s, ok := a.sessions[id]
-	if !ok || !now.Before(s.expires) {
+	if !ok || s.elem == nil || !now.Before(s.expires) {
 		return nil, false
 	}
 	s.expires = now.Add(a.cfg.SessionTTL)
@@ -456,7 +524,9 @@ func (a *Agent) takeExpired(now time.Time) ([]*session, int) {
 }
 
 func (a *Agent) removeLocked(s *session) {
-	a.byExpiry.Remove(s.elem)
+	if s.elem != nil {
+		a.byExpiry.Remove(s.elem)
+	}
 	delete(a.sessions, s.id)
 	if a.byParty[s.who] == s {
 		delete(a.byParty, s.who)

@@ -46,7 +46,12 @@ func (a *Agent) reportLoop(ctx context.Context) {
 // report sends one load report: the sessions open now, expired ones dropped first.
 func (a *Agent) report(ctx context.Context, healthy bool) error {
 	n := int64(a.Participants())
-	err := a.sendReport(ctx, wire.LoadReport{Participants: &n, Healthy: &healthy})
+	rep := wire.LoadReport{Participants: &n, Healthy: &healthy}
+	if a.media != nil {
+		l := a.media.Load()
+		rep.Media = &l
+	}
+	err := a.sendReport(ctx, rep)
 	outcome := "ok"
 	if err != nil {
 		outcome = "error"

@@ -23,10 +23,12 @@ const RTCPath = "/v1/rtc"
 const (
 	// → first message of a participant: Ticket.
 	SignalJoin = "join"
-	// → first message of a bridge: Datacenter (the bridging DC), Credential (its credential)
-	// and Ticket (the ticket of a participant at the bridging DC whose meeting's home is here).
+	// → first message of a bridge: Datacenter (the bridging DC), Credential (its credential),
+	// Ticket and Participant (the ticket and Ref of a participant at the bridging DC whose
+	// meeting's home is here).
 	SignalBridge = "bridge"
-	// → on a bridge: another participant of the bridging DC in the meeting: Ticket.
+	// → on a bridge: another participant of the bridging DC in the meeting: Ticket and
+	// Participant (its Ref).
 	SignalBridgeJoin = "bridge_join"
 	// → on a bridge: that participant left: Participant (its Ref).
 	SignalBridgeLeave = "bridge_leave"
@@ -98,7 +100,8 @@ type Signal struct {
 	// Joined answers join and bridge.
 	Joined *Joined `json:"joined,omitempty"`
 	// Participant is the participant that joined or left (participant_joined,
-	// participant_left, bridge_leave).
+	// participant_left, bridge_leave), the one offered on a bridge (bridge, bridge_join: its
+	// Ref at the bridging datacenter), or, in an error on a bridge, the one refused.
 	Participant *Participant `json:"participant,omitempty"`
 	// Track is the track published or unpublished.
 	Track *Track `json:"track,omitempty"`

@@ -37,6 +37,7 @@ import (
 	"github.com/geofence/geofence/internal/jsonapi"
 	"github.com/geofence/geofence/kms"
 	"github.com/geofence/geofence/policy"
+	"github.com/geofence/geofence/sfu"
 	"github.com/geofence/geofence/ticket"
 	"github.com/geofence/geofence/verify"
 	"github.com/geofence/geofence/wire"
@@ -80,6 +81,9 @@ type Config struct {
 	// key servers' sealed keys; and a second directory serves beside the first, on the same
 	// store, so that the cluster can be seen in one process. Nil: all in memory.
 	Etcd []string
+	// RecordPayload, when set, is given the SHA-256 of every RTP payload a media server
+	// forwards (sfu.Config.RecordPayload): development only.
+	RecordPayload func(digest [32]byte)
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -96,8 +100,10 @@ type Stack struct {
 	// Agents and KMS are the servers by DC id, with their base URLs.
 	Agents    map[string]*agent.Agent
 	AgentURLs map[string]string
-	KMS       map[string]*kms.Server
-	KMSURLs   map[string]string
+	// Media is every agent's media server (its signalling is at the agent's URL).
+	Media   map[string]*sfu.Server
+	KMS     map[string]*kms.Server
+	KMSURLs map[string]string
 	// Registry holds every server's metrics.
 	Registry *prometheus.Registry
 	// Evidence is the evidence logs (nil without Config.Evidence), EvidenceDir their folder.
@@ -137,7 +143,7 @@ func New(cfg Config) (_ *Stack, err error) {
 	}
 	m := cfg.Model
 	s := &Stack{
-		Agents: map[string]*agent.Agent{}, AgentURLs: map[string]string{}, KMS: map[string]*kms.Server{}, KMSURLs: map[string]string{},
+		Agents: map[string]*agent.Agent{}, AgentURLs: map[string]string{}, Media: map[string]*sfu.Server{}, KMS: map[string]*kms.Server{}, KMSURLs: map[string]string{},
 		Registry: prometheus.NewRegistry(), model: m, log: log, lns: map[string]net.Listener{},
 	}
 	s.ctx, s.stop = context.WithCancel(context.Background())
@@ -248,13 +254,32 @@ func New(cfg Config) (_ *Stack, err error) {
 		}
 		s.KMS[id] = k
 	}
+	// Every media DC runs a media server inside its agent, on loopback only (DESIGN.md
+	// section 8), bridging to the others with credentials made for this process.
+	creds := map[string]string{}
+	for id := range s.AgentURLs {
+		creds[id] = rand.Text()
+	}
+	peers := func(id string) (string, bool) {
+		u, ok := s.AgentURLs[id]
+		return u, ok
+	}
 	for id := range s.AgentURLs {
 		a, err := agent.New(agent.Config{ID: id, Model: m, Keys: keys, Directory: s.URL,
 			Logger: log.With("dc", id), Registry: s.Registry, Unverified: cfg.Unverified})
 		if err != nil {
 			return nil, fmt.Errorf("new dev stack: %w", err)
 		}
-		s.Agents[id] = a
+		media, err := sfu.New(sfu.Config{ID: id, Model: a.Model, Keys: keys, Sessions: a, Network: sfu.Network{Loopback: true},
+			Credential: creds[id], PeerCredentials: creds, Peers: peers, RecordPayload: cfg.RecordPayload,
+			Logger: log.With("dc", id), Registry: s.Registry})
+		if err != nil {
+			return nil, fmt.Errorf("new dev stack: %w", err)
+		}
+		if err := a.SetMedia(media); err != nil {
+			return nil, fmt.Errorf("new dev stack: %w", err)
+		}
+		s.Agents[id], s.Media[id] = a, media
 	}
 	return s, nil
 }

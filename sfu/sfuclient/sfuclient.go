@@ -1,0 +1,429 @@
+// Package sfuclient is a Go participant of the media server's signalling protocol
+// (docs/rtc.md): it joins with a ticket, publishes tracks on its publisher PeerConnection,
+// receives the others' on its subscriber PeerConnection, and reports the events the server
+// sends. The load generator and the media server's tests use it; it is also the reference
+// for other clients.
+//
+// It does no media processing: what it publishes and what it does with the tracks it
+// receives are the caller's (package loadtest puts the media profile on both).
+package sfuclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/geofence/geofence/sfu"
+	"github.com/geofence/geofence/wire"
+	"github.com/pion/webrtc/v4"
+)
+
+// Config configures a connection. URL and Ticket are required.
+type Config struct {
+	// URL is the media server's base URL (http://host:port, as a ticket's endpoint) or its
+	// WebSocket URL (ws://host:port/v1/rtc). Required.
+	URL string
+	// Ticket is the participant's ticket for this datacenter. Required.
+	Ticket string
+	// Network is where WebRTC runs: Loopback in development and tests.
+	Network sfu.Network
+	// OnTrack is called for every track that arrives, with what the server announced of it.
+	OnTrack func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver, info wire.Track)
+	// HTTPClient dials the WebSocket; nil means http.DefaultClient.
+	HTTPClient *http.Client
+	// Logger receives the connection's logs; nil means none.
+	Logger *slog.Logger
+}
+
+// Timings are how long each setup phase of the publisher PeerConnection took, from Dial.
+type Timings struct {
+	Signalling time.Duration // until "joined"
+	ICE        time.Duration // until ICE connected
+	DTLS       time.Duration // until the PeerConnection connected (DTLS done)
+}
+
+// Conn is a participant's connection to a media server.
+type Conn struct {
+	cfg    Config
+	ws     *websocket.Conn
+	joined wire.Joined
+	start  time.Time
+
+	pub, sub *webrtc.PeerConnection
+
+	writeMu sync.Mutex
+	events  chan wire.Signal
+	done    chan struct{}
+	answers chan string // answers to publisher offers
+
+	mu       sync.Mutex
+	tracks   map[string]wire.Track // announced, by id
+	timings  Timings
+	err      error
+	closed   bool
+	pending  map[string][]webrtc.ICECandidateInit
+	withheld []wire.Withheld
+}
+
+// Error is the server's refusal or the error it ended the connection with.
+type Error struct{ Body wire.Error }
+
+func (e *Error) Error() string { return e.Body.Error + ": " + e.Body.Message }
+
+// Dial opens the signalling connection, joins and waits for "joined" (or the refusal, as an
+// *Error).
+func Dial(ctx context.Context, cfg Config) (*Conn, error) {
+	if cfg.URL == "" || cfg.Ticket == "" {
+		return nil, errors.New("sfuclient: URL and Ticket are required")
+	}
+	u := cfg.URL
+	if strings.HasPrefix(u, "http") {
+		u = "ws" + strings.TrimPrefix(strings.TrimRight(u, "/"), "http") + wire.RTCPath
+	}
+	api, err := sfu.NewAPI(cfg.Network)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Conn{cfg: cfg, start: time.Now(), events: make(chan wire.Signal, 1024), done: make(chan struct{}),
+		answers: make(chan string, 4), tracks: map[string]wire.Track{}, pending: map[string][]webrtc.ICECandidateInit{}}
+	ws, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: cfg.HTTPClient})
+	if err != nil {
+		return nil, fmt.Errorf("sfuclient: dial %s: %w", u, err)
+	}
+	ws.SetReadLimit(wire.MaxSignalSize)
+	c.ws = ws
+	if err := c.write(ctx, wire.Signal{Type: wire.SignalJoin, Ticket: cfg.Ticket}); err != nil {
+		ws.CloseNow()
+		return nil, err
+	}
+	m, err := c.read(ctx)
+	if err != nil {
+		ws.CloseNow()
+		return nil, err
+	}
+	if m.Type == wire.SignalError {
+		ws.CloseNow()
+		return nil, &Error{Body: *m.Error}
+	}
+	if m.Type != wire.SignalJoined {
+		ws.CloseNow()
+		return nil, fmt.Errorf("sfuclient: the server answered %q, want %q", m.Type, wire.SignalJoined)
+	}
+	c.joined = *m.Joined
+	c.timings.Signalling = time.Since(c.start)
+	for _, t := range c.joined.Tracks {
+		c.tracks[t.ID] = t
+	}
+	if c.pub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+		ws.CloseNow()
+		return nil, err
+	}
+	if c.sub, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+		c.pub.Close()
+		ws.CloseNow()
+		return nil, err
+	}
+	c.wirePC(c.pub, wire.TargetPublisher)
+	c.wirePC(c.sub, wire.TargetSubscriber)
+	c.pub.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		if s == webrtc.ICEConnectionStateConnected {
+			c.mu.Lock()
+			if c.timings.ICE == 0 {
+				c.timings.ICE = time.Since(c.start)
+			}
+			c.mu.Unlock()
+		}
+	})
+	c.pub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			c.mu.Lock()
+			if c.timings.DTLS == 0 {
+				c.timings.DTLS = time.Since(c.start)
+			}
+			c.mu.Unlock()
+		}
+	})
+	c.sub.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		c.mu.Lock()
+		info, ok := c.tracks[remote.ID()]
+		c.mu.Unlock()
+		if !ok {
+			info = wire.Track{ID: remote.ID(), Stream: remote.StreamID(), Kind: remote.Kind().String()}
+		}
+		if c.cfg.OnTrack != nil {
+			c.cfg.OnTrack(remote, recv, info)
+		}
+	})
+	go c.readLoop()
+	return c, nil
+}
+
+func (c *Conn) wirePC(pc *webrtc.PeerConnection, target string) {
+	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+		m := wire.Signal{Type: wire.SignalCandidate, Target: target}
+		if cand != nil {
+			init := cand.ToJSON()
+			m.Candidate = &wire.ICECandidate{Candidate: init.Candidate, SDPMid: init.SDPMid,
+				SDPMLineIndex: init.SDPMLineIndex, UsernameFragment: init.UsernameFragment}
+		}
+		_ = c.write(context.Background(), m)
+	})
+}
+
+func (c *Conn) write(ctx context.Context, m wire.Signal) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
+		return fmt.Errorf("sfuclient: send %s: %w", m.Type, err)
+	}
+	return nil
+}
+
+func (c *Conn) read(ctx context.Context) (wire.Signal, error) {
+	_, b, err := c.ws.Read(ctx)
+	if err != nil {
+		return wire.Signal{}, fmt.Errorf("sfuclient: read: %w", err)
+	}
+	m, err := sfu.ParseSignal(b)
+	if err != nil {
+		return wire.Signal{}, fmt.Errorf("sfuclient: the server sent %w", err)
+	}
+	return m, nil
+}
+
+// readLoop handles the server's messages until the connection ends.
+func (c *Conn) readLoop() {
+	defer close(c.done)
+	defer close(c.events)
+	for {
+		m, err := c.read(context.Background())
+		if err != nil {
+			c.finish(err)
+			return
+		}
+		switch m.Type {
+		case wire.SignalOffer:
+			if err := c.answerSubscriber(m.SDP); err != nil {
+				c.finish(err)
+				return
+			}
+		case wire.SignalAnswer:
+			select {
+			case c.answers <- m.SDP:
+			default:
+			}
+		case wire.SignalCandidate:
+			c.addCandidate(m)
+		case wire.SignalError:
+			c.finish(&Error{Body: *m.Error})
+			if m.Participant == nil {
+				return
+			}
+		default:
+			if m.Type == wire.SignalTrackPublished {
+				c.mu.Lock()
+				c.tracks[m.Track.ID] = *m.Track
+				c.mu.Unlock()
+			}
+			if m.Type == wire.SignalWithheld {
+				c.mu.Lock()
+				c.withheld = append(c.withheld, *m.Withheld)
+				c.mu.Unlock()
+			}
+			select {
+			case c.events <- m:
+			default: // a caller that does not read events loses them, not the connection
+			}
+		}
+	}
+}
+
+func (c *Conn) finish(err error) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.mu.Unlock()
+}
+
+func (c *Conn) answerSubscriber(sdp string) error {
+	if err := c.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return fmt.Errorf("sfuclient: subscriber offer: %w", err)
+	}
+	ans, err := c.sub.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("sfuclient: subscriber answer: %w", err)
+	}
+	if err := c.sub.SetLocalDescription(ans); err != nil {
+		return fmt.Errorf("sfuclient: subscriber answer: %w", err)
+	}
+	if err := c.write(context.Background(), wire.Signal{Type: wire.SignalAnswer, Target: wire.TargetSubscriber, SDP: ans.SDP}); err != nil {
+		return err
+	}
+	c.flush(wire.TargetSubscriber, c.sub)
+	return nil
+}
+
+func (c *Conn) addCandidate(m wire.Signal) {
+	if m.Candidate == nil || m.Candidate.Candidate == "" {
+		return
+	}
+	init := webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid,
+		SDPMLineIndex: m.Candidate.SDPMLineIndex, UsernameFragment: m.Candidate.UsernameFragment}
+	if err := sfu.CheckCandidate(c.cfg.Network, init); err != nil {
+		c.cfg.Logger.Debug("server candidate ignored", "err", err)
+		return
+	}
+	pc := c.pub
+	if m.Target == wire.TargetSubscriber {
+		pc = c.sub
+	}
+	c.mu.Lock()
+	if pc.RemoteDescription() == nil {
+		c.pending[m.Target] = append(c.pending[m.Target], init)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	_ = pc.AddICECandidate(init)
+}
+
+func (c *Conn) flush(target string, pc *webrtc.PeerConnection) {
+	c.mu.Lock()
+	held := c.pending[target]
+	delete(c.pending, target)
+	c.mu.Unlock()
+	for _, init := range held {
+		_ = pc.AddICECandidate(init)
+	}
+}
+
+// Joined is the server's answer to the join.
+func (c *Conn) Joined() wire.Joined { return c.joined }
+
+// Publish adds tracks to the publisher PeerConnection (send only) and negotiates them; it
+// returns once the server answered. It returns the senders, whose RTCP the caller should
+// read (picture loss requests arrive there).
+func (c *Conn) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) ([]*webrtc.RTPSender, error) {
+	var senders []*webrtc.RTPSender
+	for _, t := range tracks {
+		tr, err := c.pub.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			return nil, fmt.Errorf("sfuclient: publish: %w", err)
+		}
+		senders = append(senders, tr.Sender())
+	}
+	offer, err := c.pub.CreateOffer(nil)
+	if err != nil {
+		return nil, fmt.Errorf("sfuclient: publish: %w", err)
+	}
+	if err := c.pub.SetLocalDescription(offer); err != nil {
+		return nil, fmt.Errorf("sfuclient: publish: %w", err)
+	}
+	if err := c.write(ctx, wire.Signal{Type: wire.SignalOffer, Target: wire.TargetPublisher, SDP: offer.SDP}); err != nil {
+		return nil, err
+	}
+	select {
+	case sdp := <-c.answers:
+		if err := c.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
+			return nil, fmt.Errorf("sfuclient: publish: the server's answer: %w", err)
+		}
+		c.flush(wire.TargetPublisher, c.pub)
+		return senders, nil
+	case <-c.done:
+		return nil, c.Err()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Events are the server's events: participant_joined and _left, track_published and
+// _unpublished, withheld, goaway. The channel is closed when the connection ends; events
+// that do not fit its buffer are dropped.
+func (c *Conn) Events() <-chan wire.Signal { return c.events }
+
+// Withheld is every withheld event received so far.
+func (c *Conn) Withheld() []wire.Withheld {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]wire.Withheld(nil), c.withheld...)
+}
+
+// Rekeyed tells the server this participant changed its sending key.
+func (c *Conn) Rekeyed(ctx context.Context) error {
+	return c.write(ctx, wire.Signal{Type: wire.SignalRekeyed})
+}
+
+// Done is closed when the connection ended.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err is why the connection ended (an *Error when the server said why), or nil.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Timings are the setup phases measured so far.
+func (c *Conn) Timings() Timings {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.timings
+}
+
+// SelectedPairs are the ICE candidate pairs in use by the publisher and subscriber
+// PeerConnections (nil for one not connected).
+func (c *Conn) SelectedPairs() []*webrtc.ICECandidatePair {
+	var pairs []*webrtc.ICECandidatePair
+	for _, pc := range []*webrtc.PeerConnection{c.pub, c.sub} {
+		var pair *webrtc.ICECandidatePair
+		for _, tr := range pc.GetTransceivers() {
+			if s := tr.Sender(); s != nil && s.Transport() != nil {
+				pair, _ = s.Transport().ICETransport().GetSelectedCandidatePair()
+				break
+			}
+			if r := tr.Receiver(); r != nil && r.Transport() != nil {
+				pair, _ = r.Transport().ICETransport().GetSelectedCandidatePair()
+				break
+			}
+		}
+		pairs = append(pairs, pair)
+	}
+	return pairs
+}
+
+// Publisher and Subscriber are the two PeerConnections, for stats.
+func (c *Conn) Publisher() *webrtc.PeerConnection  { return c.pub }
+func (c *Conn) Subscriber() *webrtc.PeerConnection { return c.sub }
+
+// Close leaves: it tells the server, closes the PeerConnections and the connection.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	_ = c.write(context.Background(), wire.Signal{Type: wire.SignalLeave})
+	err := errors.Join(c.pub.Close(), c.sub.Close())
+	_ = c.ws.Close(websocket.StatusNormalClosure, "")
+	<-c.done
+	return err
+}
