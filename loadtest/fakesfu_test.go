@@ -23,7 +23,7 @@ type fakeSFU struct {
 
 	mu     sync.Mutex
 	subs   []*fakeSession
-	tracks []*webrtc.TrackLocalStaticRTP
+	tracks []fakeTrack
 	pairs  []string // the selected candidate pairs' local and remote addresses
 	closed []*webrtc.PeerConnection
 }
@@ -36,6 +36,11 @@ func newFakeSFU(t testing.TB) *fakeSFU {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	return &fakeSFU{t: t, api: webrtc.NewAPI(webrtc.WithSettingEngine(se))}
+}
+
+type fakeTrack struct {
+	t     *webrtc.TrackLocalStaticRTP
+	owner *fakeSession
 }
 
 type fakeSession struct {
@@ -52,12 +57,13 @@ type fakeSession struct {
 	isClosed bool
 }
 
-func (f *fakeSFU) Dial(ctx context.Context, endpoint, ticket string) (Session, error) {
+func (f *fakeSFU) Dial(ctx context.Context, endpoint, ticket string, onTrack func(*webrtc.TrackRemote, wire.Track)) (Session, error) {
 	if ticket == "" || endpoint == "" {
 		return nil, errors.New("no ticket or endpoint")
 	}
 	s := &fakeSession{sfu: f, began: time.Now(), events: make(chan wire.Signal, 16)}
 	s.timings.Signalling = time.Since(s.began)
+	s.subscribe(onTrack)
 	return s, nil
 }
 
@@ -155,20 +161,40 @@ func (s *fakeSession) Timings() Timings {
 	return s.timings
 }
 
-func (s *fakeSession) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) error {
+func (s *fakeSession) SelectedPairs() []*webrtc.ICECandidatePair {
+	s.mu.Lock()
+	pcs := append([]*webrtc.PeerConnection(nil), s.pcs...)
+	s.mu.Unlock()
+	var out []*webrtc.ICECandidatePair
+	for _, pc := range pcs {
+		for _, t := range pc.GetTransceivers() {
+			if t.Sender() != nil && t.Sender().Transport() != nil {
+				p, _ := t.Sender().Transport().ICETransport().GetSelectedCandidatePair()
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func (s *fakeSession) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) ([]*webrtc.RTPSender, error) {
 	f := s.sfu
 	c, err := f.newPC(s, true)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	srv, err := f.newPC(s, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var senders []*webrtc.RTPSender
 	for _, t := range tracks {
-		if _, err := c.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
-			return err
+		tr, err := c.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			return nil, err
 		}
+		senders = append(senders, tr.Sender())
 	}
 	srv.OnTrack(func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		local, err := webrtc.NewTrackLocalStaticRTP(remote.Codec().RTPCodecCapability, remote.ID(), remote.StreamID())
@@ -177,10 +203,13 @@ func (s *fakeSession) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) 
 			return
 		}
 		f.mu.Lock()
-		f.tracks = append(f.tracks, local)
+		f.tracks = append(f.tracks, fakeTrack{local, s})
 		subs := append([]*fakeSession(nil), f.subs...)
 		f.mu.Unlock()
 		for _, sub := range subs {
+			if sub == s {
+				continue // not back to its publisher
+			}
 			if err := sub.addTrack(local); err != nil {
 				f.t.Logf("add track to subscriber: %v", err)
 			}
@@ -193,20 +222,22 @@ func (s *fakeSession) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) 
 			local.WriteRTP(p) // payload-blind: forwarded as received
 		}
 	})
-	return negotiate(c, srv)
+	return senders, negotiate(c, srv)
 }
 
-func (s *fakeSession) OnTrack(fn func(*webrtc.TrackRemote, wire.Track)) {
+func (s *fakeSession) subscribe(fn func(*webrtc.TrackRemote, wire.Track)) {
 	f := s.sfu
 	s.mu.Lock()
 	s.onTrack = fn
 	s.mu.Unlock()
 	f.mu.Lock()
 	f.subs = append(f.subs, s)
-	tracks := append([]*webrtc.TrackLocalStaticRTP(nil), f.tracks...)
+	tracks := append([]fakeTrack(nil), f.tracks...)
 	f.mu.Unlock()
 	for _, t := range tracks {
-		s.addTrack(t)
+		if t.owner != s {
+			s.addTrack(t.t)
+		}
 	}
 }
 

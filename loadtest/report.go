@@ -75,8 +75,8 @@ type Report struct {
 	JoinRetries int `json:"join_retries"`
 	// Setup summarizes each setup phase over the participants that reached it.
 	Setup map[string]Summary `json:"setup"`
-	// TracksExpected is publishers' tracks times subscribers; TracksReceived those that
-	// arrived.
+	// TracksExpected are the subscribed tracks: every publisher's tracks at every subscriber
+	// and at every other publisher; TracksReceived those that arrived.
 	TracksExpected int `json:"tracks_expected"`
 	TracksReceived int `json:"tracks_received"`
 	// Video and Audio are the received totals and one-way latency, per kind.
@@ -85,12 +85,18 @@ type Report struct {
 	// Latency is every frame's one-way latency (send to decrypted), both kinds.
 	Latency Summary `json:"latency"`
 	// Loss is the fraction of RTP packets lost, PacketBytes the RTP bytes received, and
-	// ForwardedMbps what the media servers forwarded to the subscribers, in Mbit/s (RTP
-	// header and payload, as LiveKit and mediasoup count it).
+	// ForwardedMbps what the media servers forwarded to the participants, in Mbit/s (RTP
+	// header and payload).
 	Loss            float64 `json:"loss"`
 	DecryptFailures uint64  `json:"decrypt_failures"`
 	PacketBytes     uint64  `json:"packet_bytes"`
 	ForwardedMbps   float64 `json:"forwarded_mbps"`
+	// KeyFrameRequests are the picture loss indications and full intra requests the
+	// publishers received (each answered with a key frame).
+	KeyFrameRequests int64 `json:"key_frame_requests"`
+	// CandidatePairs counts the selected ICE candidate pairs of every PeerConnection by
+	// "local address -> remote address" (with --loopback, only 127.0.0.1 -> 127.0.0.1).
+	CandidatePairs map[string]int `json:"candidate_pairs"`
 	// Withheld are the tracks the media servers withheld (a named degradation, I4).
 	Withheld []wire.Withheld `json:"withheld"`
 	// SetupErrors say which participants did not join or did not receive every track.
@@ -102,7 +108,7 @@ func newReport(cfg *Config) *Report {
 	r := &Report{Publishers: cfg.Publishers, Subscribers: cfg.Subscribers,
 		Bitrate: cfg.Video.Bitrate, FPS: cfg.Video.fps(),
 		KeyIntervalMS: msOf(time.Duration(perKey) * cfg.Video.FrameDuration()),
-		Datacenters:   map[string]int{}, Setup: map[string]Summary{}, Withheld: []wire.Withheld{}}
+		Datacenters:   map[string]int{}, CandidatePairs: map[string]int{}, Setup: map[string]Summary{}, Withheld: []wire.Withheld{}}
 	if r.Bitrate <= 0 {
 		r.Bitrate = DefaultBitrate
 	}
@@ -113,7 +119,7 @@ func newReport(cfg *Config) *Report {
 	if cfg.Audio {
 		tracks = 2
 	}
-	r.TracksExpected = tracks * cfg.Publishers * cfg.Subscribers
+	r.TracksExpected = tracks * cfg.Publishers * (cfg.Subscribers + cfg.Publishers - 1)
 	return r
 }
 
@@ -125,7 +131,13 @@ func (r *Report) fill(parts []*participant, stats []TrackStats) {
 			r.Datacenters[p.res.Datacenter]++
 		}
 		r.JoinRetries += p.retries
+		r.KeyFrameRequests += p.keyRequests.Load()
 		if p.sess != nil {
+			for _, cp := range p.sess.SelectedPairs() {
+				if cp != nil && cp.Local != nil && cp.Remote != nil {
+					r.CandidatePairs[cp.Local.Address+" -> "+cp.Remote.Address]++
+				}
+			}
 			t := p.sess.Timings()
 			for k, d := range map[string]time.Duration{PhaseSignalling: t.Signalling, PhaseICE: t.ICE, PhaseDTLS: t.DTLS} {
 				if d > 0 {
@@ -145,9 +157,7 @@ func (r *Report) fill(parts []*participant, stats []TrackStats) {
 			}
 			phases[PhaseFirstFrame].Record(time.Duration(f))
 		}
-		if !p.publisher {
-			r.TracksReceived += int(p.tracks.Load())
-		}
+		r.TracksReceived += int(p.tracks.Load())
 	}
 	for k, h := range phases {
 		r.Setup[k] = Summarize(h)
@@ -226,6 +236,12 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  %-14s %8d %8.1f %8.1f %8.1f %8.1f\n", k, s.Count, s.P50, s.P95, s.P99, s.Max)
 	}
 	fmt.Fprintf(w, "\ntracks: %d of %d arrived, %d withheld\n", r.TracksReceived, r.TracksExpected, len(r.Withheld))
+	var pairs []string
+	for k, n := range r.CandidatePairs {
+		pairs = append(pairs, fmt.Sprintf("%s (%d)", k, n))
+	}
+	sort.Strings(pairs)
+	fmt.Fprintf(w, "ICE candidate pairs: %s; %d key frames requested\n", strings.Join(pairs, ", "), r.KeyFrameRequests)
 	fmt.Fprintf(w, "measured %.1f s: %.2f Mbit/s forwarded to subscribers\n", r.MeasuredS, r.ForwardedMbps)
 	fmt.Fprintf(w, "\n  kind       frames    lost  frame loss  packet loss  decrypt failures   latency p50/p95/p99 ms\n")
 	row := func(name string, k *KindStats) {

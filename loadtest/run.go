@@ -21,11 +21,10 @@ import (
 	"github.com/geofence/geofence/crypto/e2ee"
 	"github.com/geofence/geofence/crypto/keywrap"
 	"github.com/geofence/geofence/wire"
-	"github.com/pion/rtp"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
-	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 )
 
 // Session is a participant's media session at a media server: what the load test needs of
@@ -33,14 +32,17 @@ import (
 type Session interface {
 	// Joined is the server's answer to the join.
 	Joined() wire.Joined
-	// Publish sends tracks on the publisher PeerConnection.
-	Publish(ctx context.Context, tracks ...webrtc.TrackLocal) error
-	// OnTrack is called with each track arriving on the subscriber PeerConnection.
-	OnTrack(func(*webrtc.TrackRemote, wire.Track))
-	// Events are the server's signals after joined (track_published, withheld, ...).
+	// Publish sends tracks on the publisher PeerConnection and returns their senders, whose
+	// RTCP carries the server's picture loss requests.
+	Publish(ctx context.Context, tracks ...webrtc.TrackLocal) ([]*webrtc.RTPSender, error)
+	// Events are the server's signals after joined (track_published, withheld, ...); the
+	// channel is closed when the session ends.
 	Events() <-chan wire.Signal
-	// Timings are the session's setup phases.
+	// Timings are the session's setup phases so far.
 	Timings() Timings
+	// SelectedPairs are the ICE candidate pairs in use (nil for a PeerConnection not
+	// connected).
+	SelectedPairs() []*webrtc.ICECandidatePair
 	// Close leaves.
 	Close() error
 }
@@ -55,8 +57,9 @@ type Timings struct {
 }
 
 // Dialer opens a media session at the media server of a datacenter's endpoint (the ticket's
-// wire.DC.Endpoint), with the participant's signed ticket.
-type Dialer func(ctx context.Context, endpoint, ticket string) (Session, error)
+// wire.DC.Endpoint), with the participant's signed ticket; onTrack is called with every track
+// arriving on its subscriber PeerConnection.
+type Dialer func(ctx context.Context, endpoint, ticket string, onTrack func(*webrtc.TrackRemote, wire.Track)) (Session, error)
 
 // Config is a load test. Directory, Dial and Publishers are required; the zero value of every
 // other field is its default.
@@ -151,19 +154,20 @@ func (c *Config) defaults() error {
 
 // participant is one synthetic participant.
 type participant struct {
-	index     int
-	id        string
-	publisher bool
-	res       *client.Result
-	cl        *client.Client
-	sess      Session
-	profile   Profile
-	began     time.Time
-	phases    map[string]time.Duration
-	first     atomic.Int64 // first frame opened, nanoseconds after began
-	tracks    atomic.Int64 // tracks arrived (subscribers)
-	retries   int          // joins refused with no_capacity and tried again
-	err       error
+	index       int
+	id          string
+	publisher   bool
+	res         *client.Result
+	cl          *client.Client
+	sess        Session
+	profile     Profile
+	began       time.Time
+	phases      map[string]time.Duration
+	first       atomic.Int64 // first frame opened, nanoseconds after began
+	tracks      atomic.Int64 // tracks arrived (subscribers)
+	retries     int          // joins refused with no_capacity and tried again
+	keyRequests atomic.Int64 // PLI and FIR received (publishers)
+	err         error
 }
 
 // Run runs a load test: it joins every participant, waits for every subscriber to receive
@@ -247,19 +251,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return
 		}
 		defer func() { <-sem }()
-		p.err = joinOne(sctx, &cfg, p, func() []byte {
+		// Publishers receive the other publishers' tracks too, as in a meeting.
+		onTrack := func(tr *webrtc.TrackRemote, _ wire.Track) {
+			p.tracks.Add(1)
+			wg.Add(1)
+			go func() { defer wg.Done(); receive(rctx, &cfg, p, tr, rec) }()
+		}
+		p.err = joinOne(sctx, &cfg, p, onTrack, func() []byte {
 			e2eeOnce.Do(func() { e2eeKey = e2ee.NewMeetingKey() })
 			return e2eeKey
 		})
 		if p.err != nil {
 			return
-		}
-		if !p.publisher {
-			p.sess.OnTrack(func(tr *webrtc.TrackRemote, _ wire.Track) {
-				p.tracks.Add(1)
-				wg.Add(1)
-				go func() { defer wg.Done(); receive(rctx, &cfg, p, tr, rec) }()
-			})
 		}
 		wg.Add(1)
 		go func() {
@@ -304,19 +307,26 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			setupErrs = append(setupErrs, fmt.Sprintf("%s: %v", p.id, p.err))
 		}
 	}
-	// Every subscriber receives every track that is not withheld from it.
+	// Every participant receives every other publisher's tracks that are not withheld from
+	// it.
 	nWithheld := func() int64 {
 		var k int64
 		withheld.Range(func(any, any) bool { k++; return true })
 		return k
+	}
+	want := func(p *participant) int64 {
+		if p.publisher {
+			return wantTracks - int64(tracksPer)
+		}
+		return wantTracks
 	}
 	if len(setupErrs) == 0 {
 		tick := time.NewTicker(20 * time.Millisecond)
 	wait:
 		for {
 			all := true
-			for _, p := range parts[:cfg.Subscribers] {
-				if p.tracks.Load()+nWithheld() < wantTracks {
+			for _, p := range parts {
+				if p.tracks.Load()+nWithheld() < want(p) {
 					all = false
 					break
 				}
@@ -327,9 +337,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			select {
 			case <-tick.C:
 			case <-sctx.Done():
-				for _, p := range parts[:cfg.Subscribers] {
-					if got := p.tracks.Load(); got+nWithheld() < wantTracks {
-						setupErrs = append(setupErrs, fmt.Sprintf("%s: %d of %d tracks arrived within %v", p.id, got, wantTracks, cfg.SetupTimeout))
+				for _, p := range parts {
+					if got := p.tracks.Load(); got+nWithheld() < want(p) {
+						setupErrs = append(setupErrs, fmt.Sprintf("%s: %d of %d tracks arrived within %v", p.id, got, want(p), cfg.SetupTimeout))
 					}
 				}
 				break wait
@@ -338,7 +348,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		tick.Stop()
 	}
 	if len(setupErrs) == 0 {
-		log.Info("every track arrived; warming up", "tracks", wantTracks*int64(cfg.Subscribers), "warmup", cfg.Warmup)
+		log.Info("every track arrived; warming up", "tracks", rep.TracksExpected, "warmup", cfg.Warmup)
 		if !sleep(rctx, cfg.Warmup) {
 			return nil, ctx.Err()
 		}
@@ -376,7 +386,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // joinOne joins p through the directory, fetches the meeting key, and opens its media
 // session.
-func joinOne(ctx context.Context, cfg *Config, p *participant, leaderKey func() []byte) error {
+func joinOne(ctx context.Context, cfg *Config, p *participant, onTrack func(*webrtc.TrackRemote, wire.Track), leaderKey func() []byte) error {
 	ccfg := client.Config{Directory: cfg.Directory, HTTPClient: cfg.HTTPClient, PinDeny: cfg.PinDeny}
 	if len(cfg.From) > 0 {
 		ccfg.ClientIP = cfg.From[p.index%len(cfg.From)]
@@ -432,7 +442,7 @@ func joinOne(ctx context.Context, cfg *Config, p *participant, leaderKey func() 
 		cfg.Logger.Debug("meeting key", "participant", p.id, "kms", mk.KMS, "epoch", mk.Key.Epoch(), "datacenter", res.Datacenter)
 		p.profile = cfg.Profile(mk.Key.Bytes(), mk.Key.Epoch())
 	}
-	sess, err := cfg.Dial(ctx, res.Endpoint, res.Token)
+	sess, err := cfg.Dial(ctx, res.Endpoint, res.Token, onTrack)
 	if err != nil {
 		return fmt.Errorf("media session at %s: %w", res.Datacenter, err)
 	}
@@ -460,17 +470,43 @@ func publish(sctx, rctx context.Context, cfg *Config, p *participant, wg *sync.W
 		}
 		tracks = append(tracks, audio)
 	}
-	if err := p.sess.Publish(sctx, tracks...); err != nil {
+	senders, err := p.sess.Publish(sctx, tracks...)
+	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
-	src := VideoSource{VideoConfig: cfg.Video}
+	src := &VideoSource{VideoConfig: cfg.Video}
+	for i, snd := range senders {
+		wg.Add(1)
+		go func() { defer wg.Done(); readRTCP(snd, i == 0, src, p) }()
+	}
 	wg.Add(1)
-	go func() { defer wg.Done(); sendVideo(rctx, cfg, &src, sealer, video) }()
+	go func() { defer wg.Done(); sendVideo(rctx, cfg, src, sealer, video) }()
 	if audio != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); sendAudio(rctx, cfg, sealer, audio) }()
 	}
 	return nil
+}
+
+// readRTCP reads a sender's RTCP until the sender closes: a picture loss indication or a full
+// intra request on the video track makes the next frame a key frame (RFC 4585 section 6.3.1,
+// RFC 5104 section 3.5.1).
+func readRTCP(s *webrtc.RTPSender, video bool, src *VideoSource, p *participant) {
+	for {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pkt := range pkts {
+			switch pkt.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				if video {
+					p.keyRequests.Add(1)
+					src.RequestKeyFrame()
+				}
+			}
+		}
+	}
 }
 
 func sendVideo(ctx context.Context, cfg *Config, src *VideoSource, s Sealer, t *webrtc.TrackLocalStaticSample) {
@@ -518,14 +554,13 @@ func sendAudio(ctx context.Context, cfg *Config, s Sealer, t *webrtc.TrackLocalS
 	}
 }
 
-// receive reads one subscribed track: RTP into a sample builder (the VP8 or Opus
-// depacketizer of pion/rtp), each frame opened with the media profile and recorded.
+// receive reads one subscribed track: video RTP reassembled into frames with pion/rtp's
+// VP8 depacketizer (see Assembler), audio one Opus frame per packet; each frame opened with
+// the media profile, parsed and recorded.
 func receive(ctx context.Context, cfg *Config, p *participant, tr *webrtc.TrackRemote, rec *Recorder) {
 	kind := Video
-	var dep rtp.Depacketizer = &codecs.VP8Packet{}
-	rate := uint32(90000)
 	if tr.Kind() == webrtc.RTPCodecTypeAudio {
-		kind, dep, rate = Audio, &codecs.OpusPacket{}, 48000
+		kind = Audio
 	}
 	opener, err := p.profile.NewOpener()
 	if err != nil {
@@ -533,32 +568,38 @@ func receive(ctx context.Context, cfg *Config, p *participant, tr *webrtc.TrackR
 		return
 	}
 	trec := rec.Track(kind)
-	// 512 packets of reordering at most: a key frame at 4 Mbit/s is about 300 packets.
-	sb := samplebuilder.New(512, dep, rate)
-	var out []byte
+	var asm Assembler
+	var opus codecs.OpusPacket
+	var frame, out []byte
 	for ctx.Err() == nil {
 		pkt, _, err := tr.ReadRTP()
 		if err != nil {
 			return
 		}
 		trec.Packet(pkt.SequenceNumber, pkt.MarshalSize())
-		sb.Push(pkt)
-		for s := sb.Pop(); s != nil; s = sb.Pop() {
-			now := cfg.Now()
-			out, err = opener.Open(out[:0], kind, s.Data)
-			if err != nil {
-				cfg.Logger.Debug("open frame", "participant", p.id, "err", err)
-				trec.DecryptFailure()
+		if kind == Video {
+			if frame = asm.Push(frame[:0], pkt); frame == nil {
 				continue
 			}
-			f, err := ParseFrame(kind, out)
-			if err != nil {
-				trec.DecryptFailure()
+		} else {
+			if frame, err = opus.Unmarshal(pkt.Payload); err != nil || len(frame) == 0 {
 				continue
 			}
-			p.first.CompareAndSwap(0, int64(max(1, time.Since(p.began))))
-			trec.Frame(f, len(s.Data), now)
 		}
+		now := cfg.Now()
+		out, err = opener.Open(out[:0], kind, frame)
+		if err != nil {
+			cfg.Logger.Debug("open frame", "participant", p.id, "err", err)
+			trec.DecryptFailure()
+			continue
+		}
+		f, err := ParseFrame(kind, out)
+		if err != nil {
+			trec.DecryptFailure()
+			continue
+		}
+		p.first.CompareAndSwap(0, int64(max(1, time.Since(p.began))))
+		trec.Frame(f, len(frame), now)
 	}
 }
 

@@ -61,11 +61,12 @@ func TestRunAgainstFakeSFU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.TracksExpected != 8 || rep.TracksReceived != 8 {
-		t.Errorf("got %d of %d tracks, want 8 of 8", rep.TracksReceived, rep.TracksExpected)
+	// Each subscriber gets both publishers' two tracks, each publisher the other's.
+	if rep.TracksExpected != 12 || rep.TracksReceived != 12 {
+		t.Errorf("got %d of %d tracks, want 12 of 12", rep.TracksReceived, rep.TracksExpected)
 	}
-	if rep.Video.Tracks != 4 || rep.Audio == nil || rep.Audio.Tracks != 4 {
-		t.Errorf("got %d video and %v audio tracks recorded, want 4 and 4", rep.Video.Tracks, rep.Audio)
+	if rep.Video.Tracks != 6 || rep.Audio == nil || rep.Audio.Tracks != 6 {
+		t.Errorf("got %d video and %v audio tracks recorded, want 6 and 6", rep.Video.Tracks, rep.Audio)
 	}
 	if rep.Video.Frames == 0 || rep.Audio.Frames == 0 || rep.Latency.Count != rep.Video.Frames+rep.Audio.Frames {
 		t.Errorf("frames: video %d audio %d, latencies %d", rep.Video.Frames, rep.Audio.Frames, rep.Latency.Count)
@@ -88,8 +89,8 @@ func TestRunAgainstFakeSFU(t *testing.T) {
 			t.Errorf("phase %s: %d participants, want 4", ph, rep.Setup[ph].Count)
 		}
 	}
-	if rep.Setup[PhaseFirstFrame].Count != 2 {
-		t.Errorf("first frame: %d subscribers, want 2", rep.Setup[PhaseFirstFrame].Count)
+	if rep.Setup[PhaseFirstFrame].Count != 4 {
+		t.Errorf("first frame: %d participants, want 4", rep.Setup[PhaseFirstFrame].Count)
 	}
 	sfu.mu.Lock()
 	pairs := sfu.pairs
@@ -102,9 +103,12 @@ func TestRunAgainstFakeSFU(t *testing.T) {
 			t.Errorf("selected candidate pair %q, want 127.0.0.1 on both sides", p)
 		}
 	}
+	if len(rep.CandidatePairs) != 1 || rep.CandidatePairs["127.0.0.1 -> 127.0.0.1"] == 0 {
+		t.Errorf("reported candidate pairs %v, want 127.0.0.1 -> 127.0.0.1 only", rep.CandidatePairs)
+	}
 	var b strings.Builder
 	rep.WriteText(&b)
-	for _, want := range []string{"2 publishers, 2 subscribers", "tracks: 8 of 8 arrived", "video", "audio"} {
+	for _, want := range []string{"2 publishers, 2 subscribers", "tracks: 12 of 12 arrived", "video", "audio"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, b.String())
 		}

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"github.com/geofence/geofence/client"
 	"github.com/geofence/geofence/identity"
 	"github.com/geofence/geofence/loadtest"
+	"github.com/geofence/geofence/sfu"
 )
 
 const loadtestSynopsis = "--directory URL [--meeting ID] [--account A | --key FILE --account A] --publishers N --subscribers M\n" +
@@ -102,7 +102,7 @@ func runLoadtest(ctx context.Context, env Env, args []string) int {
 		AudioBitrate: abits,
 		Duration:     *duration, Warmup: max(*warmup, time.Millisecond), SetupTimeout: *setupTimeout,
 		From: addrs, PinDeny: pinDeny, Concurrency: *concurrency,
-		Dial:   sfuDialer(*loopback, log),
+		Dial:   loadtest.SFUDialer(sfu.Network{Loopback: *loopback}, log),
 		Logger: log,
 	}
 	if _, err := client.New(client.Config{Directory: *directory, PinDeny: pinDeny}); err != nil {
@@ -176,11 +176,4 @@ func tokenMinter(path, kid, account string) (func(string, bool) (string, error),
 	return func(participant string, host bool) (string, error) {
 		return client.MintJoinToken(priv, kid, account, participant, client.JoinTokenOptions{Host: host, TTL: time.Hour})
 	}, nil
-}
-
-// sfuDialer opens media sessions with the media server's signalling client.
-func sfuDialer(loopback bool, log *slog.Logger) loadtest.Dialer {
-	return func(ctx context.Context, endpoint, ticket string) (loadtest.Session, error) {
-		return nil, errors.New("this build has no media server client")
-	}
 }
