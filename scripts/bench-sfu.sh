@@ -6,14 +6,18 @@
 # same publishers, subscribers, bit rate and frame rate, simulcast off. For each server it
 # reports the CPU time the server process used over the measured window (utime + stime of
 # /proc/PID/stat, sampled when the load driver prints "measure start" and "measure end"),
-# the forwarded Mbit/s (RTP bytes the subscribers received), the CPU per forwarded Mbit/s,
-# the subscribed tracks per core and the loss, then the ratio geofence / LiveKit.
+# the forwarded Mbit/s (RTP bytes, header and payload, the participants received), the CPU per
+# forwarded Mbit/s, the subscribed tracks per core and the loss, then the ratio geofence /
+# LiveKit; "idle" is each server's cores over 3 s before the load (geofence dev also runs the
+# directory, every DC's agent and the key servers in its process).
 #
 # Not part of the tests: it builds livekit-server (go install, pinned), takes minutes, and
 # wants a quiet machine.
 #
 # Usage: scripts/bench-sfu.sh [DURATION] [BITRATE] [FPS] [SCENARIO...]
-#   SCENARIO is PUBLISHERSxSUBSCRIBERS, default "1x50 8x8".
+#   SCENARIO is PUBLISHERSxSUBSCRIBERS, default "1x50 8x0": one publisher to 50 subscribers,
+#   and an 8-by-8 meeting (8 publishers, each receiving the 7 others: 56 subscribed tracks).
+#   Publishers always receive each other's tracks, as in a meeting.
 #   LIVEKIT_VERSION (default v1.9.11), BENCH_BIN (default ~/.cache/geofence-bench-sfu) and
 #   SERVERS ("livekit geofence") may be set in the environment.
 set -euo pipefail
@@ -23,7 +27,7 @@ bitrate=${2:-1M}
 fps=${3:-30}
 shift $(( $# < 3 ? $# : 3 ))
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(1x50 8x8)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(1x50 8x0)
 lkver=${LIVEKIT_VERSION:-v1.9.11}
 servers=${SERVERS:-livekit geofence}
 bin=${BENCH_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/geofence-bench-sfu}/$lkver
@@ -76,6 +80,14 @@ measure() {
 	awk -v a="$t0" -v b="$t1" -v hz="$hz" 'BEGIN { printf "%.3f", (b - a) / hz }'
 }
 
+# idle PID: the server's cores over 3 s before any load (its own timers, and for geofence dev
+# the directory, agents and key servers that share its process).
+idle() {
+	local t0 t1
+	t0=$(cpu_ticks "$1"); sleep 3; t1=$(cpu_ticks "$1")
+	awk -v a="$t0" -v b="$t1" -v hz="$hz" 'BEGIN { printf "%.4f", (b - a) / hz / 3 }'
+}
+
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 bits=$(echo "$bitrate" | awk '/[kK]$/ {print ($0+0) * 1000; next} /M$/ {print ($0+0) * 1000000; next} {print $0+0}')
@@ -102,6 +114,7 @@ YAML
 	"$bin/server" --config "$work/livekit.yaml" >"$work/livekit.log" 2>&1 &
 	srv_pid=$!
 	wait_port "$http" || { echo "bench-sfu: livekit-server did not start:" >&2; tail "$work/livekit.log" >&2; exit 1; }
+	idle_cores=$(idle "$srv_pid")
 	"$bin/livekit-load" --url "ws://127.0.0.1:$http" --api-key devkey --api-secret "bench-$secret" \
 		--publishers "$pubs" --subscribers "$subs" --bitrate "$bits" --fps "$fps" --duration "$dur" \
 		>"$work/lk.json" 2>"$work/lk.err" &
@@ -110,7 +123,7 @@ YAML
 	wait "$driver_pid" || { echo "bench-sfu: livekit-load failed:" >&2; tail "$work/lk.err" >&2; }
 	kill "$srv_pid"; wait "$srv_pid" 2>/dev/null || true; srv_pid=""
 	jq -c --arg cpu "$cpu" '{server, tracks: .tracks_subscribed, seconds: .duration_s, mbps: .forwarded_mbps,
-		loss: .loss, p50: .latency_p50_ms, p99: .latency_p99_ms, cpu: ($cpu|tonumber)}' "$work/lk.json"
+		loss: .loss, p50: .latency_p50_ms, p99: .latency_p99_ms, cpu: ($cpu|tonumber), idle: ($idle|tonumber)}' --arg idle "$idle_cores" "$work/lk.json"
 }
 
 run_geofence() { # PUBLISHERS SUBSCRIBERS -> one JSON line
@@ -119,6 +132,7 @@ run_geofence() { # PUBLISHERS SUBSCRIBERS -> one JSON line
 	srv_pid=$!
 	for _ in $(seq 100); do dir=$(sed -n 's/^  directory  \(http[^ ]*\).*/\1/p' "$work/dev.out" | head -1); [ -n "$dir" ] && break; sleep 0.1; done
 	[ -n "$dir" ] || { echo "bench-sfu: geofence dev did not start:" >&2; tail "$work/dev.err" >&2; exit 1; }
+	idle_cores=$(idle "$srv_pid")
 	"$work/geofence" loadtest --directory "$dir" --publishers "$pubs" --subscribers "$subs" \
 		--bitrate "$bitrate" --fps "$fps" --duration "$dur" --setup-timeout 120s --json \
 		>"$work/gf.json" 2>"$work/gf.err" &
@@ -127,12 +141,12 @@ run_geofence() { # PUBLISHERS SUBSCRIBERS -> one JSON line
 	wait "$driver_pid" || { echo "bench-sfu: geofence loadtest failed:" >&2; tail "$work/gf.err" >&2; }
 	kill "$srv_pid"; wait "$srv_pid" 2>/dev/null || true; srv_pid=""
 	jq -c --arg cpu "$cpu" '{server: "geofence", tracks: .tracks_received, seconds: .measured_s, mbps: .forwarded_mbps,
-		loss: .loss, p50: .latency.p50_ms, p99: .latency.p99_ms, cpu: ($cpu|tonumber)}' "$work/gf.json"
+		loss: .loss, p50: .latency.p50_ms, p99: .latency.p99_ms, cpu: ($cpu|tonumber), idle: ($idle|tonumber)}' --arg idle "$idle_cores" "$work/gf.json"
 }
 
 echo "machine: $(nproc) cores, $(sed -n 's/^model name\t: //p' /proc/cpuinfo | head -1); $(go version | cut -d' ' -f3); livekit-server $lkver"
 echo "load: video ${bitrate}bit/s at ${fps} fps, simulcast off, measured $dur after setup and warm-up"
-printf '\n%-9s %-9s %7s %10s %8s %14s %13s %8s %8s\n' scenario server tracks "Mbit/s" cores "cores/Mbit/s" "tracks/core" loss "p99 ms"
+printf '\n%-9s %-9s %7s %10s %8s %8s %14s %13s %8s %8s\n' scenario server tracks "Mbit/s" cores idle "cores/Mbit/s" "tracks/core" loss "p99 ms"
 for sc in "${scenarios[@]}"; do
 	pubs=${sc%x*}; subs=${sc#*x}
 	declare -A per=()
@@ -141,16 +155,17 @@ for sc in "${scenarios[@]}"; do
 		echo "$line" >>"$work/results.jsonl"
 		per[$s]=$line
 		echo "$line" | jq -r --arg sc "$sc" '(.cpu / .seconds) as $cores |
-			[$sc, .server, .tracks, (.mbps*100|round/100), ($cores*1000|round/1000),
+			[$sc, .server, .tracks, (.mbps*100|round/100), ($cores*1000|round/1000), (.idle*1000|round/1000),
 			 (if .mbps > 0 then ($cores / .mbps * 10000 | round / 10000) else "-" end),
 			 (if $cores > 0 then (.tracks / $cores | round) else "-" end),
 			 ((.loss*100*1000|round/1000|tostring) + "%"), .p99] | @tsv' |
-			awk -F'\t' '{printf "%-9s %-9s %7s %10s %8s %14s %13s %8s %8s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9}'
+			awk -F'\t' '{printf "%-9s %-9s %7s %10s %8s %8s %14s %13s %8s %8s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10}'
 	done
 	if [ -n "${per[livekit]:-}" ] && [ -n "${per[geofence]:-}" ]; then
 		jq -rn --argjson g "${per[geofence]}" --argjson l "${per[livekit]}" --arg sc "$sc" '
 			def cpm(x): (x.cpu / x.seconds) / x.mbps;
-			"\($sc): geofence CPU/Mbit ÷ LiveKit CPU/Mbit = \(cpm($g) / cpm($l) * 1000 | round / 1000) (target <= 0.8)"'
+			def net(x): ((x.cpu / x.seconds) - x.idle) / x.mbps;
+			"\($sc): geofence CPU/Mbit ÷ LiveKit CPU/Mbit = \(cpm($g) / cpm($l) * 1000 | round / 1000) (target <= 0.8); idle subtracted: \(if net($l) > 0 then (net($g) / net($l) * 1000 | round / 1000) else "-" end)"'
 	fi
 	unset per
 done

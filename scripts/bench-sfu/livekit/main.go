@@ -4,7 +4,8 @@
 // (docs/benchmarks.md, "Media server").
 //
 // N publishers each publish one VP8 video track (simulcast off) and, with --audio, one Opus
-// track; M subscribers subscribe to every track. Frames have the layout of `geofence
+// track; M subscribers subscribe to every track, and every publisher to every other
+// publisher's, as in a meeting. Frames have the layout of `geofence
 // loadtest`'s (a VP8 frame header whose key-frame bit is right, key frames every
 // --key-interval, then a magic, a sequence number and the send time), without the SFrame
 // encryption, which costs the clients and not the server. Subscribers count RTP packets and
@@ -159,7 +160,9 @@ func run(ctx context.Context, c config) (*result, error) {
 		subFails  atomic.Int64
 		subWG     sync.WaitGroup
 	)
-	want := c.publishers * c.subscribers
+	// Publishers receive each other's tracks too, as in a meeting (and as the Geofence media
+	// server forwards them).
+	want := c.publishers * (c.subscribers + c.publishers - 1)
 	if c.audio {
 		want *= 2
 	}
@@ -173,9 +176,8 @@ func run(ctx context.Context, c config) (*result, error) {
 		}
 	}()
 
-	// Subscribers first, so that every publication reaches all of them.
-	for i := range c.subscribers {
-		began := time.Now()
+	// newCallback is a participant's: it records every track it is subscribed to.
+	newCallback := func(began time.Time) *lksdk.RoomCallback {
 		var once sync.Once
 		cb := lksdk.NewRoomCallback()
 		cb.OnTrackSubscribed = func(track *webrtc.TrackRemote, _ *lksdk.RemoteTrackPublication, _ *lksdk.RemoteParticipant) {
@@ -190,6 +192,9 @@ func run(ctx context.Context, c config) (*result, error) {
 			go func() {
 				buf := make([]byte, 1500)
 				var vp8 codecs.VP8Packet
+				var frameSent time.Time
+				var frameTS uint32
+				var haveFrame bool
 				for {
 					n, _, err := track.Read(buf)
 					if err != nil {
@@ -201,36 +206,46 @@ func run(ctx context.Context, c config) (*result, error) {
 					}
 					now := time.Now()
 					payload := p.Payload
-					isFrame := true
+					head := true
 					if video {
 						if _, err := vp8.Unmarshal(p.Payload); err != nil {
 							continue
 						}
-						isFrame = vp8.S == 1 && vp8.PID == 0
+						head = vp8.S == 1 && vp8.PID == 0
 						payload = vp8.Payload
 					}
+					if head {
+						frameSent, frameTS, haveFrame = sendTime(payload, video)
+						frameTS = p.Timestamp
+					}
+					// A frame's latency is at its last packet (the marker bit, RFC 7741
+					// section 4.1), as `geofence loadtest` measures it; audio frames are one
+					// packet.
+					isFrame := haveFrame && p.Timestamp == frameTS && (!video || p.Marker)
 					var lat time.Duration
 					if isFrame {
-						sent, ok := sendTime(payload, video)
-						if !ok {
-							isFrame = false
-						} else {
-							lat = now.Sub(sent)
-							once.Do(func() {
-								mu.Lock()
-								firsts = append(firsts, now.Sub(began))
-								mu.Unlock()
-							})
-						}
+						haveFrame = false
+						lat = now.Sub(frameSent)
+						once.Do(func() {
+							mu.Lock()
+							firsts = append(firsts, now.Sub(began))
+							mu.Unlock()
+						})
 					}
 					ts.packet(&p, n, measuring.Load(), lat, isFrame)
 				}
 			}()
 		}
 		cb.OnTrackSubscriptionFailed = func(string, *lksdk.RemoteParticipant) { subFails.Add(1) }
+		return cb
+	}
+
+	// Subscribers first, so that every publication reaches all of them.
+	for i := range c.subscribers {
+		began := time.Now()
 		r, err := lksdk.ConnectToRoom(c.url, lksdk.ConnectInfo{
 			APIKey: c.key, APISecret: c.secret, RoomName: c.room, ParticipantIdentity: fmt.Sprintf("sub-%d", i),
-		}, cb, lksdk.WithAutoSubscribe(true), lksdk.WithDisableRegionDiscovery())
+		}, newCallback(began), lksdk.WithAutoSubscribe(true), lksdk.WithDisableRegionDiscovery())
 		if err != nil {
 			return nil, fmt.Errorf("subscriber %d: connect: %w", i, err)
 		}
@@ -247,7 +262,7 @@ func run(ctx context.Context, c config) (*result, error) {
 		began := time.Now()
 		r, err := lksdk.ConnectToRoom(c.url, lksdk.ConnectInfo{
 			APIKey: c.key, APISecret: c.secret, RoomName: c.room, ParticipantIdentity: fmt.Sprintf("pub-%d", i),
-		}, lksdk.NewRoomCallback(), lksdk.WithAutoSubscribe(false), lksdk.WithDisableRegionDiscovery())
+		}, newCallback(began), lksdk.WithAutoSubscribe(true), lksdk.WithDisableRegionDiscovery())
 		if err != nil {
 			return nil, fmt.Errorf("publisher %d: connect: %w", i, err)
 		}
@@ -354,7 +369,7 @@ func pct(v []time.Duration, q float64) float64 {
 }
 
 // sendTime reads the trailer after the codec header: magic, sequence number, send time.
-func sendTime(frame []byte, video bool) (time.Time, bool) {
+func sendTime(frame []byte, video bool) (time.Time, uint32, bool) {
 	off := 1 // Opus TOC
 	if video {
 		off = 3
@@ -363,9 +378,9 @@ func sendTime(frame []byte, video bool) (time.Time, bool) {
 		}
 	}
 	if len(frame) < off+20 || [4]byte(frame[off:off+4]) != magic {
-		return time.Time{}, false
+		return time.Time{}, 0, false
 	}
-	return time.Unix(0, int64(binary.BigEndian.Uint64(frame[off+12:]))), true
+	return time.Unix(0, int64(binary.BigEndian.Uint64(frame[off+12:]))), 0, true
 }
 
 // vp8Frame builds a synthetic VP8 frame of size bytes (RFC 6386 section 9.1: the 3-byte frame
