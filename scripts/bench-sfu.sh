@@ -17,7 +17,8 @@
 # Usage: scripts/bench-sfu.sh [DURATION] [BITRATE] [FPS] [SCENARIO...]
 #   SCENARIO is PUBLISHERSxSUBSCRIBERS, default "1x50 8x0": one publisher to 50 subscribers,
 #   and an 8-by-8 meeting (8 publishers, each receiving the 7 others: 56 subscribed tracks).
-#   Publishers always receive each other's tracks, as in a meeting.
+#   Publishers always receive each other's tracks, as in a meeting. "bridge" measures the
+#   cost of a bridge hop on geofence alone.
 #   LIVEKIT_VERSION (default v1.9.11), BENCH_BIN (default ~/.cache/geofence-bench-sfu) and
 #   SERVERS ("livekit geofence") may be set in the environment.
 set -euo pipefail
@@ -126,9 +127,10 @@ YAML
 		loss: .loss, p50: .latency_p50_ms, p99: .latency_p99_ms, cpu: ($cpu|tonumber), idle: ($idle|tonumber)}' --arg idle "$idle_cores" "$work/lk.json"
 }
 
-run_geofence() { # PUBLISHERS SUBSCRIBERS -> one JSON line
-	local pubs=$1 subs=$2 dir
-	"$work/geofence" dev --listen 127.0.0.1:0 >"$work/dev.out" 2>"$work/dev.err" &
+run_geofence() { # PUBLISHERS SUBSCRIBERS [CONFIG] -> one JSON line
+	local pubs=$1 subs=$2 dir cfg=()
+	[ -n "${3:-}" ] && cfg=(--config "$3")
+	"$work/geofence" dev --listen 127.0.0.1:0 "${cfg[@]}" >"$work/dev.out" 2>"$work/dev.err" &
 	srv_pid=$!
 	for _ in $(seq 100); do dir=$(sed -n 's/^  directory  \(http[^ ]*\).*/\1/p' "$work/dev.out" | head -1); [ -n "$dir" ] && break; sleep 0.1; done
 	[ -n "$dir" ] || { echo "bench-sfu: geofence dev did not start:" >&2; tail "$work/dev.err" >&2; exit 1; }
@@ -140,7 +142,7 @@ run_geofence() { # PUBLISHERS SUBSCRIBERS -> one JSON line
 	cpu=$(measure "$srv_pid" "$work/gf.err")
 	wait "$driver_pid" || { echo "bench-sfu: geofence loadtest failed:" >&2; tail "$work/gf.err" >&2; }
 	kill "$srv_pid"; wait "$srv_pid" 2>/dev/null || true; srv_pid=""
-	jq -c --arg cpu "$cpu" '{server: "geofence", tracks: .tracks_received, seconds: .measured_s, mbps: .forwarded_mbps,
+	jq -c --arg cpu "$cpu" '{server: "geofence", datacenters, tracks: .tracks_received, seconds: .measured_s, mbps: .forwarded_mbps,
 		loss: .loss, p50: .latency.p50_ms, p99: .latency.p99_ms, cpu: ($cpu|tonumber), idle: ($idle|tonumber)}' --arg idle "$idle_cores" "$work/gf.json"
 }
 
@@ -148,6 +150,21 @@ echo "machine: $(nproc) cores, $(sed -n 's/^model name\t: //p' /proc/cpuinfo | h
 echo "load: video ${bitrate}bit/s at ${fps} fps, simulcast off, measured $dur after setup and warm-up"
 printf '\n%-9s %-9s %7s %10s %8s %8s %14s %13s %8s %8s\n' scenario server tracks "Mbit/s" cores idle "cores/Mbit/s" "tracks/core" loss "p99 ms"
 for sc in "${scenarios[@]}"; do
+	if [ "$sc" = bridge ]; then
+		# The cost of a bridge hop (geofence only: LiveKit has no cascade in open source): 8
+		# publishers and 1 subscriber on one DC, then the same with the subscriber alone at the
+		# meeting's home (us-sjc, capacity 1 in a copy of the example world, so the directory
+		# places the publishers at us-den, bridged to it): the 8 video tracks cross one bridge.
+		sed '/^  us-sjc:/,/capacity:/ s/capacity: .*/capacity: 1/' examples/world.yaml >"$work/bridge.yaml"
+		direct=$(run_geofence 8 1) && bridged=$(run_geofence 8 1 "$work/bridge.yaml") || continue
+		for l in "$direct" "$bridged"; do echo "$l" >>"$work/results.jsonl"; echo "  $l"; done
+		jq -rn --argjson d "$direct" --argjson b "$bridged" '
+			def cores(x): x.cpu / x.seconds;
+			"bridge: direct \(cores($d)*1000|round/1000) cores, bridged \(cores($b)*1000|round/1000) cores (datacenters \($b.datacenters|tostring)); " +
+			(8 * $b.mbps / $b.tracks) as $x |
+			"a bridge hop costs \(((cores($b) - cores($d)) / $x * 10000 | round) / 10000) cores per Mbit/s crossing it (\($x * 100 | round / 100) Mbit/s of the publishers cross to the subscriber)"'
+		continue
+	fi
 	pubs=${sc%x*}; subs=${sc#*x}
 	declare -A per=()
 	for s in $servers; do
