@@ -97,6 +97,11 @@ type Report struct {
 	// CandidatePairs counts the selected ICE candidate pairs of every PeerConnection by
 	// "local address -> remote address" (with --loopback, only 127.0.0.1 -> 127.0.0.1).
 	CandidatePairs map[string]int `json:"candidate_pairs"`
+	// KeyServers counts, per epoch, the participants each key server gave the meeting key
+	// to, by "kms/key digest": more than one digest for an epoch means the key servers
+	// handed out different keys (DESIGN.md section 8 says every key server of a meeting gives
+	// the same key for an epoch), and the participants cannot decrypt one another.
+	KeyServers map[uint64]map[string]int `json:"key_servers,omitempty"`
 	// Withheld are the tracks the media servers withheld (a named degradation, I4).
 	Withheld []wire.Withheld `json:"withheld"`
 	// SetupErrors say which participants did not join or did not receive every track.
@@ -132,6 +137,15 @@ func (r *Report) fill(parts []*participant, stats []TrackStats) {
 		}
 		r.JoinRetries += p.retries
 		r.KeyFrameRequests += p.keyRequests.Load()
+		if p.keyDigest != "" {
+			if r.KeyServers == nil {
+				r.KeyServers = map[uint64]map[string]int{}
+			}
+			if r.KeyServers[p.epoch] == nil {
+				r.KeyServers[p.epoch] = map[string]int{}
+			}
+			r.KeyServers[p.epoch][p.kms+"/"+p.keyDigest]++
+		}
 		if p.sess != nil {
 			for _, cp := range p.sess.SelectedPairs() {
 				if cp != nil && cp.Local != nil && cp.Remote != nil {
@@ -251,6 +265,18 @@ func (r *Report) WriteText(w io.Writer) {
 	row("video", &r.Video)
 	if r.Audio != nil {
 		row("audio", r.Audio)
+	}
+	for epoch, byKMS := range r.KeyServers {
+		digests := map[string]bool{}
+		var who []string
+		for k, n := range byKMS {
+			digests[k[strings.IndexByte(k, '/')+1:]] = true
+			who = append(who, fmt.Sprintf("%s (%d participants)", k, n))
+		}
+		if len(digests) > 1 {
+			sort.Strings(who)
+			fmt.Fprintf(w, "key servers disagree: %d different keys for epoch %d: %s\n", len(digests), epoch, strings.Join(who, ", "))
+		}
 	}
 	for _, wh := range r.Withheld {
 		fmt.Fprintf(w, "withheld: track %s of %s from %s: %s (%s)\n", wh.Track.ID, wh.Track.Participant, wh.Datacenter, wh.Code, wh.Rule)

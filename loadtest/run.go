@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -167,6 +168,9 @@ type participant struct {
 	tracks      atomic.Int64 // tracks arrived (subscribers)
 	retries     int          // joins refused with no_capacity and tried again
 	keyRequests atomic.Int64 // PLI and FIR received (publishers)
+	kms         string       // the key server that gave the meeting key
+	epoch       uint64
+	keyDigest   string // a digest of the meeting key, to compare keys between participants
 	err         error
 }
 
@@ -439,7 +443,12 @@ func joinOne(ctx context.Context, cfg *Config, p *participant, onTrack func(*web
 			return err
 		}
 		p.phases[PhaseKey] = time.Since(kb)
-		cfg.Logger.Debug("meeting key", "participant", p.id, "kms", mk.KMS, "epoch", mk.Key.Epoch(), "datacenter", res.Datacenter)
+		// A digest, never the key: enough to tell whether two key servers handed out the
+		// same key for an epoch (DESIGN.md section 8 says they must).
+		kd := sha256.Sum256(append([]byte("geofence loadtest key digest\x00"), mk.Key.Bytes()...))
+		p.kms, p.epoch, p.keyDigest = mk.KMS, mk.Key.Epoch(), hex.EncodeToString(kd[:8])
+		cfg.Logger.Debug("meeting key", "participant", p.id, "kms", mk.KMS, "epoch", mk.Key.Epoch(), "datacenter", res.Datacenter,
+			"key_digest", p.keyDigest)
 		p.profile = cfg.Profile(mk.Key.Bytes(), mk.Key.Epoch())
 	}
 	sess, err := cfg.Dial(ctx, res.Endpoint, res.Token, onTrack)

@@ -20,7 +20,7 @@ func TestRunAgainstStack(t *testing.T) {
 		Publishers: 2, Subscribers: 2, Audio: true,
 		Video:    VideoConfig{Bitrate: 300_000, FPS: 15, KeyInterval: time.Second},
 		Duration: 1500 * time.Millisecond, Warmup: 300 * time.Millisecond,
-		From:     []string{"8.8.8.8"},
+		From: []string{"8.8.8.8"},
 	})
 	if err != nil {
 		t.Fatal(err)
