@@ -78,6 +78,7 @@ measure() {
 		sleep 0.05
 	done
 	t1=$(cpu_ticks "$pid")
+	echo "bench-sfu: server $pid used $t0 -> $t1 CPU ticks over the window" >&2
 	awk -v a="$t0" -v b="$t1" -v hz="$hz" 'BEGIN { printf "%.3f", (b - a) / hz }'
 }
 
@@ -116,6 +117,7 @@ YAML
 	srv_pid=$!
 	wait_port "$http" || { echo "bench-sfu: livekit-server did not start:" >&2; tail "$work/livekit.log" >&2; exit 1; }
 	idle_cores=$(idle "$srv_pid")
+	rm -f "$work/lk.err" # measure must not read the previous scenario's lines
 	"$bin/livekit-load" --url "ws://127.0.0.1:$http" --api-key devkey --api-secret "bench-$secret" \
 		--publishers "$pubs" --subscribers "$subs" --bitrate "$bits" --fps "$fps" --duration "$dur" \
 		>"$work/lk.json" 2>"$work/lk.err" &
@@ -135,6 +137,7 @@ run_geofence() { # PUBLISHERS SUBSCRIBERS [CONFIG] -> one JSON line
 	for _ in $(seq 100); do dir=$(sed -n 's/^  directory  \(http[^ ]*\).*/\1/p' "$work/dev.out" | head -1); [ -n "$dir" ] && break; sleep 0.1; done
 	[ -n "$dir" ] || { echo "bench-sfu: geofence dev did not start:" >&2; tail "$work/dev.err" >&2; exit 1; }
 	idle_cores=$(idle "$srv_pid")
+	rm -f "$work/gf.err" # measure must not read the previous scenario's lines
 	"$work/geofence" loadtest --directory "$dir" --publishers "$pubs" --subscribers "$subs" \
 		--bitrate "$bitrate" --fps "$fps" --duration "$dur" --setup-timeout 120s --json \
 		>"$work/gf.json" 2>"$work/gf.err" &
