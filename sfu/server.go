@@ -349,10 +349,12 @@ func (s *Server) Load() wire.MediaLoad {
 	var l wire.MediaLoad
 	bridges := map[string]*wire.BridgeLoad{}
 	for _, r := range s.rooms {
+		r.mu.Lock()
 		if len(r.peers) > 0 {
 			l.Meetings++
 		}
 		l.TracksIn += int64(len(r.tracks))
+		r.mu.Unlock()
 	}
 	for p := range s.peers {
 		n := int64(p.downCount())
