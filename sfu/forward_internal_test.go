@@ -86,10 +86,13 @@ func TestSlowSubscriberDropsOnlyItsOwnPackets(t *testing.T) {
 	fast, slow := &fakeOut{}, &fakeOut{}
 	df, ds := bind(up, fast, 1), bind(up, slow, 2)
 	slow.gate.Lock()
-	const n = 5 * writerQueue
-	fanOut(up, n)
-	// Every packet fanned out is queued or dropped by now; the fast writer drains its queue.
-	waitFor(t, func() bool { return fast.n.Load() == n })
+	// In batches the fast subscriber's queue holds, each written before the next: it keeps
+	// up by construction; the slow one, blocked, does not.
+	const batch, n = writerQueue / 2, 10 * writerQueue / 2
+	for sent := batch; sent <= n; sent += batch {
+		fanOut(up, batch)
+		waitFor(t, func() bool { return fast.n.Load() == int64(sent) })
+	}
 	df.w.stop()
 	slow.gate.Unlock()
 	ds.w.stop()

@@ -130,7 +130,7 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	api, err := NewAPI(cfg.Network)
+	api, err := NewAPI(cfg.Network, log.With("datacenter", cfg.ID))
 	if err != nil {
 		return nil, fmt.Errorf("new media server %s: %w", cfg.ID, err)
 	}
