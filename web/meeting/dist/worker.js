@@ -733,7 +733,8 @@ function createMediaCrypto({ post, suite = DEFAULT_SUITE } = {}) {
       bytes: t.bytes,
       kid: t.sender ? t.sender.kid.toString(16) : void 0,
       dropped: { ...t.dropped },
-      failures: { ...t.failures }
+      failures: { ...t.failures },
+      lastFailure: t.lastFailure
     }));
   }
   async function sealFrame(t, frame, controller) {
@@ -761,13 +762,19 @@ function createMediaCrypto({ post, suite = DEFAULT_SUITE } = {}) {
     controller.enqueue(frame);
   }
   async function openFrame(t, frame, controller) {
+    if (frame.data.byteLength === 0) {
+      t.dropped.empty++;
+      return;
+    }
     const codec = codecOf(t.options, frame);
     t.codec = codec;
     let pt;
     try {
       pt = await receiver.open(codec, new Uint8Array(frame.data));
     } catch (e) {
-      t.failures[FAILURES[e?.name] ?? "other"]++;
+      const kind = FAILURES[e?.name] ?? "other";
+      t.failures[kind]++;
+      t.lastFailure = { kind, bytes: frame.data.byteLength, message: String(e?.message ?? e) };
       return;
     }
     frame.data = pt.buffer;
@@ -785,7 +792,7 @@ function createMediaCrypto({ post, suite = DEFAULT_SUITE } = {}) {
       sender: null,
       frames: 0,
       bytes: 0,
-      dropped: { noKey: 0, shortFrame: 0 },
+      dropped: { noKey: 0, shortFrame: 0, empty: 0 },
       failures: { malformed: 0, unknownKey: 0, auth: 0, replay: 0, tooManySenders: 0, other: 0 }
     };
     transforms.push(t);

@@ -86,7 +86,7 @@ export function createMediaCrypto({ post, suite = DEFAULT_SUITE } = {}) {
     return transforms.map((t) => ({
       id: t.id, side: t.side, codec: t.codec, frames: t.frames, bytes: t.bytes,
       kid: t.sender ? t.sender.kid.toString(16) : undefined,
-      dropped: { ...t.dropped }, failures: { ...t.failures },
+      dropped: { ...t.dropped }, failures: { ...t.failures }, lastFailure: t.lastFailure,
     }));
   }
 
@@ -110,13 +110,21 @@ export function createMediaCrypto({ post, suite = DEFAULT_SUITE } = {}) {
   }
 
   async function openFrame(t, frame, controller) {
+    if (frame.data.byteLength === 0) {
+      // Chromium's receive pipeline hands out empty audio frames of its own (no payload
+      // came over the wire). They hold nothing to decrypt or to forge: dropped, not failures.
+      t.dropped.empty++;
+      return;
+    }
     const codec = codecOf(t.options, frame);
     t.codec = codec;
     let pt;
     try {
       pt = await receiver.open(codec, new Uint8Array(frame.data));
     } catch (e) {
-      t.failures[FAILURES[e?.name] ?? 'other']++;
+      const kind = FAILURES[e?.name] ?? 'other';
+      t.failures[kind]++;
+      t.lastFailure = { kind, bytes: frame.data.byteLength, message: String(e?.message ?? e) };
       return;
     }
     frame.data = pt.buffer;
@@ -130,7 +138,7 @@ export function createMediaCrypto({ post, suite = DEFAULT_SUITE } = {}) {
     const t = {
       id: options.id ?? String(transforms.length), side: options.side === 'send' ? 'send' : 'receive',
       options, codec: options.codec, sender: null, frames: 0, bytes: 0,
-      dropped: { noKey: 0, shortFrame: 0 },
+      dropped: { noKey: 0, shortFrame: 0, empty: 0 },
       failures: { malformed: 0, unknownKey: 0, auth: 0, replay: 0, tooManySenders: 0, other: 0 },
     };
     transforms.push(t);

@@ -45,6 +45,7 @@ test('the worker seals and opens VP8 and Opus frames and counts failures', async
   const rv = fakeTransformer({ side: 'receive', codec: 'vp8', id: 'rv' }, [
     { data: wires[0], type: 'key' }, { data: tampered.buffer, type: 'delta' }, { data: wires[1], type: 'delta' },
     { data: wires[1], type: 'delta' }, { data: new Uint8Array([0x31]).buffer, type: 'delta' },
+    { data: new ArrayBuffer(0), type: 'delta' },
   ]);
   await bob.transform(rv);
   assert.deepEqual(new Uint8Array(rv.out[0].data), new Uint8Array(vp8[0].data));
@@ -57,6 +58,7 @@ test('the worker seals and opens VP8 and Opus frames and counts failures', async
   await bob.onMessage({ type: 'stats' });
   const s = posted.find((m) => m.type === 'stats').transforms.find((t) => t.id === 'rv');
   assert.deepEqual(s.failures, { malformed: 1, unknownKey: 0, auth: 1, replay: 1, tooManySenders: 0, other: 0 });
+  assert.equal(s.dropped.empty, 1);
   const sent = alice.stats().find((t) => t.id === 'v');
   assert.equal(sent.dropped.shortFrame, 1);
   assert.equal(alice.stats().find((t) => t.id === 'v0').dropped.noKey, 1);
