@@ -2,6 +2,7 @@
 // to raw WebCrypto AES-256-GCM on the same frames, in the same run: raw and SFrame operations
 // alternate, so that other load on the machine slows both alike, and the ratio of their
 // median times is printed. Usage: node bench/sframe.bench.js [frames per measurement]
+import '../test/webcrypto.js';
 import { ProfileReceiver, ProfileSender, Codec } from '../src/profile.js';
 
 const subtle = globalThis.crypto.subtle;

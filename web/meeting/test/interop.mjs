@@ -7,6 +7,7 @@
 //     -> {"results": [{"wire": hex} | {"error": "ShortFrameError"}]}
 //        (sender n is one sending session; "ratchet" steps are taken before the frame;
 //         "epoch" re-keys the sender when it differs from the sender's)
+import './webcrypto.js';
 import { ProfileReceiver, ProfileSender, importEpochKey } from '../src/profile.js';
 
 const hex = {

@@ -1,6 +1,7 @@
 // The JavaScript receiver takes untrusted wire frames: random frames and random mutations of
 // genuine ones must be rejected with one of the profile's errors, never another exception,
 // and only genuine frames may open. (The Go implementation has a native fuzz test, FuzzOpen.)
+import './webcrypto.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Codec, ProfileReceiver, ProfileSender } from '../src/profile.js';
