@@ -278,12 +278,12 @@ func TestInteropJSSealsGoOpens(t *testing.T) {
 		t.Run(suite.String(), func(t *testing.T) {
 			keys, js := epochKeys(t, 1, 2)
 			req := interopRequest{Op: "seal", Suite: uint16(suite), Epochs: js}
-			fs := frames()
-			for i, f := range fs {
+			plain := frames()
+			for i, f := range plain {
 				req.Frames = append(req.Frames, interopFrame{Codec: f.codec.String(), Plaintext: hex.EncodeToString(f.frame), Epoch: "1", Sender: i % 2, Ratchet: i / 4})
 			}
 			req.Frames = append(req.Frames,
-				interopFrame{Codec: "vp8", Plaintext: hex.EncodeToString(fs[1].frame), Epoch: "2"},
+				interopFrame{Codec: "vp8", Plaintext: hex.EncodeToString(plain[1].frame), Epoch: "2"},
 				interopFrame{Codec: "vp8", Plaintext: "31", Epoch: "2"},
 				interopFrame{Codec: "opus", Plaintext: "", Epoch: "2", Sender: 1})
 			res := interop(t, req)
@@ -295,7 +295,7 @@ func TestInteropJSSealsGoOpens(t *testing.T) {
 			}
 			kids := map[mediaprofile.KID]bool{}
 			for i, f := range req.Frames {
-				if i >= len(fs)+1 {
+				if i >= len(plain)+1 {
 					if res[i].Error != "ShortFrameError" {
 						t.Errorf("frame %d: JavaScript sealed a short frame: %+v, want ShortFrameError", i, res[i])
 					}
