@@ -111,8 +111,8 @@ export function createMediaCrypto({ post, suite = DEFAULT_SUITE } = {}) {
 
   async function openFrame(t, frame, controller) {
     if (frame.data.byteLength === 0) {
-      // Chromium's receive pipeline hands out empty audio frames of its own (no payload
-      // came over the wire). They hold nothing to decrypt or to forge: dropped, not failures.
+      // Chromium's receive pipeline hands out empty audio frames of its own, which no
+      // sender sealed. They hold nothing to decrypt or to forge: dropped, not failures.
       t.dropped.empty++;
       return;
     }
