@@ -46,7 +46,7 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
-func newTestUp(t *testing.T) *upTrack {
+func newTestUp(t testing.TB) *upTrack {
 	t.Helper()
 	m, err := newMetrics(nil, "test")
 	if err != nil {

@@ -89,3 +89,26 @@ func TestKeyFrameRequests(t *testing.T) {
 		t.Errorf("anna got %d key frame requests in %v for 50 from felix, want at most %d", got, elapsed, most)
 	}
 }
+
+// A media server that drains tells every participant to go elsewhere, then closes.
+func TestDrainSendsGoaway(t *testing.T) {
+	leaktest.Check(t)
+	w := newWorld(t)
+	s := w.start("de-fra", loopback)
+	a := w.join(anna, "de-fra", []string{"de-fra"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	go s.Drain(ctx)
+	var goaway bool
+	for m := range a.conn.Events() {
+		if m.Type == wire.SignalGoaway {
+			goaway = true
+		}
+	}
+	if !goaway {
+		t.Error("anna's connection ended without a goaway")
+	}
+	if _, err := w.tryJoin(felix, "de-fra", w.ticketFor(felix, []string{"de-fra"}, nil)); err == nil {
+		t.Error("a join to a draining media server succeeded")
+	}
+}

@@ -64,7 +64,12 @@ func TestFS(t *testing.T) {
 func TestBundleCurrent(t *testing.T) {
 	node(t)
 	if _, err := os.Stat(filepath.Join("node_modules", "esbuild", "package.json")); err != nil {
-		t.Fatal("web/meeting/node_modules has no esbuild: run scripts/build-web.sh (npm ci) first")
+		// CI installs the pinned dependencies (npm ci) and must check; a newcomer's first
+		// `go test ./...` need not have.
+		if os.Getenv("CI") == "" {
+			t.Skip("web/meeting/node_modules has no esbuild: run `npm ci` in web/meeting (or scripts/build-web.sh) to check the committed bundle")
+		}
+		t.Fatal("web/meeting/node_modules has no esbuild: run `npm ci` in web/meeting first")
 	}
 	tmp := t.TempDir()
 	runNode(t, nil, "build.mjs", tmp)
