@@ -184,11 +184,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveConn(ctx context.Context, c *sigConn, remote string) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
+	// Drain closes connections itself, after a goaway; cancelling a read would cut it.
 	go func() {
-		select {
-		case <-c.done:
-		case <-s.stopped:
-		}
+		<-c.done
 		cancel()
 	}()
 	// The first message, within the join timeout. The read itself gets no deadline: a
@@ -326,17 +324,22 @@ func (s *Server) Drain(ctx context.Context) {
 		peers = append(peers, p)
 	}
 	s.mu.Unlock()
+	close(s.stopped) // no bridge is opened again
 	for _, p := range peers {
 		if p.kind != peerBridgeOut {
 			p.sig.send(wire.Signal{Type: wire.SignalGoaway})
 		}
+		p.end(nil)
 	}
-	close(s.stopped)
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
+		for _, p := range peers {
+			p.sig.abort()
+		}
+		<-done
 	}
 	s.log.Info("media server drained", "sessions", len(peers))
 }
