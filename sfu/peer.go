@@ -476,7 +476,7 @@ func (p *peer) addDown(u *upTrack) {
 		p.mu.Unlock()
 		return
 	}
-	d := &downTrack{up: u, w: p.w}
+	d := &downTrack{up: u, w: p.w, to: p}
 	p.downs[u] = d
 	p.mu.Unlock()
 	tr, err := p.send.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})

@@ -410,3 +410,38 @@ func equalFold(a, b string) bool { return strings.EqualFold(a, b) }
 func constantTimeEqual(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
+
+// Forward is one track this media server sends somewhere: what the operator, and tests of I1
+// per publisher, check against the publisher's rules.
+type Forward struct {
+	Meeting string
+	Track   wire.Track
+	// Publisher is the track's publisher, with its rule context.
+	Publisher wire.Participant
+	// To is the datacenter the track is sent to: this one (a participant here) or the other
+	// end of a bridge.
+	To string
+	// Bridge is true when the track is sent over a bridge.
+	Bridge bool
+}
+
+// Forwarding is every track this media server sends now, one entry per (track, subscriber).
+func (s *Server) Forwarding() []Forward {
+	s.mu.Lock()
+	rooms := make([]*room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+	var out []Forward
+	for _, r := range rooms {
+		r.mu.Lock()
+		for _, u := range r.tracks {
+			for _, d := range u.loadDowns() {
+				out = append(out, Forward{Meeting: r.id, Track: u.info, Publisher: u.from.info, To: d.to.dc, Bridge: d.to.kind != peerParticipant})
+			}
+		}
+		r.mu.Unlock()
+	}
+	return out
+}
