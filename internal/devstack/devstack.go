@@ -29,6 +29,7 @@ import (
 	"github.com/geofence/geofence/agent"
 	"github.com/geofence/geofence/audit"
 	"github.com/geofence/geofence/clientip"
+	"github.com/geofence/geofence/dashboard"
 	"github.com/geofence/geofence/directory"
 	"github.com/geofence/geofence/directory/directoryhttp"
 	"github.com/geofence/geofence/directory/etcdstore"
@@ -100,6 +101,8 @@ type Stack struct {
 	KMSURLs   map[string]string
 	// Registry holds every server's metrics.
 	Registry *prometheus.Registry
+	// Dashboard is the operator dashboard, served by the directory at /ui/.
+	Dashboard *dashboard.Dashboard
 	// Evidence is the evidence logs (nil without Config.Evidence), EvidenceDir their folder.
 	Evidence    *audit.Logs
 	EvidenceDir string
@@ -200,8 +203,10 @@ func New(cfg Config) (_ *Stack, err error) {
 		Model: m, Endpoints: s.AgentURLs, KMSEndpoints: s.KMSURLs, Unverified: cfg.Unverified,
 		ExtraKeys: devKeys, Logger: log, Registry: s.Registry,
 	}
+	feed := dashboard.NewFeed(0)
+	dcfg.Decisions = feed
 	if rec != nil {
-		dcfg.Decisions = rec
+		dcfg.Decisions = dashboard.Tee(rec, feed)
 	}
 	var records kms.Records
 	if len(cfg.Etcd) > 0 {
@@ -213,6 +218,15 @@ func New(cfg Config) (_ *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("new dev stack: %w", err)
 	}
+	storeKind := "memory"
+	if len(cfg.Etcd) > 0 {
+		storeKind = "etcd"
+	}
+	s.Dashboard, err = dashboard.New(dashboard.Config{Core: s.Core, Feed: feed, Gatherer: s.Registry, Unverified: cfg.Unverified,
+		Store: storeKind, Logger: log, Registry: s.Registry})
+	if err != nil {
+		return nil, fmt.Errorf("new dev stack: %w", err)
+	}
 	signer, err := ticket.NewSigner(wire.TicketIssuer, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("new dev stack: %w", err)
@@ -220,6 +234,7 @@ func New(cfg Config) (_ *Stack, err error) {
 	s.API, err = directoryhttp.New(directoryhttp.Config{
 		Core: s.Core, Signer: signer, GeoIP: cfg.GeoIP, Proxies: clientip.Resolver{Trusted: Loopback},
 		TrustLoopback: true, Gatherer: s.Registry, Logger: log, Registry: s.Registry, AuditDir: s.EvidenceDir,
+		Dashboard: s.Dashboard.Handler(),
 	})
 	if err == nil && len(cfg.Etcd) > 0 {
 		err = s.newPeer(cfg, dcfg, signer)
@@ -424,6 +439,7 @@ func (s *Stack) Run(ctx context.Context) error {
 		})
 	}
 	wg.Go(func() { s.Core.Run(ctx) })
+	wg.Go(func() { s.Dashboard.Run(ctx) })
 	if s.PeerCore != nil {
 		wg.Go(func() { s.PeerCore.Run(ctx) })
 		wg.Go(func() {
