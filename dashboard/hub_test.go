@@ -133,4 +133,3 @@ func TestFeedRing(t *testing.T) {
 		}
 	}
 }
-

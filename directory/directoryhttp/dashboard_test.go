@@ -16,7 +16,9 @@ import (
 // lazyHandler lets a test hand the directory a handler made once the directory exists.
 type lazyHandler struct{ h atomic.Pointer[http.Handler] }
 
-func (l *lazyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { (*l.h.Load()).ServeHTTP(w, r) }
+func (l *lazyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*l.h.Load()).ServeHTTP(w, r)
+}
 
 // newDashboardEnv is a production-like directory (operator token, loopback untrusted) with
 // the dashboard mounted.
