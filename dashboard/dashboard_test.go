@@ -154,7 +154,7 @@ func TestWhatIfBadBodies(t *testing.T) {
 		{"sim no scenario", "/v1/dashboard/sim", `{}`},
 		{"sim bad yaml", "/v1/dashboard/sim", `{"scenario":"version: 1\nregions: {na: {joins: -5}}"}`},
 		{"sim too long", "/v1/dashboard/sim", `{"scenario":"version: 1\nduration: 48h\nregions: {na: {joins: 10}}"}`},
-		{"sim too many joins", "/v1/dashboard/sim", `{"scenario":"version: 1\nduration: 1h\nregions: {na: {joins: 90000000}}"}`},
+		{"sim too many joins", "/v1/dashboard/sim", `{"scenario":"version: 1\nduration: 1h\nregions: {na: {joins: 900000000}}"}`},
 		{"sim unknown region", "/v1/dashboard/sim", `{"scenario":"version: 1\nduration: 1h\nregions: {mars: {joins: 10}}"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

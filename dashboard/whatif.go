@@ -30,8 +30,9 @@ const (
 	DefaultSimTimeout = 60 * time.Second
 	// maxSimDuration is the longest simulated span a run may ask for.
 	maxSimDuration = 6 * time.Hour
-	// maxSimJoins bounds the joins a run may simulate, which bounds its memory and time.
-	maxSimJoins = 2_000_000
+	// maxSimJoins bounds the joins a run may simulate, which bounds its memory and time: the
+	// simulator makes some 40,000 joins a second on one core (docs/dashboard.md).
+	maxSimJoins = 1_000_000
 	// scenarioHours is the span of the scenario GET /v1/dashboard/scenario proposes.
 	scenarioHours = 2
 )
@@ -223,15 +224,21 @@ func outcome(m *policy.Model, r policy.RegionID, before, after Decision) string 
 }
 
 // scenario is GET /v1/dashboard/scenario: a scenario of the next scenarioHours from the live
-// state, for the operator to edit and run: each region with DCs at the rate that keeps its
-// current participants (participants over the mean stay), at least 600 joins an hour.
+// state, for the operator to edit and run (see ProposeScenario).
 func (d *Dashboard) scenario(w http.ResponseWriter, r *http.Request) {
 	m, _ := d.core.LiveState()
 	w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
 	io.WriteString(w, ProposeScenario(m, d.core.Datacenters(), d.cfg.Now()))
 }
 
-// ProposeScenario writes the scenario the dashboard proposes (see GET /v1/dashboard/scenario).
+// proposedSurge is the largest multiplier of the proposed scenario's surge.
+const proposedSurge = 2
+
+// ProposeScenario writes the scenario the dashboard proposes: the next scenarioHours, a flat
+// curve, each region with media DCs at the join rate that keeps its participants of now
+// (participants over the mean stay; at least 600 joins an hour), doubling over the first
+// hour. A volume over what the dashboard runs (maxSimJoins) is scaled down, and the
+// scenario says by how much.
 func ProposeScenario(m *policy.Model, dcs []wire.Datacenter, now time.Time) string {
 	perRegion := map[string]int64{}
 	hasDC := map[string]bool{}
@@ -241,25 +248,37 @@ func ProposeScenario(m *policy.Model, dcs []wire.Datacenter, now time.Time) stri
 			hasDC[dc.Region] = true
 		}
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "# The next %d hours from the live state (%s). Joins per region keep today's\n", scenarioHours, now.UTC().Format(time.RFC3339))
-	fmt.Fprintf(&b, "# participants (participants over the mean stay); the DCs down now stay down.\n")
-	fmt.Fprintf(&b, "# Edit the volumes, the surge or add events (see docs/sim.md), then run.\n")
-	fmt.Fprintf(&b, "version: 1\nstart: %s\nduration: %dh\nregions:\n", now.UTC().Truncate(time.Minute).Format(time.RFC3339), scenarioHours)
-	n := 0
+	perHour := map[string]float64{}
+	var total float64
 	for _, reg := range m.Regions {
-		if !hasDC[reg.ID] {
-			continue
+		if hasDC[reg.ID] {
+			perHour[reg.ID] = max(float64(perRegion[reg.ID])/scenario.DefaultStayMean.Hours(), 600)
+			total += perHour[reg.ID] * scenarioHours * proposedSurge
 		}
-		stay := scenario.DefaultStayMean.Hours()
-		joins := max(float64(perRegion[reg.ID])/stay, 600) * scenarioHours
-		fmt.Fprintf(&b, "  %s:\n    joins: %d\n    curve: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n", reg.ID, int64(joins))
-		n++
 	}
-	if n == 0 {
+	scale := 1.0
+	if total > maxSimJoins {
+		scale = maxSimJoins / total
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# The next %d hours from the live state of %s. Each region's joins keep its\n", scenarioHours, now.UTC().Format(time.RFC3339))
+	fmt.Fprintf(&b, "# participants of now (participants over the mean stay of %v); joins are per day,\n", scenario.DefaultStayMean)
+	fmt.Fprintf(&b, "# spread over a flat curve. The DCs down now stay down for the run.\n")
+	if scale < 1 {
+		fmt.Fprintf(&b, "# Scaled to %.2g%% of the live rate: the dashboard simulates at most %d joins\n", scale*100, maxSimJoins)
+		fmt.Fprintf(&b, "# (run the full volume with geofence sim).\n")
+	}
+	fmt.Fprintf(&b, "# Edit the volumes, the surge or add events (docs/sim.md), then run.\n")
+	fmt.Fprintf(&b, "version: 1\nstart: %s\nduration: %dh\nregions:\n", now.UTC().Truncate(time.Minute).Format(time.RFC3339), scenarioHours)
+	for _, reg := range m.Regions {
+		if v, ok := perHour[reg.ID]; ok {
+			fmt.Fprintf(&b, "  %s:\n    joins: %d\n    curve: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n", reg.ID, int64(v*24*scale))
+		}
+	}
+	if len(perHour) == 0 {
 		fmt.Fprintf(&b, "  {}\n")
 	}
-	fmt.Fprintf(&b, "surge:\n  - {at: 0m, multiplier: 1}\n  - {at: 60m, multiplier: 3}\n")
+	fmt.Fprintf(&b, "surge:\n  - {at: 0m, multiplier: 1}\n  - {at: 60m, multiplier: %d}\n", proposedSurge)
 	return b.String()
 }
 
@@ -358,8 +377,9 @@ func (d *Dashboard) runSim(w http.ResponseWriter, r *http.Request) {
 	jsonapi.Write(w, http.StatusOK, ans)
 }
 
-// scenarioJoins is about how many joins a scenario makes: each region's joins scaled by the
-// largest multiplier of its surge.
+// scenarioJoins bounds the joins a scenario makes: each region's daily joins over the run's
+// share of the day, at the busiest hour of its curve, times the largest multiplier of its
+// surge.
 func scenarioJoins(sc *scenario.Scenario) float64 {
 	peak := 1.0
 	for _, p := range sc.Surge {
@@ -367,10 +387,15 @@ func scenarioJoins(sc *scenario.Scenario) float64 {
 	}
 	var n float64
 	for _, r := range sc.Regions {
-		n += r.Joins
-	}
-	if n == 0 {
-		n = sc.Joins
+		var sum, top float64
+		for _, w := range r.Curve {
+			sum += w
+			top = max(top, w)
+		}
+		if sum <= 0 {
+			continue
+		}
+		n += r.Joins * min(1, top/sum*sc.Duration.Hours())
 	}
 	return n * peak * sc.Multiplier
 }
