@@ -48,7 +48,8 @@ import (
 // Defaults of Config.
 const (
 	// DefaultInterval is how often the dashboard recomputes the live state and pushes it
-	// when it changed. Joins and refusals push at once (at most every minPush).
+	// when it changed. Joins and refusals push at once; nothing pushes more often than
+	// minPush.
 	DefaultInterval = time.Second
 	// minPush is the shortest time between two state events.
 	minPush = 100 * time.Millisecond
@@ -156,25 +157,30 @@ func (d *Dashboard) Handler() http.Handler {
 }
 
 // Run keeps the dashboard live until ctx is done: it pushes the state when it changes (a
-// load report, a DC going stale, a join, a config swap), and ends every stream at the end.
+// load report, a DC going stale, a join, a config swap), at most every minPush whatever the
+// rate of changes, and ends every stream at the end.
 func (d *Dashboard) Run(ctx context.Context) {
 	go d.hub.run(ctx)
 	t := time.NewTicker(d.cfg.Interval)
 	defer t.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-d.feed.kick:
-			// Joins come in bursts: push at most every minPush.
+		}
+		// Joins come in bursts, and reports from many DCs: one push per minPush at most.
+		if wait := minPush - time.Since(last); wait > 0 {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(minPush):
+			case <-time.After(wait):
 			}
 		}
 		d.refresh()
+		last = time.Now()
 	}
 }
 

@@ -259,6 +259,10 @@ func readState(t *testing.T, e *env, ok func(*dashboard.State) bool) *dashboard.
 	return last
 }
 
+func newStreamRequest(ctx context.Context, e *env) (*http.Request, error) {
+	return http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1/dashboard/events", nil)
+}
+
 // eachEvent calls fn with every server-sent event until it returns false.
 func eachEvent(r io.Reader, fn func(name string, data []byte) bool) error {
 	buf := make([]byte, 0, 1<<20)
