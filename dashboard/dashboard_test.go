@@ -208,7 +208,7 @@ func TestStateAlerts(t *testing.T) {
 	if err := e.join("acme", "US", "US"); err != nil {
 		t.Fatal(err)
 	}
-	st := readState(t, e, func(s *dashboard.State) bool { return len(s.Alerts) >= 3 })
+	st := readState(t, e, func(s *dashboard.State) bool { return len(s.Alerts) >= 3 && s.JoinsTotal >= 1 })
 	kinds := map[string]string{}
 	for _, a := range st.Alerts {
 		kinds[a.Kind] = a.Subject
