@@ -65,7 +65,8 @@ func putJSON(t *testing.T, method, url string, body any) int {
 // Chromium and checks what an operator looks at: every DC of the config on the map where its
 // location projects, inside its country's shape; bridges drawn; a DC failed through the API
 // turning red; a refusal in the explorer; the what-if answer equal to `geofence explain
-// --json`; and no request leaving the directory.
+// --json`; who is refused or spilled; a simulator run with its plots; and no request leaving
+// the directory.
 func TestBrowser(t *testing.T) {
 	bin := browsertest.Path(t)
 	m := world(t)
@@ -279,6 +280,28 @@ func TestBrowser(t *testing.T) {
 	want = cliJSON("--country", "DE", "--plan", "pro", "--down", "eu-fra")
 	if !reflect.DeepEqual(page, want) {
 		t.Errorf("the what-if answer:\n%v\nwant geofence explain's:\n%v", page, want)
+	}
+
+	// Who is refused or spilled with eu-fra down (still checked in the form) and eu-ams down
+	// (it failed): Europe's participants spill out of their region.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`document.getElementById("impact-btn").click()`)); err != nil {
+		t.Fatal(err)
+	}
+	wait("the impact table", `[...document.querySelectorAll("#impact-table tr")].some((tr) => tr.cells[0].textContent === "eu" && (tr.className === "spilled" || tr.className === "refused"))`)
+
+	// The simulator, on a short scenario typed in place of the proposed one.
+	wait("the proposed scenario", `document.getElementById("scenario").value.startsWith("# The next")`)
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`document.getElementById("scenario").value = "version: 1\nduration: 20m\nregions:\n  eu: {joins: 20000}\n  na: {joins: 40000}\n";
+		document.getElementById("sim-btn").click()`)); err != nil {
+		t.Fatal(err)
+	}
+	wait("the simulator's plots", `document.querySelectorAll("#sim-out svg[data-plot]").length === 3`)
+	status, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("sim-status").textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(status, "eu-ams") || !strings.Contains(status, "0 residency violations") {
+		t.Errorf("simulator status %q, want eu-ams down for the run and no violation", status)
 	}
 
 	// Nothing left loopback: every request the page made went to the directory.
