@@ -208,6 +208,11 @@ function drawDCs(s) {
     t.textContent = `${dc.id} (${dc.country}, ${dc.region})${dc.down ? " DOWN" : ""}\n${fmt(dc.participants + dc.placed)} / ${fmt(dc.capacity)} participants (${(dc.utilization * 100).toFixed(1)} %)` +
       (ml ? `\n${fmt(ml.sessions)} media sessions, ${fmt(ml.tracks_in)} tracks in, ${fmt(ml.tracks_out)} out\n${bits(ml.bits_in_per_second)} in, ${bits(ml.bits_out_per_second)} out` : "");
     c.appendChild(t);
+    // A click marks the DC down in the what-if (or clears it).
+    c.addEventListener("click", () => {
+      const box = document.querySelector(`#wform [name=down][value="${CSS.escape(dc.id)}"]`);
+      if (box) box.checked = !box.checked;
+    });
     g.appendChild(c);
     const tr = el("tr", { class: dc.down ? "down" : "" });
     tr.dataset.dc = dc.id;
