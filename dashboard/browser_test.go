@@ -199,11 +199,12 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 
-	// A DC failed through the API turns red, pushed by the stream (the page never polls).
+	// A DC failed through the dev fault API turns red, pushed by the stream (the page never
+	// polls).
 	if byID["eu-ams"].Fill == "#f85149" {
 		t.Fatal("eu-ams is red before it failed")
 	}
-	if s := putJSON(t, "PUT", st.URL+"/v1/datacenters/eu-ams/load", map[string]any{"participants": 0, "healthy": false}); s != http.StatusNoContent {
+	if s := putJSON(t, "POST", st.URL+"/v1/dev/datacenters/eu-ams/fault", map[string]string{"mode": "down"}); s != http.StatusOK {
 		t.Fatalf("fail eu-ams: %d", s)
 	}
 	wait("eu-ams red", `(() => { const c = document.querySelector('circle.dc[data-dc="eu-ams"]'); return !!c && c.classList.contains("down") && c.getAttribute("fill") === "#f85149"; })()`)
