@@ -183,6 +183,7 @@ func printDevBanner(w io.Writer, st *devstack.Stack, cfgPath, geoDesc, meeting, 
 	}
 	if len(st.AgentURLs) > 0 {
 		fmt.Fprintf(w, "  curl -s -X POST %s/v1/dev/datacenters/us-den/fault -d '{\"mode\":\"blackhole\"}'\n", dirURL)
+		fmt.Fprintf(w, "  curl -s -X POST %s/v1/dev/datacenters/eu-ams/fault -d '{\"mode\":\"down\"}'   # red on the dashboard\n", dirURL)
 	}
 	fmt.Fprintf(w, "  curl -s '%s/v1/explain?country=DE&plan=pro'\n", dirURL)
 	fmt.Fprintf(w, "  curl -s %s/v1/datacenters\n", dirURL)
