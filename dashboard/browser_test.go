@@ -188,16 +188,6 @@ func TestBrowser(t *testing.T) {
 	wait("the bridge eu-fra → us-iad", `!!document.querySelector('path.bridge[data-from="eu-fra"][data-to="us-iad"]')`)
 	wait("the region shading", `document.querySelector('#countries path[data-cc="CN"]').dataset.region === "cn"`)
 
-	// A screenshot for the README, once the map is drawn.
-	if *update {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile("../docs/img/dashboard.png", png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 
 	// A DC failed through the dev fault API turns red, pushed by the stream (the page never
 	// polls).
@@ -231,6 +221,17 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("join from CN: %d, want 403", resp.StatusCode)
 	}
 	wait("the refusal in the explorer", `[...document.querySelectorAll("#refusals tbody tr")].some((tr) => tr.cells[1].textContent === "residency_conflict" && tr.cells[3].textContent === "CN")`)
+
+	// A screenshot for the README, with a DC down and a refusal in the explorer.
+	if *update {
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile("../docs/img/dashboard.png", png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// Its explanation, from the explorer's link, is `geofence explain --directory --json`.
 	explainJSON := func() any {
