@@ -1,6 +1,6 @@
 // Package devstack is the whole Geofence system in one process on loopback: the directory
-// (core and HTTP API), one DC agent per media datacenter and one key server per kms
-// datacenter, sharing one Prometheus registry. `geofence dev` runs it, and tests of the
+// (core and HTTP API, with the operator dashboard at /ui/), one DC agent per media datacenter
+// and one key server per kms datacenter, sharing one Prometheus registry. `geofence dev` runs it, and tests of the
 // command line and of the client use it as their cluster; the simulator will drive the same
 // directory core without the network.
 //
