@@ -1,8 +1,8 @@
 // Package devstack is the whole Geofence system in one process on loopback: the directory
 // (core and HTTP API, with the operator dashboard at /ui/), one DC agent per media datacenter
-// and one key server per kms datacenter, sharing one Prometheus registry. `geofence dev` runs it, and tests of the
-// command line and of the client use it as their cluster; the simulator will drive the same
-// directory core without the network.
+// and one key server per kms datacenter, sharing one Prometheus registry. `geofence dev` runs
+// it, and tests of the command line and of the client use it as their cluster; the simulator
+// will drive the same directory core without the network.
 //
 // Loopback is trusted in a stack (DESIGN.md section 10): a caller on 127.0.0.1 is the
 // operator, may report any DC's load and may join as any account without a token. The stack
