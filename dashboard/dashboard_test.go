@@ -340,7 +340,12 @@ func TestBundleCurrent(t *testing.T) {
 		t.Skip("skipping: node is not installed, so the bundle cannot be rebuilt to compare (apt-get install -y nodejs npm)")
 	}
 	if _, err := os.Stat("../web/dashboard/node_modules/esbuild"); err != nil {
-		t.Fatal("web/dashboard/node_modules is missing: run scripts/build-dashboard.sh (npm ci) first")
+		// CI installs the pinned dependencies (npm ci) and must check; a newcomer's first
+		// `go test ./...` need not have.
+		if os.Getenv("CI") == "" {
+			t.Skip("web/dashboard/node_modules is missing: run `npm ci` in web/dashboard (or scripts/build-dashboard.sh) to check the committed bundle")
+		}
+		t.Fatal("web/dashboard/node_modules is missing: run `npm ci` in web/dashboard first")
 	}
 	out := t.TempDir()
 	cmd := exec.Command(node, "build.mjs", out)
