@@ -162,6 +162,10 @@ type Core struct {
 	pendMu   sync.Mutex
 	pending  map[string]LoadReport // reports not yet stored, latest per DC
 	kick     chan struct{}
+
+	// media is the latest media load each DC's media server reported, by DC id, read and
+	// written under mu. Values are never changed once stored (Datacenters hands them out).
+	media map[string]*wire.MediaLoad
 }
 
 // builtAccount is an API account in the terms of one model, so that joins do not rebuild its
@@ -205,7 +209,7 @@ func New(cfg Config) (*Core, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &Core{cfg: cfg, store: cfg.Store, log: cfg.Logger, now: cfg.Now, accounts: map[string]*builtAccount{}}
+	c := &Core{cfg: cfg, store: cfg.Store, log: cfg.Logger, now: cfg.Now, accounts: map[string]*builtAccount{}, media: map[string]*wire.MediaLoad{}}
 	if ls, ok := cfg.Store.(LoadStore); ok {
 		c.loads, c.instance = ls, newID()
 		c.pending, c.kick = map[string]LoadReport{}, make(chan struct{}, 1)
@@ -747,16 +751,28 @@ func regionIDs(m *policy.Model, rs []policy.RegionID) []string {
 	return out
 }
 
-// ReportLoad records a DC's load report.
+// ReportLoad records a DC's load report from a DC without a media server (a bare DC agent).
 func (c *Core) ReportLoad(id string, participants int64, healthy bool) error {
+	return c.ReportMediaLoad(id, participants, healthy, nil)
+}
+
+// ReportMediaLoad records a DC's load report with what its media server carries (sessions,
+// tracks, bit rates, bridges); media nil: the DC runs no media server, and the media load it
+// reported before is forgotten. The core keeps a copy of media.
+func (c *Core) ReportMediaLoad(id string, participants int64, healthy bool, media *wire.MediaLoad) error {
 	if participants < 0 {
 		return errorf(wire.CodeBadRequest, "participants must not be negative")
 	}
+	if err := checkMedia(media); err != nil {
+		return err
+	}
+	media = cloneMedia(media)
 	var found bool
 	c.lockedLive(func(m *policy.Model, l *route.Live) {
 		d, ok := m.DC(id)
 		if found = ok; ok {
 			l.Report(d, participants, healthy, c.now())
+			c.setMedia(id, media)
 		}
 	})
 	if !found {
@@ -766,7 +782,7 @@ func (c *Core) ReportLoad(id string, participants int64, healthy bool) error {
 	c.metrics.reports.WithLabelValues("ok").Inc()
 	if c.loads != nil {
 		c.pendMu.Lock()
-		c.pending[id] = LoadReport{DC: id, Participants: participants, Healthy: healthy, At: c.now(), By: c.instance}
+		c.pending[id] = LoadReport{DC: id, Participants: participants, Healthy: healthy, Media: media, At: c.now(), By: c.instance}
 		c.pendMu.Unlock()
 		select {
 		case c.kick <- struct{}{}:
@@ -774,6 +790,51 @@ func (c *Core) ReportLoad(id string, participants int64, healthy bool) error {
 		}
 	}
 	return nil
+}
+
+// maxBridges bounds the bridge entries of one media load report: one per peer DC, so a
+// report with more names DCs that do not exist.
+const maxBridges = 1024
+
+// checkMedia refuses a media load with negative counts or more bridges than a deployment has
+// DCs.
+func checkMedia(ml *wire.MediaLoad) error {
+	if ml == nil {
+		return nil
+	}
+	if ml.Sessions < 0 || ml.Meetings < 0 || ml.TracksIn < 0 || ml.TracksOut < 0 || ml.BitsInPerSecond < 0 || ml.BitsOutPerSecond < 0 {
+		return errorf(wire.CodeBadRequest, "media: counts and bit rates must not be negative")
+	}
+	if len(ml.Bridges) > maxBridges {
+		return errorf(wire.CodeBadRequest, "media: %d bridges, at most %d", len(ml.Bridges), maxBridges)
+	}
+	for _, b := range ml.Bridges {
+		if b.Direction != "in" && b.Direction != "out" {
+			return errorf(wire.CodeBadRequest, `media: bridge to %q: direction %q, want "in" or "out"`, b.Datacenter, b.Direction)
+		}
+		if b.Meetings < 0 || b.TracksIn < 0 || b.TracksOut < 0 {
+			return errorf(wire.CodeBadRequest, "media: bridge to %q: counts must not be negative", b.Datacenter)
+		}
+	}
+	return nil
+}
+
+func cloneMedia(ml *wire.MediaLoad) *wire.MediaLoad {
+	if ml == nil {
+		return nil
+	}
+	out := *ml
+	out.Bridges = slices.Clone(ml.Bridges)
+	return &out
+}
+
+// setMedia keeps a DC's latest media load; the caller holds mu.
+func (c *Core) setMedia(id string, ml *wire.MediaLoad) {
+	if ml == nil {
+		delete(c.media, id)
+		return
+	}
+	c.media[id] = ml
 }
 
 // shareLoad stores the reports this core received, latest per DC, until ctx is done. A
@@ -807,8 +868,9 @@ func (c *Core) applyShared(r LoadReport) {
 		return
 	}
 	c.lockedLive(func(m *policy.Model, l *route.Live) {
-		if d, ok := m.DC(r.DC); ok && r.At.After(l.DC(d).LastReport) {
+		if d, ok := m.DC(r.DC); ok && r.At.After(l.DC(d).LastReport) && checkMedia(r.Media) == nil {
 			l.Report(d, r.Participants, r.Healthy, r.At)
+			c.setMedia(r.DC, cloneMedia(r.Media))
 		}
 	})
 }
@@ -843,7 +905,7 @@ func (c *Core) Datacenters() []wire.Datacenter {
 			}
 			out[i] = wire.Datacenter{ID: dc.ID, Country: dc.Country.Code(), Region: m.Regions[dc.Region].ID, Capacity: dc.Capacity,
 				Services: svc, Dedicated: dc.Dedicated, Participants: d.Reported, Placed: d.Placed,
-				Utilization: st.Utilization[i], Healthy: d.Healthy, Down: st.Down[i], LastReport: d.LastReport}
+				Utilization: st.Utilization[i], Healthy: d.Healthy, Down: st.Down[i], LastReport: d.LastReport, Media: c.media[dc.ID]}
 		}
 	})
 	return out

@@ -261,7 +261,7 @@ func TestSetModelRacesJoins(t *testing.T) {
 			}
 			c.SetModel(m)
 			for _, d := range m.DCs {
-				c.ReportLoad(d.ID, 0, true)
+				c.ReportMediaLoad(d.ID, 0, true, &wire.MediaLoad{Sessions: int64(i), Bridges: []wire.BridgeLoad{{Datacenter: "us-sjc", Direction: "out"}}})
 			}
 		}
 	})
@@ -284,7 +284,11 @@ func TestSetModelRacesJoins(t *testing.T) {
 		})
 	}
 	for range 50 {
-		c.Datacenters()
+		for _, d := range c.Datacenters() {
+			if d.Media != nil && (d.Media.Sessions < 0 || len(d.Media.Bridges) != 1) {
+				t.Errorf("%s: media %+v", d.ID, d.Media)
+			}
+		}
 		c.LiveState()
 	}
 	close(stop)

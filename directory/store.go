@@ -109,6 +109,7 @@ type LoadReport struct {
 	DC           string
 	Participants int64
 	Healthy      bool
-	At           time.Time // when the directory that received it received it
-	By           string    // that directory's instance id
+	Media        *wire.MediaLoad // what its media server carries; nil without one
+	At           time.Time       // when the directory that received it received it
+	By           string          // that directory's instance id
 }

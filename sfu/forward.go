@@ -143,6 +143,7 @@ func (u *upTrack) requestKeyFrame() bool {
 // publisher's, byte for byte.
 type downTrack struct {
 	up     *upTrack
+	to     *peer // the subscriber
 	w      *writer
 	sender *webrtc.RTPSender
 

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/geofence/geofence/verify"
 	"github.com/geofence/geofence/wire"
 	"github.com/pion/logging"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/transport/v5/vnet"
 	"github.com/pion/webrtc/v4"
@@ -195,6 +197,11 @@ type member struct {
 	// onPayload, when set, sees every payload received, by publisher id and kind.
 	onPayload func(from, kind string, payload []byte)
 
+	// plis counts the picture loss requests the server sent to this publisher's video.
+	plis atomic.Int64
+	// video is the remote tracks received, by publisher id, for RTCP back to them.
+	video map[string]*webrtc.TrackRemote
+
 	mu       sync.Mutex
 	got      map[string]int // packets received by publisher id and kind: "felix/video"
 	streams  map[string]string
@@ -211,7 +218,8 @@ func (w *world) join(p person, dc string, primary, secondary []string) *member {
 }
 
 func (w *world) tryJoin(p person, dc, tok string) (*member, error) {
-	m := &member{t: w.t, who: p, dc: dc, got: map[string]int{}, streams: map[string]string{}, lastSeen: map[string]time.Time{}}
+	m := &member{t: w.t, who: p, dc: dc, got: map[string]int{}, streams: map[string]string{}, lastSeen: map[string]time.Time{},
+		video: map[string]*webrtc.TrackRemote{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var err error
@@ -235,6 +243,11 @@ func (m *member) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver, info
 			continue
 		}
 		key := who + "/" + info.Kind
+		if info.Kind == "video" {
+			m.mu.Lock()
+			m.video[who] = remote
+			m.mu.Unlock()
+		}
 		if m.onPayload != nil {
 			m.onPayload(who, info.Kind, pkt.Payload)
 		}
@@ -280,11 +293,17 @@ func (m *member) publishWith(ctx context.Context, payload func(kind string, n ui
 	if err != nil {
 		m.t.Fatalf("%s publishes: %v", m.who.id, err)
 	}
-	for _, s := range senders {
+	for i, s := range senders {
 		go func() {
 			for {
-				if _, _, err := s.ReadRTCP(); err != nil {
+				pkts, _, err := s.ReadRTCP()
+				if err != nil {
 					return
+				}
+				for _, p := range pkts {
+					if _, ok := p.(*rtcp.PictureLossIndication); ok && i == 1 {
+						m.plis.Add(1)
+					}
 				}
 			}
 		}()

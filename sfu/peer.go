@@ -136,9 +136,14 @@ func (p *peer) wire() {
 			}
 			p.sig.send(m)
 		})
+		// A session ends with its PeerConnections (DESIGN.md section 8): one that fails (ICE
+		// or DTLS gone) or is closed by the other side ends the connection.
 		pc.pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-			if st == webrtc.PeerConnectionStateFailed {
+			switch st {
+			case webrtc.PeerConnectionStateFailed:
 				p.end(&wire.Error{Error: wire.CodeInternal, Message: "the " + target + " PeerConnection failed (ICE or DTLS)"})
+			case webrtc.PeerConnectionStateClosed:
+				p.end(nil)
 			}
 		})
 	}
@@ -471,7 +476,7 @@ func (p *peer) addDown(u *upTrack) {
 		p.mu.Unlock()
 		return
 	}
-	d := &downTrack{up: u, w: p.w}
+	d := &downTrack{up: u, w: p.w, to: p}
 	p.downs[u] = d
 	p.mu.Unlock()
 	tr, err := p.send.AddTransceiverFromTrack(d, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
@@ -577,8 +582,7 @@ func (p *peer) closePCs() {
 
 // cleanup runs once the connection's reader stopped.
 func (p *peer) cleanup() {
-	p.end(nil)
-	p.sig.abort()
+	p.end(nil) // a no-op when the connection is already ending, its last words queued
 	noLocal := p.room.removePeer(p)
 	p.mu.Lock()
 	downs := p.downs

@@ -161,3 +161,86 @@ func TestSilentConnectionIsClosed(t *testing.T) {
 }
 
 type sfuConfig = sfu.Config
+
+// A connection that floods the server with messages, or sends one too large, is closed
+// with limit_reached or bad_request; the session it held is released.
+func TestFloodsAndOversizedMessages(t *testing.T) {
+	leaktest.Check(t)
+	w := newWorld(t)
+	s := w.start("de-fra", loopback)
+	join := wire.Signal{Type: wire.SignalJoin, Ticket: w.ticketFor(anna, []string{"de-fra"}, nil)}
+	flood := []any{join}
+	for range 400 {
+		flood = append(flood, wire.Signal{Type: wire.SignalCandidate, Target: wire.TargetPublisher})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, c := range []struct {
+		name string
+		msgs []any
+		want string
+	}{
+		{"flood", flood, wire.CodeLimit},
+		{"oversized", []any{join, []byte(`{"type":"leave","pad":"` + strings.Repeat("x", wire.MaxSignalSize) + `"}`)}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			u := "ws" + strings.TrimPrefix(w.url("de-fra"), "http") + wire.RTCPath
+			ws, _, err := websocket.Dial(ctx, u, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.CloseNow()
+			got := make(chan []string, 1)
+			go func() {
+				var codes []string
+				for {
+					_, b, err := ws.Read(ctx)
+					if err != nil {
+						got <- codes
+						return
+					}
+					var m wire.Signal
+					json.Unmarshal(b, &m)
+					if m.Type == wire.SignalError {
+						codes = append(codes, m.Error.Error)
+					}
+				}
+			}()
+			for _, m := range c.msgs {
+				b, ok := m.([]byte)
+				if !ok {
+					b, _ = json.Marshal(m)
+				}
+				if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
+					break // the server closed first
+				}
+			}
+			codes := <-got
+			if c.want != "" && !slices.Contains(codes, c.want) {
+				t.Errorf("errors %q, want %q", codes, c.want)
+			}
+			eventually(t, "the session released", 5*time.Second, func() bool { return s.Load().Sessions == 0 })
+		})
+	}
+}
+
+// A participant whose PeerConnections close ends its session, even with its signalling
+// connection still open.
+func TestSessionEndsWithItsPeerConnection(t *testing.T) {
+	leaktest.Check(t)
+	w := newWorld(t)
+	s := w.start("de-fra", loopback)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := w.join(anna, "de-fra", []string{"de-fra"}, nil)
+	a.publish(ctx)
+	f := w.join(felix, "de-fra", []string{"de-fra"}, nil)
+	eventually(t, "felix receiving anna", 10*time.Second, func() bool { return f.received("anna", "video") > 5 })
+	a.conn.Publisher().Close()
+	select {
+	case <-a.conn.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("anna's session outlived her publisher PeerConnection")
+	}
+	eventually(t, "one session left", 5*time.Second, func() bool { return s.Load().Sessions == 1 })
+}

@@ -130,7 +130,7 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	api, err := NewAPI(cfg.Network)
+	api, err := NewAPI(cfg.Network, log.With("datacenter", cfg.ID))
 	if err != nil {
 		return nil, fmt.Errorf("new media server %s: %w", cfg.ID, err)
 	}
@@ -184,11 +184,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveConn(ctx context.Context, c *sigConn, remote string) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
+	// Drain closes connections itself, after a goaway; cancelling a read would cut it.
 	go func() {
-		select {
-		case <-c.done:
-		case <-s.stopped:
-		}
+		<-c.done
 		cancel()
 	}()
 	// The first message, within the join timeout. The read itself gets no deadline: a
@@ -326,17 +324,22 @@ func (s *Server) Drain(ctx context.Context) {
 		peers = append(peers, p)
 	}
 	s.mu.Unlock()
+	close(s.stopped) // no bridge is opened again
 	for _, p := range peers {
 		if p.kind != peerBridgeOut {
 			p.sig.send(wire.Signal{Type: wire.SignalGoaway})
 		}
+		p.end(nil)
 	}
-	close(s.stopped)
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
+		for _, p := range peers {
+			p.sig.abort()
+		}
+		<-done
 	}
 	s.log.Info("media server drained", "sessions", len(peers))
 }
@@ -349,10 +352,12 @@ func (s *Server) Load() wire.MediaLoad {
 	var l wire.MediaLoad
 	bridges := map[string]*wire.BridgeLoad{}
 	for _, r := range s.rooms {
+		r.mu.Lock()
 		if len(r.peers) > 0 {
 			l.Meetings++
 		}
 		l.TracksIn += int64(len(r.tracks))
+		r.mu.Unlock()
 	}
 	for p := range s.peers {
 		n := int64(p.downCount())
@@ -404,4 +409,39 @@ func equalFold(a, b string) bool { return strings.EqualFold(a, b) }
 
 func constantTimeEqual(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// Forward is one track this media server sends somewhere: what the operator, and tests of I1
+// per publisher, check against the publisher's rules.
+type Forward struct {
+	Meeting string
+	Track   wire.Track
+	// Publisher is the track's publisher, with its rule context.
+	Publisher wire.Participant
+	// To is the datacenter the track is sent to: this one (a participant here) or the other
+	// end of a bridge.
+	To string
+	// Bridge is true when the track is sent over a bridge.
+	Bridge bool
+}
+
+// Forwarding is every track this media server sends now, one entry per (track, subscriber).
+func (s *Server) Forwarding() []Forward {
+	s.mu.Lock()
+	rooms := make([]*room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+	var out []Forward
+	for _, r := range rooms {
+		r.mu.Lock()
+		for _, u := range r.tracks {
+			for _, d := range u.loadDowns() {
+				out = append(out, Forward{Meeting: r.id, Track: u.info, Publisher: u.from.info, To: d.to.dc, Bridge: d.to.kind != peerParticipant})
+			}
+		}
+		r.mu.Unlock()
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/logging"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/transport/v5/vnet"
 	"github.com/pion/webrtc/v4"
@@ -55,8 +57,9 @@ var forwardedExtensions = map[webrtc.RTPCodecType][]string{
 
 // NewAPI returns the Pion API of a media server or a Go participant on network n: the
 // media profile's codecs and header extensions, NACK (generator and responder), RTCP
-// reports and transport-wide congestion feedback, and the ICE settings of n.
-func NewAPI(n Network) (*webrtc.API, error) {
+// reports and transport-wide congestion feedback, and the ICE settings of n. Pion's own
+// logs go to log at debug level (nil discards them).
+func NewAPI(n Network, log *slog.Logger) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(opusCodec, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("register opus: %w", err)
@@ -83,6 +86,10 @@ func NewAPI(n Network) (*webrtc.API, error) {
 	}
 
 	se := webrtc.SettingEngine{}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	se.LoggerFactory = pionLogs{log}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICETimeouts(5*time.Second, 10*time.Second, 2*time.Second)
@@ -118,4 +125,34 @@ func CheckCandidate(n Network, c webrtc.ICECandidateInit) error {
 		return fmt.Errorf("candidate address %q is not a loopback address; this media server runs on loopback only", cand.Address())
 	}
 	return nil
+}
+
+// pionLogs routes Pion's logs to a slog logger at debug level: what Pion reports (a packet
+// for a track just removed, a candidate that failed) is per connection and expected; the
+// server logs what matters itself.
+type pionLogs struct{ log *slog.Logger }
+
+func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{f.log.With("pion", scope)}
+}
+
+type pionLogger struct{ log *slog.Logger }
+
+func (l pionLogger) Trace(string)          {}
+func (l pionLogger) Tracef(string, ...any) {}
+func (l pionLogger) Debug(msg string)      { l.log.Debug(msg) }
+func (l pionLogger) Debugf(f string, a ...any) {
+	l.log.Debug(fmt.Sprintf(f, a...))
+}
+func (l pionLogger) Info(msg string) { l.log.Debug(msg) }
+func (l pionLogger) Infof(f string, a ...any) {
+	l.log.Debug(fmt.Sprintf(f, a...))
+}
+func (l pionLogger) Warn(msg string) { l.log.Debug(msg) }
+func (l pionLogger) Warnf(f string, a ...any) {
+	l.log.Debug(fmt.Sprintf(f, a...))
+}
+func (l pionLogger) Error(msg string) { l.log.Debug(msg) }
+func (l pionLogger) Errorf(f string, a ...any) {
+	l.log.Debug(fmt.Sprintf(f, a...))
 }

@@ -194,6 +194,9 @@ type Datacenter struct {
 	Healthy      bool      `json:"healthy"`
 	Down         bool      `json:"down"`
 	LastReport   time.Time `json:"last_report,omitzero"`
+	// Media is what the DC's media server carried at its last load report (sessions, tracks,
+	// bit rates, bridges); absent when the DC runs no media server or has not reported.
+	Media *MediaLoad `json:"media,omitempty"`
 }
 
 // AccountKey is a public key that signs an account's join tokens: Ed25519, the 32-byte key in

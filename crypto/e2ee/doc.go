@@ -9,7 +9,7 @@
 // the SFrame layer.
 //
 // It is not the KMS (which issues keys for meetings that are not end-to-end encrypted), not
-// SFrame (package sframe derives the media keys from an EpochKey), and not a transport: it
+// SFrame (package mediaprofile derives each sender's SFrame keys from an EpochKey), and not a transport: it
 // neither sends envelopes nor learns the roster by itself. It does not authenticate the leader
 // or the roster; that is what comparing the security code out of band is for. Leader and
 // Participant are not safe for concurrent use.

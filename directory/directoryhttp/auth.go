@@ -24,6 +24,7 @@ const (
 	denyOtherAccount   = "other_account"         // 403: a token of another account
 	denyDCCredential   = "datacenter_credential" // 401: a load report without its DC's credential
 	denyUnknownAccount = "unknown_account"       // 401: a token naming an account that does not exist
+	denyParticipant    = "participant_token"     // 403: a participant's join token on an operator page
 )
 
 func (s *Server) deny(reason, code, format string, args ...any) error {

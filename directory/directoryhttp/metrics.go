@@ -24,7 +24,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "geofence_directory_auth_refusals_total", Help: "Requests refused for their credential (401, 403), by reason.",
 		}, []string{"reason"}),
 	}
-	for _, r := range []string{denyNoCredential, denyInvalidToken, denyOperator, denyOtherMeeting, denyNotHost, denyOtherAccount, denyDCCredential, denyUnknownAccount} {
+	for _, r := range []string{denyNoCredential, denyInvalidToken, denyOperator, denyOtherMeeting, denyNotHost, denyOtherAccount, denyDCCredential, denyUnknownAccount, denyParticipant} {
 		m.denied.WithLabelValues(r)
 	}
 	if reg == nil {

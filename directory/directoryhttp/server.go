@@ -15,6 +15,8 @@
 //	*      /v1/accounts[/{id}]       the operator
 //	GET    /metrics                  the operator
 //	GET    /v1/audit[/...]           anyone: the evidence logs are publishable (audit.go)
+//	GET    /ui/..., * /v1/dashboard/... the operator, with the bearer token or, from a browser,
+//	                                 HTTP Basic with the operator token as password (dashboard.go)
 //	GET    /.well-known/jwks.json, /healthz, /readyz: anyone
 //
 // With TrustLoopback (`geofence dev` only) a caller whose connection comes from loopback is
@@ -85,6 +87,9 @@ type Config struct {
 	// AuditDir, when set, is the evidence folder (one tlog-tiles log per region, package
 	// audit) served read-only to anyone under /v1/audit (see audit.go).
 	AuditDir string
+	// Dashboard, when set, is the operator dashboard (package dashboard), served under /ui/
+	// and /v1/dashboard/ to the operator only (see dashboard.go).
+	Dashboard http.Handler
 	// Gatherer, when set, is served at GET /metrics (to the operator).
 	Gatherer prometheus.Gatherer
 	// Now is the clock of token lifetimes; default time.Now.
@@ -170,6 +175,9 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc("GET /v1/audit", s.auditIndex)
 		mux.HandleFunc("GET /v1/audit/vkeys", s.auditVKeys)
 		mux.HandleFunc("GET /v1/audit/{region}/{path...}", s.auditResource)
+	}
+	if s.cfg.Dashboard != nil {
+		s.mountDashboard(mux)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ready\n")) })
@@ -413,7 +421,7 @@ func (s *Server) putLoad(w http.ResponseWriter, r *http.Request) {
 		fail(w, wire.CodeBadRequest, `a load report needs "participants" and "healthy"`)
 		return
 	}
-	if err := s.core.ReportLoad(id, *rep.Participants, *rep.Healthy); err != nil {
+	if err := s.core.ReportMediaLoad(id, *rep.Participants, *rep.Healthy, rep.Media); err != nil {
 		writeError(w, err)
 		return
 	}

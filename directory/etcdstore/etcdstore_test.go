@@ -288,9 +288,9 @@ func mustRead(t testing.TB, path string) []byte {
 	return b
 }
 
-// TestLoadReportsAreShared: DCs report to directory A only; directory B learns their load and
-// health through the store, so it routes as A does; a DC that reports unhealthy to A is down
-// at B too.
+// TestLoadReportsAreShared: DCs report to directory A only; directory B learns their load,
+// health and media load through the store, so it routes (and its dashboard shows) as A does; a
+// DC that reports unhealthy to A is down at B too.
 func TestLoadReportsAreShared(t *testing.T) {
 	cluster := etcdtest.Start(t, 1)
 	m := worldModel(t)
@@ -301,28 +301,34 @@ func TestLoadReportsAreShared(t *testing.T) {
 		cores = append(cores, core)
 	}
 	a, b := cores[0], cores[1]
+	media := &wire.MediaLoad{Sessions: 100, Meetings: 9, TracksIn: 150, TracksOut: 400, BitsOutPerSecond: 1e8,
+		Bridges: []wire.BridgeLoad{{Datacenter: "us-iad", Direction: "in", Meetings: 2, TracksIn: 3, TracksOut: 5}}}
 	for _, d := range m.DCs {
-		if err := a.ReportLoad(d.ID, 100, d.ID != "us-den"); err != nil {
+		var ml *wire.MediaLoad
+		if d.ID == "us-sjc" {
+			ml = media
+		}
+		if err := a.ReportMediaLoad(d.ID, 100, d.ID != "us-den", ml); err != nil {
 			t.Fatal(err)
 		}
 	}
-	up := func(core *directory.Core, id string) (bool, int64) {
+	up := func(core *directory.Core, id string) (bool, int64, *wire.MediaLoad) {
 		for _, d := range core.Datacenters() {
 			if d.ID == id {
-				return !d.Down, d.Participants
+				return !d.Down, d.Participants, d.Media
 			}
 		}
-		return false, 0
+		return false, 0, nil
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		sjc, n := up(b, "us-sjc")
-		den, _ := up(b, "us-den")
-		if sjc && n == 100 && !den {
+		sjc, n, ml := up(b, "us-sjc")
+		den, _, _ := up(b, "us-den")
+		if sjc && n == 100 && !den && ml != nil && ml.Sessions == 100 && len(ml.Bridges) == 1 && ml.Bridges[0].Datacenter == "us-iad" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("directory B: us-sjc up %v with %d participants, us-den up %v; want A's reports", sjc, n, den)
+			t.Fatalf("directory B: us-sjc up %v with %d participants and media %+v, us-den up %v; want A's reports", sjc, n, ml, den)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

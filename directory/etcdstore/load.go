@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/geofence/geofence/directory"
+	"github.com/geofence/geofence/wire"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -16,10 +17,12 @@ var _ directory.LoadStore = (*Store)(nil)
 // loadRecord is a DC's last load report as stored under dcs/<id>, on a lease of the DC's
 // staleness: a DC that stops reporting disappears from the store when it would be stale.
 type loadRecord struct {
-	Participants int64     `json:"participants"`
-	Healthy      bool      `json:"healthy"`
-	At           time.Time `json:"at"`
-	By           string    `json:"by"` // the directory that received the report
+	Participants int64 `json:"participants"`
+	Healthy      bool  `json:"healthy"`
+	// Media is the DC's media load, when it runs a media server.
+	Media *wire.MediaLoad `json:"media,omitempty"`
+	At    time.Time       `json:"at"`
+	By    string          `json:"by"` // the directory that received the report
 }
 
 func (s *Store) loadKey(dc string) string { return s.prefix + "dcs/" + dc }
@@ -31,7 +34,7 @@ func (s *Store) PutLoad(ctx context.Context, r directory.LoadReport, ttl time.Du
 	if err != nil {
 		return fmt.Errorf("etcd store: load of %s: %w", r.DC, err)
 	}
-	val, _ := json.Marshal(loadRecord{Participants: r.Participants, Healthy: r.Healthy, At: r.At, By: r.By})
+	val, _ := json.Marshal(loadRecord{Participants: r.Participants, Healthy: r.Healthy, Media: r.Media, At: r.At, By: r.By})
 	if _, err := s.cli.Put(ctx, s.loadKey(r.DC), string(val), clientv3.WithLease(lease.ID)); err != nil {
 		return fmt.Errorf("etcd store: load of %s: %w", r.DC, err)
 	}
@@ -79,5 +82,5 @@ func decodeLoad(prefix string, key, val []byte) (directory.LoadReport, bool) {
 		return directory.LoadReport{}, false
 	}
 	return directory.LoadReport{DC: strings.TrimPrefix(string(key), prefix), Participants: rec.Participants,
-		Healthy: rec.Healthy, At: rec.At, By: rec.By}, true
+		Healthy: rec.Healthy, Media: rec.Media, At: rec.At, By: rec.By}, true
 }

@@ -154,6 +154,7 @@ func printDevBanner(w io.Writer, st *devstack.Stack, cfgPath, geoDesc, meeting, 
 	dirURL := st.URL
 	fmt.Fprintf(w, "geofence dev: the whole system on loopback (loopback is trusted: it is the operator and may join as any account)\n\n")
 	fmt.Fprintf(w, "  directory  %s\n", dirURL)
+	fmt.Fprintf(w, "  dashboard  %s/ui/\n", dirURL)
 	if st.PeerURL != "" {
 		fmt.Fprintf(w, "  directory  %s (a second one, on the same etcd: %s)\n", st.PeerURL, strings.Join(st.EtcdURLs(), ","))
 	}
@@ -182,6 +183,7 @@ func printDevBanner(w io.Writer, st *devstack.Stack, cfgPath, geoDesc, meeting, 
 	}
 	if len(st.AgentURLs) > 0 {
 		fmt.Fprintf(w, "  curl -s -X POST %s/v1/dev/datacenters/us-den/fault -d '{\"mode\":\"blackhole\"}'\n", dirURL)
+		fmt.Fprintf(w, "  curl -s -X POST %s/v1/dev/datacenters/eu-ams/fault -d '{\"mode\":\"down\"}'   # red on the dashboard\n", dirURL)
 	}
 	fmt.Fprintf(w, "  curl -s '%s/v1/explain?country=DE&plan=pro'\n", dirURL)
 	fmt.Fprintf(w, "  curl -s %s/v1/datacenters\n", dirURL)

@@ -15,6 +15,7 @@ import (
 	"github.com/geofence/geofence/audit"
 	"github.com/geofence/geofence/clientip"
 	"github.com/geofence/geofence/config"
+	"github.com/geofence/geofence/dashboard"
 	"github.com/geofence/geofence/directory"
 	"github.com/geofence/geofence/directory/configsync"
 	"github.com/geofence/geofence/directory/directoryhttp"
@@ -327,9 +328,11 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 		return code
 	}
 	auditDir := ""
+	feed := dashboard.NewFeed(0) // the operator dashboard's view of the join decisions
+	dcfg.Decisions = feed
 	if logs != nil {
 		defer closeEvidence(env, "directory", logs)
-		dcfg.Decisions, auditDir = logs.rec, logs.Folder()
+		dcfg.Decisions, auditDir = dashboard.Tee(logs.rec, feed), logs.Folder()
 		logsRecorder = logs.rec
 	}
 	core, err := directory.New(dcfg)
@@ -337,9 +340,16 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)
 		return ExitFinding
 	}
+	dash, err := dashboard.New(dashboard.Config{Core: core, Feed: feed, Gatherer: reg, Unverified: sv.unverified, Store: *storeKind,
+		Logger: log, Registry: reg})
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)
+		return ExitFinding
+	}
 	api, err := directoryhttp.New(directoryhttp.Config{
 		Core: core, Signer: signer, TicketTTL: *ttl, GeoIP: geo, Proxies: clientip.Resolver{Trusted: trusted},
 		Credentials: credMap, Operator: operator, Gatherer: reg, Logger: log, Registry: reg, AuditDir: auditDir,
+		Dashboard: dash.Handler(),
 	})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)
@@ -361,7 +371,7 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 			fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)
 			return ExitFinding
 		}
-		if dcfg.Decisions != nil {
+		if logsRecorder != nil {
 			// Every pushed config swapped in is a config change in the evidence log (I6).
 			rec := logsRecorder
 			sync.OnApply = func(cr etcdstore.ConfigRecord, m *policy.Model, rep *verify.Report) {
@@ -381,6 +391,7 @@ func runDirectory(ctx context.Context, env Env, args []string) int {
 		})
 	}
 	go core.Run(ctx)
+	go dash.Run(ctx)
 	fmt.Fprintf(env.Stdout, "directory listening on http://%s (geoip: %s; store: %s)\n", ln.Addr(), geoDesc, *storeKind)
 	if err := serveHTTP(ctx, ln, api.Handler(), reg, log); err != nil {
 		fmt.Fprintf(env.Stderr, "geofence directory: %v\n", err)

@@ -41,6 +41,10 @@ func TestDirectoryServesWithCredentials(t *testing.T) {
 		{"create a meeting anonymously", "POST", "/v1/meetings", "", `{"host_account":"acme"}`, 401},
 		{"join anonymously", "POST", "/v1/meetings/X/join", "", `{"account":"acme"}`, 401},
 		{"the key set is public", "GET", "/.well-known/jwks.json", "", "", 200},
+		{"open the dashboard anonymously", "GET", "/ui/", "", "", 401},
+		{"ask the dashboard what if anonymously", "POST", "/v1/dashboard/impact", "", `{"down":["us-sjc"]}`, 401},
+		{"open the dashboard as the operator", "GET", "/ui/", adminToken, "", 200},
+		{"ask the dashboard what if as the operator", "POST", "/v1/dashboard/impact", adminToken, `{"down":["us-sjc"]}`, 200},
 		{"create an account as the operator", "PUT", "/v1/accounts/hooli", adminToken, `{"plan":"pro"}`, 201},
 		{"create a meeting as the operator", "POST", "/v1/meetings", adminToken, `{"host_account":"hooli"}`, 201},
 	}

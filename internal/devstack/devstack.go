@@ -1,8 +1,8 @@
 // Package devstack is the whole Geofence system in one process on loopback: the directory
-// (core and HTTP API), one DC agent per media datacenter and one key server per kms
-// datacenter, sharing one Prometheus registry. `geofence dev` runs it, and tests of the
-// command line and of the client use it as their cluster; the simulator will drive the same
-// directory core without the network.
+// (core and HTTP API, with the operator dashboard at /ui/), one DC agent per media datacenter
+// and one key server per kms datacenter, sharing one Prometheus registry. `geofence dev` runs
+// it, and tests of the command line and of the client use it as their cluster; the simulator
+// will drive the same directory core without the network.
 //
 // Loopback is trusted in a stack (DESIGN.md section 10): a caller on 127.0.0.1 is the
 // operator, may report any DC's load and may join as any account without a token. The stack
@@ -13,11 +13,14 @@
 package devstack
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -29,6 +32,7 @@ import (
 	"github.com/geofence/geofence/agent"
 	"github.com/geofence/geofence/audit"
 	"github.com/geofence/geofence/clientip"
+	"github.com/geofence/geofence/dashboard"
 	"github.com/geofence/geofence/directory"
 	"github.com/geofence/geofence/directory/directoryhttp"
 	"github.com/geofence/geofence/directory/etcdstore"
@@ -106,6 +110,8 @@ type Stack struct {
 	KMSURLs map[string]string
 	// Registry holds every server's metrics.
 	Registry *prometheus.Registry
+	// Dashboard is the operator dashboard, served by the directory at /ui/.
+	Dashboard *dashboard.Dashboard
 	// Evidence is the evidence logs (nil without Config.Evidence), EvidenceDir their folder.
 	Evidence    *audit.Logs
 	EvidenceDir string
@@ -117,8 +123,11 @@ type Stack struct {
 
 	model *policy.Model
 	log   *slog.Logger
-	lns   map[string]net.Listener // unstarted listeners: agents, key servers, directory
-	dirLn net.Listener
+
+	downMu sync.Mutex
+	down   map[string]bool         // DCs failed with the "down" fault
+	lns    map[string]net.Listener // unstarted listeners: agents, key servers, directory
+	dirLn  net.Listener
 
 	// With Config.Etcd: the second directory, the etcd clients, and the context of the
 	// stores' watches, which Run's end (or a failed New) stops.
@@ -144,7 +153,7 @@ func New(cfg Config) (_ *Stack, err error) {
 	m := cfg.Model
 	s := &Stack{
 		Agents: map[string]*agent.Agent{}, AgentURLs: map[string]string{}, Media: map[string]*sfu.Server{}, KMS: map[string]*kms.Server{}, KMSURLs: map[string]string{},
-		Registry: prometheus.NewRegistry(), model: m, log: log, lns: map[string]net.Listener{},
+		Registry: prometheus.NewRegistry(), model: m, log: log, lns: map[string]net.Listener{}, down: map[string]bool{},
 	}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -206,8 +215,10 @@ func New(cfg Config) (_ *Stack, err error) {
 		Model: m, Endpoints: s.AgentURLs, KMSEndpoints: s.KMSURLs, Unverified: cfg.Unverified,
 		ExtraKeys: devKeys, Logger: log, Registry: s.Registry,
 	}
+	feed := dashboard.NewFeed(0)
+	dcfg.Decisions = feed
 	if rec != nil {
-		dcfg.Decisions = rec
+		dcfg.Decisions = dashboard.Tee(rec, feed)
 	}
 	var records kms.Records
 	if len(cfg.Etcd) > 0 {
@@ -219,6 +230,15 @@ func New(cfg Config) (_ *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("new dev stack: %w", err)
 	}
+	storeKind := "memory"
+	if len(cfg.Etcd) > 0 {
+		storeKind = "etcd"
+	}
+	s.Dashboard, err = dashboard.New(dashboard.Config{Core: s.Core, Feed: feed, Gatherer: s.Registry, Unverified: cfg.Unverified,
+		Store: storeKind, Logger: log, Registry: s.Registry})
+	if err != nil {
+		return nil, fmt.Errorf("new dev stack: %w", err)
+	}
 	signer, err := ticket.NewSigner(wire.TicketIssuer, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("new dev stack: %w", err)
@@ -226,6 +246,7 @@ func New(cfg Config) (_ *Stack, err error) {
 	s.API, err = directoryhttp.New(directoryhttp.Config{
 		Core: s.Core, Signer: signer, GeoIP: cfg.GeoIP, Proxies: clientip.Resolver{Trusted: Loopback},
 		TrustLoopback: true, Gatherer: s.Registry, Logger: log, Registry: s.Registry, AuditDir: s.EvidenceDir,
+		Dashboard: s.Dashboard.Handler(),
 	})
 	if err == nil && len(cfg.Etcd) > 0 {
 		err = s.newPeer(cfg, dcfg, signer)
@@ -396,31 +417,101 @@ func (s *Stack) Token(participant, meeting string, host bool, ttl time.Duration)
 }
 
 // Handler is the directory's API plus the dev-only endpoints:
-// POST /v1/dev/datacenters/{id}/fault {"mode": "blackhole" | "refuse" | "none"}.
+// POST /v1/dev/datacenters/{id}/fault {"mode": "blackhole" | "refuse" | "down" | "none"}.
 func (s *Stack) Handler() http.Handler {
+	api := s.API.Handler()
 	mux := http.NewServeMux()
-	mux.Handle("/", s.API.Handler())
+	mux.Handle("/", api)
 	mux.HandleFunc("POST /v1/dev/datacenters/{id}/fault", s.fault)
+	mux.Handle("PUT /v1/datacenters/{id}/load", s.downReports(api))
 	return mux
+}
+
+// faultDown is the dev-only fault that fails a DC as the directory sees it: its agent refuses
+// connections, and every load report for it, from its agent or by hand, says unhealthy until
+// the fault is cleared. (Black-holed and refusing agents keep reporting healthy, so the
+// directory and its dashboard still list them: a fault the directory cannot see.)
+const faultDown = "down"
+
+func (s *Stack) isDown(id string) bool {
+	s.downMu.Lock()
+	defer s.downMu.Unlock()
+	return s.down[id]
+}
+
+func (s *Stack) setDown(id string, down bool) {
+	s.downMu.Lock()
+	defer s.downMu.Unlock()
+	if down {
+		s.down[id] = true
+	} else {
+		delete(s.down, id)
+	}
+}
+
+// downReports turns the load reports of a DC failed with faultDown into unhealthy ones. A body
+// that is not a JSON object goes through unchanged, for the API to refuse.
+func (s *Stack) downReports(api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.isDown(r.PathValue("id")) {
+			api.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+		var rep map[string]json.RawMessage
+		if err == nil && json.Unmarshal(body, &rep) == nil && rep != nil {
+			rep["healthy"] = json.RawMessage("false")
+			body, _ = json.Marshal(rep)
+		}
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		api.ServeHTTP(w, r)
+	})
 }
 
 func (s *Stack) fault(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	a := s.Agents[id]
-	if a == nil {
-		jsonapi.Write(w, http.StatusNotFound, wire.Error{Error: wire.CodeUnknownDatacenter, Message: fmt.Sprintf("no agent for datacenter %q in this dev process", id)})
-		return
-	}
 	var req struct {
 		Mode string `json:"mode"`
 	}
 	if err := jsonapi.Decode(http.MaxBytesReader(w, r.Body, 4096), &req); err != nil {
-		jsonapi.Write(w, http.StatusBadRequest, wire.Error{Error: wire.CodeBadRequest, Message: `want {"mode": "blackhole" | "refuse" | "none"}: ` + err.Error()})
+		jsonapi.Write(w, http.StatusBadRequest, wire.Error{Error: wire.CodeBadRequest, Message: `want {"mode": "blackhole" | "refuse" | "down" | "none"}: ` + err.Error()})
+		return
+	}
+	a := s.Agents[id]
+	if req.Mode == faultDown {
+		dc, ok := s.model.DC(id)
+		if !ok {
+			jsonapi.Write(w, http.StatusNotFound, wire.Error{Error: wire.CodeUnknownDatacenter, Message: fmt.Sprintf("no datacenter %q", id)})
+			return
+		}
+		s.setDown(id, true)
+		if a != nil {
+			a.SetFault(agent.FaultRefuse)
+		}
+		// Down at once, not at the next report.
+		var participants int64
+		for _, d := range s.Core.Datacenters() {
+			if d.ID == id {
+				participants = d.Participants
+			}
+		}
+		s.Core.ReportLoad(s.model.DCs[dc].ID, participants, false)
+		jsonapi.Write(w, http.StatusOK, map[string]string{"datacenter": id, "mode": faultDown})
 		return
 	}
 	f, err := agent.ParseFault(req.Mode)
 	if err != nil {
-		jsonapi.Write(w, http.StatusBadRequest, wire.Error{Error: wire.CodeBadRequest, Message: err.Error()})
+		jsonapi.Write(w, http.StatusBadRequest, wire.Error{Error: wire.CodeBadRequest, Message: err.Error() + ` (or "down")`})
+		return
+	}
+	wasDown := s.isDown(id)
+	s.setDown(id, false)
+	if a == nil {
+		if wasDown && f == agent.FaultNone {
+			jsonapi.Write(w, http.StatusOK, map[string]string{"datacenter": id, "mode": f.String()})
+			return
+		}
+		jsonapi.Write(w, http.StatusNotFound, wire.Error{Error: wire.CodeUnknownDatacenter, Message: fmt.Sprintf("no agent for datacenter %q in this dev process", id)})
 		return
 	}
 	a.SetFault(f)
@@ -449,6 +540,7 @@ func (s *Stack) Run(ctx context.Context) error {
 		})
 	}
 	wg.Go(func() { s.Core.Run(ctx) })
+	wg.Go(func() { s.Dashboard.Run(ctx) })
 	if s.PeerCore != nil {
 		wg.Go(func() { s.PeerCore.Run(ctx) })
 		wg.Go(func() {

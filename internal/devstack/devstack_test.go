@@ -206,3 +206,69 @@ func TestStrictEvidence(t *testing.T) {
 		t.Errorf("key with the log down: got %d %q, want 503 %s", code, e.Error, wire.CodeEvidenceUnavailable)
 	}
 }
+
+// TestFaultDown: the "down" fault fails a DC as the directory sees it, at once and across its
+// agent's later reports (which say healthy), until the fault is cleared and the DC reports
+// again.
+func TestFaultDown(t *testing.T) {
+	c, errs := config.Parse("world.yaml", examples.World)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	_, m := verify.Config(c, nil, verify.Options{})
+	st, err := devstack.New(devstack.Config{Model: m, NoAgents: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- st.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	report := func(healthy bool) int {
+		req, _ := http.NewRequest("PUT", st.URL+"/v1/datacenters/eu-ams/load", strings.NewReader(`{"participants":7,"healthy":`+map[bool]string{true: "true", false: "false"}[healthy]+`}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	down := func() bool {
+		for _, d := range st.Core.Datacenters() {
+			if d.ID == "eu-ams" {
+				return d.Down
+			}
+		}
+		t.Fatal("no eu-ams")
+		return false
+	}
+	fault := func(mode string) int {
+		resp, err := http.Post(st.URL+"/v1/dev/datacenters/eu-ams/fault", "application/json", strings.NewReader(`{"mode":"`+mode+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if report(true) != 204 || down() {
+		t.Fatal("eu-ams is not up after a healthy report")
+	}
+	if s := fault("down"); s != 200 || !down() {
+		t.Fatalf("fault down: %d, down %v; want 200 and down at once", s, down())
+	}
+	if report(true) != 204 || !down() {
+		t.Error("a healthy report brought a DC failed with the down fault back")
+	}
+	if s := fault("none"); s != 200 {
+		t.Fatalf("clear the fault: %d", s)
+	}
+	if report(true) != 204 || down() {
+		t.Error("eu-ams still down after the fault was cleared and it reported")
+	}
+	if s := fault("blackhole"); s != 404 {
+		t.Errorf("blackhole without an agent: %d, want 404", s)
+	}
+	if s := fault("sideways"); s != 400 {
+		t.Errorf("unknown mode: %d, want 400", s)
+	}
+}

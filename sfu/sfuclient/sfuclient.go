@@ -87,12 +87,12 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if strings.HasPrefix(u, "http") {
 		u = "ws" + strings.TrimPrefix(strings.TrimRight(u, "/"), "http") + wire.RTCPath
 	}
-	api, err := sfu.NewAPI(cfg.Network)
-	if err != nil {
-		return nil, err
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	api, err := sfu.NewAPI(cfg.Network, cfg.Logger)
+	if err != nil {
+		return nil, err
 	}
 	c := &Conn{cfg: cfg, start: time.Now(), events: make(chan wire.Signal, 1024), done: make(chan struct{}),
 		answers: make(chan string, 4), tracks: map[string]wire.Track{}, pending: map[string][]webrtc.ICECandidateInit{}}

@@ -1,0 +1,821 @@
+// src/sframe.js
+var subtle = globalThis.crypto.subtle;
+var Suite = Object.freeze({
+  AES_128_CTR_HMAC_SHA256_80: 1,
+  AES_128_CTR_HMAC_SHA256_64: 2,
+  AES_128_CTR_HMAC_SHA256_32: 3,
+  AES_128_GCM_SHA256_128: 4,
+  AES_256_GCM_SHA512_128: 5
+});
+var DEFAULT_SUITE = Suite.AES_256_GCM_SHA512_128;
+var MAX_HEADER_LEN = 17;
+var REPLAY_WINDOW = 128;
+var NONCE_SIZE = 12;
+var MIN_BASE_KEY_LEN = 16;
+var U64_MAX = (1n << 64n) - 1n;
+var SUITES = {
+  1: { name: "AES_128_CTR_HMAC_SHA256_80", hash: "SHA-256", nh: 32, nka: 16, nk: 48, nt: 10 },
+  2: { name: "AES_128_CTR_HMAC_SHA256_64", hash: "SHA-256", nh: 32, nka: 16, nk: 48, nt: 8 },
+  3: { name: "AES_128_CTR_HMAC_SHA256_32", hash: "SHA-256", nh: 32, nka: 16, nk: 48, nt: 4 },
+  4: { name: "AES_128_GCM_SHA256_128", hash: "SHA-256", nh: 32, nka: 0, nk: 16, nt: 16 },
+  5: { name: "AES_256_GCM_SHA512_128", hash: "SHA-512", nh: 64, nka: 0, nk: 32, nt: 16 }
+};
+function sframeError(name, message) {
+  const e = new Error(message);
+  e.name = name;
+  return e;
+}
+var MalformedError = class extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "MalformedError";
+  }
+};
+var UnknownKeyError = class extends Error {
+  constructor(message = "sframe: decrypt: no key for the frame's KID") {
+    super(message);
+    this.name = "UnknownKeyError";
+  }
+};
+var AuthError = class extends Error {
+  constructor(message = "sframe: decrypt: authentication failed") {
+    super(message);
+    this.name = "AuthError";
+  }
+};
+var ReplayError = class extends Error {
+  constructor(message = "sframe: decrypt: replayed or too old counter") {
+    super(message);
+    this.name = "ReplayError";
+  }
+};
+var CounterExhaustedError = class extends Error {
+  constructor(message = "sframe: encrypt: counter exhausted for this key; ratchet or install a new key") {
+    super(message);
+    this.name = "CounterExhaustedError";
+  }
+};
+function suiteParams(suite) {
+  const p = SUITES[suite];
+  if (!p) throw sframeError("UnsupportedSuiteError", `sframe: suite ${suite}: not an RFC 9605 cipher suite (1 to 5)`);
+  return p;
+}
+function overhead(suite) {
+  return suiteParams(suite).nt;
+}
+function checkKey(op, suite, baseKey) {
+  suiteParams(suite);
+  if (!(baseKey instanceof Uint8Array) || baseKey.length < MIN_BASE_KEY_LEN) {
+    throw new RangeError(`sframe: ${op}: base key must be at least ${MIN_BASE_KEY_LEN} random bytes`);
+  }
+}
+function toU64(v, what) {
+  const b = BigInt(v);
+  if (b < 0n || b > U64_MAX) throw new RangeError(`sframe: ${what} ${b} out of the 64-bit range`);
+  return b;
+}
+function fieldLen(v) {
+  if (v < 8n) return 0;
+  let n = 0;
+  for (; v > 0n; v >>= 8n) n++;
+  return n;
+}
+function encodeHeader(kid, ctr) {
+  kid = toU64(kid, "KID");
+  ctr = toU64(ctr, "CTR");
+  const kl = fieldLen(kid);
+  const cl = fieldLen(ctr);
+  const out = new Uint8Array(1 + kl + cl);
+  let cfg = kl === 0 ? Number(kid) << 4 : 128 | kl - 1 << 4;
+  cfg |= cl === 0 ? Number(ctr) : 8 | cl - 1;
+  out[0] = cfg;
+  for (let i = 0; i < kl; i++) out[1 + i] = Number(kid >> BigInt(8 * (kl - 1 - i)) & 0xffn);
+  for (let i = 0; i < cl; i++) out[1 + kl + i] = Number(ctr >> BigInt(8 * (cl - 1 - i)) & 0xffn);
+  return out;
+}
+function parseField(b, off, nibble, what) {
+  if ((nibble & 8) === 0) return [BigInt(nibble & 7), off];
+  const n = (nibble & 7) + 1;
+  if (b.length - off < n) throw new MalformedError(`sframe: parse header: ${what} truncated`);
+  let v = 0n;
+  for (let i = 0; i < n; i++) v = v << 8n | BigInt(b[off + i]);
+  if (fieldLen(v) !== n) throw new MalformedError(`sframe: parse header: ${what} not minimally encoded`);
+  return [v, off + n];
+}
+function parseHeader(b) {
+  if (b.length === 0) throw new MalformedError("sframe: parse header: empty input");
+  const cfg = b[0];
+  if ((cfg & 136) === 0) return { kid: BigInt(cfg >> 4), ctr: BigInt(cfg & 7), length: 1 };
+  const [kid, n1] = parseField(b, 1, cfg >> 4, "KID");
+  const [ctr, n2] = parseField(b, n1, cfg & 15, "CTR");
+  return { kid, ctr, length: n2 };
+}
+var enc = new TextEncoder();
+function concat(...parts) {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+function u64bytes(v) {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt(v));
+  return b;
+}
+function u16bytes(v) {
+  const b = new Uint8Array(2);
+  new DataView(b.buffer).setUint16(0, v);
+  return b;
+}
+async function hkdf(hash, ikm, salt, info, length) {
+  const key = ikm instanceof Uint8Array ? await subtle.importKey("raw", ikm, "HKDF", false, ["deriveBits"]) : ikm;
+  const bits = await subtle.deriveBits({ name: "HKDF", hash, salt, info }, key, length * 8);
+  return new Uint8Array(bits);
+}
+var EMPTY = new Uint8Array(0);
+function label(prefix, kid, suite) {
+  return concat(enc.encode(prefix), u64bytes(kid), u16bytes(suite));
+}
+async function deriveKeySalt(suite, kid, baseKey) {
+  const p = suiteParams(suite);
+  const key = await hkdf(p.hash, baseKey, EMPTY, label("SFrame 1.0 Secret key ", kid, suite), p.nk);
+  const salt = await hkdf(p.hash, baseKey, EMPTY, label("SFrame 1.0 Secret salt ", kid, suite), NONCE_SIZE);
+  return { key, salt };
+}
+async function ratchetBaseKey(suite, baseKey) {
+  const p = suiteParams(suite);
+  return hkdf(p.hash, baseKey, EMPTY, enc.encode("SFrame 1.0 Ratchet"), p.nh);
+}
+function timingSafeEqual(a, b) {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
+  return d === 0;
+}
+var Key = class _Key {
+  static async create(suite, kid, baseKey) {
+    const p = suiteParams(suite);
+    const { key, salt } = await deriveKeySalt(suite, kid, baseKey);
+    const k = new _Key();
+    k.suite = suite;
+    k.kid = kid;
+    k.nt = p.nt;
+    k.salt = salt;
+    if (p.nka > 0) {
+      k.ctrKey = await subtle.importKey("raw", key.subarray(0, p.nka), "AES-CTR", false, ["encrypt"]);
+      k.macKey = await subtle.importKey("raw", key.subarray(p.nka), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    } else {
+      k.gcmKey = await subtle.importKey("raw", key, "AES-GCM", false, ["encrypt", "decrypt"]);
+    }
+    key.fill(0);
+    return k;
+  }
+  // The nonce of section 4.4.3: salt XOR CTR, the CTR as a 12-byte big-endian integer.
+  nonce(ctr) {
+    const n = this.salt.slice();
+    const v = new DataView(n.buffer);
+    v.setBigUint64(4, v.getBigUint64(4) ^ ctr);
+    return n;
+  }
+  async tag(nonce, aad, ct) {
+    const lens = new Uint8Array(24);
+    const v = new DataView(lens.buffer);
+    v.setBigUint64(0, BigInt(aad.length));
+    v.setBigUint64(8, BigInt(ct.length));
+    v.setBigUint64(16, BigInt(this.nt));
+    const mac = await subtle.sign("HMAC", this.macKey, concat(lens, nonce, aad, ct));
+    return new Uint8Array(mac, 0, this.nt);
+  }
+  ctr(nonce, data) {
+    const counter = concat(nonce, new Uint8Array(4));
+    return subtle.encrypt({ name: "AES-CTR", counter, length: 64 }, this.ctrKey, data);
+  }
+  // AEAD.Encrypt: ciphertext || tag.
+  async seal(ctr, aad, plaintext) {
+    const nonce = this.nonce(ctr);
+    if (this.gcmKey) {
+      return new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: aad, tagLength: 128 }, this.gcmKey, plaintext));
+    }
+    const ct = new Uint8Array(await this.ctr(nonce, plaintext));
+    return concat(ct, await this.tag(nonce, aad, ct));
+  }
+  // AEAD.Decrypt; throws AuthError.
+  async open(ctr, aad, body) {
+    const nonce = this.nonce(ctr);
+    if (this.gcmKey) {
+      try {
+        return new Uint8Array(await subtle.decrypt({ name: "AES-GCM", iv: nonce, additionalData: aad, tagLength: 128 }, this.gcmKey, body));
+      } catch {
+        throw new AuthError();
+      }
+    }
+    const ct = body.subarray(0, body.length - this.nt);
+    const want = await this.tag(nonce, aad, ct);
+    if (!timingSafeEqual(want, body.subarray(body.length - this.nt))) throw new AuthError();
+    return new Uint8Array(await this.ctr(nonce, ct));
+  }
+};
+function ratchetMask(bits) {
+  return (1n << BigInt(bits)) - 1n;
+}
+function checkRatchetBits(bits) {
+  if (!Number.isInteger(bits) || bits < 1 || bits > 64) throw new RangeError(`sframe: ratchet bits ${bits} out of range: want 1 to 64`);
+}
+var Sender = class _Sender {
+  /**
+   * Returns a Sender for kid with baseKey. With ratchetBits (R, 1 to 64) it is a sender of
+   * section 5.1: the low R bits of kid are its ratchet step.
+   */
+  static async create(suite, kid, baseKey, { ratchetBits = 0 } = {}) {
+    checkKey("new sender", suite, baseKey);
+    if (ratchetBits) checkRatchetBits(ratchetBits);
+    const s = new _Sender();
+    s.suite = suite;
+    s._kid = toU64(kid, "KID");
+    s._key = await Key.create(suite, s._kid, baseKey);
+    s._next = 0n;
+    s._exhausted = false;
+    s._bits = ratchetBits;
+    s._base = ratchetBits ? baseKey.slice() : null;
+    s._ratcheting = Promise.resolve();
+    return s;
+  }
+  /** The KID of the next frame. */
+  get kid() {
+    return this._kid;
+  }
+  /** The CTR of the next frame. */
+  get nextCounter() {
+    if (this._exhausted) throw new CounterExhaustedError();
+    return this._next;
+  }
+  /** Makes next the CTR of the next frame; it only moves forward. */
+  advanceCounter(next) {
+    next = toU64(next, "CTR");
+    if (this._exhausted) throw new CounterExhaustedError();
+    if (next < this._next) throw new RangeError(`sframe: advance counter to ${next}: below the next counter ${this._next}, which would reuse nonces`);
+    this._next = next;
+  }
+  /**
+   * Encrypts plaintext as one SFrame ciphertext, header || AEAD.Encrypt(key, nonce, header ||
+   * metadata, plaintext) (section 4.4.3). metadata is authenticated but not sent.
+   */
+  async encrypt(metadata, plaintext) {
+    if (this._exhausted) throw new CounterExhaustedError();
+    const key = this._key;
+    const ctr = this._next;
+    if (ctr === U64_MAX) this._exhausted = true;
+    else this._next = ctr + 1n;
+    const hdr = encodeHeader(key.kid, ctr);
+    const sealed = await key.seal(ctr, metadata.length ? concat(hdr, metadata) : hdr, plaintext);
+    return concat(hdr, sealed);
+  }
+  /**
+   * Moves a ratchet sender to its next step (section 5.1): new base key, ratchet step + 1
+   * (mod 2^R), CTR back to 0. The previous base key is erased.
+   */
+  ratchet() {
+    const run = async () => {
+      if (!this._bits) throw new Error(`sframe: ratchet: sender for KID ${this._kid} was not created with ratchetBits`);
+      const base = await ratchetBaseKey(this.suite, this._base);
+      const mask = ratchetMask(this._bits);
+      const kid = this._kid & ~mask | this._kid + 1n & mask;
+      const key = await Key.create(this.suite, kid, base);
+      this._base.fill(0);
+      this._base = base;
+      this._kid = kid;
+      this._key = key;
+      this._next = 0n;
+      this._exhausted = false;
+    };
+    this._ratcheting = this._ratcheting.then(run, run);
+    return this._ratcheting;
+  }
+};
+var WINDOW_MASK = (1n << BigInt(REPLAY_WINDOW)) - 1n;
+var ReplayWindow = class {
+  constructor() {
+    this.any = false;
+    this.top = 0n;
+    this.seen = 0n;
+  }
+  /** Whether ctr may be accepted: newer than the top, or in the window and unseen. */
+  check(ctr) {
+    if (!this.any || ctr > this.top) return true;
+    const d = this.top - ctr;
+    if (d >= BigInt(REPLAY_WINDOW)) return false;
+    return (this.seen >> d & 1n) === 0n;
+  }
+  /** Records ctr, which check allowed and which authenticated. */
+  accept(ctr) {
+    if (!this.any) {
+      this.any = true;
+      this.top = ctr;
+      this.seen = 1n;
+    } else if (ctr > this.top) {
+      const s = ctr - this.top;
+      this.seen = s >= BigInt(REPLAY_WINDOW) ? 1n : this.seen << s & WINDOW_MASK | 1n;
+      this.top = ctr;
+    } else {
+      this.seen |= 1n << this.top - ctr;
+    }
+  }
+};
+var Receiver = class {
+  /**
+   * maxRatchetSteps bounds how far one frame may move a ratchet (each step is an HKDF done
+   * before the frame is known to be authentic); default 16.
+   */
+  constructor({ maxRatchetSteps = 16 } = {}) {
+    this.maxRatchetSteps = maxRatchetSteps;
+    this._keys = /* @__PURE__ */ new Map();
+    this._chains = [];
+    this._lock = Promise.resolve();
+  }
+  _serial(fn) {
+    const p = this._lock.then(fn, fn);
+    this._lock = p.then(() => {
+    }, () => {
+    });
+    return p;
+  }
+  _covered(kid) {
+    return this._keys.has(kid) || this._chainFor(kid) !== null;
+  }
+  _chainFor(kid) {
+    for (const c of this._chains) if ((kid & ~c.mask) === c.gen) return c;
+    return null;
+  }
+  /** Adds a decryption key for kid. Throws DuplicateKIDError if kid is covered. */
+  addKey(suite, kid, baseKey) {
+    checkKey("add key", suite, baseKey);
+    kid = toU64(kid, "KID");
+    return this._serial(async () => {
+      if (this._covered(kid)) throw sframeError("DuplicateKIDError", `sframe: add key for KID ${kid}: KID already has a key; remove it first`);
+      this._keys.set(kid, { key: await Key.create(suite, kid, baseKey), window: new ReplayWindow(), chain: null });
+    });
+  }
+  /** Adds a section 5.1 sender at its current kid (step in the low ratchetBits bits) and base key. */
+  addRatchetKey(suite, kid, ratchetBits, baseKey) {
+    checkRatchetBits(ratchetBits);
+    checkKey("add ratchet key", suite, baseKey);
+    kid = toU64(kid, "KID");
+    return this._serial(async () => {
+      const mask = ratchetMask(ratchetBits);
+      const c = { suite, mask, gen: kid & ~mask, base: baseKey.slice(), cur: null, prev: null };
+      for (const o of this._chains) {
+        if ((c.gen & ~o.mask) === o.gen || (o.gen & ~c.mask) === c.gen) {
+          throw sframeError("DuplicateKIDError", `sframe: add ratchet key for KID ${kid}: generation overlaps the ratchet of KID ${o.cur.kid}`);
+        }
+      }
+      for (const k of this._keys.keys()) {
+        if ((k & ~mask) === c.gen) throw sframeError("DuplicateKIDError", `sframe: add ratchet key for KID ${kid}: generation covers KID ${k}`);
+      }
+      const rk = { key: await Key.create(suite, kid, baseKey), window: new ReplayWindow(), chain: c };
+      c.cur = rk;
+      this._chains.push(c);
+      this._keys.set(kid, rk);
+    });
+  }
+  /** Forgets kid's key, or the whole ratchet kid belongs to. */
+  removeKey(kid) {
+    kid = toU64(kid, "KID");
+    return this._serial(async () => this._remove(kid));
+  }
+  _remove(kid) {
+    const i = this._chains.findIndex((c) => (kid & ~c.mask) === c.gen);
+    if (i >= 0) {
+      const c = this._chains[i];
+      this._keys.delete(c.cur.key.kid);
+      if (c.prev) this._keys.delete(c.prev.key.kid);
+      c.base.fill(0);
+      this._chains.splice(i, 1);
+      return;
+    }
+    this._keys.delete(kid);
+  }
+  /**
+   * Decrypts one SFrame ciphertext with the metadata the sender authenticated (section 4.4.4)
+   * and returns the plaintext. ciphertext is untrusted; failures throw MalformedError,
+   * UnknownKeyError, ReplayError or AuthError. Only an authentic frame moves a window or ratchet.
+   */
+  decrypt(metadata, ciphertext) {
+    return this._serial(() => this._decrypt(metadata, ciphertext));
+  }
+  async _decrypt(metadata, ciphertext) {
+    const h = parseHeader(ciphertext);
+    const hdr = ciphertext.subarray(0, h.length);
+    const body = ciphertext.subarray(h.length);
+    const aad = metadata.length ? concat(hdr, metadata) : hdr;
+    const k = this._keys.get(h.kid);
+    let keyErr = new UnknownKeyError();
+    if (k) {
+      try {
+        return await this._open(k, h.ctr, body, aad);
+      } catch (e) {
+        if (e instanceof MalformedError || !k.chain || k === k.chain.cur) throw e;
+        keyErr = e;
+      }
+    }
+    const c = this._chainFor(h.kid);
+    if (!c) throw keyErr;
+    try {
+      return await this._ratchetOpen(c, h, body, aad);
+    } catch (e) {
+      throw k ? keyErr : e;
+    }
+  }
+  async _open(k, ctr, body, aad) {
+    if (body.length < k.key.nt) throw new MalformedError("sframe: decrypt: ciphertext shorter than its tag");
+    if (!k.window.check(ctr)) throw new ReplayError();
+    const pt = await k.key.open(ctr, aad, body);
+    if (!k.window.check(ctr)) throw new ReplayError();
+    k.window.accept(ctr);
+    if (k.chain && k === k.chain.cur) this._dropStalePrev(k.chain);
+    return pt;
+  }
+  _dropStalePrev(c) {
+    if (c.prev && c.cur.window.top >= BigInt(REPLAY_WINDOW)) {
+      this._keys.delete(c.prev.key.kid);
+      c.prev = null;
+    }
+  }
+  async _ratchetOpen(c, h, body, aad) {
+    const steps = h.kid - c.cur.key.kid & c.mask;
+    if (steps === 0n || steps > BigInt(this.maxRatchetSteps)) throw new UnknownKeyError();
+    let base = c.base;
+    for (let i = 0n; i < steps; i++) {
+      const next = await ratchetBaseKey(c.suite, base);
+      if (i > 0n) base.fill(0);
+      base = next;
+    }
+    const rk = { key: await Key.create(c.suite, h.kid, base), window: new ReplayWindow(), chain: c };
+    let pt;
+    try {
+      pt = await this._open(rk, h.ctr, body, aad);
+    } catch (e) {
+      base.fill(0);
+      throw e;
+    }
+    if (c.prev) this._keys.delete(c.prev.key.kid);
+    c.prev = c.cur;
+    c.cur = rk;
+    c.base.fill(0);
+    c.base = base;
+    this._keys.set(h.kid, rk);
+    this._dropStalePrev(c);
+    return pt;
+  }
+};
+var _internal = { concat, u64bytes, u16bytes, Key };
+
+// src/profile.js
+var { concat: concat2, u64bytes: u64bytes2, u16bytes: u16bytes2 } = _internal;
+var Codec = Object.freeze({ NONE: "none", VP8: "vp8", OPUS: "opus" });
+var ShortFrameError = class extends Error {
+  constructor() {
+    super("mediaprofile: frame shorter than its codec's clear prefix");
+    this.name = "ShortFrameError";
+  }
+};
+var TooManySendersError = class extends Error {
+  constructor() {
+    super("mediaprofile: open: too many sending sessions in the epoch");
+    this.name = "TooManySendersError";
+  }
+};
+var RATCHET_BITS = 8;
+var STEP_MASK = 0xffn;
+var SESSION_MASK = (1n << 48n) - 1n;
+var MAX_STEP = 255;
+function makeKID(epoch, session, step) {
+  return (BigInt(epoch) & 0xffn) << 56n | (BigInt(session) & SESSION_MASK) << 8n | BigInt(step) & STEP_MASK;
+}
+function splitKID(kid) {
+  return { epochBits: Number(kid >> 56n), session: kid >> 8n & SESSION_MASK, step: Number(kid & STEP_MASK) };
+}
+function prefixLen(codec, frame) {
+  let n;
+  switch (codec) {
+    case Codec.NONE:
+      return 0;
+    case Codec.VP8:
+      if (frame.length === 0) throw new ShortFrameError();
+      n = (frame[0] & 1) === 0 ? 10 : 3;
+      break;
+    case Codec.OPUS:
+      n = 1;
+      break;
+    default:
+      throw new TypeError(`mediaprofile: unknown codec ${JSON.stringify(codec)}: want none, vp8 or opus`);
+  }
+  if (frame.length < n) throw new ShortFrameError();
+  return n;
+}
+var enc2 = new TextEncoder();
+var EXTRACT_SALT = enc2.encode("Geofence media 1.0");
+var SENDER_LABEL = enc2.encode("Geofence media 1.0 sender ");
+async function senderBaseKey(suite, epoch, epochKey, kid) {
+  const p = suiteParams(suite);
+  if (epochKey instanceof Uint8Array && epochKey.length < 16) throw new RangeError("mediaprofile: sender key: epoch key shorter than 16 bytes");
+  const info = concat2(SENDER_LABEL, u16bytes2(suite), u64bytes2(BigInt(epoch)), u64bytes2(BigInt(kid) & ~STEP_MASK));
+  return hkdf(p.hash, epochKey, EXTRACT_SALT, info, p.nh);
+}
+function randomSession() {
+  const b = new Uint8Array(8);
+  globalThis.crypto.getRandomValues(b.subarray(2));
+  return new DataView(b.buffer).getBigUint64(0);
+}
+var ProfileSender = class _ProfileSender {
+  /** options: suite (default AES_256_GCM_SHA512_128), session (a 48-bit BigInt, for tests; default random). */
+  static async create(epochKey, { suite = DEFAULT_SUITE, session } = {}) {
+    const s = new _ProfileSender();
+    s.suite = suite;
+    s._lock = Promise.resolve();
+    await s._start(epochKey, session);
+    return s;
+  }
+  async _start(epochKey, session) {
+    const epoch = BigInt(epochKey.epoch);
+    const kid = makeKID(epoch, session ?? randomSession(), 0);
+    const base = await senderBaseKey(this.suite, epoch, epochKey.key, kid);
+    const tx = await Sender.create(this.suite, kid, base, { ratchetBits: RATCHET_BITS });
+    base.fill(0);
+    this.epochKey = epochKey;
+    this.epoch = epoch;
+    this.tx = tx;
+  }
+  _serial(fn) {
+    const p = this._lock.then(fn, fn);
+    this._lock = p.then(() => {
+    }, () => {
+    });
+    return p;
+  }
+  /** The KID of the next frame. */
+  get kid() {
+    return this.tx.kid;
+  }
+  /** At most how much longer a wire frame is than its frame. */
+  get overhead() {
+    return MAX_HEADER_LEN + overhead(this.suite);
+  }
+  /** Moves to the epoch of epochKey ({epoch, key}) with a new session. */
+  rekey(epochKey) {
+    return this._serial(() => this._start(epochKey));
+  }
+  /** One section 5.1 ratchet step; after step 255, a new session instead. */
+  ratchet() {
+    return this._serial(async () => {
+      if (splitKID(this.tx.kid).step === MAX_STEP) return this._start(this.epochKey);
+      return this.tx.ratchet();
+    });
+  }
+  /** Returns the wire frame of frame (a Uint8Array): prefix || SFrame ciphertext. */
+  async seal(codec, frame) {
+    const n = prefixLen(codec, frame);
+    const prefix = frame.subarray(0, n);
+    const ct = await this.tx.encrypt(prefix, frame.subarray(n));
+    return concat2(prefix, ct);
+  }
+};
+var ProfileReceiver = class {
+  constructor({ suite = DEFAULT_SUITE, maxEpochs = 3, maxSenders = 1024 } = {}) {
+    this.suite = suite;
+    this.maxEpochs = maxEpochs;
+    this.maxSenders = maxSenders;
+    this.rx = new Receiver({ maxRatchetSteps: MAX_STEP });
+    this._epochs = [];
+    this._lock = Promise.resolve();
+  }
+  _serial(fn) {
+    const p = this._lock.then(fn, fn);
+    this._lock = p.then(() => {
+    }, () => {
+    });
+    return p;
+  }
+  /** The epochs held, oldest first. */
+  get epochs() {
+    return this._epochs.map((e) => e.epoch);
+  }
+  /**
+   * Adds an epoch key ({epoch, key}); forgets the oldest past maxEpochs and one with the same
+   * low 8 bits. Adding a held epoch again replaces nothing.
+   */
+  addEpoch(epochKey) {
+    return this._serial(async () => {
+      const epoch = BigInt(epochKey.epoch);
+      if (this._epochs.some((e) => e.epoch === epoch)) return;
+      const clash = this._epochs.find((e) => (e.epoch & 0xffn) === (epoch & 0xffn));
+      if (clash) await this._remove(clash.epoch);
+      this._epochs.push({ epoch, key: epochKey.key, gens: /* @__PURE__ */ new Set() });
+      this._epochs.sort((a, b) => a.epoch < b.epoch ? -1 : a.epoch > b.epoch ? 1 : 0);
+      while (this._epochs.length > this.maxEpochs) await this._remove(this._epochs[0].epoch);
+    });
+  }
+  /** Forgets an epoch and every sender key derived from it. */
+  removeEpoch(epoch) {
+    return this._serial(() => this._remove(BigInt(epoch)));
+  }
+  async _remove(epoch) {
+    const i = this._epochs.findIndex((e2) => e2.epoch === epoch);
+    if (i < 0) return;
+    const e = this._epochs[i];
+    for (const g of e.gens) await this.rx.removeKey(g);
+    this._epochs.splice(i, 1);
+  }
+  /**
+   * Returns the frame of a wire frame (a Uint8Array). wire is untrusted; failures throw
+   * MalformedError, UnknownKeyError (no key for the KID's epoch), AuthError (wrong key or
+   * altered), ReplayError or TooManySendersError.
+   */
+  open(codec, wire) {
+    return this._serial(() => this._open(codec, wire));
+  }
+  async _open(codec, wire) {
+    let n;
+    try {
+      n = prefixLen(codec, wire);
+    } catch (e2) {
+      if (e2 instanceof ShortFrameError) throw new MalformedError("mediaprofile: open: wire frame shorter than its prefix");
+      throw e2;
+    }
+    const prefix = wire.subarray(0, n);
+    const rest = wire.subarray(n);
+    const h = parseHeader(rest);
+    const gen = h.kid & ~STEP_MASK;
+    const e = this._epochs.find((x) => (x.epoch & 0xffn) === h.kid >> 56n);
+    if (!e) throw new UnknownKeyError("mediaprofile: open: no key for the frame's epoch");
+    const known = e.gens.has(gen);
+    if (!known) {
+      if (e.gens.size >= this.maxSenders) throw new TooManySendersError();
+      const base = await senderBaseKey(this.suite, e.epoch, e.key, gen);
+      await this.rx.addRatchetKey(this.suite, gen, RATCHET_BITS, base);
+      base.fill(0);
+    }
+    let pt;
+    try {
+      pt = await this.rx.decrypt(prefix, rest);
+    } catch (err) {
+      if (!known) await this.rx.removeKey(gen);
+      throw err;
+    }
+    if (!known) e.gens.add(gen);
+    return concat2(prefix, pt);
+  }
+};
+
+// src/worker.js
+var FAILURES = { MalformedError: "malformed", UnknownKeyError: "unknownKey", AuthError: "auth", ReplayError: "replay", TooManySendersError: "tooManySenders" };
+function codecOf(options, frame) {
+  if (options.codec) return options.codec;
+  const mime = frame.getMetadata?.().mimeType?.toLowerCase();
+  if (mime === "video/vp8") return Codec.VP8;
+  if (mime === "audio/opus") return Codec.OPUS;
+  return Codec.NONE;
+}
+function createMediaCrypto({ post, suite = DEFAULT_SUITE } = {}) {
+  const receiver = new ProfileReceiver({ suite });
+  const epochKeys = /* @__PURE__ */ new Map();
+  let sendEpoch = null;
+  const transforms = [];
+  function report(error) {
+    post({ type: "error", message: String(error?.message ?? error) });
+  }
+  async function onMessage(m) {
+    try {
+      switch (m?.type) {
+        case "epoch": {
+          const ek = { epoch: BigInt(m.epoch), key: m.key };
+          epochKeys.set(ek.epoch, ek);
+          await receiver.addEpoch(ek);
+          break;
+        }
+        case "send": {
+          const ek = epochKeys.get(BigInt(m.epoch));
+          if (!ek) throw new Error(`media worker: send in epoch ${m.epoch}: no key for it was posted`);
+          sendEpoch = ek;
+          for (const t of transforms) if (t.sender) await t.sender.rekey(ek);
+          break;
+        }
+        case "remove-epoch":
+          epochKeys.delete(BigInt(m.epoch));
+          await receiver.removeEpoch(m.epoch);
+          break;
+        case "ratchet":
+          for (const t of transforms) if (t.sender) await t.sender.ratchet();
+          break;
+        case "stats":
+          post({ type: "stats", transforms: stats() });
+          break;
+        case "streams":
+          transform(m);
+          break;
+        default:
+          throw new Error(`media worker: unknown message type ${JSON.stringify(m?.type)}`);
+      }
+    } catch (e) {
+      report(e);
+    }
+  }
+  function stats() {
+    return transforms.map((t) => ({
+      id: t.id,
+      side: t.side,
+      codec: t.codec,
+      frames: t.frames,
+      bytes: t.bytes,
+      kid: t.sender ? t.sender.kid.toString(16) : void 0,
+      dropped: { ...t.dropped },
+      failures: { ...t.failures },
+      lastFailure: t.lastFailure
+    }));
+  }
+  async function sealFrame(t, frame, controller) {
+    if (!t.sender) {
+      if (!sendEpoch) {
+        t.dropped.noKey++;
+        return;
+      }
+      t.sender = await ProfileSender.create(sendEpoch, { suite });
+    }
+    const codec = codecOf(t.options, frame);
+    t.codec = codec;
+    try {
+      const wire = await t.sender.seal(codec, new Uint8Array(frame.data));
+      frame.data = wire.buffer;
+    } catch (e) {
+      if (e instanceof ShortFrameError) {
+        t.dropped.shortFrame++;
+        return;
+      }
+      throw e;
+    }
+    t.frames++;
+    t.bytes += frame.data.byteLength;
+    controller.enqueue(frame);
+  }
+  async function openFrame(t, frame, controller) {
+    if (frame.data.byteLength === 0) {
+      t.dropped.empty++;
+      return;
+    }
+    const codec = codecOf(t.options, frame);
+    t.codec = codec;
+    let pt;
+    try {
+      pt = await receiver.open(codec, new Uint8Array(frame.data));
+    } catch (e) {
+      const kind = FAILURES[e?.name] ?? "other";
+      t.failures[kind]++;
+      t.lastFailure = { kind, bytes: frame.data.byteLength, message: String(e?.message ?? e) };
+      return;
+    }
+    frame.data = pt.buffer;
+    t.frames++;
+    t.bytes += pt.byteLength;
+    controller.enqueue(frame);
+  }
+  function transform(transformer) {
+    const options = transformer.options ?? {};
+    const t = {
+      id: options.id ?? String(transforms.length),
+      side: options.side === "send" ? "send" : "receive",
+      options,
+      codec: options.codec,
+      sender: null,
+      frames: 0,
+      bytes: 0,
+      dropped: { noKey: 0, shortFrame: 0, empty: 0 },
+      failures: { malformed: 0, unknownKey: 0, auth: 0, replay: 0, tooManySenders: 0, other: 0 }
+    };
+    transforms.push(t);
+    const step = t.side === "send" ? sealFrame : openFrame;
+    const done = transformer.readable.pipeThrough(new TransformStream({
+      transform: (frame, controller) => step(t, frame, controller).catch((e) => {
+        t.dropped.error = (t.dropped.error ?? 0) + 1;
+        report(e);
+      })
+    })).pipeTo(transformer.writable).catch(report);
+    return done;
+  }
+  return { onMessage, transform, stats };
+}
+function install(scope, { statsInterval = 1e3 } = {}) {
+  const core = createMediaCrypto({ post: (m) => scope.postMessage(m) });
+  scope.onmessage = (e) => core.onMessage(e.data);
+  scope.onrtctransform = (e) => core.transform(e.transformer);
+  if (statsInterval > 0) setInterval(() => scope.postMessage({ type: "stats", transforms: core.stats() }), statsInterval);
+  return core;
+}
+if (typeof WorkerGlobalScope !== "undefined" && globalThis instanceof WorkerGlobalScope) install(globalThis);
+export {
+  createMediaCrypto,
+  install
+};
