@@ -27,8 +27,7 @@ func BenchmarkSeal(b *testing.B) {
 		key  bool
 	}{{"video-delta", Video, false}, {"video-key", Video, true}, {"audio", Audio, false}} {
 		b.Run(bc.name, func(b *testing.B) {
-			p := &SFrameProfile{Key: newKey(b)}
-			s, err := p.NewSealer(1)
+			s, err := MediaProfile{}.NewSealer(newKey(b, 1))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -52,8 +51,9 @@ func BenchmarkOpen(b *testing.B) {
 		key  bool
 	}{{"video-delta", Video, false}, {"video-key", Video, true}, {"audio", Audio, false}} {
 		b.Run(bc.name, func(b *testing.B) {
-			p := &SFrameProfile{Key: newKey(b)}
-			s, _ := p.NewSealer(1)
+			key := newKey(b, 1)
+			p := MediaProfile{}
+			s, _ := p.NewSealer(key)
 			frame := benchFrame(b, bc.kind, bc.key)
 			// Distinct frames, since the replay window refuses a frame opened twice; few enough
 			// to stay in cache, as a frame just read from the network is.
@@ -62,7 +62,8 @@ func BenchmarkOpen(b *testing.B) {
 			for i := range sealed {
 				sealed[i], _ = s.Seal(nil, bc.kind, frame)
 			}
-			op, _ := p.NewOpener()
+			newOpener := func() Opener { o := p.NewOpener(); o.AddEpoch(key); return o }
+			op := newOpener()
 			out := make([]byte, 0, len(frame))
 			b.SetBytes(int64(len(frame)))
 			b.ReportAllocs()
@@ -70,7 +71,7 @@ func BenchmarkOpen(b *testing.B) {
 			for b.Loop() {
 				if i == n {
 					b.StopTimer()
-					op, _ = p.NewOpener()
+					op = newOpener()
 					i = 0
 					b.StartTimer()
 				}
@@ -125,8 +126,7 @@ func BenchmarkHistogramQuantile(b *testing.B) {
 }
 
 func TestHotPathsDoNotAllocate(t *testing.T) {
-	p := &SFrameProfile{Key: newKey(t)}
-	s, _ := p.NewSealer(1)
+	s, _ := MediaProfile{}.NewSealer(newKey(t, 1))
 	frame := AppendFrame(nil, Frame{Kind: Video, Size: 4000}, 1, 1)
 	out := make([]byte, 0, 8192)
 	if n := testing.AllocsPerRun(100, func() { out, _ = s.Seal(out[:0], Video, frame) }); n != 0 {

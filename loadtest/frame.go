@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/geofence/geofence/crypto/mediaprofile"
 )
 
 // Kind is a track's kind: wire.KindVideo or wire.KindAudio.
@@ -60,16 +62,15 @@ type Frame struct {
 }
 
 // HeaderLen is the length of the codec header the media profile keeps in clear in a frame
-// of kind k that starts with b: for VP8 the key-frame bit of the frame tag decides (bit 0 of
-// byte 0 is 0 for a key frame, RFC 6386 section 9.1). It is 0 when b is empty.
+// of kind k that starts with b: for VP8 the key-frame bit of the frame tag decides
+// (mediaprofile.IsKeyFrame, RFC 6386 section 9.1). It is 0 when b is empty.
 func HeaderLen(k Kind, b []byte) int {
-	if len(b) == 0 {
+	switch {
+	case len(b) == 0:
 		return 0
-	}
-	if k == Audio {
+	case k == Audio:
 		return OpusHeaderLen
-	}
-	if b[0]&1 == 0 {
+	case mediaprofile.IsKeyFrame(mediaprofile.CodecVP8, b):
 		return VP8KeyHeaderLen
 	}
 	return VP8DeltaHeaderLen

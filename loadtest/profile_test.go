@@ -2,28 +2,33 @@ package loadtest
 
 import (
 	"bytes"
-	"crypto/rand"
 	"errors"
 	"testing"
 	"time"
 
-	"github.com/geofence/geofence/crypto/sframe"
+	"github.com/geofence/geofence/crypto/e2ee"
+	"github.com/geofence/geofence/crypto/mediaprofile"
 )
 
-func newKey(t testing.TB) []byte {
-	k := make([]byte, 32)
-	rand.Read(k)
-	return k
-}
-
-func TestSFrameProfile(t *testing.T) {
-	p := &SFrameProfile{Key: newKey(t), Epoch: 3}
-	op, err := p.NewOpener()
+func newKey(t testing.TB, epoch uint64) e2ee.EpochKey {
+	k, err := e2ee.NewEpochKey(epoch, e2ee.NewMeetingKey())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for sender := range uint64(3) {
-		s, err := p.NewSealer(sender)
+	return k
+}
+
+// TestMediaProfile: synthetic frames through package mediaprofile keep their codec header in
+// clear and their trailer secret, and come back whole.
+func TestMediaProfile(t *testing.T) {
+	p := MediaProfile{}
+	key := newKey(t, 3)
+	op := p.NewOpener()
+	if err := op.AddEpoch(key); err != nil {
+		t.Fatal(err)
+	}
+	for sender := range 3 {
+		s, err := p.NewSealer(key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,18 +43,16 @@ func TestSFrameProfile(t *testing.T) {
 				t.Fatal(err)
 			}
 			h := HeaderLen(fr.Kind, plain)
-			// The codec header is in clear (the SFU and a browser's depacketizer read it),
-			// the rest is not.
 			if !bytes.Equal(sealed[:h], plain[:h]) {
 				t.Errorf("sender %d %s: header % x not in clear", sender, fr.Kind, sealed[:h])
 			}
 			if bytes.Contains(sealed, Magic[:]) {
 				t.Errorf("sender %d %s: the trailer is in clear", sender, fr.Kind)
 			}
-			// The header is authenticated: a flipped key-frame bit fails.
+			// The header is authenticated: a flipped show_frame bit fails.
 			bad := bytes.Clone(sealed)
 			bad[0] ^= 0x10
-			if _, err := op.Open(nil, fr.Kind, bad); !errors.Is(err, sframe.ErrAuth) {
+			if _, err := op.Open(nil, fr.Kind, bad); !errors.Is(err, mediaprofile.ErrAuth) {
 				t.Errorf("sender %d %s: altered header: got %v, want ErrAuth", sender, fr.Kind, err)
 			}
 			got, err := op.Open(nil, fr.Kind, sealed)
@@ -59,38 +62,34 @@ func TestSFrameProfile(t *testing.T) {
 			if !bytes.Equal(got, plain) {
 				t.Errorf("sender %d %s: opened frame differs", sender, fr.Kind)
 			}
-			// A replayed frame fails.
-			if _, err := op.Open(nil, fr.Kind, sealed); !errors.Is(err, sframe.ErrReplay) {
+			if _, err := op.Open(nil, fr.Kind, sealed); !errors.Is(err, mediaprofile.ErrReplay) {
 				t.Errorf("sender %d %s: replay: got %v, want ErrReplay", sender, fr.Kind, err)
 			}
 		}
 	}
-	// Another key, or another epoch, does not open.
-	s, _ := (&SFrameProfile{Key: newKey(t), Epoch: 3}).NewSealer(0)
-	sealed, _ := s.Seal(nil, Audio, AppendFrame(nil, Frame{Kind: Audio, Size: 40}, 0, 0))
-	fresh, _ := p.NewOpener()
-	if _, err := fresh.Open(nil, Audio, sealed); !errors.Is(err, sframe.ErrAuth) {
-		t.Errorf("other key: got %v, want ErrAuth", err)
-	}
-	s, _ = (&SFrameProfile{Key: p.Key, Epoch: 4}).NewSealer(0)
-	sealed, _ = s.Seal(nil, Audio, AppendFrame(nil, Frame{Kind: Audio, Size: 40}, 0, 0))
-	if _, err := op.Open(nil, Audio, sealed); !errors.Is(err, sframe.ErrUnknownKID) {
-		t.Errorf("other epoch: got %v, want ErrUnknownKID", err)
+	// Another key of the same epoch does not open; another epoch is unknown.
+	for _, tt := range []struct {
+		name string
+		key  e2ee.EpochKey
+		want error
+	}{{"other key", newKey(t, 3), mediaprofile.ErrAuth}, {"other epoch", newKey(t, 4), mediaprofile.ErrUnknownEpoch}} {
+		s, _ := p.NewSealer(tt.key)
+		sealed, _ := s.Seal(nil, Audio, AppendFrame(nil, Frame{Kind: Audio, Size: 40}, 0, 0))
+		if _, err := op.Open(nil, Audio, sealed); !errors.Is(err, tt.want) {
+			t.Errorf("%s: got %v, want %v", tt.name, err, tt.want)
+		}
 	}
 	for _, b := range [][]byte{nil, {0xfc}, {0xfc, 0xff}} {
 		if _, err := op.Open(nil, Audio, b); err == nil {
 			t.Errorf("open % x: got no error", b)
 		}
 	}
-	if _, err := p.NewSealer(1 << 16); err == nil {
-		t.Error("sender 65536: got no error")
-	}
 }
 
 func FuzzOpen(f *testing.F) {
-	key := make([]byte, 32)
-	p := &SFrameProfile{Key: key}
-	s, _ := p.NewSealer(1)
+	key, _ := e2ee.NewEpochKey(1, make([]byte, e2ee.KeySize))
+	p := MediaProfile{}
+	s, _ := p.NewSealer(key)
 	for _, fr := range []Frame{{Kind: Video, Key: true, Size: 40}, {Kind: Video, Size: 30}, {Kind: Audio, Size: 30}} {
 		sealed, _ := s.Seal(nil, fr.Kind, AppendFrame(nil, fr, 1, 1))
 		f.Add(fr.Kind == Video, sealed)
@@ -100,7 +99,8 @@ func FuzzOpen(f *testing.F) {
 		if video {
 			k = Video
 		}
-		op, _ := p.NewOpener()
+		op := p.NewOpener()
+		op.AddEpoch(key)
 		out, err := op.Open(nil, k, b)
 		if err == nil && !bytes.Equal(out[:HeaderLen(k, b)], b[:HeaderLen(k, b)]) {
 			t.Fatal("opened frame lost its header")

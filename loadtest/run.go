@@ -99,8 +99,8 @@ type Config struct {
 	PinDeny []string
 	// Concurrency bounds the joins in flight; 0: 8.
 	Concurrency int
-	// Profile makes the media profile of a meeting key; nil: SFrameProfile.
-	Profile func(key []byte, epoch uint64) Profile
+	// Profile is the media profile; nil: MediaProfile{}.
+	Profile Profile
 	// HTTPClient makes the directory and key server requests; nil: http.DefaultClient.
 	HTTPClient *http.Client
 	// Logger logs progress ("measure start", "measure end"); nil: discard.
@@ -108,6 +108,10 @@ type Config struct {
 	// Now is the clock of send and receive times; nil: time.Now.
 	Now func() time.Time
 }
+
+// maxParticipants bounds a load test: the media profile's receivers keep at most 1024 senders
+// an epoch by default (mediaprofile.Config.MaxSenders).
+const maxParticipants = 1024
 
 // ErrSetup is matched by Run's error when participants could not all join, or not every
 // track arrived within SetupTimeout; the Report is returned too.
@@ -120,8 +124,8 @@ func (c *Config) defaults() error {
 	if c.Publishers < 1 || c.Subscribers < 0 {
 		return errors.New("load test: at least one publisher, and no negative number of subscribers")
 	}
-	if c.Publishers+c.Subscribers > maxSenders {
-		return fmt.Errorf("load test: at most %d participants", maxSenders)
+	if c.Publishers+c.Subscribers > maxParticipants {
+		return fmt.Errorf("load test: at most %d participants", maxParticipants)
 	}
 	if c.Account == "" {
 		c.Account = "acme"
@@ -139,7 +143,7 @@ func (c *Config) defaults() error {
 		c.Concurrency = 8
 	}
 	if c.Profile == nil {
-		c.Profile = func(key []byte, epoch uint64) Profile { return &SFrameProfile{Key: key, Epoch: epoch} }
+		c.Profile = MediaProfile{}
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = http.DefaultClient
@@ -161,7 +165,7 @@ type participant struct {
 	res         *client.Result
 	cl          *client.Client
 	sess        Session
-	profile     Profile
+	key         e2ee.EpochKey // the meeting key the participant holds
 	began       time.Time
 	phases      map[string]time.Duration
 	first       atomic.Int64 // first frame opened, nanoseconds after began
@@ -203,7 +207,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		tracksPer = 2
 	}
 	wantTracks := int64(cfg.Publishers * tracksPer)
-	var e2eeKey []byte // the key this load test deals as the leader of an e2ee meeting
+	var e2eeKey e2ee.EpochKey // the key this load test deals as the leader of an e2ee meeting
 	var e2eeOnce sync.Once
 
 	n := cfg.Publishers + cfg.Subscribers
@@ -261,8 +265,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			wg.Add(1)
 			go func() { defer wg.Done(); receive(rctx, &cfg, p, tr, rec) }()
 		}
-		p.err = joinOne(sctx, &cfg, p, onTrack, func() []byte {
-			e2eeOnce.Do(func() { e2eeKey = e2ee.NewMeetingKey() })
+		p.err = joinOne(sctx, &cfg, p, onTrack, func() e2ee.EpochKey {
+			e2eeOnce.Do(func() { e2eeKey, _ = e2ee.NewEpochKey(1, e2ee.NewMeetingKey()) })
 			return e2eeKey
 		})
 		if p.err != nil {
@@ -390,7 +394,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // joinOne joins p through the directory, fetches the meeting key, and opens its media
 // session.
-func joinOne(ctx context.Context, cfg *Config, p *participant, onTrack func(*webrtc.TrackRemote, wire.Track), leaderKey func() []byte) error {
+func joinOne(ctx context.Context, cfg *Config, p *participant, onTrack func(*webrtc.TrackRemote, wire.Track), leaderKey func() e2ee.EpochKey) error {
 	ccfg := client.Config{Directory: cfg.Directory, HTTPClient: cfg.HTTPClient, PinDeny: cfg.PinDeny}
 	if len(cfg.From) > 0 {
 		ccfg.ClientIP = cfg.From[p.index%len(cfg.From)]
@@ -435,7 +439,7 @@ func joinOne(ctx context.Context, cfg *Config, p *participant, onTrack func(*web
 	p.phases[PhaseJoin] = res.Elapsed
 	if res.Claims.Mode == wire.ModeE2EE {
 		// The load test is every participant's client: it plays the leader and deals one key.
-		p.profile = cfg.Profile(leaderKey(), 0)
+		p.key = leaderKey()
 	} else {
 		kb := time.Now()
 		mk, err := cl.FetchKey(ctx, res, priv)
@@ -449,7 +453,7 @@ func joinOne(ctx context.Context, cfg *Config, p *participant, onTrack func(*web
 		p.kms, p.epoch, p.keyDigest = mk.KMS, mk.Key.Epoch(), hex.EncodeToString(kd[:8])
 		cfg.Logger.Debug("meeting key", "participant", p.id, "kms", mk.KMS, "epoch", mk.Key.Epoch(), "datacenter", res.Datacenter,
 			"key_digest", p.keyDigest)
-		p.profile = cfg.Profile(mk.Key.Bytes(), mk.Key.Epoch())
+		p.key = mk.Key
 	}
 	sess, err := cfg.Dial(ctx, res.Endpoint, res.Token, onTrack)
 	if err != nil {
@@ -461,7 +465,7 @@ func joinOne(ctx context.Context, cfg *Config, p *participant, onTrack func(*web
 
 // publish adds p's tracks and starts their senders, which run until rctx ends.
 func publish(sctx, rctx context.Context, cfg *Config, p *participant, wg *sync.WaitGroup) error {
-	sealer, err := p.profile.NewSealer(uint64(p.index))
+	sealer, err := cfg.Profile.NewSealer(p.key)
 	if err != nil {
 		return err
 	}
@@ -571,8 +575,8 @@ func receive(ctx context.Context, cfg *Config, p *participant, tr *webrtc.TrackR
 	if tr.Kind() == webrtc.RTPCodecTypeAudio {
 		kind = Audio
 	}
-	opener, err := p.profile.NewOpener()
-	if err != nil {
+	opener := cfg.Profile.NewOpener()
+	if err := opener.AddEpoch(p.key); err != nil {
 		cfg.Logger.Error("media profile", "err", err)
 		return
 	}
