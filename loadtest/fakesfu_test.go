@@ -155,6 +155,8 @@ func (s *fakeSession) Joined() wire.Joined { return wire.Joined{Datacenter: "fak
 
 func (s *fakeSession) Events() <-chan wire.Signal { return s.events }
 
+func (s *fakeSession) Rekeyed(context.Context) error { return nil }
+
 func (s *fakeSession) Timings() Timings {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -97,6 +97,9 @@ type Report struct {
 	// CandidatePairs counts the selected ICE candidate pairs of every PeerConnection by
 	// "local address -> remote address" (with --loopback, only 127.0.0.1 -> 127.0.0.1).
 	CandidatePairs map[string]int `json:"candidate_pairs"`
+	// KeyRotations are the new epochs the participants took up during the run (the key
+	// server rotated the meeting key), summed over participants.
+	KeyRotations int `json:"key_rotations"`
 	// KeyServers counts, per epoch, the participants each key server gave the meeting key
 	// to, by "kms/key digest": more than one digest for an epoch means the key servers
 	// handed out different keys (DESIGN.md section 8 says every key server of a meeting gives
@@ -137,6 +140,11 @@ func (r *Report) fill(parts []*participant, stats []TrackStats) {
 		}
 		r.JoinRetries += p.retries
 		r.KeyFrameRequests += p.keyRequests.Load()
+		if p.keys != nil {
+			p.keys.mu.Lock()
+			r.KeyRotations += p.keys.epochs
+			p.keys.mu.Unlock()
+		}
 		if p.keyDigest != "" {
 			if r.KeyServers == nil {
 				r.KeyServers = map[uint64]map[string]int{}

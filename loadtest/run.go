@@ -21,6 +21,7 @@ import (
 	"github.com/geofence/geofence/client"
 	"github.com/geofence/geofence/crypto/e2ee"
 	"github.com/geofence/geofence/crypto/keywrap"
+	"github.com/geofence/geofence/crypto/mediaprofile"
 	"github.com/geofence/geofence/wire"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp/codecs"
@@ -41,6 +42,8 @@ type Session interface {
 	Events() <-chan wire.Signal
 	// Timings are the session's setup phases so far.
 	Timings() Timings
+	// Rekeyed tells the server the participant's sending key changed.
+	Rekeyed(ctx context.Context) error
 	// SelectedPairs are the ICE candidate pairs in use (nil for a PeerConnection not
 	// connected).
 	SelectedPairs() []*webrtc.ICECandidatePair
@@ -165,7 +168,9 @@ type participant struct {
 	res         *client.Result
 	cl          *client.Client
 	sess        Session
-	key         e2ee.EpochKey // the meeting key the participant holds
+	keys        *keyring // the meeting key the participant holds
+	rotateAt    time.Time
+	fetch       func(context.Context) (e2ee.EpochKey, time.Time, error) // the key again; nil in an e2ee meeting
 	began       time.Time
 	phases      map[string]time.Duration
 	first       atomic.Int64 // first frame opened, nanoseconds after began
@@ -271,6 +276,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		})
 		if p.err != nil {
 			return
+		}
+		if p.fetch != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.keys.refresh(rctx, p.rotateAt, p.fetch, func(err error) { log.Warn("meeting key", "participant", p.id, "err", err) })
+			}()
 		}
 		wg.Add(1)
 		go func() {
@@ -439,7 +451,7 @@ func joinOne(ctx context.Context, cfg *Config, p *participant, onTrack func(*web
 	p.phases[PhaseJoin] = res.Elapsed
 	if res.Claims.Mode == wire.ModeE2EE {
 		// The load test is every participant's client: it plays the leader and deals one key.
-		p.key = leaderKey()
+		p.keys = newKeyring(leaderKey())
 	} else {
 		kb := time.Now()
 		mk, err := cl.FetchKey(ctx, res, priv)
@@ -453,7 +465,15 @@ func joinOne(ctx context.Context, cfg *Config, p *participant, onTrack func(*web
 		p.kms, p.epoch, p.keyDigest = mk.KMS, mk.Key.Epoch(), hex.EncodeToString(kd[:8])
 		cfg.Logger.Debug("meeting key", "participant", p.id, "kms", mk.KMS, "epoch", mk.Key.Epoch(), "datacenter", res.Datacenter,
 			"key_digest", p.keyDigest)
-		p.key = mk.Key
+		p.keys = newKeyring(mk.Key)
+		p.rotateAt = mk.RotateAt
+		p.fetch = func(ctx context.Context) (e2ee.EpochKey, time.Time, error) {
+			mk, err := cl.FetchKey(ctx, res, priv)
+			if err != nil {
+				return e2ee.EpochKey{}, time.Time{}, err
+			}
+			return mk.Key, mk.RotateAt, nil
+		}
 	}
 	sess, err := cfg.Dial(ctx, res.Endpoint, res.Token, onTrack)
 	if err != nil {
@@ -465,7 +485,7 @@ func joinOne(ctx context.Context, cfg *Config, p *participant, onTrack func(*web
 
 // publish adds p's tracks and starts their senders, which run until rctx ends.
 func publish(sctx, rctx context.Context, cfg *Config, p *participant, wg *sync.WaitGroup) error {
-	sealer, err := cfg.Profile.NewSealer(p.key)
+	sealer, err := cfg.Profile.NewSealer(p.keys.current())
 	if err != nil {
 		return err
 	}
@@ -487,6 +507,16 @@ func publish(sctx, rctx context.Context, cfg *Config, p *participant, wg *sync.W
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
+	p.keys.mu.Lock()
+	p.keys.onRekey = func() {
+		// The server asks this publisher for a key frame, so that receivers on the new key
+		// can decode at once (docs/rtc.md, rekeyed).
+		if err := p.sess.Rekeyed(rctx); err != nil {
+			cfg.Logger.Debug("rekeyed", "participant", p.id, "err", err)
+		}
+	}
+	p.keys.mu.Unlock()
+	p.keys.addSealer(sealer)
 	src := &VideoSource{VideoConfig: cfg.Video}
 	for i, snd := range senders {
 		wg.Add(1)
@@ -576,7 +606,7 @@ func receive(ctx context.Context, cfg *Config, p *participant, tr *webrtc.TrackR
 		kind = Audio
 	}
 	opener := cfg.Profile.NewOpener()
-	if err := opener.AddEpoch(p.key); err != nil {
+	if err := p.keys.addOpener(opener); err != nil {
 		cfg.Logger.Error("media profile", "err", err)
 		return
 	}
@@ -603,6 +633,9 @@ func receive(ctx context.Context, cfg *Config, p *participant, tr *webrtc.TrackR
 		out, err = opener.Open(out[:0], kind, frame)
 		if err != nil {
 			cfg.Logger.Debug("open frame", "participant", p.id, "err", err)
+			if errors.Is(err, mediaprofile.ErrUnknownEpoch) {
+				p.keys.wake() // the key rotated: ask the key server
+			}
 			trec.DecryptFailure()
 			continue
 		}
