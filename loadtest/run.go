@@ -205,6 +205,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup // every goroutine of the run
+	var closeMu sync.Mutex
+	closing := false // the run is ending: no goroutine may be added to wg
 	rec := &Recorder{}
 	var withheld sync.Map // track id -> wire.Withheld
 	tracksPer := 1
@@ -233,6 +235,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		// Leave: sessions first (the media server drops the tracks), then the client
 		// sessions, then wait for every reader and sender.
 		cancel()
+		closeMu.Lock()
+		closing = true
+		closeMu.Unlock()
 		for _, p := range parts {
 			if p.sess != nil {
 				p.sess.Close()
@@ -267,6 +272,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		// Publishers receive the other publishers' tracks too, as in a meeting.
 		onTrack := func(tr *webrtc.TrackRemote, _ wire.Track) {
 			p.tracks.Add(1)
+			// A track arriving while the run ends is not read: wg.Wait may have begun.
+			closeMu.Lock()
+			defer closeMu.Unlock()
+			if closing {
+				return
+			}
 			wg.Add(1)
 			go func() { defer wg.Done(); receive(rctx, &cfg, p, tr, rec) }()
 		}
