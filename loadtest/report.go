@@ -264,7 +264,7 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	sort.Strings(pairs)
 	fmt.Fprintf(w, "ICE candidate pairs: %s; %d key frames requested\n", strings.Join(pairs, ", "), r.KeyFrameRequests)
-	fmt.Fprintf(w, "measured %.1f s: %.2f Mbit/s forwarded to subscribers\n", r.MeasuredS, r.ForwardedMbps)
+	fmt.Fprintf(w, "measured %.1f s: %.2f Mbit/s forwarded to the participants\n", r.MeasuredS, r.ForwardedMbps)
 	fmt.Fprintf(w, "\n  kind       frames    lost  frame loss  packet loss  decrypt failures   latency p50/p95/p99 ms\n")
 	row := func(name string, k *KindStats) {
 		fmt.Fprintf(w, "  %-6s %10d %7d %10.3f%% %11.3f%% %17d   %.1f / %.1f / %.1f\n", name, k.Frames, k.FramesLost,
