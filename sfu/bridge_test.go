@@ -51,6 +51,15 @@ func TestBridgesAcrossThreeDatacenters(t *testing.T) {
 	if l := w.servers["de-fra"].Load(); len(l.Bridges) != 2 {
 		t.Errorf("de-fra bridges = %+v, want two in", l.Bridges)
 	}
+	// A bridge closes with the last participant it carries.
+	f.conn.Close()
+	n.conn.Close()
+	for _, dc := range []string{"de-fra", "fr-par", "nl-ams"} {
+		eventually(t, "no bridge left at "+dc, 10*time.Second, func() bool { return len(w.servers[dc].Load().Bridges) == 0 })
+	}
+	if l := w.servers["de-fra"].Load(); l.Sessions != 1 || l.Meetings != 1 {
+		t.Errorf("de-fra = %+v, want anna's one session in one meeting", l)
+	}
 }
 
 // heidi's rules keep her data in Switzerland and Germany: her tracks reach anna at the home

@@ -3,6 +3,7 @@ package sfu
 import (
 	"errors"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -168,7 +169,7 @@ func (d *downTrack) Kind() webrtc.RTPCodecType {
 func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	var codec *webrtc.RTPCodecParameters
 	for _, c := range ctx.CodecParameters() {
-		if equalFold(c.MimeType, d.up.codec.MimeType) {
+		if strings.EqualFold(c.MimeType, d.up.codec.MimeType) {
 			codec = &c
 			break
 		}
