@@ -21,6 +21,9 @@ type fakeSFU struct {
 	t   testing.TB
 	api *webrtc.API
 
+	// withholdAudio: audio tracks are not forwarded; every session is told they are withheld.
+	withholdAudio bool
+
 	mu     sync.Mutex
 	subs   []*fakeSession
 	tracks []fakeTrack
@@ -199,6 +202,23 @@ func (s *fakeSession) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) 
 		senders = append(senders, tr.Sender())
 	}
 	srv.OnTrack(func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if f.withholdAudio && remote.Kind() == webrtc.RTPCodecTypeAudio {
+			w := wire.Withheld{Track: wire.Track{ID: remote.ID(), Stream: remote.StreamID(), Kind: wire.KindAudio},
+				Datacenter: "fake", Code: "residency_conflict", Rule: "residency.test", Message: "withheld by the test"}
+			f.mu.Lock()
+			subs := append([]*fakeSession(nil), f.subs...)
+			f.mu.Unlock()
+			for _, sub := range subs {
+				if sub != s {
+					sub.events <- wire.Signal{Type: wire.SignalWithheld, Withheld: &w}
+				}
+			}
+			for {
+				if _, _, err := remote.ReadRTP(); err != nil {
+					return
+				}
+			}
+		}
 		local, err := webrtc.NewTrackLocalStaticRTP(remote.Codec().RTPCodecCapability, remote.ID(), remote.StreamID())
 		if err != nil {
 			f.t.Error(err)

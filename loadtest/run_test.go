@@ -150,3 +150,31 @@ func (w *tlog) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))
 	return len(b), nil
 }
+
+// TestRunWithheld: a track the media server withholds is reported with its rule, and the
+// run does not wait for it.
+func TestRunWithheld(t *testing.T) {
+	leaktest.Check(t)
+	st := startStack(t)
+	sfu := newFakeSFU(t)
+	sfu.withholdAudio = true
+	rep, err := Run(context.Background(), Config{
+		Directory: st.URL, Dial: sfu.Dial, Publishers: 1, Subscribers: 1, Audio: true,
+		Video:    VideoConfig{Bitrate: 200_000, FPS: 10},
+		Duration: 500 * time.Millisecond, Warmup: 100 * time.Millisecond, SetupTimeout: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.TracksExpected != 2 || rep.TracksReceived != 1 || len(rep.Withheld) != 1 {
+		t.Fatalf("got %d of %d tracks and %d withheld, want 1 of 2 and 1", rep.TracksReceived, rep.TracksExpected, len(rep.Withheld))
+	}
+	if w := rep.Withheld[0]; w.Track.Kind != "audio" || w.Rule != "residency.test" || w.Code != "residency_conflict" {
+		t.Errorf("withheld %+v", w)
+	}
+	var b strings.Builder
+	rep.WriteText(&b)
+	if !strings.Contains(b.String(), "withheld: track") || !strings.Contains(b.String(), "residency.test") {
+		t.Errorf("summary does not name the withheld track and its rule:\n%s", b.String())
+	}
+}
