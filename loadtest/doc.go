@@ -14,9 +14,11 @@
 // latency and the frames it lost only by decrypting it.
 //
 // The pieces are separate so that each is tested alone: [VideoSource] and [AudioSource] make
-// frames, a [Profile] seals and opens them, a [Recorder] turns received frames into the
-// figures of a [Report], and [Run] drives the participants through a [Dialer], which the
-// command line binds to the media server's signalling client.
+// frames, a [Profile] seals and opens them (package mediaprofile's, [MediaProfile]), an
+// [Assembler] puts received VP8 packets back into frames, a [Recorder] turns received frames
+// into the figures of a [Report], and [Run] drives the participants through a [Dialer]
+// ([SFUDialer]: the media server's signalling client, package sfuclient). docs/loadtest.md is
+// the command's manual.
 //
 // What it is not: it is not a media engine (no codec runs, frames are padding behind their
 // headers), and it does not judge the figures: the report says what was measured, targets
