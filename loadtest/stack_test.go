@@ -3,6 +3,7 @@ package loadtest
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,5 +56,37 @@ func TestRunAgainstStack(t *testing.T) {
 		if !strings.HasPrefix(p, "127.0.0.1 -> 127.0.0.1") {
 			t.Errorf("selected candidate pair %q, want 127.0.0.1 on both sides", p)
 		}
+	}
+}
+
+// TestRunWithJoinTokens: participants join with join tokens minted by the account's backend
+// (the path a production directory requires), the meeting is created with a host token.
+func TestRunWithJoinTokens(t *testing.T) {
+	leaktest.Check(t)
+	st := startStack(t)
+	var hosts, joins atomic.Int32
+	rep, err := Run(context.Background(), Config{
+		Directory: st.URL, Dial: SFUDialer(sfu.Network{Loopback: true}, nil),
+		Account:    st.DevAccount,
+		Publishers: 1, Subscribers: 1,
+		Video:    VideoConfig{Bitrate: 200_000, FPS: 10},
+		Duration: 500 * time.Millisecond, Warmup: 100 * time.Millisecond,
+		Token: func(participant string, host bool) (string, error) {
+			if host {
+				hosts.Add(1)
+			} else {
+				joins.Add(1)
+			}
+			return st.Token(participant, "", host, time.Hour)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hosts.Load() != 1 || joins.Load() != 2 {
+		t.Errorf("minted %d host and %d join tokens, want 1 and 2", hosts.Load(), joins.Load())
+	}
+	if rep.TracksReceived != 1 || rep.Video.Frames == 0 || rep.DecryptFailures != 0 {
+		t.Errorf("got %d tracks, %d frames, %d decrypt failures", rep.TracksReceived, rep.Video.Frames, rep.DecryptFailures)
 	}
 }
