@@ -39,7 +39,7 @@ command -v jq >/dev/null || { echo "bench-sfu: jq is required" >&2; exit 2; }
 # own module (LiveKit's dependencies never enter Geofence's go.mod), geofence from here.
 if [ ! -x "$bin/server" ]; then
 	echo "== building livekit-server $lkver (once; kept in $bin)" >&2
-	GOBIN="$bin" GOFLAGS=-mod=mod go install "github.com/livekit/livekit-server/cmd/server@$lkver"
+	GOBIN="$bin" go install "github.com/livekit/livekit-server/cmd/server@$lkver"
 fi
 (cd scripts/bench-sfu/livekit && go build -o "$bin/livekit-load" .)
 work=$(mktemp -d)
