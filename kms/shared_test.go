@@ -24,8 +24,14 @@ func TestMain(m *testing.M) { etcdtest.Main(m) }
 // again; a leave at one rotates the meeting for both, and the leaver's ticket is refused at the
 // other.
 func TestSharedKeys(t *testing.T) {
-	cluster := etcdtest.Start(t, 1)
-	records := etcdstore.New(cluster.Client(t), "")
+	t.Run("etcd", func(t *testing.T) {
+		cluster := etcdtest.Start(t, 1)
+		testSharedKeys(t, etcdstore.New(cluster.Client(t), ""))
+	})
+	t.Run("memory", func(t *testing.T) { testSharedKeys(t, &MemoryRecords{}) })
+}
+
+func testSharedKeys(t *testing.T, records Records) {
 	shared := func(c *Config) { c.Shared = records }
 	a := newEnv(t, "us-sjc", shared)
 	// newEnv's signers are deterministic: both verify the tickets a signs, as two key servers

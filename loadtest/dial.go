@@ -28,6 +28,10 @@ type sfuSession struct{ *sfuclient.Conn }
 
 func (s sfuSession) Timings() Timings {
 	t := s.Conn.Timings()
+	if t.ICE == 0 && t.DTLS == 0 {
+		// A participant that only subscribes sets up its subscriber PeerConnection alone.
+		t.ICE, t.DTLS = t.SubscriberICE, t.SubscriberDTLS
+	}
 	return Timings{Signalling: t.Signalling, ICE: t.ICE, DTLS: t.DTLS}
 }
 

@@ -220,7 +220,9 @@ func New(cfg Config) (_ *Stack, err error) {
 	if rec != nil {
 		dcfg.Decisions = dashboard.Tee(rec, feed)
 	}
-	var records kms.Records
+	// The key servers of a meeting hand out the same key for an epoch: through etcd, or
+	// through records shared in this process.
+	var records kms.Records = &kms.MemoryRecords{}
 	if len(cfg.Etcd) > 0 {
 		if dcfg.Store, records, err = s.openEtcd(cfg.Etcd); err != nil {
 			return nil, fmt.Errorf("new dev stack: %w", err)

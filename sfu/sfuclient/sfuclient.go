@@ -42,11 +42,15 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Timings are how long each setup phase of the publisher PeerConnection took, from Dial.
+// Timings are how long each setup phase took, from Dial; zero for a phase not reached yet.
 type Timings struct {
 	Signalling time.Duration // until "joined"
-	ICE        time.Duration // until ICE connected
-	DTLS       time.Duration // until the PeerConnection connected (DTLS done)
+	ICE        time.Duration // until the publisher PeerConnection's ICE connected
+	DTLS       time.Duration // until the publisher PeerConnection connected (DTLS done)
+	// SubscriberICE and SubscriberDTLS are the same for the subscriber PeerConnection,
+	// which a participant that never publishes has alone.
+	SubscriberICE  time.Duration
+	SubscriberDTLS time.Duration
 }
 
 // Conn is a participant's connection to a media server.
@@ -135,24 +139,8 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	}
 	c.wirePC(c.pub, wire.TargetPublisher)
 	c.wirePC(c.sub, wire.TargetSubscriber)
-	c.pub.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
-		if s == webrtc.ICEConnectionStateConnected {
-			c.mu.Lock()
-			if c.timings.ICE == 0 {
-				c.timings.ICE = time.Since(c.start)
-			}
-			c.mu.Unlock()
-		}
-	})
-	c.pub.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		if s == webrtc.PeerConnectionStateConnected {
-			c.mu.Lock()
-			if c.timings.DTLS == 0 {
-				c.timings.DTLS = time.Since(c.start)
-			}
-			c.mu.Unlock()
-		}
-	})
+	c.timePhases(c.pub, &c.timings.ICE, &c.timings.DTLS)
+	c.timePhases(c.sub, &c.timings.SubscriberICE, &c.timings.SubscriberDTLS)
 	c.sub.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		c.mu.Lock()
 		info, ok := c.tracks[remote.ID()]
@@ -166,6 +154,28 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	})
 	go c.readLoop()
 	return c, nil
+}
+
+// timePhases records when pc's ICE and then its DTLS first connected.
+func (c *Conn) timePhases(pc *webrtc.PeerConnection, ice, dtls *time.Duration) {
+	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		if s == webrtc.ICEConnectionStateConnected {
+			c.mu.Lock()
+			if *ice == 0 {
+				*ice = time.Since(c.start)
+			}
+			c.mu.Unlock()
+		}
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			c.mu.Lock()
+			if *dtls == 0 {
+				*dtls = time.Since(c.start)
+			}
+			c.mu.Unlock()
+		}
+	})
 }
 
 func (c *Conn) wirePC(pc *webrtc.PeerConnection, target string) {
