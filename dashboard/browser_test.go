@@ -188,7 +188,6 @@ func TestBrowser(t *testing.T) {
 	wait("the bridge eu-fra → us-iad", `!!document.querySelector('path.bridge[data-from="eu-fra"][data-to="us-iad"]')`)
 	wait("the region shading", `document.querySelector('#countries path[data-cc="CN"]').dataset.region === "cn"`)
 
-
 	// A DC failed through the dev fault API turns red, pushed by the stream (the page never
 	// polls).
 	if byID["eu-ams"].Fill == "#f85149" {
