@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +41,7 @@ import (
 	"github.com/geofence/geofence/sfu"
 	"github.com/geofence/geofence/ticket"
 	"github.com/geofence/geofence/verify"
+	meetingui "github.com/geofence/geofence/web/meeting"
 	"github.com/geofence/geofence/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -118,6 +120,7 @@ type Stack struct {
 	model *policy.Model
 	log   *slog.Logger
 	lns   map[string]net.Listener // unstarted listeners: agents, key servers, directory
+	udp   []net.PacketConn        // the media servers' UDP sockets
 	dirLn net.Listener
 
 	// With Config.Etcd: the second directory, the etcd clients, and the context of the
@@ -266,11 +269,16 @@ func New(cfg Config) (_ *Stack, err error) {
 	}
 	for id := range s.AgentURLs {
 		a, err := agent.New(agent.Config{ID: id, Model: m, Keys: keys, Directory: s.URL,
-			Logger: log.With("dc", id), Registry: s.Registry, Unverified: cfg.Unverified})
+			Logger: log.With("dc", id), Registry: s.Registry, Unverified: cfg.Unverified, Page: meetingPage()})
 		if err != nil {
 			return nil, fmt.Errorf("new dev stack: %w", err)
 		}
-		media, err := sfu.New(sfu.Config{ID: id, Model: a.Model, Keys: keys, Sessions: a, Network: sfu.Network{Loopback: true},
+		udp, err := listenLoopbackUDP()
+		if err != nil {
+			return nil, fmt.Errorf("new dev stack: %w", err)
+		}
+		s.udp = append(s.udp, udp)
+		media, err := sfu.New(sfu.Config{ID: id, Model: a.Model, Keys: keys, Sessions: a, Network: sfu.Network{Loopback: true, UDP: udp},
 			Credential: creds[id], PeerCredentials: creds, Peers: peers, RecordPayload: cfg.RecordPayload,
 			Logger: log.With("dc", id), Registry: s.Registry})
 		if err != nil {
@@ -401,6 +409,7 @@ func (s *Stack) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", s.API.Handler())
 	mux.HandleFunc("POST /v1/dev/datacenters/{id}/fault", s.fault)
+	mux.Handle("GET "+meetingui.PagePath, meetingPage())
 	return mux
 }
 
@@ -465,6 +474,9 @@ func (s *Stack) Run(ctx context.Context) error {
 	cancel()
 	wg.Wait()
 	s.stop() // the stores' watches
+	for _, pc := range s.udp {
+		pc.Close()
+	}
 	for _, cli := range s.etcd {
 		cli.Close()
 	}
@@ -477,6 +489,48 @@ func (s *Stack) Run(ctx context.Context) error {
 	return err
 }
 
+// meetingPage is the meeting page, mounted at meetingui.PagePath.
+func meetingPage() http.Handler {
+	return http.StripPrefix(strings.TrimSuffix(meetingui.PagePath, "/"), meetingui.Handler())
+}
+
+// listenLoopbackUDP opens a media server's one UDP socket on 127.0.0.1, which drops every
+// datagram that does not come from loopback. A browser pairs each of its interfaces with the
+// server's 127.0.0.1 candidate, and the kernel delivers a datagram a socket bound to another
+// address of this machine sends to 127.0.0.1; without the filter a call could run from that
+// other address. With it only loopback pairs answer: media stays on 127.0.0.1 (DESIGN.md
+// section 8).
+func listenLoopbackUDP() (net.PacketConn, error) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	return loopbackOnly{pc}, nil
+}
+
+// loopbackOnly is a PacketConn that reads only datagrams from loopback addresses.
+type loopbackOnly struct{ net.PacketConn }
+
+func (c loopbackOnly) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(p)
+		if err != nil {
+			return n, addr, err
+		}
+		if u, ok := addr.(*net.UDPAddr); ok && u.IP.IsLoopback() {
+			return n, addr, nil
+		}
+	}
+}
+
+// WriteTo sends to loopback addresses only.
+func (c loopbackOnly) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if u, ok := addr.(*net.UDPAddr); !ok || !u.IP.IsLoopback() {
+		return 0, fmt.Errorf("media on loopback only: not sending to %v", addr)
+	}
+	return c.PacketConn.WriteTo(p, addr)
+}
+
 func (s *Stack) take(key string) net.Listener {
 	ln := s.lns[key]
 	delete(s.lns, key)
@@ -486,6 +540,9 @@ func (s *Stack) take(key string) net.Listener {
 func (s *Stack) closeListeners() {
 	for _, ln := range s.lns {
 		ln.Close()
+	}
+	for _, pc := range s.udp {
+		pc.Close()
 	}
 	if s.dirLn != nil {
 		s.dirLn.Close()

@@ -184,6 +184,10 @@ var MediaEncryption = class {
   removeEpoch(epoch) {
     this.worker.postMessage({ type: "remove-epoch", epoch: BigInt(epoch) });
   }
+  /** Asks every sender's encoder for a key frame (RTCRtpScriptTransformer.generateKeyFrame). */
+  keyFrame() {
+    this.worker.postMessage({ type: "keyframe" });
+  }
   /** Every sender takes one ratchet step (RFC 9605 section 5.1). */
   ratchet() {
     this.worker.postMessage({ type: "ratchet" });

@@ -711,6 +711,14 @@ function createMediaCrypto({ post, suite = DEFAULT_SUITE } = {}) {
         case "ratchet":
           for (const t of transforms) if (t.sender) await t.sender.ratchet();
           break;
+        case "keyframe":
+          for (const t of transforms) {
+            if (t.side === "send" && typeof t.transformer?.generateKeyFrame === "function") {
+              t.transformer.generateKeyFrame().catch(() => {
+              });
+            }
+          }
+          break;
         case "stats":
           post({ type: "stats", transforms: stats() });
           break;
@@ -790,6 +798,7 @@ function createMediaCrypto({ post, suite = DEFAULT_SUITE } = {}) {
       options,
       codec: options.codec,
       sender: null,
+      transformer,
       frames: 0,
       bytes: 0,
       dropped: { noKey: 0, shortFrame: 0, empty: 0 },
