@@ -281,7 +281,8 @@ func TestMeetingTwoCountries(t *testing.T) {
 
 	alice := page(t, b, pageURL(st.URL, id, "alice", ipGB, "home"))
 	ra := await(t, alice, "alice joins", 30*time.Second, func(r report) bool { return r.Phase == "joined" })
-	bob := page(t, b, pageURL(st.URL, id, "bob", ipUS, "away"))
+	// Bob's key pair is of the hybrid suite: the key servers wrap to ML-KEM-768 + X25519.
+	bob := page(t, b, pageURL(st.URL, id, "bob", ipUS, "away", "suite=mlkem768x25519"))
 
 	ra = await(t, alice, "alice decodes bob", 90*time.Second, decoding(30))
 	rb := await(t, bob, "bob decodes alice", 90*time.Second, decoding(30))
