@@ -14,9 +14,11 @@ import (
 	"github.com/geofence/geofence/sfu"
 	"github.com/geofence/geofence/sfu/sfuclient"
 	"github.com/geofence/geofence/wire"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 )
 
 // goPeer is a Go participant: it joins through the directory with the client SDK, fetches the
@@ -77,42 +79,48 @@ func joinGo(t *testing.T, st *devstack.Stack, meeting, who, ip string) *goPeer {
 }
 
 // onTrack reads a track: Opus frames are one per packet, VP8 frames are reassembled from
-// their packets (RFC 7741), and every frame is opened with the meeting key.
+// their packets (RFC 7741, Pion's sample builder, which waits for late and retransmitted
+// packets), and every frame is opened with the meeting key. Until a VP8 key frame opened, it
+// asks for one every second (PLI): one lost packet of the first key frame costs a second.
 func (p *goPeer) onTrack(r *webrtc.TrackRemote, _ *webrtc.RTPReceiver, info wire.Track) {
-	video := r.Kind() == webrtc.RTPCodecTypeVideo
-	var frame []byte
-	var lastSeq uint16
-	var ts uint32
-	broken := false
-	seen := map[uint16]bool{} // retransmissions (NACK, no RTX) repeat a sequence number
+	if r.Kind() != webrtc.RTPCodecTypeVideo {
+		seen := map[uint16]bool{} // retransmissions (NACK, no RTX) repeat a sequence number
+		for {
+			pkt, _, err := r.ReadRTP()
+			if err != nil {
+				return
+			}
+			if !seen[pkt.SequenceNumber] {
+				seen[pkt.SequenceNumber] = true
+				p.open(mediaprofile.CodecOpus, pkt.Payload)
+			}
+		}
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			if v, _, _, _ := p.counts(); v == 0 {
+				p.conn.Subscriber().WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(r.SSRC())}})
+			}
+		}
+	}()
+	sb := samplebuilder.New(512, &codecs.VP8Packet{}, 90000)
 	for {
 		pkt, _, err := r.ReadRTP()
 		if err != nil {
 			return
 		}
-		if seen[pkt.SequenceNumber] {
-			continue
-		}
-		seen[pkt.SequenceNumber] = true
-		if !video {
-			p.open(mediaprofile.CodecOpus, pkt.Payload)
-			continue
-		}
-		var d codecs.VP8Packet
-		payload, err := d.Unmarshal(pkt.Payload)
-		if err != nil {
-			broken = true
-			continue
-		}
-		if d.S == 1 && d.PID == 0 || pkt.Timestamp != ts {
-			frame, broken, ts = frame[:0], d.S != 1 || d.PID != 0, pkt.Timestamp
-		} else if pkt.SequenceNumber != lastSeq+1 {
-			broken = true
-		}
-		lastSeq = pkt.SequenceNumber
-		frame = append(frame, payload...)
-		if pkt.Marker && !broken {
-			p.open(mediaprofile.CodecVP8, append([]byte(nil), frame...))
+		sb.Push(pkt)
+		for s := sb.Pop(); s != nil; s = sb.Pop() {
+			p.open(mediaprofile.CodecVP8, s.Data)
 		}
 	}
 }

@@ -110,7 +110,7 @@ func (r report) loopbackPairs() bool {
 }
 
 // stack runs the dev stack of examples/world.yaml with MaxMind's test database on loopback.
-func stack(t *testing.T) *devstack.Stack {
+func stack(t testing.TB) *devstack.Stack {
 	t.Helper()
 	c, errs := config.Parse("world.yaml", examples.World)
 	if len(errs) > 0 {
@@ -181,7 +181,7 @@ func createMeeting(t *testing.T, st *devstack.Stack, account string) string {
 
 // browser starts one headless Chromium with fake devices and loopback-only WebRTC; each page
 // is a tab of it.
-func browser(t *testing.T) context.Context {
+func browser(t testing.TB) context.Context {
 	t.Helper()
 	bin := browsertest.Path(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
