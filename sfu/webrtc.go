@@ -99,6 +99,12 @@ func NewAPI(n Network, log *slog.Logger) (*webrtc.API, error) {
 	case n.Loopback:
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+		// Remote addresses too: a datagram from another address is dropped (loopback.go).
+		ln, err := newLoopbackNet()
+		if err != nil {
+			return nil, fmt.Errorf("loopback network: %w", err)
+		}
+		se.SetNet(ln)
 	}
 	if len(n.PublicIPs) > 0 {
 		se.SetNAT1To1IPs(n.PublicIPs, webrtc.ICECandidateTypeHost)

@@ -120,7 +120,6 @@ type Stack struct {
 	model *policy.Model
 	log   *slog.Logger
 	lns   map[string]net.Listener // unstarted listeners: agents, key servers, directory
-	udp   []net.PacketConn        // the media servers' UDP sockets
 	dirLn net.Listener
 
 	// With Config.Etcd: the second directory, the etcd clients, and the context of the
@@ -273,12 +272,7 @@ func New(cfg Config) (_ *Stack, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("new dev stack: %w", err)
 		}
-		udp, err := listenLoopbackUDP()
-		if err != nil {
-			return nil, fmt.Errorf("new dev stack: %w", err)
-		}
-		s.udp = append(s.udp, udp)
-		media, err := sfu.New(sfu.Config{ID: id, Model: a.Model, Keys: keys, Sessions: a, Network: sfu.Network{Loopback: true, UDP: udp},
+		media, err := sfu.New(sfu.Config{ID: id, Model: a.Model, Keys: keys, Sessions: a, Network: sfu.Network{Loopback: true},
 			Credential: creds[id], PeerCredentials: creds, Peers: peers, RecordPayload: cfg.RecordPayload,
 			Logger: log.With("dc", id), Registry: s.Registry})
 		if err != nil {
@@ -474,9 +468,6 @@ func (s *Stack) Run(ctx context.Context) error {
 	cancel()
 	wg.Wait()
 	s.stop() // the stores' watches
-	for _, pc := range s.udp {
-		pc.Close()
-	}
 	for _, cli := range s.etcd {
 		cli.Close()
 	}
@@ -494,43 +485,6 @@ func meetingPage() http.Handler {
 	return http.StripPrefix(strings.TrimSuffix(meetingui.PagePath, "/"), meetingui.Handler())
 }
 
-// listenLoopbackUDP opens a media server's one UDP socket on 127.0.0.1, which drops every
-// datagram that does not come from loopback. A browser pairs each of its interfaces with the
-// server's 127.0.0.1 candidate, and the kernel delivers a datagram a socket bound to another
-// address of this machine sends to 127.0.0.1; without the filter a call could run from that
-// other address. With it only loopback pairs answer: media stays on 127.0.0.1 (DESIGN.md
-// section 8).
-func listenLoopbackUDP() (net.PacketConn, error) {
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	return loopbackOnly{pc}, nil
-}
-
-// loopbackOnly is a PacketConn that reads only datagrams from loopback addresses.
-type loopbackOnly struct{ net.PacketConn }
-
-func (c loopbackOnly) ReadFrom(p []byte) (int, net.Addr, error) {
-	for {
-		n, addr, err := c.PacketConn.ReadFrom(p)
-		if err != nil {
-			return n, addr, err
-		}
-		if u, ok := addr.(*net.UDPAddr); ok && u.IP.IsLoopback() {
-			return n, addr, nil
-		}
-	}
-}
-
-// WriteTo sends to loopback addresses only.
-func (c loopbackOnly) WriteTo(p []byte, addr net.Addr) (int, error) {
-	if u, ok := addr.(*net.UDPAddr); !ok || !u.IP.IsLoopback() {
-		return 0, fmt.Errorf("media on loopback only: not sending to %v", addr)
-	}
-	return c.PacketConn.WriteTo(p, addr)
-}
-
 func (s *Stack) take(key string) net.Listener {
 	ln := s.lns[key]
 	delete(s.lns, key)
@@ -540,9 +494,6 @@ func (s *Stack) take(key string) net.Listener {
 func (s *Stack) closeListeners() {
 	for _, ln := range s.lns {
 		ln.Close()
-	}
-	for _, pc := range s.udp {
-		pc.Close()
 	}
 	if s.dirLn != nil {
 		s.dirLn.Close()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"testing"
@@ -122,7 +123,16 @@ func stack(t testing.TB) *devstack.Stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	st, err := devstack.New(devstack.Config{Model: m, GeoIP: db})
+	var log *slog.Logger
+	if path := os.Getenv("MEETING_STACK_LOG"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	st, err := devstack.New(devstack.Config{Model: m, GeoIP: db, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,6 +272,33 @@ func await(t *testing.T, ctx context.Context, what string, timeout time.Duration
 	}
 }
 
+// awaitAll polls every page in turn until ok holds for all, failing t with every page's
+// last report after timeout.
+func awaitAll(t *testing.T, what string, timeout time.Duration, ok func(report) bool, pages map[string]context.Context) map[string]report {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := map[string]report{}
+	for {
+		done := true
+		for name, ctx := range pages {
+			r := getReport(t, ctx)
+			last[name] = r
+			if r.Error != nil && r.Phase == "refused" {
+				t.Fatalf("%s: %s was refused: %+v", what, name, *r.Error)
+			}
+			done = done && ok(r)
+		}
+		if done {
+			return last
+		}
+		if time.Now().After(deadline) {
+			b, _ := json.MarshalIndent(last, "", " ")
+			t.Fatalf("%s: not in %v; last reports:\n%s", what, timeout, b)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
 func decoding(min int) func(report) bool {
 	return func(r report) bool {
 		return r.Phase == "joined" && r.decoded("video") >= min && r.decoded("audio") > 0 && r.loopbackPairs()
@@ -284,8 +321,8 @@ func TestMeetingTwoCountries(t *testing.T) {
 	// Bob's key pair is of the hybrid suite: the key servers wrap to ML-KEM-768 + X25519.
 	bob := page(t, b, pageURL(st.URL, id, "bob", ipUS, "away", "suite=mlkem768x25519"))
 
-	ra = await(t, alice, "alice decodes bob", 90*time.Second, decoding(30))
-	rb := await(t, bob, "bob decodes alice", 90*time.Second, decoding(30))
+	rs := awaitAll(t, "alice and bob decode each other", 90*time.Second, decoding(30), map[string]context.Context{"alice": alice, "bob": bob})
+	ra, rb := rs["alice"], rs["bob"]
 	t.Logf("alice on %s (bridged %v), bob on %s (bridged %v); pairs %v / %v", ra.Datacenter, *ra.Bridged, rb.Datacenter, *rb.Bridged, ra.Pairs, rb.Pairs)
 	if *ra.Bridged || !*rb.Bridged || ra.Datacenter == rb.Datacenter {
 		t.Errorf("alice on %s bridged %v, bob on %s bridged %v: want alice at the home, bob elsewhere through a bridge", ra.Datacenter, *ra.Bridged, rb.Datacenter, *rb.Bridged)
@@ -333,8 +370,8 @@ func TestMeetingTwoCountries(t *testing.T) {
 	}
 	before := map[string]int{"alice": ra.decoded("video"), "bob": rb.decoded("video")}
 	for name, ctx := range map[string]context.Context{"alice": alice, "bob": bob} {
-		r := await(t, ctx, name+" re-keys", 30*time.Second, func(r report) bool {
-			return r.Epoch != nil && *r.Epoch > *ra.Epoch && r.decoded("video") > before[name]+60
+		r := await(t, ctx, name+" re-keys", 60*time.Second, func(r report) bool {
+			return r.Epoch != nil && *r.Epoch > *ra.Epoch && r.decoded("video") > before[name]+10
 		})
 		if n := r.failures(); n != 0 || len(r.WorkerErrors) > 0 {
 			t.Errorf("%s after the re-key to epoch %d: %d decrypt failures, worker errors %v: %+v", name, *r.Epoch, n, r.WorkerErrors, r.Workers)
