@@ -5410,7 +5410,7 @@ var state = {
   withheld: [],
   workers: [],
   workerErrors: [],
-  timeline: { opened: performance.now() }
+  timeline: {}
 };
 window.geofence = { state, report };
 function show(phase, text) {
@@ -5625,6 +5625,7 @@ async function onSignal(m) {
       $("where").textContent = `on ${j.datacenter}${j.bridged ? `, bridged to the meeting's home ${j.home}` : " (the meeting's home)"}`;
       show("joined", `In meeting ${j.meeting}`);
       state.timeline.joined = performance.now();
+      watchFirstFrame();
       await publish(localStream);
       break;
     }
@@ -5672,6 +5673,20 @@ async function onSignal(m) {
     default:
       break;
   }
+}
+function watchFirstFrame() {
+  const t = setInterval(async () => {
+    if (!sub) return;
+    const s = await sub.getStats();
+    let decoded = 0;
+    s.forEach((r) => {
+      if (r.type === "inbound-rtp" && r.kind === "video") decoded += r.framesDecoded ?? 0;
+    });
+    if (decoded > 0) {
+      state.timeline.firstFrame = performance.now();
+      clearInterval(t);
+    }
+  }, 50);
 }
 var localStream = null;
 async function join() {
@@ -5812,10 +5827,6 @@ async function report() {
         out.pairs[name] = { local: s.get(p.localCandidateId)?.address, remote: s.get(p.remoteCandidateId)?.address, state: p.state };
       }
     });
-  }
-  if (!state.timeline.firstFrame && out.inbound.some((r) => r.kind === "video" && r.framesDecoded > 0)) {
-    state.timeline.firstFrame = performance.now() - state.timeline.opened;
-    out.firstFrameMs = state.timeline.firstFrame;
   }
   return out;
 }

@@ -21,7 +21,7 @@ const loopbackHost = ['127.0.0.1', 'localhost', '[::1]'].includes(location.hostn
 const state = {
   phase: 'idle', error: null, notices: [], ticket: null, claims: null, joined: null,
   datacenter: null, epoch: null, participants: new Map(), tracks: new Map(), withheld: [],
-  workers: [], workerErrors: [], timeline: { opened: performance.now() },
+  workers: [], workerErrors: [], timeline: {},
 };
 window.geofence = { state, report };
 
@@ -262,6 +262,7 @@ async function onSignal(m) {
       $('where').textContent = `on ${j.datacenter}${j.bridged ? `, bridged to the meeting's home ${j.home}` : ' (the meeting\'s home)'}`;
       show('joined', `In meeting ${j.meeting}`);
       state.timeline.joined = performance.now();
+      watchFirstFrame();
       await publish(localStream);
       break;
     }
@@ -310,6 +311,24 @@ async function onSignal(m) {
     default:
       break;
   }
+}
+
+/**
+ * watchFirstFrame records when the first remote video frame was decrypted and decoded, in ms
+ * since the page's navigation began (performance.now()): the time from opening the page to
+ * seeing someone.
+ */
+function watchFirstFrame() {
+  const t = setInterval(async () => {
+    if (!sub) return;
+    const s = await sub.getStats();
+    let decoded = 0;
+    s.forEach((r) => { if (r.type === 'inbound-rtp' && r.kind === 'video') decoded += r.framesDecoded ?? 0; });
+    if (decoded > 0) {
+      state.timeline.firstFrame = performance.now();
+      clearInterval(t);
+    }
+  }, 50);
 }
 
 // --- the join -------------------------------------------------------------------------------
@@ -428,10 +447,6 @@ async function report() {
         out.pairs[name] = { local: s.get(p.localCandidateId)?.address, remote: s.get(p.remoteCandidateId)?.address, state: p.state };
       }
     });
-  }
-  if (!state.timeline.firstFrame && out.inbound.some((r) => r.kind === 'video' && r.framesDecoded > 0)) {
-    state.timeline.firstFrame = performance.now() - state.timeline.opened;
-    out.firstFrameMs = state.timeline.firstFrame;
   }
   return out;
 }
