@@ -5283,13 +5283,7 @@ var XWing = class {
   }
 };
 
-// src/keys.js
-var SUITES2 = {
-  x25519: () => new CipherSuite({ kem: new DhkemX25519HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes256Gcm() }),
-  mlkem768x25519: () => new CipherSuite({ kem: new XWing(), kdf: new HkdfSha256(), aead: new Aes256Gcm() })
-};
-var INFO_LABEL = "geofence meeting key v1";
-var MAX_ID_LEN = 1024;
+// src/b64.js
 function b64url(bytes) {
   let s = "";
   for (const b of bytes) s += String.fromCharCode(b);
@@ -5300,6 +5294,14 @@ function unb64url(s) {
   const bin = atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4));
   return Uint8Array.from(bin, (c) => c.charCodeAt(0));
 }
+
+// src/keys.js
+var SUITES2 = {
+  x25519: () => new CipherSuite({ kem: new DhkemX25519HkdfSha256(), kdf: new HkdfSha256(), aead: new Aes256Gcm() }),
+  mlkem768x25519: () => new CipherSuite({ kem: new XWing(), kdf: new HkdfSha256(), aead: new Aes256Gcm() })
+};
+var INFO_LABEL = "geofence meeting key v1";
+var MAX_ID_LEN = 1024;
 function bindingInfo({ meeting, epoch, participant: participant2 }) {
   const enc3 = new TextEncoder();
   const parts = [];

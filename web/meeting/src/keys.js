@@ -5,6 +5,9 @@
 
 import { CipherSuite, DhkemX25519HkdfSha256, HkdfSha256, Aes256Gcm } from '@hpke/core';
 import { XWing } from '@hpke/hybridkem-x-wing';
+import { b64url, unb64url } from './b64.js';
+
+export { b64url, unb64url };
 
 // The suites of crypto/keywrap, by their text names: same KEM, KDF and AEAD.
 const SUITES = {
@@ -15,18 +18,6 @@ const SUITES = {
 // keywrap's infoLabel: changing it is a protocol change on both sides.
 const INFO_LABEL = 'geofence meeting key v1';
 const MAX_ID_LEN = 1024;
-
-export function b64url(bytes) {
-  let s = '';
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-export function unb64url(s) {
-  if (typeof s !== 'string' || !/^[A-Za-z0-9_-]*$/.test(s)) throw new Error('malformed base64url');
-  const bin = atob(s.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((s.length + 3) % 4));
-  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
-}
 
 /** info encodes a binding exactly as keywrap.Binding.info does. */
 export function bindingInfo({ meeting, epoch, participant }) {

@@ -3,7 +3,7 @@
 // before the page believes a word of it. The join answer's lists are shown only once they are
 // the signed ticket's.
 
-import { unb64url } from './keys.js';
+import { unb64url } from './b64.js';
 
 export const TOKEN_TYPE = 'geofence-ticket+jwt';
 export const ISSUER = 'geofence';
