@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +31,7 @@ import (
 const (
 	ipGB = "81.2.69.142"
 	ipUS = "216.160.83.57"
+	ipCN = "175.16.199.7"
 )
 
 // report is what window.geofence.report() returns (src/app.js).
@@ -302,6 +305,33 @@ func awaitAll(t *testing.T, what string, timeout time.Duration, ok func(report) 
 func decoding(min int) func(report) bool {
 	return func(r report) bool {
 		return r.Phase == "joined" && r.decoded("video") >= min && r.decoded("audio") > 0 && r.loopbackPairs()
+	}
+}
+
+// TestMeetingRefused: a page in China asks to join a North American meeting; the directory
+// refuses it and the page says so, with the rule.
+func TestMeetingRefused(t *testing.T) {
+	st := stack(t)
+	id := createMeeting(t, st, "acme")
+	b := browser(t)
+	p := page(t, b, pageURL(st.URL, id, "li", ipCN, ""))
+	deadline := time.Now().Add(30 * time.Second)
+	var r report
+	for r = getReport(t, p); r.Phase != "refused"; r = getReport(t, p) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the page was not refused: phase %q", r.Phase)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if r.Error == nil || r.Error.Where != "directory" || r.Error.Error != "residency_conflict" || !slices.Contains(r.Error.Rules, "china-stays-in-china") {
+		t.Fatalf("refusal %+v, want the directory's residency_conflict naming china-stays-in-china", r.Error)
+	}
+	shown, err := chromedp.Run(p, chromedp.Evaluate[string](`document.getElementById('error').hidden ? '' : document.getElementById('error').textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(shown, "residency_conflict") || !strings.Contains(shown, "china-stays-in-china") {
+		t.Errorf("the page shows %q, want the code and the rule", shown)
 	}
 }
 
