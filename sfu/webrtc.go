@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -144,21 +145,23 @@ func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
 
 type pionLogger struct{ log *slog.Logger }
 
-func (l pionLogger) Trace(string)          {}
-func (l pionLogger) Tracef(string, ...any) {}
-func (l pionLogger) Debug(msg string)      { l.log.Debug(msg) }
-func (l pionLogger) Debugf(f string, a ...any) {
+// debugf formats only when debug logs are wanted: Pion formats some of its own structs with
+// %+v while its other goroutines write them (a data race under -race), and formatting what is
+// discarded costs for nothing.
+func (l pionLogger) debugf(f string, a ...any) {
+	if !l.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
 	l.log.Debug(fmt.Sprintf(f, a...))
 }
-func (l pionLogger) Info(msg string) { l.log.Debug(msg) }
-func (l pionLogger) Infof(f string, a ...any) {
-	l.log.Debug(fmt.Sprintf(f, a...))
-}
-func (l pionLogger) Warn(msg string) { l.log.Debug(msg) }
-func (l pionLogger) Warnf(f string, a ...any) {
-	l.log.Debug(fmt.Sprintf(f, a...))
-}
-func (l pionLogger) Error(msg string) { l.log.Debug(msg) }
-func (l pionLogger) Errorf(f string, a ...any) {
-	l.log.Debug(fmt.Sprintf(f, a...))
-}
+
+func (l pionLogger) Trace(string)              {}
+func (l pionLogger) Tracef(string, ...any)     {}
+func (l pionLogger) Debug(msg string)          { l.log.Debug(msg) }
+func (l pionLogger) Debugf(f string, a ...any) { l.debugf(f, a...) }
+func (l pionLogger) Info(msg string)           { l.log.Debug(msg) }
+func (l pionLogger) Infof(f string, a ...any)  { l.debugf(f, a...) }
+func (l pionLogger) Warn(msg string)           { l.log.Debug(msg) }
+func (l pionLogger) Warnf(f string, a ...any)  { l.debugf(f, a...) }
+func (l pionLogger) Error(msg string)          { l.log.Debug(msg) }
+func (l pionLogger) Errorf(f string, a ...any) { l.debugf(f, a...) }
