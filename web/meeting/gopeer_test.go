@@ -3,6 +3,7 @@ package meetingui_test
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/geofence/geofence/sfu/sfuclient"
 	"github.com/geofence/geofence/wire"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
@@ -90,7 +92,9 @@ func (p *goPeer) onTrack(r *webrtc.TrackRemote, _ *webrtc.RTPReceiver, info wire
 			if err != nil {
 				return
 			}
-			if !seen[pkt.SequenceNumber] {
+			// An empty payload is RTP padding (bandwidth probing), no frame: the media worker
+			// drops those too (dropped.empty).
+			if len(pkt.Payload) > 0 && !seen[pkt.SequenceNumber] {
 				seen[pkt.SequenceNumber] = true
 				p.open(mediaprofile.CodecOpus, pkt.Payload)
 			}
@@ -112,7 +116,7 @@ func (p *goPeer) onTrack(r *webrtc.TrackRemote, _ *webrtc.RTPReceiver, info wire
 			}
 		}
 	}()
-	sb := samplebuilder.New(512, &codecs.VP8Packet{}, 90000)
+	sb := samplebuilder.New(512, &codecs.VP8Packet{}, 90000, samplebuilder.WithRTPHeaders(true))
 	for {
 		pkt, _, err := r.ReadRTP()
 		if err != nil {
@@ -120,9 +124,25 @@ func (p *goPeer) onTrack(r *webrtc.TrackRemote, _ *webrtc.RTPReceiver, info wire
 		}
 		sb.Push(pkt)
 		for s := sb.Pop(); s != nil; s = sb.Pop() {
-			p.open(mediaprofile.CodecVP8, s.Data)
+			// A sample released because it waited too long can miss packets: only whole
+			// frames (consecutive packets, the last one marked) are the page's frames.
+			if whole(s.RTPHeaders) {
+				p.open(mediaprofile.CodecVP8, s.Data)
+			}
 		}
 	}
+}
+
+func whole(hs []*rtp.Header) bool {
+	if len(hs) == 0 || !hs[len(hs)-1].Marker {
+		return false
+	}
+	for i := 1; i < len(hs); i++ {
+		if hs[i].SequenceNumber != hs[i-1].SequenceNumber+1 {
+			return false
+		}
+	}
+	return true
 }
 
 func (p *goPeer) open(codec mediaprofile.Codec, sealed []byte) {
@@ -131,7 +151,7 @@ func (p *goPeer) open(codec mediaprofile.Codec, sealed []byte) {
 	defer p.mu.Unlock()
 	if err != nil {
 		p.failures++
-		p.lastErr = err
+		p.lastErr = fmt.Errorf("%v frame of %d bytes (% x...): %w", codec, len(sealed), sealed[:min(len(sealed), 8)], err)
 		return
 	}
 	if codec == mediaprofile.CodecOpus {
