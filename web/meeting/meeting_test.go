@@ -43,6 +43,8 @@ type report struct {
 		Message string   `json:"message"`
 		Rules   []string `json:"rules"`
 	} `json:"error"`
+	Self         string          `json:"self"`
+	Home         string          `json:"home"`
 	Datacenter   string          `json:"datacenter"`
 	Bridged      *bool           `json:"bridged"`
 	Epoch        *uint64         `json:"epoch"`
@@ -409,6 +411,41 @@ func TestMeetingTwoCountries(t *testing.T) {
 		})
 		if n := r.failures(); n != 0 || len(r.WorkerErrors) > 0 {
 			t.Errorf("%s after the re-key to epoch %d: %d decrypt failures, worker errors %v: %+v", name, *r.Epoch, n, r.WorkerErrors, r.Workers)
+		}
+		if !r.loopbackPairs() {
+			t.Errorf("%s: pairs %v, want 127.0.0.1 on both ends", name, r.Pairs)
+		}
+	}
+}
+
+// TestMeetingGoaway: bob's DC drains; his page gets a goaway, joins again through another DC
+// of its ticket with the same ticket and key, and alice and bob decode each other again.
+func TestMeetingGoaway(t *testing.T) {
+	st := stack(t)
+	id := createMeeting(t, st, "acme")
+	b := browser(t)
+	alice := page(t, b, pageURL(st.URL, id, "alice", ipGB, "home"))
+	bob := page(t, b, pageURL(st.URL, id, "bob", ipUS, "away"))
+	rs := awaitAll(t, "alice and bob decode each other", 90*time.Second, decoding(10), map[string]context.Context{"alice": alice, "bob": bob})
+	first := rs["bob"].Datacenter
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st.Media[first].Drain(ctx)
+	rb := await(t, bob, "bob moves on", 60*time.Second, func(r report) bool {
+		return r.Phase == "joined" && r.Datacenter != "" && r.Datacenter != first && decoding(10)(r)
+	})
+	ra := await(t, alice, "alice decodes bob again", 60*time.Second, func(r report) bool {
+		for _, in := range r.Inbound {
+			if in.Kind == "video" && in.FramesDecoded > 10 && in.Participant != "" && in.Participant == rb.Self {
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("bob moved from %s to %s (home %s, bridged %v); notices %q", first, rb.Datacenter, rb.Home, *rb.Bridged, rb.Notices)
+	for name, r := range map[string]report{"alice": ra, "bob": rb} {
+		if n := r.failures(); n != 0 {
+			t.Errorf("%s: %d decrypt failures", name, n)
 		}
 		if !r.loopbackPairs() {
 			t.Errorf("%s: pairs %v, want 127.0.0.1 on both ends", name, r.Pairs)

@@ -5410,6 +5410,7 @@ var state = {
   participants: /* @__PURE__ */ new Map(),
   tracks: /* @__PURE__ */ new Map(),
   withheld: [],
+  tried: /* @__PURE__ */ new Set(),
   workers: [],
   workerErrors: [],
   timeline: {}
@@ -5667,7 +5668,7 @@ async function onSignal(m) {
       onWithheld(m.withheld);
       break;
     case "goaway":
-      notice(`${state.datacenter} is draining: join again through another datacenter of the ticket`);
+      moveOn();
       break;
     case "error":
       refuse(`media server ${state.dcID}`, { body: m.error });
@@ -5677,6 +5678,7 @@ async function onSignal(m) {
   }
 }
 function watchFirstFrame() {
+  if (state.timeline.firstFrame) return;
   const t = setInterval(async () => {
     if (!sub) return;
     const s = await sub.getStats();
@@ -5755,14 +5757,20 @@ async function join() {
     refuse("ticket", new Error(`the ticket lists no media datacenter ${q.get("dc") ?? ""}`));
     return;
   }
+  connect(dc);
+}
+function connect(dc) {
   state.dcID = dc.id;
+  state.tried.add(dc.id);
   show("connecting", `Connecting to ${dc.id}`);
   const url = new URL("/v1/rtc", dc.endpoint);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-  ws = new WebSocket(url);
-  ws.onopen = () => send({ type: "join", ticket: state.ticket });
+  const sock = new WebSocket(url);
+  ws = sock;
+  sock.onopen = () => send({ type: "join", ticket: state.ticket });
   let chain = Promise.resolve();
-  ws.onmessage = (e) => {
+  sock.onmessage = (e) => {
+    if (sock !== ws) return;
     let m;
     try {
       m = JSON.parse(e.data);
@@ -5771,9 +5779,31 @@ async function join() {
     }
     chain = chain.then(() => onSignal(m)).catch((err) => notice(`signalling: ${err.message}`));
   };
-  ws.onclose = () => {
-    if (state.phase === "joined") show("left", "The media server closed the connection");
+  sock.onclose = () => {
+    if (sock === ws && state.phase === "joined") show("left", "The media server closed the connection");
   };
+}
+function moveOn() {
+  const from = state.datacenter;
+  const dcs = [...state.claims.primary, ...state.claims.secondary ?? []].filter((d) => d.endpoint && !state.tried.has(d.id));
+  if (dcs.length === 0) {
+    notice(`${from} is draining and the ticket lists no other datacenter to try: join again`);
+    return;
+  }
+  notice(`${from} is draining: moving to ${dcs[0].id}`);
+  const old = ws;
+  ws = null;
+  old?.close();
+  pub?.close();
+  sub?.close();
+  pub = null;
+  sub = null;
+  pendingCandidates.publisher.length = 0;
+  pendingCandidates.subscriber.length = 0;
+  for (const ref of state.participants.keys()) if (ref !== "self") removeTile(ref);
+  state.participants = /* @__PURE__ */ new Map([["self", state.participants.get("self")]]);
+  state.tracks.clear();
+  connect(dcs[0]);
 }
 async function leave() {
   clearTimeout(rotateTimer);
@@ -5796,8 +5826,10 @@ async function report() {
   const out = {
     phase: state.phase,
     error: state.error,
+    self: state.selfRef ?? null,
     datacenter: state.datacenter,
     bridged: state.joined?.bridged ?? null,
+    home: state.joined?.home ?? null,
     epoch: state.epoch,
     notices: state.notices,
     withheld: state.withheld,

@@ -20,7 +20,7 @@ const loopbackHost = ['127.0.0.1', 'localhost', '[::1]'].includes(location.hostn
 
 const state = {
   phase: 'idle', error: null, notices: [], ticket: null, claims: null, joined: null,
-  datacenter: null, epoch: null, participants: new Map(), tracks: new Map(), withheld: [],
+  datacenter: null, epoch: null, participants: new Map(), tracks: new Map(), withheld: [], tried: new Set(),
   workers: [], workerErrors: [], timeline: {},
 };
 window.geofence = { state, report };
@@ -303,7 +303,7 @@ async function onSignal(m) {
       onWithheld(m.withheld);
       break;
     case 'goaway':
-      notice(`${state.datacenter} is draining: join again through another datacenter of the ticket`);
+      moveOn();
       break;
     case 'error':
       refuse(`media server ${state.dcID}`, { body: m.error });
@@ -319,6 +319,7 @@ async function onSignal(m) {
  * seeing someone.
  */
 function watchFirstFrame() {
+  if (state.timeline.firstFrame) return;
   const t = setInterval(async () => {
     if (!sub) return;
     const s = await sub.getStats();
@@ -397,19 +398,54 @@ async function join() {
     : want === 'away' ? [...(claims.secondary ?? []), ...claims.primary].find((d) => d.endpoint && d.id !== claims.home)
       : want ? withEndpoint.find((d) => d.id === want) : withEndpoint[0]) ?? null;
   if (!dc?.endpoint) { refuse('ticket', new Error(`the ticket lists no media datacenter ${q.get('dc') ?? ''}`)); return; }
+  connect(dc);
+}
+
+/** connect opens the signalling to dc and joins its media server with the ticket. */
+function connect(dc) {
   state.dcID = dc.id;
+  state.tried.add(dc.id);
   show('connecting', `Connecting to ${dc.id}`);
   const url = new URL('/v1/rtc', dc.endpoint);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-  ws = new WebSocket(url);
-  ws.onopen = () => send({ type: 'join', ticket: state.ticket });
+  const sock = new WebSocket(url);
+  ws = sock;
+  sock.onopen = () => send({ type: 'join', ticket: state.ticket });
   let chain = Promise.resolve();
-  ws.onmessage = (e) => {
+  sock.onmessage = (e) => {
+    if (sock !== ws) return; // a connection given up for another DC
     let m;
     try { m = JSON.parse(e.data); } catch { return; }
     chain = chain.then(() => onSignal(m)).catch((err) => notice(`signalling: ${err.message}`));
   };
-  ws.onclose = () => { if (state.phase === 'joined') show('left', 'The media server closed the connection'); };
+  sock.onclose = () => { if (sock === ws && state.phase === 'joined') show('left', 'The media server closed the connection'); };
+}
+
+/**
+ * moveOn answers a goaway: the DC is draining, so the page closes its media there and joins
+ * again, with the same ticket and key, through the next DC of the ticket it has not tried.
+ */
+function moveOn() {
+  const from = state.datacenter;
+  const dcs = [...state.claims.primary, ...(state.claims.secondary ?? [])].filter((d) => d.endpoint && !state.tried.has(d.id));
+  if (dcs.length === 0) {
+    notice(`${from} is draining and the ticket lists no other datacenter to try: join again`);
+    return;
+  }
+  notice(`${from} is draining: moving to ${dcs[0].id}`);
+  const old = ws;
+  ws = null;
+  old?.close();
+  pub?.close();
+  sub?.close();
+  pub = null;
+  sub = null;
+  pendingCandidates.publisher.length = 0;
+  pendingCandidates.subscriber.length = 0;
+  for (const ref of state.participants.keys()) if (ref !== 'self') removeTile(ref);
+  state.participants = new Map([['self', state.participants.get('self')]]);
+  state.tracks.clear();
+  connect(dcs[0]);
 }
 
 async function leave() {
@@ -430,7 +466,7 @@ async function leave() {
 /** report summarizes getStats of both PeerConnections and the worker's counts. */
 async function report() {
   media?.requestStats();
-  const out = { phase: state.phase, error: state.error, datacenter: state.datacenter, bridged: state.joined?.bridged ?? null,
+  const out = { phase: state.phase, error: state.error, self: state.selfRef ?? null, datacenter: state.datacenter, bridged: state.joined?.bridged ?? null, home: state.joined?.home ?? null,
     epoch: state.epoch, notices: state.notices, withheld: state.withheld, participants: [...state.participants.values()],
     workers: state.workers, workerErrors: state.workerErrors, inbound: [], pairs: {}, firstFrameMs: state.timeline.firstFrame ?? null };
   for (const [name, pc] of [['publisher', pub], ['subscriber', sub]]) {
