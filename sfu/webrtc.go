@@ -19,8 +19,9 @@ import (
 
 // Network says where the media server's WebRTC transports live.
 type Network struct {
-	// Loopback gathers ICE candidates on 127.0.0.1 alone and ignores remote candidates that
-	// are not loopback (DESIGN.md section 8): `geofence dev` and tests.
+	// Loopback gathers ICE candidates on 127.0.0.1 alone and ignores remote candidates and
+	// datagrams that are not loopback (DESIGN.md section 8): `geofence dev` and tests. (A UDP
+	// socket given in UDP is used as it is.)
 	Loopback bool
 	// VNet, when set, runs every transport on Pion's virtual network instead of the
 	// machine's (tests of WAN latency and loss); remote candidates must then be on it.
