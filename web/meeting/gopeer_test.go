@@ -276,4 +276,9 @@ func TestMeetingGoParticipant(t *testing.T) {
 	if !r.loopbackPairs() {
 		t.Errorf("alice: pairs %v, want 127.0.0.1 on both ends", r.Pairs)
 	}
+	for i, p := range gopher.conn.SelectedPairs() {
+		if p == nil || p.Local.Address != "127.0.0.1" || p.Remote.Address != "127.0.0.1" {
+			t.Errorf("the Go participant's PeerConnection %d: selected pair %v, want 127.0.0.1 on both ends", i, p)
+		}
+	}
 }
