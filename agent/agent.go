@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/geofence/geofence/admission"
+	"github.com/geofence/geofence/internal/cors"
 	"github.com/geofence/geofence/internal/fault"
 	"github.com/geofence/geofence/internal/httpserve"
 	"github.com/geofence/geofence/internal/jsonapi"
@@ -92,6 +93,9 @@ type Config struct {
 	// Metrics, when set, is served at GET /metrics (for example promhttp.HandlerFor the
 	// Registry's gatherer).
 	Metrics http.Handler
+	// Page, when set, is served to anyone at GET /meet/ (the meeting page, package meetingui,
+	// with its path prefix stripped).
+	Page http.Handler
 	// Unverified says the config failed `geofence verify` and runs anyway
 	// (--allow-unverified): the agent logs it at error level when it starts and exports
 	// geofence_agent_config_unverified 1. Its admission checks are the same either way.
@@ -370,15 +374,19 @@ func (a *Agent) expireLoop(ctx context.Context) {
 
 func (a *Agent) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+ConnectPath, a.connect)
-	mux.HandleFunc("POST "+HeartbeatPath, a.heartbeat)
-	mux.HandleFunc("POST "+DisconnectPath, a.disconnect)
+	// Participant endpoints: any origin (the meeting page of another server).
+	cors.HandleFunc(mux, "POST "+ConnectPath, a.connect)
+	cors.HandleFunc(mux, "POST "+HeartbeatPath, a.heartbeat)
+	cors.HandleFunc(mux, "POST "+DisconnectPath, a.disconnect)
 	mux.HandleFunc("GET "+HealthPath, a.health)
 	if a.cfg.Metrics != nil {
 		mux.Handle("GET "+MetricsPath, a.cfg.Metrics)
 	}
 	if a.media != nil {
 		mux.Handle("GET "+wire.RTCPath, a.media)
+	}
+	if a.cfg.Page != nil {
+		mux.Handle("GET /meet/", a.cfg.Page)
 	}
 	return mux
 }

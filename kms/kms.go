@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/geofence/geofence/admission"
+	"github.com/geofence/geofence/internal/cors"
 	"github.com/geofence/geofence/internal/httpserve"
 	"github.com/geofence/geofence/internal/jsonapi"
 	"github.com/geofence/geofence/policy"
@@ -240,8 +241,9 @@ func (s *Server) Meetings() int { return s.store.len() }
 // at once.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+KeyPath, s.issue)
-	mux.HandleFunc("POST "+LeavePath, s.leave)
+	// Participant endpoints: any origin (the meeting page); no cookie is ever looked at.
+	cors.HandleFunc(mux, "POST "+KeyPath, s.issue)
+	cors.HandleFunc(mux, "POST "+LeavePath, s.leave)
 	mux.HandleFunc("GET "+HealthPath, s.health)
 	if s.cfg.Metrics != nil {
 		mux.Handle("GET "+MetricsPath, s.cfg.Metrics)

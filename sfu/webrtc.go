@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -18,8 +19,9 @@ import (
 
 // Network says where the media server's WebRTC transports live.
 type Network struct {
-	// Loopback gathers ICE candidates on 127.0.0.1 alone and ignores remote candidates that
-	// are not loopback (DESIGN.md section 8): `geofence dev` and tests.
+	// Loopback gathers ICE candidates on 127.0.0.1 alone and ignores remote candidates and
+	// datagrams that are not loopback (DESIGN.md section 8): `geofence dev` and tests. (A UDP
+	// socket given in UDP is used as it is.)
 	Loopback bool
 	// VNet, when set, runs every transport on Pion's virtual network instead of the
 	// machine's (tests of WAN latency and loss); remote candidates must then be on it.
@@ -99,6 +101,12 @@ func NewAPI(n Network, log *slog.Logger) (*webrtc.API, error) {
 	case n.Loopback:
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+		// Remote addresses too: a datagram from another address is dropped (loopback.go).
+		ln, err := newLoopbackNet()
+		if err != nil {
+			return nil, fmt.Errorf("loopback network: %w", err)
+		}
+		se.SetNet(ln)
 	}
 	if len(n.PublicIPs) > 0 {
 		se.SetNAT1To1IPs(n.PublicIPs, webrtc.ICECandidateTypeHost)
@@ -138,21 +146,23 @@ func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
 
 type pionLogger struct{ log *slog.Logger }
 
-func (l pionLogger) Trace(string)          {}
-func (l pionLogger) Tracef(string, ...any) {}
-func (l pionLogger) Debug(msg string)      { l.log.Debug(msg) }
-func (l pionLogger) Debugf(f string, a ...any) {
+// debugf formats only when debug logs are wanted: Pion formats some of its own structs with
+// %+v while its other goroutines write them (a data race under -race), and formatting what is
+// discarded costs for nothing.
+func (l pionLogger) debugf(f string, a ...any) {
+	if !l.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
 	l.log.Debug(fmt.Sprintf(f, a...))
 }
-func (l pionLogger) Info(msg string) { l.log.Debug(msg) }
-func (l pionLogger) Infof(f string, a ...any) {
-	l.log.Debug(fmt.Sprintf(f, a...))
-}
-func (l pionLogger) Warn(msg string) { l.log.Debug(msg) }
-func (l pionLogger) Warnf(f string, a ...any) {
-	l.log.Debug(fmt.Sprintf(f, a...))
-}
-func (l pionLogger) Error(msg string) { l.log.Debug(msg) }
-func (l pionLogger) Errorf(f string, a ...any) {
-	l.log.Debug(fmt.Sprintf(f, a...))
-}
+
+func (l pionLogger) Trace(string)              {}
+func (l pionLogger) Tracef(string, ...any)     {}
+func (l pionLogger) Debug(msg string)          { l.log.Debug(msg) }
+func (l pionLogger) Debugf(f string, a ...any) { l.debugf(f, a...) }
+func (l pionLogger) Info(msg string)           { l.log.Debug(msg) }
+func (l pionLogger) Infof(f string, a ...any)  { l.debugf(f, a...) }
+func (l pionLogger) Warn(msg string)           { l.log.Debug(msg) }
+func (l pionLogger) Warnf(f string, a ...any)  { l.debugf(f, a...) }
+func (l pionLogger) Error(msg string)          { l.log.Debug(msg) }
+func (l pionLogger) Errorf(f string, a ...any) { l.debugf(f, a...) }

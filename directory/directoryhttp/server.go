@@ -42,6 +42,7 @@ import (
 	"github.com/geofence/geofence/geo"
 	"github.com/geofence/geofence/geo/geoip"
 	"github.com/geofence/geofence/identity"
+	"github.com/geofence/geofence/internal/cors"
 	"github.com/geofence/geofence/internal/jsonapi"
 	"github.com/geofence/geofence/ticket"
 	"github.com/geofence/geofence/wire"
@@ -162,7 +163,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/meetings", s.createMeeting)
 	mux.HandleFunc("GET /v1/meetings/{id}", s.getMeeting)
 	mux.HandleFunc("DELETE /v1/meetings/{id}", s.endMeeting)
-	mux.HandleFunc("POST /v1/meetings/{id}/join", s.join)
+	// Participant endpoints: any origin (the meeting page served by a DC); operator ones none.
+	cors.HandleFunc(mux, "POST /v1/meetings/{id}/join", s.join)
 	mux.HandleFunc("PUT /v1/datacenters/{id}/load", s.putLoad)
 	mux.HandleFunc("GET /v1/datacenters", s.operatorOnly(s.listDatacenters))
 	mux.HandleFunc("GET /v1/explain", s.operatorOnly(s.explain))
@@ -170,7 +172,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("PUT /v1/accounts/{id}", s.operatorOnly(s.putAccount))
 	mux.HandleFunc("GET /v1/accounts/{id}", s.operatorOnly(s.getAccount))
 	mux.HandleFunc("DELETE /v1/accounts/{id}", s.operatorOnly(s.deleteAccount))
-	mux.Handle("GET "+ticket.JWKSPath, s.cfg.Signer.Handler())
+	cors.Handle(mux, "GET "+ticket.JWKSPath, s.cfg.Signer.Handler())
 	if s.cfg.AuditDir != "" {
 		mux.HandleFunc("GET /v1/audit", s.auditIndex)
 		mux.HandleFunc("GET /v1/audit/vkeys", s.auditVKeys)

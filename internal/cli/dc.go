@@ -7,6 +7,7 @@ import (
 	"github.com/geofence/geofence/directory/etcdstore"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/geofence/geofence/agent"
 	"github.com/geofence/geofence/sfu"
 	"github.com/geofence/geofence/ticket"
+	meetingui "github.com/geofence/geofence/web/meeting"
 	"github.com/geofence/geofence/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -88,6 +90,8 @@ func runDC(ctx context.Context, env Env, args []string) int {
 		ID: *id, Model: sv.model, Keys: keys, Directory: *directory, Credential: credential, SessionTTL: *sessionTTL,
 		Logger: log, Registry: reg, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Unverified: sv.unverified, // the agent logs it at error level and exports it
+		// The meeting page, at /meet/.
+		Page: http.StripPrefix(strings.TrimSuffix(meetingui.PagePath, "/"), meetingui.Handler()),
 	})
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "geofence dc: %v\n", err)

@@ -18,6 +18,7 @@ import (
 	"github.com/geofence/geofence/geo/geoip"
 	"github.com/geofence/geofence/internal/devstack"
 	"github.com/geofence/geofence/internal/etcdembed"
+	meetingui "github.com/geofence/geofence/web/meeting"
 )
 
 // devTokenTTL is how long the token the dev banner prints is valid.
@@ -180,6 +181,7 @@ func printDevBanner(w io.Writer, st *devstack.Stack, cfgPath, geoDesc, meeting, 
 			fmt.Fprintf(w, "  geofence join --directory %s --meeting %s --token %s --client-ip 8.8.8.8\n", dirURL, meeting, token)
 		}
 		fmt.Fprintf(w, "  curl -s -X POST %s/v1/meetings -d '{\"host_account\":\"%s\"}'\n", dirURL, acct)
+		fmt.Fprintf(w, "  open %s%s?meeting=%s&account=%s&participant=alice&ip=81.2.69.142   # the meeting page (docs/meeting.md)\n", dirURL, meetingui.PagePath, meeting, acct)
 	}
 	if len(st.AgentURLs) > 0 {
 		fmt.Fprintf(w, "  curl -s -X POST %s/v1/dev/datacenters/us-den/fault -d '{\"mode\":\"blackhole\"}'\n", dirURL)

@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,6 +45,7 @@ import (
 	"github.com/geofence/geofence/sfu"
 	"github.com/geofence/geofence/ticket"
 	"github.com/geofence/geofence/verify"
+	meetingui "github.com/geofence/geofence/web/meeting"
 	"github.com/geofence/geofence/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -289,7 +291,7 @@ func New(cfg Config) (_ *Stack, err error) {
 	}
 	for id := range s.AgentURLs {
 		a, err := agent.New(agent.Config{ID: id, Model: m, Keys: keys, Directory: s.URL,
-			Logger: log.With("dc", id), Registry: s.Registry, Unverified: cfg.Unverified})
+			Logger: log.With("dc", id), Registry: s.Registry, Unverified: cfg.Unverified, Page: meetingPage()})
 		if err != nil {
 			return nil, fmt.Errorf("new dev stack: %w", err)
 		}
@@ -426,6 +428,7 @@ func (s *Stack) Handler() http.Handler {
 	mux.Handle("/", api)
 	mux.HandleFunc("POST /v1/dev/datacenters/{id}/fault", s.fault)
 	mux.Handle("PUT /v1/datacenters/{id}/load", s.downReports(api))
+	mux.Handle("GET "+meetingui.PagePath, meetingPage())
 	return mux
 }
 
@@ -569,6 +572,11 @@ func (s *Stack) Run(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// meetingPage is the meeting page, mounted at meetingui.PagePath.
+func meetingPage() http.Handler {
+	return http.StripPrefix(strings.TrimSuffix(meetingui.PagePath, "/"), meetingui.Handler())
 }
 
 func (s *Stack) take(key string) net.Listener {

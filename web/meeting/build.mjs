@@ -1,12 +1,16 @@
 // Bundles src/ into the files the Go binary embeds (package meetingui, //go:embed dist):
-// dist/meeting.js for the page and dist/worker.js for the media worker, both ES modules.
-// Usage: node build.mjs [outdir], outdir defaulting to dist. scripts/build-web.sh runs it.
+// dist/meeting.js (the media encryption's page side, for other pages), dist/app.js and
+// dist/index.html (the meeting page) and dist/worker.js (the media worker), ES modules with
+// every npm dependency inside. Usage: node build.mjs [outdir], outdir defaulting to dist.
+// scripts/build-web.sh runs it.
 import * as esbuild from 'esbuild';
+import { copyFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 const outdir = process.argv[2] ?? 'dist';
 
 await esbuild.build({
-  entryPoints: { meeting: 'src/page.js', worker: 'src/worker.js' },
+  entryPoints: { meeting: 'src/page.js', app: 'src/app.js', worker: 'src/worker.js' },
   bundle: true,
   format: 'esm',
   target: 'es2022',
@@ -16,3 +20,4 @@ await esbuild.build({
   legalComments: 'none',
   logLevel: 'warning',
 });
+await copyFile('src/index.html', join(outdir, 'index.html'));

@@ -3,24 +3,60 @@ package meetingui
 import (
 	"embed"
 	"io/fs"
+	"net/http"
 )
 
 // The bundled files, relative to FS.
 const (
-	// PageScript is the page side: an ES module exporting MediaEncryption.
+	// PageScript is the media encryption's page side: an ES module exporting MediaEncryption.
 	PageScript = "meeting.js"
 	// WorkerScript is the media worker, to be started as a module worker.
 	WorkerScript = "worker.js"
+	// AppScript is the meeting page's script, which index.html loads.
+	AppScript = "app.js"
+	// Page is the meeting page.
+	Page = "index.html"
 )
+
+// PagePath is where the servers mount Handler: the directory of `geofence dev` and every DC
+// agent serve the meeting page at /meet/.
+const PagePath = "/meet/"
 
 //go:embed dist
 var dist embed.FS
 
-// FS returns the bundled files: PageScript and WorkerScript.
+// FS returns the bundled files: Page, AppScript, PageScript and WorkerScript.
 func FS() fs.FS {
 	sub, err := fs.Sub(dist, "dist")
 	if err != nil {
 		panic(err) // "dist" is a valid path that go:embed guarantees exists
 	}
 	return sub
+}
+
+// csp confines the page: its own scripts and worker only, no plugin, no frame; it may connect
+// to any server (the directory, key servers and media DCs are other origins) and plays its
+// own media streams.
+const csp = "default-src 'none'; script-src 'self'; worker-src 'self'; style-src 'unsafe-inline'; " +
+	"connect-src 'self' http: https: ws: wss:; media-src 'self' blob: mediastream:; img-src 'self' data:; " +
+	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// Handler serves the bundled files to anyone (they hold no secret and no key: every key is
+// made or fetched by the page itself), with a Content-Security-Policy that confines the page.
+// GET and HEAD only. Mount it with http.StripPrefix, e.g. at PagePath.
+func Handler() http.Handler {
+	files := http.FileServerFS(FS())
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-cache")
+		files.ServeHTTP(w, r)
+	})
 }

@@ -34,6 +34,30 @@ function suiteParams(suite) {
   if (!p) throw sframeError("UnsupportedSuiteError", `sframe: suite ${suite}: not an RFC 9605 cipher suite (1 to 5)`);
   return p;
 }
+function toU64(v, what) {
+  const b = BigInt(v);
+  if (b < 0n || b > U64_MAX) throw new RangeError(`sframe: ${what} ${b} out of the 64-bit range`);
+  return b;
+}
+function fieldLen(v) {
+  if (v < 8n) return 0;
+  let n = 0;
+  for (; v > 0n; v >>= 8n) n++;
+  return n;
+}
+function encodeHeader(kid, ctr) {
+  kid = toU64(kid, "KID");
+  ctr = toU64(ctr, "CTR");
+  const kl = fieldLen(kid);
+  const cl = fieldLen(ctr);
+  const out = new Uint8Array(1 + kl + cl);
+  let cfg = kl === 0 ? Number(kid) << 4 : 128 | kl - 1 << 4;
+  cfg |= cl === 0 ? Number(ctr) : 8 | cl - 1;
+  out[0] = cfg;
+  for (let i = 0; i < kl; i++) out[1 + i] = Number(kid >> BigInt(8 * (kl - 1 - i)) & 0xffn);
+  for (let i = 0; i < cl; i++) out[1 + kl + i] = Number(ctr >> BigInt(8 * (cl - 1 - i)) & 0xffn);
+  return out;
+}
 var enc = new TextEncoder();
 function concat(...parts) {
   let n = 0;
@@ -86,6 +110,12 @@ var Key = class _Key {
     k.kid = kid;
     k.nt = p.nt;
     k.salt = salt;
+    const kh = encodeHeader(kid, 0n);
+    k.kidCfg = kh[0] & 240;
+    k.kidBytes = kh.subarray(1);
+    const sv = new DataView(salt.buffer, salt.byteOffset, salt.byteLength);
+    k.saltHi = sv.getUint32(4);
+    k.saltLo = sv.getUint32(8);
     if (p.nka > 0) {
       k.ctrKey = await subtle.importKey("raw", key.subarray(0, p.nka), "AES-CTR", false, ["encrypt"]);
       k.macKey = await subtle.importKey("raw", key.subarray(p.nka), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
@@ -99,8 +129,24 @@ var Key = class _Key {
   nonce(ctr) {
     const n = this.salt.slice();
     const v = new DataView(n.buffer);
+    if (ctr <= 0xffffffffn) {
+      v.setUint32(8, (this.saltLo ^ Number(ctr)) >>> 0);
+      return n;
+    }
     v.setBigUint64(4, v.getBigUint64(4) ^ ctr);
     return n;
+  }
+  /** The header of this KID's frame ctr: encodeHeader(kid, ctr), from the cached KID bytes. */
+  header(ctr) {
+    if (ctr > 0xffffffffn) return encodeHeader(this.kid, ctr);
+    const c = Number(ctr);
+    const kl = this.kidBytes.length;
+    const cl = c < 8 ? 0 : c < 256 ? 1 : c < 65536 ? 2 : c < 16777216 ? 3 : 4;
+    const out = new Uint8Array(1 + kl + cl);
+    out[0] = this.kidCfg | (cl === 0 ? c : 8 | cl - 1);
+    out.set(this.kidBytes, 1);
+    for (let i = 0; i < cl; i++) out[1 + kl + i] = c >>> 8 * (cl - 1 - i) & 255;
+    return out;
   }
   async tag(nonce, aad, ct) {
     const lens = new Uint8Array(24);
@@ -183,6 +229,10 @@ var MediaEncryption = class {
   /** Forgets an epoch once its frames are no longer expected. */
   removeEpoch(epoch) {
     this.worker.postMessage({ type: "remove-epoch", epoch: BigInt(epoch) });
+  }
+  /** Asks every sender's encoder for a key frame (RTCRtpScriptTransformer.generateKeyFrame). */
+  keyFrame() {
+    this.worker.postMessage({ type: "keyframe" });
   }
   /** Every sender takes one ratchet step (RFC 9605 section 5.1). */
   ratchet() {

@@ -166,6 +166,12 @@ var Key = class _Key {
     k.kid = kid;
     k.nt = p.nt;
     k.salt = salt;
+    const kh = encodeHeader(kid, 0n);
+    k.kidCfg = kh[0] & 240;
+    k.kidBytes = kh.subarray(1);
+    const sv = new DataView(salt.buffer, salt.byteOffset, salt.byteLength);
+    k.saltHi = sv.getUint32(4);
+    k.saltLo = sv.getUint32(8);
     if (p.nka > 0) {
       k.ctrKey = await subtle.importKey("raw", key.subarray(0, p.nka), "AES-CTR", false, ["encrypt"]);
       k.macKey = await subtle.importKey("raw", key.subarray(p.nka), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
@@ -179,8 +185,24 @@ var Key = class _Key {
   nonce(ctr) {
     const n = this.salt.slice();
     const v = new DataView(n.buffer);
+    if (ctr <= 0xffffffffn) {
+      v.setUint32(8, (this.saltLo ^ Number(ctr)) >>> 0);
+      return n;
+    }
     v.setBigUint64(4, v.getBigUint64(4) ^ ctr);
     return n;
+  }
+  /** The header of this KID's frame ctr: encodeHeader(kid, ctr), from the cached KID bytes. */
+  header(ctr) {
+    if (ctr > 0xffffffffn) return encodeHeader(this.kid, ctr);
+    const c = Number(ctr);
+    const kl = this.kidBytes.length;
+    const cl = c < 8 ? 0 : c < 256 ? 1 : c < 65536 ? 2 : c < 16777216 ? 3 : 4;
+    const out = new Uint8Array(1 + kl + cl);
+    out[0] = this.kidCfg | (cl === 0 ? c : 8 | cl - 1);
+    out.set(this.kidBytes, 1);
+    for (let i = 0; i < cl; i++) out[1 + kl + i] = c >>> 8 * (cl - 1 - i) & 255;
+    return out;
   }
   async tag(nonce, aad, ct) {
     const lens = new Uint8Array(24);
@@ -266,14 +288,22 @@ var Sender = class _Sender {
    * metadata, plaintext) (section 4.4.3). metadata is authenticated but not sent.
    */
   async encrypt(metadata, plaintext) {
+    const { header, sealed } = await this.encryptParts(metadata, plaintext);
+    return concat(header, sealed);
+  }
+  /**
+   * encrypt, returning the header and the AEAD output apart ({header, sealed}), so that a
+   * caller that prepends more (the media profile's clear prefix) copies the frame once.
+   */
+  async encryptParts(metadata, plaintext) {
     if (this._exhausted) throw new CounterExhaustedError();
     const key = this._key;
     const ctr = this._next;
     if (ctr === U64_MAX) this._exhausted = true;
     else this._next = ctr + 1n;
-    const hdr = encodeHeader(key.kid, ctr);
-    const sealed = await key.seal(ctr, metadata.length ? concat(hdr, metadata) : hdr, plaintext);
-    return concat(hdr, sealed);
+    const header = key.header(ctr);
+    const sealed = await key.seal(ctr, metadata.length ? concat(header, metadata) : header, plaintext);
+    return { header, sealed };
   }
   /**
    * Moves a ratchet sender to its next step (section 5.1): new base key, ratchet step + 1
@@ -405,6 +435,16 @@ var Receiver = class {
    * UnknownKeyError, ReplayError or AuthError. Only an authentic frame moves a window or ratchet.
    */
   decrypt(metadata, ciphertext) {
+    let h = null;
+    try {
+      h = parseHeader(ciphertext);
+    } catch {
+    }
+    const k = h && this._keys.get(h.kid);
+    if (k && (!k.chain || k === k.chain.cur)) {
+      const hdr = ciphertext.subarray(0, h.length);
+      return this._open(k, h.ctr, ciphertext.subarray(h.length), metadata.length ? concat(hdr, metadata) : hdr);
+    }
     return this._serial(() => this._decrypt(metadata, ciphertext));
   }
   async _decrypt(metadata, ciphertext) {
@@ -580,8 +620,12 @@ var ProfileSender = class _ProfileSender {
   async seal(codec, frame) {
     const n = prefixLen(codec, frame);
     const prefix = frame.subarray(0, n);
-    const ct = await this.tx.encrypt(prefix, frame.subarray(n));
-    return concat2(prefix, ct);
+    const { header, sealed } = await this.tx.encryptParts(prefix, frame.subarray(n));
+    const out = new Uint8Array(n + header.length + sealed.length);
+    out.set(prefix, 0);
+    out.set(header, n);
+    out.set(sealed, n + header.length);
+    return out;
   }
 };
 var ProfileReceiver = class {
@@ -636,7 +680,26 @@ var ProfileReceiver = class {
    * altered), ReplayError or TooManySendersError.
    */
   open(codec, wire) {
+    const fast = this._known(codec, wire);
+    if (fast) return this._openKnown(fast.prefix, fast.rest, wire);
     return this._serial(() => this._open(codec, wire));
+  }
+  _known(codec, wire) {
+    let n;
+    let h;
+    try {
+      n = prefixLen(codec, wire);
+      h = parseHeader(wire.subarray(n));
+    } catch {
+      return null;
+    }
+    const e = this._epochs.find((x) => (x.epoch & 0xffn) === h.kid >> 56n);
+    if (!e || !e.gens.has(h.kid & ~STEP_MASK)) return null;
+    return { prefix: wire.subarray(0, n), rest: wire.subarray(n) };
+  }
+  async _openKnown(prefix, rest) {
+    const pt = await this.rx.decrypt(prefix, rest);
+    return concat2(prefix, pt);
   }
   async _open(codec, wire) {
     let n;
@@ -710,6 +773,14 @@ function createMediaCrypto({ post, suite = DEFAULT_SUITE } = {}) {
           break;
         case "ratchet":
           for (const t of transforms) if (t.sender) await t.sender.ratchet();
+          break;
+        case "keyframe":
+          for (const t of transforms) {
+            if (t.side === "send" && typeof t.transformer?.generateKeyFrame === "function") {
+              t.transformer.generateKeyFrame().catch(() => {
+              });
+            }
+          }
           break;
         case "stats":
           post({ type: "stats", transforms: stats() });
@@ -790,6 +861,7 @@ function createMediaCrypto({ post, suite = DEFAULT_SUITE } = {}) {
       options,
       codec: options.codec,
       sender: null,
+      transformer,
       frames: 0,
       bytes: 0,
       dropped: { noKey: 0, shortFrame: 0, empty: 0 },

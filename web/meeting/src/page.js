@@ -37,6 +37,9 @@ export class MediaEncryption {
   /** Forgets an epoch once its frames are no longer expected. */
   removeEpoch(epoch) { this.worker.postMessage({ type: 'remove-epoch', epoch: BigInt(epoch) }); }
 
+  /** Asks every sender's encoder for a key frame (RTCRtpScriptTransformer.generateKeyFrame). */
+  keyFrame() { this.worker.postMessage({ type: 'keyframe' }); }
+
   /** Every sender takes one ratchet step (RFC 9605 section 5.1). */
   ratchet() { this.worker.postMessage({ type: 'ratchet' }); }
 

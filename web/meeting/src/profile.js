@@ -150,8 +150,12 @@ export class ProfileSender {
   async seal(codec, frame) {
     const n = prefixLen(codec, frame);
     const prefix = frame.subarray(0, n);
-    const ct = await this.tx.encrypt(prefix, frame.subarray(n));
-    return concat(prefix, ct);
+    const { header, sealed } = await this.tx.encryptParts(prefix, frame.subarray(n));
+    const out = new Uint8Array(n + header.length + sealed.length);
+    out.set(prefix, 0);
+    out.set(header, n);
+    out.set(sealed, n + header.length);
+    return out;
   }
 }
 
@@ -210,7 +214,33 @@ export class ProfileReceiver {
    * MalformedError, UnknownKeyError (no key for the KID's epoch), AuthError (wrong key or
    * altered), ReplayError or TooManySendersError.
    */
-  open(codec, wire) { return this._serial(() => this._open(codec, wire)); }
+  open(codec, wire) {
+    // Fast path: a sender already known opens without queueing behind the others (the
+    // SFrame receiver checks its replay window again after the await); a new sender, whose
+    // key is derived and recorded, takes the queue.
+    const fast = this._known(codec, wire);
+    if (fast) return this._openKnown(fast.prefix, fast.rest, wire);
+    return this._serial(() => this._open(codec, wire));
+  }
+
+  _known(codec, wire) {
+    let n;
+    let h;
+    try {
+      n = prefixLen(codec, wire);
+      h = parseHeader(wire.subarray(n));
+    } catch {
+      return null; // the queued path reports it
+    }
+    const e = this._epochs.find((x) => (x.epoch & 0xffn) === (h.kid >> 56n));
+    if (!e || !e.gens.has(h.kid & ~STEP_MASK)) return null;
+    return { prefix: wire.subarray(0, n), rest: wire.subarray(n) };
+  }
+
+  async _openKnown(prefix, rest) {
+    const pt = await this.rx.decrypt(prefix, rest);
+    return concat(prefix, pt);
+  }
 
   async _open(codec, wire) {
     let n;

@@ -208,6 +208,14 @@ class Key {
     k.kid = kid;
     k.nt = p.nt;
     k.salt = salt;
+    // Per-frame work without BigInt: the KID's header bytes, and the salt's low 64 bits as
+    // two 32-bit halves for the nonce (precomputed once per KID).
+    const kh = encodeHeader(kid, 0n);
+    k.kidCfg = kh[0] & 0xf0;
+    k.kidBytes = kh.subarray(1);
+    const sv = new DataView(salt.buffer, salt.byteOffset, salt.byteLength);
+    k.saltHi = sv.getUint32(4);
+    k.saltLo = sv.getUint32(8);
     if (p.nka > 0) {
       // derive_subkeys of section 4.5.1: the AES key, then the HMAC key.
       k.ctrKey = await subtle.importKey('raw', key.subarray(0, p.nka), 'AES-CTR', false, ['encrypt']);
@@ -223,8 +231,25 @@ class Key {
   nonce(ctr) {
     const n = this.salt.slice();
     const v = new DataView(n.buffer);
+    if (ctr <= 0xffffffffn) {
+      v.setUint32(8, (this.saltLo ^ Number(ctr)) >>> 0);
+      return n;
+    }
     v.setBigUint64(4, v.getBigUint64(4) ^ ctr);
     return n;
+  }
+
+  /** The header of this KID's frame ctr: encodeHeader(kid, ctr), from the cached KID bytes. */
+  header(ctr) {
+    if (ctr > 0xffffffffn) return encodeHeader(this.kid, ctr);
+    const c = Number(ctr);
+    const kl = this.kidBytes.length;
+    const cl = c < 8 ? 0 : c < 0x100 ? 1 : c < 0x10000 ? 2 : c < 0x1000000 ? 3 : 4;
+    const out = new Uint8Array(1 + kl + cl);
+    out[0] = this.kidCfg | (cl === 0 ? c : 0x08 | (cl - 1));
+    out.set(this.kidBytes, 1);
+    for (let i = 0; i < cl; i++) out[1 + kl + i] = (c >>> (8 * (cl - 1 - i))) & 0xff;
+    return out;
   }
 
   async tag(nonce, aad, ct) {
@@ -323,15 +348,24 @@ export class Sender {
    * metadata, plaintext) (section 4.4.3). metadata is authenticated but not sent.
    */
   async encrypt(metadata, plaintext) {
+    const { header, sealed } = await this.encryptParts(metadata, plaintext);
+    return concat(header, sealed);
+  }
+
+  /**
+   * encrypt, returning the header and the AEAD output apart ({header, sealed}), so that a
+   * caller that prepends more (the media profile's clear prefix) copies the frame once.
+   */
+  async encryptParts(metadata, plaintext) {
     if (this._exhausted) throw new CounterExhaustedError();
     // Taken before any await: concurrent calls get distinct counters, and keys.
     const key = this._key;
     const ctr = this._next;
     if (ctr === U64_MAX) this._exhausted = true;
     else this._next = ctr + 1n;
-    const hdr = encodeHeader(key.kid, ctr);
-    const sealed = await key.seal(ctr, metadata.length ? concat(hdr, metadata) : hdr, plaintext);
-    return concat(hdr, sealed);
+    const header = key.header(ctr);
+    const sealed = await key.seal(ctr, metadata.length ? concat(header, metadata) : header, plaintext);
+    return { header, sealed };
   }
 
   /**
@@ -477,6 +511,16 @@ export class Receiver {
    * UnknownKeyError, ReplayError or AuthError. Only an authentic frame moves a window or ratchet.
    */
   decrypt(metadata, ciphertext) {
+    // Fast path: the current key of a known KID needs no serializing (its replay window is
+    // checked again after the await, so concurrent frames stay safe); anything that may
+    // move a ratchet or try several keys goes through the queue.
+    let h = null;
+    try { h = parseHeader(ciphertext); } catch { /* the queued path reports it */ }
+    const k = h && this._keys.get(h.kid);
+    if (k && (!k.chain || k === k.chain.cur)) {
+      const hdr = ciphertext.subarray(0, h.length);
+      return this._open(k, h.ctr, ciphertext.subarray(h.length), metadata.length ? concat(hdr, metadata) : hdr);
+    }
     return this._serial(() => this._decrypt(metadata, ciphertext));
   }
 

@@ -12,6 +12,7 @@
 //   {type: 'send', epoch}           seal with that epoch from now on (every sender re-keys)
 //   {type: 'remove-epoch', epoch}   forget an epoch
 //   {type: 'ratchet'}               every sender takes one RFC 9605 section 5.1 ratchet step
+//   {type: 'keyframe'}              every sender asks its encoder for a key frame (after a re-key)
 //   {type: 'stats'}                 post the counts now
 //   {type: 'streams', readable, writable, options}   encoded streams of a browser without
 //                                   RTCRtpScriptTransform (createEncodedStreams)
@@ -67,6 +68,13 @@ export function createMediaCrypto({ post, suite = DEFAULT_SUITE } = {}) {
           break;
         case 'ratchet':
           for (const t of transforms) if (t.sender) await t.sender.ratchet();
+          break;
+        case 'keyframe':
+          for (const t of transforms) {
+            if (t.side === 'send' && typeof t.transformer?.generateKeyFrame === 'function') {
+              t.transformer.generateKeyFrame().catch(() => { /* audio, or not yet sending */ });
+            }
+          }
           break;
         case 'stats':
           post({ type: 'stats', transforms: stats() });
@@ -137,7 +145,7 @@ export function createMediaCrypto({ post, suite = DEFAULT_SUITE } = {}) {
     const options = transformer.options ?? {};
     const t = {
       id: options.id ?? String(transforms.length), side: options.side === 'send' ? 'send' : 'receive',
-      options, codec: options.codec, sender: null, frames: 0, bytes: 0,
+      options, codec: options.codec, sender: null, transformer, frames: 0, bytes: 0,
       dropped: { noKey: 0, shortFrame: 0, empty: 0 },
       failures: { malformed: 0, unknownKey: 0, auth: 0, replay: 0, tooManySenders: 0, other: 0 },
     };
