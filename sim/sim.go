@@ -160,6 +160,7 @@ type sim struct {
 	freeM     []int32
 	parts     []participant
 	freeP     []int32
+	pids      []string     // participant ids by slot
 	points    []geo.LatLon // where participants are: centroids and the scenario's points
 	sizeMean  float64
 
@@ -720,7 +721,7 @@ func (s *sim) join(ctx context.Context, pi int32) {
 	if s.opts.Widening {
 		s.widening(p, mt)
 	}
-	pid := "p" + strconv.Itoa(int(pi))
+	pid := s.pid(pi)
 	res, err := s.core.Join(ctx, directory.JoinRequest{Meeting: mt.id, Account: acct, Participant: pid, Where: where})
 	if s.trace != nil {
 		at := s.points[p.point]
@@ -768,6 +769,15 @@ func (s *sim) join(ctx context.Context, pi int32) {
 	} else {
 		s.leave(pi)
 	}
+}
+
+// pid is the participant id of slot pi, "p" and the slot: made once per slot, since slots are
+// reused.
+func (s *sim) pid(pi int32) string {
+	for int(pi) >= len(s.pids) {
+		s.pids = append(s.pids, "p"+strconv.Itoa(len(s.pids)))
+	}
+	return s.pids[pi]
 }
 
 // recheck is the admission every DC of the ticket would make (I1): the media servers for the
