@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
@@ -88,13 +89,10 @@ func (q *queue) pop() (event, bool) {
 		}
 		q.cur, q.buckets[q.sec], q.pos = q.buckets[q.sec], nil, 0
 		slices.SortFunc(q.cur, func(a, b event) int {
-			if before(&a, &b) {
-				return -1
+			if a.at != b.at {
+				return cmp.Compare(a.at, b.at)
 			}
-			if before(&b, &a) {
-				return 1
-			}
-			return 0
+			return cmp.Compare(a.seq, b.seq)
 		})
 	}
 	e := q.cur[q.pos]

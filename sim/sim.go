@@ -377,6 +377,9 @@ func (s *sim) bind() error {
 		if _, _, err := s.core.Store().PutAccount(context.Background(), directory.AccountRecord{ID: a.id, Plan: a.plan}); err != nil {
 			return fmt.Errorf("simulate: create account %s: %w", a.id, err)
 		}
+		if s.trace != nil {
+			s.tracef("account,%s,%s", a.id, a.plan)
+		}
 	}
 	switch mm := &sc.Meetings; mm.SizeDist {
 	case scenario.Fixed:
@@ -628,7 +631,7 @@ func (s *sim) startMeeting(i int32) {
 		mt.id, mt.pending = rec.ID, int32(n)
 	}
 	if s.trace != nil {
-		s.tracef("create,%s,%s,%s,%.4f,%.4f,%s,%s", rec.ID, s.accounts[mt.acct].id, host.Code(), hostAt.Lat, hostAt.Lon, mode, outcome(err, rec.Region))
+		s.tracef("create,%s,%s,%s,%s,%s,%s", rec.ID, s.accounts[mt.acct].id, host.Code(), latLon(hostAt), mode, outcome(err, rec.Region))
 	}
 	for pi := first; pi >= 0; {
 		p := &s.parts[pi]
@@ -724,11 +727,12 @@ func (s *sim) join(ctx context.Context, pi int32) {
 	pid := s.pid(pi)
 	res, err := s.core.Join(ctx, directory.JoinRequest{Meeting: mt.id, Account: acct, Participant: pid, Where: where})
 	if s.trace != nil {
-		at := s.points[p.point]
+		at := latLon(s.points[p.point])
 		if err != nil {
-			s.tracef("join,%s,%s,%s,%s,%.4f,%.4f,%s,", mt.id, pid, acct, p.country.Code(), at.Lat, at.Lon, outcome(err, ""))
+			s.tracef("join,%s,%s,%s,%s,%s,%s,,,", mt.id, pid, acct, p.country.Code(), at, outcome(err, ""))
 		} else {
-			s.tracef("join,%s,%s,%s,%s,%.4f,%.4f,%s,%s", mt.id, pid, acct, p.country.Code(), at.Lat, at.Lon, res.Model.DCs[res.Placement.First].ID, res.Claims.Home)
+			s.tracef("join,%s,%s,%s,%s,%s,%s,%s,%s,%s", mt.id, pid, acct, p.country.Code(), at, res.Model.DCs[res.Placement.First].ID, res.Claims.Home,
+				dcIDs(res.Claims.Primary), dcIDs(res.Claims.Secondary))
 		}
 	}
 	if err != nil {
@@ -925,6 +929,24 @@ func (s *sim) tracef(format string, args ...any) {
 	s.trace.WriteByte(',')
 	fmt.Fprintf(s.trace, format, args...)
 	s.trace.WriteByte('\n')
+}
+
+// latLon is a location as two CSV fields, each exactly (the shortest text that reads back as
+// the same float64), so that a replay locates a participant where the simulator did.
+func latLon(ll geo.LatLon) string {
+	return strconv.FormatFloat(ll.Lat, 'g', -1, 64) + "," + strconv.FormatFloat(ll.Lon, 'g', -1, 64)
+}
+
+// dcIDs is a ticket's list as one CSV field: the DC ids separated by spaces.
+func dcIDs(l []wire.DC) string {
+	var b strings.Builder
+	for i, d := range l {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(d.ID)
+	}
+	return b.String()
 }
 
 // outcome is "ok" (or what) for no error, else the refusal's code.

@@ -80,6 +80,9 @@ type Config struct {
 	// key servers' sealed keys; and a second directory serves beside the first, on the same
 	// store, so that the cluster can be seen in one process. Nil: all in memory.
 	Etcd []string
+	// Now is the directory core's clock; nil: time.Now. A replay of a simulator trace steps
+	// it to the trace's simulated times.
+	Now func() time.Time
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -198,7 +201,7 @@ func New(cfg Config) (_ *Stack, err error) {
 	}
 	dcfg := directory.Config{
 		Model: m, Endpoints: s.AgentURLs, KMSEndpoints: s.KMSURLs, Unverified: cfg.Unverified,
-		ExtraKeys: devKeys, Logger: log, Registry: s.Registry,
+		ExtraKeys: devKeys, Logger: log, Registry: s.Registry, Now: cfg.Now,
 	}
 	if rec != nil {
 		dcfg.Decisions = rec
