@@ -76,6 +76,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if groups := s.shards(); len(groups) > 1 {
+		return runSharded(ctx, opts, s, groups)
+	}
 	err = s.run(ctx)
 	if s.trace != nil {
 		if ferr := s.trace.Flush(); err == nil && ferr != nil {
@@ -170,6 +173,15 @@ type sim struct {
 
 	trace *bufio.Writer
 
+	// Sharding (see shards): the regions this sim runs (nil: all) and the DCs it reports
+	// (nil: all); sharded closes the last partial minute always, so that every group has as
+	// many rows.
+	active   []bool
+	reports  []bool
+	sharded  bool
+	shardDCs []policy.Set // by scenario region: the DCs its meetings can use
+	progress func(at time.Time, joins int64)
+
 	acc   accum
 	rows  []Minute
 	viol  []Violation
@@ -201,6 +213,7 @@ func newSim(opts Options) (*sim, error) {
 		return nil, fmt.Errorf("simulate: %w", err)
 	}
 	s.core = core
+	s.progress = opts.Progress
 	if opts.Trace != nil {
 		s.trace = bufio.NewWriterSize(opts.Trace, 1<<16)
 	}
@@ -416,8 +429,8 @@ func (s *sim) run(ctx context.Context) error {
 		case evMinute:
 			if e.at > 0 {
 				s.closeMinute()
-				if s.opts.Progress != nil && len(s.rows)%60 == 0 {
-					s.opts.Progress(s.start.Add(time.Duration(e.at)), s.acc.totJoins)
+				if s.progress != nil && len(s.rows)%60 == 0 {
+					s.progress(s.start.Add(time.Duration(e.at)), s.acc.totJoins)
 				}
 			}
 			if e.at < end {
@@ -440,7 +453,7 @@ func (s *sim) run(ctx context.Context) error {
 			}
 		}
 	}
-	if len(s.rows) == 0 || s.acc.dirty {
+	if len(s.rows) == 0 || s.acc.dirty || s.sharded {
 		s.closeMinute()
 	}
 	return nil
@@ -450,6 +463,9 @@ func (s *sim) run(ctx context.Context) error {
 func (s *sim) report() {
 	for d := range s.model.DCs {
 		x := s.toSim[d]
+		if s.reports != nil && (int(x) >= len(s.reports) || !s.reports[x]) {
+			continue
+		}
 		s.core.ReportLoad(s.dcs[x].ID, s.count[x], s.healthy[x])
 		if s.trace != nil {
 			s.tracef("report,%s,%d,%t", s.dcs[x].ID, s.count[x], s.healthy[x])
@@ -540,7 +556,7 @@ func (s *sim) arrivals(t int64) {
 	at := s.start.Add(time.Duration(t))
 	for ri := range s.regions {
 		r := &s.regions[ri]
-		if r.curveSum == 0 || r.sc.Joins == 0 || mult == 0 {
+		if r.curveSum == 0 || r.sc.Joins == 0 || mult == 0 || s.active != nil && !s.active[ri] {
 			continue
 		}
 		h := at.In(r.sc.Timezone).Hour()
