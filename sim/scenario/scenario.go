@@ -15,7 +15,6 @@ import (
 	"math"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 	_ "time/tzdata" // time zones without the host's zoneinfo
@@ -241,25 +240,6 @@ func (d *decoder) str(n *yaml.Node, path string) (config.Name, bool) {
 		return config.Name{}, false
 	}
 	return config.Name{Value: n.Value, Pos: pos(n)}, true
-}
-
-func (d *decoder) number(n *yaml.Node, path string) (float64, config.Pos, bool) {
-	n = d.Resolve(n)
-	if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float") {
-		d.errorf(pos(n), path, "expected a number, got %s", kindName(n))
-		return 0, pos(n), false
-	}
-	v, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64)
-	if n.Tag == "!!int" {
-		var i int64
-		i, err = strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64)
-		v = float64(i)
-	}
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		d.errorf(pos(n), path, "%q is not a finite number", n.Value)
-		return 0, pos(n), false
-	}
-	return v, pos(n), true
 }
 
 // nonNeg is a number >= 0 (and <= limit when limit > 0).
