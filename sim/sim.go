@@ -740,7 +740,8 @@ func (s *sim) join(ctx context.Context, pi int32) {
 	if s.opts.Widening {
 		s.widening(p, mt)
 	}
-	pid := s.pid(pi)
+	// Made for each join: a string kept per slot would be read cold from all over the heap.
+	pid := "p" + strconv.Itoa(int(pi))
 	res, err := s.core.Join(ctx, directory.JoinRequest{Meeting: mt.id, Account: acct, Participant: pid, Where: where})
 	if s.trace != nil {
 		at := latLon(s.points[p.point])
@@ -789,15 +790,6 @@ func (s *sim) join(ctx context.Context, pi int32) {
 	} else {
 		s.leave(pi)
 	}
-}
-
-// pid is the participant id of slot pi, "p" and the slot: made once per slot, since slots are
-// reused.
-func (s *sim) pid(pi int32) string {
-	for int(pi) >= len(s.pids) {
-		s.pids = append(s.pids, "p"+strconv.Itoa(len(s.pids)))
-	}
-	return s.pids[pi]
 }
 
 // recheck is the admission every DC of the ticket would make (I1): the media servers for the
