@@ -9,8 +9,10 @@
 // Every placement is re-checked with the admission code the media and key servers run
 // (package admission): a residency violation is a bug, reported as one.
 //
-// It is deterministic for a seed: one random source consumed in event order, events ordered
-// by time and then by the order they were scheduled. It is not a load generator for a real
+// It is deterministic for a seed, on any number of cores: one random source consumed in event
+// order, events ordered by time and then by the order they were scheduled. Groups of regions
+// that cannot affect each other run on goroutines of their own, each with its own core and
+// source, and are merged per minute (see shard.go). It is not a load generator for a real
 // directory (that is `geofence loadtest`), and it does not model media or bridges' bandwidth.
 package sim
 
