@@ -27,7 +27,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/geofence/geofence/geo"
@@ -170,25 +170,15 @@ func (l Locator) Lookup(a netip.Addr) (geoip.Result, error) {
 	return geoip.Result{Country: p.country, Found: true, HasLocation: true, Location: geoip.LatLon{Lat: p.lat, Lon: p.lon}}, nil
 }
 
-// Clock is the simulated time the directory reads during a replay (devstack.Config.Now).
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// Clock is the simulated time the directory reads during a replay (devstack.Config.Now). It
+// is safe for concurrent use.
+type Clock struct{ ns atomic.Int64 }
 
-// Now is the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
+// Now is the clock's time, in UTC.
+func (c *Clock) Now() time.Time { return time.Unix(0, c.ns.Load()).UTC() }
 
 // Set sets it.
-func (c *Clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
+func (c *Clock) Set(t time.Time) { c.ns.Store(t.UnixNano()) }
 
 // Options is one replay. URL is required.
 type Options struct {
