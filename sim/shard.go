@@ -128,7 +128,7 @@ func runSharded(ctx context.Context, opts Options, first *sim, groups [][]int) (
 		for _, ri := range groups[g] {
 			s.active[ri] = true
 			for x := range s.dcs {
-				if first.shardDCs[ri].Has(int(s.toModel[x])) {
+				if d := s.toModel[x]; d != policy.None && first.shardDCs[ri].Has(int(d)) {
 					s.reports[x], used[x] = true, true
 				}
 			}
