@@ -28,7 +28,7 @@ func (d *decoder) check(c *Config) {
 			if d.declared["regions"][n.Value] {
 				return false
 			}
-			d.errorf(n.Pos, path, CodeReference, "unknown region %q%s", n.Value, suggest(n.Value, keys(regions)))
+			d.Errorf(n.Pos, path, CodeReference, "unknown region %q%s", n.Value, suggest(n.Value, keys(regions)))
 			return false
 		}
 		return true
@@ -38,7 +38,7 @@ func (d *decoder) check(c *Config) {
 			if d.declared["plans"][n.Value] {
 				return false
 			}
-			d.errorf(n.Pos, path, CodeReference, "unknown plan %q%s", n.Value, suggest(n.Value, keys(plans)))
+			d.Errorf(n.Pos, path, CodeReference, "unknown plan %q%s", n.Value, suggest(n.Value, keys(plans)))
 			return false
 		}
 		return true
@@ -66,7 +66,7 @@ func (d *decoder) check(c *Config) {
 		kept := r.Countries[:0]
 		for _, cc := range r.Countries {
 			if prev, dup := owner[cc.Value]; dup {
-				d.errorf(cc.Pos, fmt.Sprintf("regions.%s.countries[%d]", r.ID, cc.Index), CodeStructure,
+				d.Errorf(cc.Pos, fmt.Sprintf("regions.%s.countries[%d]", r.ID, cc.Index), CodeStructure,
 					"country %s is in region %s and in region %s; a country belongs to at most one region", cc.Value, prev, r.ID)
 				continue
 			}
@@ -94,13 +94,13 @@ func (d *decoder) check(c *Config) {
 				case dc == nil && d.declared["datacenters"][n.Value]:
 					return false
 				case dc == nil:
-					d.errorf(n.Pos, p, CodeReference, "unknown datacenter %q%s", n.Value, suggest(n.Value, keys(dcs)))
+					d.Errorf(n.Pos, p, CodeReference, "unknown datacenter %q%s", n.Value, suggest(n.Value, keys(dcs)))
 					return false
 				case seen[n.Value]:
-					d.errorf(n.Pos, p, CodeStructure, "datacenter %s is listed twice in %s", n.Value, lp)
+					d.Errorf(n.Pos, p, CodeStructure, "datacenter %s is listed twice in %s", n.Value, lp)
 					return false
 				case !dc.Runs(l.Service()):
-					d.errorf(n.Pos, p, CodeStructure, "datacenter %s does not run %s, which the %s list needs", n.Value, l.Service(), l)
+					d.Errorf(n.Pos, p, CodeStructure, "datacenter %s does not run %s, which the %s list needs", n.Value, l.Service(), l)
 					return false
 				}
 				seen[n.Value] = true
@@ -154,13 +154,13 @@ func (d *decoder) check(c *Config) {
 		st.Regions = filter(st.Regions, path+".regions", region)
 		if st.Default() {
 			if def != nil {
-				d.errorf(st.Pos, path, CodeStructure, "stores %s and %s both list no regions: only one store can be the default", def.ID, st.ID)
+				d.Errorf(st.Pos, path, CodeStructure, "stores %s and %s both list no regions: only one store can be the default", def.ID, st.ID)
 			}
 			def = st
 		}
 		for i, r := range st.Regions {
 			if other, dup := storeOf[r.Value]; dup {
-				d.errorf(r.Pos, fmt.Sprintf("%s.regions[%d]", path, i), CodeStructure, "region %s is already in store %s: a region's state lives in one store", r.Value, other)
+				d.Errorf(r.Pos, fmt.Sprintf("%s.regions[%d]", path, i), CodeStructure, "region %s is already in store %s: a region's state lives in one store", r.Value, other)
 				continue
 			}
 			storeOf[r.Value] = st.ID
@@ -169,7 +169,7 @@ func (d *decoder) check(c *Config) {
 	if c.Stores != nil && def == nil {
 		for _, r := range c.Regions {
 			if _, ok := storeOf[r.ID]; !ok {
-				d.errorf(r.Pos, "regions."+r.ID, CodeStructure, "region %s is in no store and no store is the default: list it under a store, or give one store no regions", r.ID)
+				d.Errorf(r.Pos, "regions."+r.ID, CodeStructure, "region %s is in no store and no store is the default: list it under a store, or give one store no regions", r.ID)
 			}
 		}
 	}

@@ -9,24 +9,15 @@
 package config
 
 import (
-	"fmt"
-
 	"github.com/geofence/geofence/geo"
+	"github.com/geofence/geofence/internal/yamlstrict"
 )
 
 // Pos is a 1-based line and column in the config file; the zero Pos means "no position".
-type Pos struct {
-	Line, Col int
-}
+type Pos = yamlstrict.Pos
 
 // Name is a scalar (an id, a reference or a country code) with where it was written.
-type Name struct {
-	Value string
-	Pos   Pos
-	// Index is the item's position in the YAML list it was written in (0 when not in a list),
-	// so messages name it as written even after bad items are dropped.
-	Index int
-}
+type Name = yamlstrict.Name
 
 // Config is a decoded configuration file. Slices keep the file's order; ids are unique.
 type Config struct {
@@ -218,36 +209,12 @@ const KIDPattern = `^[A-Za-z0-9._-]{1,128}$`
 
 // Codes of the problems Parse reports (the finding codes of DESIGN.md section 6).
 const (
-	CodeStructure = "structure"
+	CodeStructure = yamlstrict.CodeStructure
 	CodeReference = "reference"
 )
 
 // Error is one problem in a config file.
-type Error struct {
-	File string
-	Pos  Pos
-	Path string // YAML path, e.g. routing.regions.na.primary[1]
-	Code string // CodeStructure or CodeReference
-	Msg  string
-}
-
-func (e *Error) Error() string {
-	path := ""
-	if e.Path != "" {
-		path = e.Path + ": "
-	}
-	return fmt.Sprintf("%s:%d:%d: %s%s", e.File, e.Pos.Line, e.Pos.Col, path, e.Msg)
-}
+type Error = yamlstrict.Error
 
 // ErrorList is every problem found in one file, in file order.
-type ErrorList []*Error
-
-func (l ErrorList) Error() string {
-	switch len(l) {
-	case 0:
-		return "no errors"
-	case 1:
-		return l[0].Error()
-	}
-	return fmt.Sprintf("%s (and %d more errors)", l[0].Error(), len(l)-1)
-}
+type ErrorList = yamlstrict.ErrorList

@@ -1,20 +1,17 @@
 package config
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/geofence/geofence/geo"
+	"github.com/geofence/geofence/internal/yamlstrict"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -114,215 +111,62 @@ func tooLarge(path string) error {
 // Parse decodes and checks a config. It always returns a Config (possibly partial) that holds
 // only well-formed entries, and every problem found, sorted by position.
 func Parse(file string, data []byte) (*Config, ErrorList) {
-	d := &decoder{file: file}
+	d := &decoder{Decoder: yamlstrict.Decoder{File: file, What: "config", MaxNodes: maxNodes}}
 	c := &Config{File: file}
 	c.Routing.PrimaryCount = DefaultPrimaryCount
 	c.Routing.SecondaryCount = DefaultSecondaryCount
 	c.Routing.HighWatermark = DefaultHighWatermark
 	if len(data) > MaxSize {
-		d.errorf(Pos{1, 1}, "", CodeStructure, "config is %d bytes, larger than the %d-byte limit", len(data), MaxSize)
-		return c, d.errs
+		d.Errorf(Pos{Line: 1, Col: 1}, "", CodeStructure, "config is %d bytes, larger than the %d-byte limit", len(data), MaxSize)
+		return c, d.Errs
 	}
-	root, ok := d.document(data)
+	root, ok := d.Document(data)
 	if ok {
 		d.top(root, c)
 		d.check(c)
 	}
-	sort.SliceStable(d.errs, func(i, j int) bool {
-		a, b := d.errs[i].Pos, d.errs[j].Pos
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return a.Col < b.Col
-	})
-	return c, d.errs
+	d.SortErrors()
+	return c, d.Errs
 }
 
 type decoder struct {
-	file  string
-	errs  ErrorList
-	nodes int
+	yamlstrict.Decoder
 	// declared holds, per section path, the ids written there, including entries dropped
 	// for their own errors, so a reference to one is not also reported as unknown.
 	declared map[string]map[string]bool
 }
 
-func (d *decoder) errorf(p Pos, path, code, format string, args ...any) {
-	d.errs = append(d.errs, &Error{File: d.file, Pos: p, Path: path, Code: code, Msg: fmt.Sprintf(format, args...)})
-}
+type field = yamlstrict.Field
 
-var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
+func pos(n *yaml.Node) Pos { return yamlstrict.PosOf(n) }
 
-// document parses the YAML text into its single document's root node.
-func (d *decoder) document(data []byte) (*yaml.Node, bool) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			d.errorf(Pos{1, 1}, "", CodeStructure, "config is empty")
-			return nil, false
-		}
-		d.syntaxError(err)
-		return nil, false
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		d.errorf(pos(&extra), "", CodeStructure, "config holds more than one YAML document; put everything in one")
-		return nil, false
-	} else if !errors.Is(err, io.EOF) {
-		d.syntaxError(err)
-		return nil, false
-	}
-	// A document that is only "---" holds an implicit null whose position can lie past the
-	// end of the file; it is an empty config like a file with no document.
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 ||
-		doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].Tag == "!!null" {
-		d.errorf(Pos{1, 1}, "", CodeStructure, "config is empty")
-		return nil, false
-	}
-	return doc.Content[0], true
-}
+func kindName(n *yaml.Node) string { return yamlstrict.KindName(n) }
 
-func (d *decoder) syntaxError(err error) {
-	line, msg := 1, err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		if m[1] != "" {
-			line, _ = strconv.Atoi(m[1])
-		}
-		msg = m[2]
-	}
-	d.errorf(Pos{line, 1}, "", CodeStructure, "invalid YAML: %s", msg)
-}
+func join(path, key string) string { return yamlstrict.Join(path, key) }
 
-func pos(n *yaml.Node) Pos { return Pos{n.Line, n.Column} }
-
-// resolve follows aliases and counts the walk against maxNodes.
-func (d *decoder) resolve(n *yaml.Node) *yaml.Node {
-	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
-		n = n.Alias
-	}
-	d.nodes++
-	if d.nodes == maxNodes {
-		d.errorf(pos(n), "", CodeStructure, "config expands to more than %d YAML nodes (aliases?)", maxNodes)
-	}
-	return n
-}
-
-func (d *decoder) exhausted() bool { return d.nodes >= maxNodes }
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "null"
-		}
-		return fmt.Sprintf("%q", n.Value)
-	}
-	return "an unsupported YAML node"
-}
-
-type field struct {
-	name  string
-	value func(path string, v *yaml.Node)
-	// required fields that are missing are reported at the mapping.
-	required bool
-}
-
-// mapping walks a mapping whose keys are fixed field names. Unknown and duplicate keys are
-// errors; so is a missing required field.
-func (d *decoder) mapping(n *yaml.Node, path string, fields []field) bool {
-	n = d.resolve(n)
-	if n.Kind != yaml.MappingNode {
-		d.errorf(pos(n), path, CodeStructure, "expected a mapping, got %s", kindName(n))
-		return false
-	}
-	seen := make(map[string]bool, len(fields))
-	for i := 0; i+1 < len(n.Content) && !d.exhausted(); i += 2 {
-		k, v := d.resolve(n.Content[i]), n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			d.errorf(pos(k), path, CodeStructure, "mapping keys must be plain names, got %s", kindName(k))
-			continue
-		}
-		if seen[k.Value] {
-			d.errorf(pos(k), join(path, k.Value), CodeStructure, "duplicate key %q", k.Value)
-			continue
-		}
-		seen[k.Value] = true
-		var f *field
-		for j := range fields {
-			if fields[j].name == k.Value {
-				f = &fields[j]
-				break
-			}
-		}
-		if f == nil {
-			d.errorf(pos(k), join(path, k.Value), CodeStructure, "unknown key %q (expected one of %s)", k.Value, fieldNames(fields))
-			continue
-		}
-		f.value(join(path, k.Value), v)
-	}
-	for _, f := range fields {
-		if f.required && !seen[f.name] {
-			d.errorf(pos(n), join(path, f.name), CodeStructure, "missing required key %q", f.name)
-		}
-	}
-	return true
-}
-
-func fieldNames(fs []field) string {
-	names := make([]string, len(fs))
-	for i, f := range fs {
-		names[i] = f.name
-	}
-	return strings.Join(names, ", ")
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
+// ids are the keys of the config's sections.
+var ids = yamlstrict.Keys{Noun: "id", Want: "non-empty names", NullOK: true}
 
 // entries walks a mapping of ids to values, in file order.
 func (d *decoder) entries(n *yaml.Node, path string, each func(id Name, path string, v *yaml.Node)) {
-	n = d.resolve(n)
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return // an empty section
-	}
-	if n.Kind != yaml.MappingNode {
-		d.errorf(pos(n), path, CodeStructure, "expected a mapping of ids, got %s", kindName(n))
-		return
-	}
-	seen := make(map[string]bool)
-	for i := 0; i+1 < len(n.Content) && !d.exhausted(); i += 2 {
-		k := d.resolve(n.Content[i])
-		if k.Kind != yaml.ScalarNode || k.Tag == "!!null" || k.Value == "" {
-			d.errorf(pos(k), path, CodeStructure, "ids must be non-empty names, got %s", kindName(k))
-			continue
-		}
+	keys := ids
+	keys.Check = func(k Name, p string) bool {
 		if !validID(k.Value) {
-			d.errorf(pos(k), join(path, k.Value), CodeStructure, "id %q has characters other than letters, digits, '-', '_' and '.'", k.Value)
-			continue
+			d.Errorf(k.Pos, p, CodeStructure, "id %q has characters other than letters, digits, '-', '_' and '.'", k.Value)
+			return false
 		}
-		if seen[k.Value] {
-			d.errorf(pos(k), join(path, k.Value), CodeStructure, "duplicate id %q", k.Value)
-			continue
-		}
-		seen[k.Value] = true
+		return true
+	}
+	d.Entries(n, path, keys, func(id Name, p string, v *yaml.Node) {
 		if d.declared == nil {
 			d.declared = map[string]map[string]bool{}
 		}
 		if d.declared[path] == nil {
 			d.declared[path] = map[string]bool{}
 		}
-		d.declared[path][k.Value] = true
-		each(Name{Value: k.Value, Pos: pos(k)}, join(path, k.Value), n.Content[i+1])
-	}
+		d.declared[path][id.Value] = true
+		each(id, p, v)
+	})
 }
 
 func validID(s string) bool {
@@ -337,22 +181,12 @@ func validID(s string) bool {
 	return true
 }
 
-// str decodes a string scalar.
-func (d *decoder) str(n *yaml.Node, path string) (Name, bool) {
-	n = d.resolve(n)
-	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		d.errorf(pos(n), path, CodeStructure, "expected a string, got %s", kindName(n))
-		return Name{}, false
-	}
-	return Name{Value: n.Value, Pos: pos(n)}, true
-}
-
 // id decodes a reference that must not be empty (what names an optional reference leaves it
 // out rather than writing "").
 func (d *decoder) id(n *yaml.Node, path, what string) (Name, bool) {
-	s, ok := d.str(n, path)
+	s, ok := d.Str(n, path)
 	if ok && s.Value == "" {
-		d.errorf(s.Pos, path, CodeStructure, "%s must not be empty", what)
+		d.Errorf(s.Pos, path, CodeStructure, "%s must not be empty", what)
 		return Name{}, false
 	}
 	return s, ok
@@ -360,20 +194,20 @@ func (d *decoder) id(n *yaml.Node, path, what string) (Name, bool) {
 
 // list decodes a list of string scalars; a null is an empty list.
 func (d *decoder) list(n *yaml.Node, path string) ([]Name, bool) {
-	n = d.resolve(n)
+	n = d.Resolve(n)
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return []Name{}, true
 	}
 	if n.Kind != yaml.SequenceNode {
-		d.errorf(pos(n), path, CodeStructure, "expected a list, got %s", kindName(n))
+		d.Errorf(pos(n), path, CodeStructure, "expected a list, got %s", kindName(n))
 		return nil, false
 	}
 	out := make([]Name, 0, len(n.Content))
 	for i, item := range n.Content {
-		if d.exhausted() {
+		if d.Exhausted() {
 			break
 		}
-		if s, ok := d.str(item, fmt.Sprintf("%s[%d]", path, i)); ok {
+		if s, ok := d.Str(item, fmt.Sprintf("%s[%d]", path, i)); ok {
 			s.Index = i
 			out = append(out, s)
 		}
@@ -381,91 +215,58 @@ func (d *decoder) list(n *yaml.Node, path string) ([]Name, bool) {
 	return out, true
 }
 
-func (d *decoder) integer(n *yaml.Node, path string) (int64, Pos, bool) {
-	n = d.resolve(n)
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
-		d.errorf(pos(n), path, CodeStructure, "expected an integer, got %s", kindName(n))
-		return 0, pos(n), false
-	}
-	v, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64)
-	if err != nil {
-		d.errorf(pos(n), path, CodeStructure, "integer %q out of range", n.Value)
-		return 0, pos(n), false
-	}
-	return v, pos(n), true
-}
-
-func (d *decoder) number(n *yaml.Node, path string) (float64, Pos, bool) {
-	n = d.resolve(n)
-	if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float") {
-		d.errorf(pos(n), path, CodeStructure, "expected a number, got %s", kindName(n))
-		return 0, pos(n), false
-	}
-	v, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64)
-	if n.Tag == "!!int" {
-		var i int64
-		i, err = strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64)
-		v = float64(i)
-	}
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		d.errorf(pos(n), path, CodeStructure, "number %q is not a finite number", n.Value)
-		return 0, pos(n), false
-	}
-	return v, pos(n), true
-}
-
 // top decodes the whole file.
 func (d *decoder) top(n *yaml.Node, c *Config) {
-	d.mapping(n, "", []field{
-		{name: "version", required: true, value: func(p string, v *yaml.Node) {
-			i, at, ok := d.integer(v, p)
+	d.Mapping(n, "", []field{
+		{Name: "version", Required: true, Value: func(p string, v *yaml.Node) {
+			i, at, ok := d.Integer(v, p)
 			if ok && i != 1 {
-				d.errorf(at, p, CodeStructure, "unsupported config version %d (this geofence reads version 1)", i)
+				d.Errorf(at, p, CodeStructure, "unsupported config version %d (this geofence reads version 1)", i)
 			}
 			if ok {
 				c.Version = int(i)
 			}
 		}},
-		{name: "default_region", required: true, value: func(p string, v *yaml.Node) {
-			c.DefaultRegion, _ = d.str(v, p)
+		{Name: "default_region", Required: true, Value: func(p string, v *yaml.Node) {
+			c.DefaultRegion, _ = d.Str(v, p)
 		}},
-		{name: "regions", required: true, value: func(p string, v *yaml.Node) {
+		{Name: "regions", Required: true, Value: func(p string, v *yaml.Node) {
 			d.entries(v, p, func(id Name, p string, v *yaml.Node) {
 				if r, ok := d.region(id, p, v); ok {
 					c.Regions = append(c.Regions, r)
 				}
 			})
 		}},
-		{name: "plans", required: true, value: func(p string, v *yaml.Node) {
+		{Name: "plans", Required: true, Value: func(p string, v *yaml.Node) {
 			d.entries(v, p, func(id Name, p string, v *yaml.Node) {
 				if pl, ok := d.plan(id, p, v); ok {
 					c.Plans = append(c.Plans, pl)
 				}
 			})
 		}},
-		{name: "datacenters", required: true, value: func(p string, v *yaml.Node) {
+		{Name: "datacenters", Required: true, Value: func(p string, v *yaml.Node) {
 			d.entries(v, p, func(id Name, p string, v *yaml.Node) {
 				if dc, ok := d.datacenter(id, p, v); ok {
 					c.Datacenters = append(c.Datacenters, dc)
 				}
 			})
 		}},
-		{name: "routing", required: true, value: func(p string, v *yaml.Node) { d.routing(p, v, &c.Routing) }},
-		{name: "residency", value: func(p string, v *yaml.Node) {
+		{Name: "routing", Required: true, Value: func(p string, v *yaml.Node) { d.routing(p, v, &c.Routing) }},
+		{Name: "residency", Value: func(p string, v *yaml.Node) {
 			d.entries(v, p, func(id Name, p string, v *yaml.Node) {
 				if r, ok := d.rule(id, p, v); ok {
 					c.Residency = append(c.Residency, r)
 				}
 			})
 		}},
-		{name: "accounts", value: func(p string, v *yaml.Node) {
+		{Name: "accounts", Value: func(p string, v *yaml.Node) {
 			d.entries(v, p, func(id Name, p string, v *yaml.Node) {
 				if a, ok := d.account(id, p, v); ok {
 					c.Accounts = append(c.Accounts, a)
 				}
 			})
 		}},
-		{name: "stores", value: func(p string, v *yaml.Node) {
+		{Name: "stores", Value: func(p string, v *yaml.Node) {
 			c.Stores = []*Store{}
 			d.entries(v, p, func(id Name, p string, v *yaml.Node) {
 				if st, ok := d.store(id, p, v); ok {
@@ -479,9 +280,9 @@ func (d *decoder) top(n *yaml.Node, c *Config) {
 func (d *decoder) store(id Name, path string, n *yaml.Node) (*Store, bool) {
 	st := &Store{ID: id.Value, Pos: id.Pos}
 	good := true
-	ok := d.mapping(n, path, []field{
-		{name: "country", required: true, value: func(p string, v *yaml.Node) {
-			s, ok := d.str(v, p)
+	ok := d.Mapping(n, path, []field{
+		{Name: "country", Required: true, Value: func(p string, v *yaml.Node) {
+			s, ok := d.Str(v, p)
 			if !ok {
 				good = false
 				return
@@ -489,12 +290,12 @@ func (d *decoder) store(id Name, path string, n *yaml.Node) (*Store, bool) {
 			if _, known := geo.LookupCountry(s.Value); !known {
 				// Kept, without a country, so that its regions still count as covered: the
 				// model has no store for them and verify refuses the config.
-				d.errorf(s.Pos, p, CodeStructure, "%q is not an assigned ISO 3166-1 alpha-2 country code%s", s.Value, upperHint(s.Value))
+				d.Errorf(s.Pos, p, CodeStructure, "%q is not an assigned ISO 3166-1 alpha-2 country code%s", s.Value, upperHint(s.Value))
 				return
 			}
 			st.Country = s
 		}},
-		{name: "regions", value: func(p string, v *yaml.Node) {
+		{Name: "regions", Value: func(p string, v *yaml.Node) {
 			st.Regions, _ = d.list(v, p)
 			st.listsRegions = v.Kind != yaml.SequenceNode || len(v.Content) > 0
 		}},
@@ -504,15 +305,15 @@ func (d *decoder) store(id Name, path string, n *yaml.Node) (*Store, bool) {
 
 func (d *decoder) region(id Name, path string, n *yaml.Node) (*Region, bool) {
 	r := &Region{ID: id.Value, Pos: id.Pos}
-	ok := d.mapping(n, path, []field{
-		{name: "name", value: func(p string, v *yaml.Node) { s, _ := d.str(v, p); r.Name = s.Value }},
-		{name: "countries", required: true, value: func(p string, v *yaml.Node) {
+	ok := d.Mapping(n, path, []field{
+		{Name: "name", Value: func(p string, v *yaml.Node) { s, _ := d.Str(v, p); r.Name = s.Value }},
+		{Name: "countries", Required: true, Value: func(p string, v *yaml.Node) {
 			r.Countries = d.countries(v, p)
 		}},
-		{name: "peak", value: func(p string, v *yaml.Node) {
-			i, at, ok := d.integer(v, p)
+		{Name: "peak", Value: func(p string, v *yaml.Node) {
+			i, at, ok := d.Integer(v, p)
 			if ok && i < 0 {
-				d.errorf(at, p, CodeStructure, "peak must not be negative, got %d", i)
+				d.Errorf(at, p, CodeStructure, "peak must not be negative, got %d", i)
 				return
 			}
 			r.Peak = i
@@ -534,11 +335,11 @@ func (d *decoder) countries(n *yaml.Node, path string) []Name {
 	for _, c := range names {
 		p := fmt.Sprintf("%s[%d]", path, c.Index)
 		if _, ok := geo.LookupCountry(c.Value); !ok {
-			d.errorf(c.Pos, p, CodeStructure, "%q is not an assigned ISO 3166-1 alpha-2 country code%s", c.Value, upperHint(c.Value))
+			d.Errorf(c.Pos, p, CodeStructure, "%q is not an assigned ISO 3166-1 alpha-2 country code%s", c.Value, upperHint(c.Value))
 			continue
 		}
 		if seen[c.Value] {
-			d.errorf(c.Pos, p, CodeStructure, "country %s is listed twice", c.Value)
+			d.Errorf(c.Pos, p, CodeStructure, "country %s is listed twice", c.Value)
 			continue
 		}
 		seen[c.Value] = true
@@ -549,21 +350,21 @@ func (d *decoder) countries(n *yaml.Node, path string) []Name {
 
 func (d *decoder) plan(id Name, path string, n *yaml.Node) (*Plan, bool) {
 	pl := &Plan{ID: id.Value, Pos: id.Pos}
-	n = d.resolve(n)
+	n = d.Resolve(n)
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return pl, true // `basic:` with nothing after it
 	}
-	ok := d.mapping(n, path, []field{
-		{name: "dedicated", value: func(p string, v *yaml.Node) {
-			if s, ok := d.str(v, p); ok {
+	ok := d.Mapping(n, path, []field{
+		{Name: "dedicated", Value: func(p string, v *yaml.Node) {
+			if s, ok := d.Str(v, p); ok {
 				if s.Value == "" {
-					d.errorf(s.Pos, p, CodeStructure, "dedicated class must not be empty")
+					d.Errorf(s.Pos, p, CodeStructure, "dedicated class must not be empty")
 					return
 				}
 				pl.Dedicated = s
 			}
 		}},
-		{name: "regions", value: func(p string, v *yaml.Node) {
+		{Name: "regions", Value: func(p string, v *yaml.Node) {
 			if l, ok := d.list(v, p); ok {
 				pl.Regions = l
 			}
@@ -575,37 +376,37 @@ func (d *decoder) plan(id Name, path string, n *yaml.Node) (*Plan, bool) {
 func (d *decoder) datacenter(id Name, path string, n *yaml.Node) (*Datacenter, bool) {
 	dc := &Datacenter{ID: id.Value, Pos: id.Pos}
 	good := true
-	ok := d.mapping(n, path, []field{
-		{name: "name", value: func(p string, v *yaml.Node) { s, _ := d.str(v, p); dc.Name = s.Value }},
-		{name: "country", required: true, value: func(p string, v *yaml.Node) {
-			s, ok := d.str(v, p)
+	ok := d.Mapping(n, path, []field{
+		{Name: "name", Value: func(p string, v *yaml.Node) { s, _ := d.Str(v, p); dc.Name = s.Value }},
+		{Name: "country", Required: true, Value: func(p string, v *yaml.Node) {
+			s, ok := d.Str(v, p)
 			if !ok {
 				good = false
 				return
 			}
 			if _, known := geo.LookupCountry(s.Value); !known {
-				d.errorf(s.Pos, p, CodeStructure, "%q is not an assigned ISO 3166-1 alpha-2 country code%s", s.Value, upperHint(s.Value))
+				d.Errorf(s.Pos, p, CodeStructure, "%q is not an assigned ISO 3166-1 alpha-2 country code%s", s.Value, upperHint(s.Value))
 				good = false
 				return
 			}
 			dc.Country = s
 		}},
-		{name: "location", required: true, value: func(p string, v *yaml.Node) {
-			v = d.resolve(v)
+		{Name: "location", Required: true, Value: func(p string, v *yaml.Node) {
+			v = d.Resolve(v)
 			dc.LocationPos = pos(v)
 			if v.Kind != yaml.SequenceNode || len(v.Content) != 2 {
-				d.errorf(pos(v), p, CodeStructure, "location must be [latitude, longitude], got %s", kindName(v))
+				d.Errorf(pos(v), p, CodeStructure, "location must be [latitude, longitude], got %s", kindName(v))
 				good = false
 				return
 			}
-			lat, at, ok1 := d.number(v.Content[0], p+"[0]")
+			lat, at, ok1 := d.Number(v.Content[0], p+"[0]")
 			if ok1 && (lat < -90 || lat > 90) {
-				d.errorf(at, p+"[0]", CodeStructure, "latitude %g is out of range [-90, 90]", lat)
+				d.Errorf(at, p+"[0]", CodeStructure, "latitude %g is out of range [-90, 90]", lat)
 				ok1 = false
 			}
-			lon, at, ok2 := d.number(v.Content[1], p+"[1]")
+			lon, at, ok2 := d.Number(v.Content[1], p+"[1]")
 			if ok2 && (lon < -180 || lon > 180) {
-				d.errorf(at, p+"[1]", CodeStructure, "longitude %g is out of range [-180, 180]", lon)
+				d.Errorf(at, p+"[1]", CodeStructure, "longitude %g is out of range [-180, 180]", lon)
 				ok2 = false
 			}
 			if !ok1 || !ok2 {
@@ -614,10 +415,10 @@ func (d *decoder) datacenter(id Name, path string, n *yaml.Node) (*Datacenter, b
 			}
 			dc.Location = geo.LatLon{Lat: lat, Lon: lon}
 		}},
-		{name: "capacity", required: true, value: func(p string, v *yaml.Node) {
-			i, at, ok := d.integer(v, p)
+		{Name: "capacity", Required: true, Value: func(p string, v *yaml.Node) {
+			i, at, ok := d.Integer(v, p)
 			if ok && i <= 0 {
-				d.errorf(at, p, CodeStructure, "capacity must be a positive number of participants, got %d", i)
+				d.Errorf(at, p, CodeStructure, "capacity must be a positive number of participants, got %d", i)
 				ok = false
 			}
 			if !ok {
@@ -626,26 +427,26 @@ func (d *decoder) datacenter(id Name, path string, n *yaml.Node) (*Datacenter, b
 			}
 			dc.Capacity = i
 		}},
-		{name: "services", required: true, value: func(p string, v *yaml.Node) {
+		{Name: "services", Required: true, Value: func(p string, v *yaml.Node) {
 			l, _ := d.list(v, p)
 			seen := map[string]bool{}
 			for _, s := range l {
 				ip := fmt.Sprintf("%s[%d]", p, s.Index)
 				switch {
 				case s.Value != string(Media) && s.Value != string(KMS):
-					d.errorf(s.Pos, ip, CodeStructure, "unknown service %q (expected media or kms)", s.Value)
+					d.Errorf(s.Pos, ip, CodeStructure, "unknown service %q (expected media or kms)", s.Value)
 				case seen[s.Value]:
-					d.errorf(s.Pos, ip, CodeStructure, "service %s is listed twice", s.Value)
+					d.Errorf(s.Pos, ip, CodeStructure, "service %s is listed twice", s.Value)
 				default:
 					seen[s.Value] = true
 					dc.Services = append(dc.Services, s)
 				}
 			}
 		}},
-		{name: "dedicated", value: func(p string, v *yaml.Node) {
-			if s, ok := d.str(v, p); ok {
+		{Name: "dedicated", Value: func(p string, v *yaml.Node) {
+			if s, ok := d.Str(v, p); ok {
 				if s.Value == "" {
-					d.errorf(s.Pos, p, CodeStructure, "dedicated class must not be empty")
+					d.Errorf(s.Pos, p, CodeStructure, "dedicated class must not be empty")
 					return
 				}
 				dc.Dedicated = s
@@ -661,44 +462,44 @@ func (d *decoder) datacenter(id Name, path string, n *yaml.Node) (*Datacenter, b
 }
 
 func (d *decoder) routing(path string, n *yaml.Node, r *Routing) {
-	d.mapping(n, path, []field{
-		{name: "primary_count", value: func(p string, v *yaml.Node) {
-			i, at, ok := d.integer(v, p)
+	d.Mapping(n, path, []field{
+		{Name: "primary_count", Value: func(p string, v *yaml.Node) {
+			i, at, ok := d.Integer(v, p)
 			if ok && (i < 1 || i > 64) {
-				d.errorf(at, p, CodeStructure, "primary_count must be between 1 and 64, got %d", i)
+				d.Errorf(at, p, CodeStructure, "primary_count must be between 1 and 64, got %d", i)
 				return
 			}
 			if ok {
 				r.PrimaryCount = int(i)
 			}
 		}},
-		{name: "secondary_count", value: func(p string, v *yaml.Node) {
-			i, at, ok := d.integer(v, p)
+		{Name: "secondary_count", Value: func(p string, v *yaml.Node) {
+			i, at, ok := d.Integer(v, p)
 			if ok && (i < 0 || i > 64) {
-				d.errorf(at, p, CodeStructure, "secondary_count must be between 0 and 64, got %d", i)
+				d.Errorf(at, p, CodeStructure, "secondary_count must be between 0 and 64, got %d", i)
 				return
 			}
 			if ok {
 				r.SecondaryCount = int(i)
 			}
 		}},
-		{name: "high_watermark", value: func(p string, v *yaml.Node) {
-			f, at, ok := d.number(v, p)
+		{Name: "high_watermark", Value: func(p string, v *yaml.Node) {
+			f, at, ok := d.Number(v, p)
 			if ok && (f <= 0 || f > 1) {
-				d.errorf(at, p, CodeStructure, "high_watermark must be in (0, 1], got %g", f)
+				d.Errorf(at, p, CodeStructure, "high_watermark must be in (0, 1], got %g", f)
 				return
 			}
 			if ok {
 				r.HighWatermark = f
 			}
 		}},
-		{name: "regions", required: true, value: func(p string, v *yaml.Node) {
+		{Name: "regions", Required: true, Value: func(p string, v *yaml.Node) {
 			d.entries(v, p, func(id Name, p string, v *yaml.Node) {
 				rr := &RegionRouting{Region: id}
-				ok := d.mapping(v, p, []field{
-					{name: "primary", required: true, value: func(p string, v *yaml.Node) { rr.Primary, _ = d.list(v, p) }},
-					{name: "secondary", value: func(p string, v *yaml.Node) { rr.Secondary, _ = d.list(v, p) }},
-					{name: "kms", required: true, value: func(p string, v *yaml.Node) { rr.KMS, _ = d.list(v, p) }},
+				ok := d.Mapping(v, p, []field{
+					{Name: "primary", Required: true, Value: func(p string, v *yaml.Node) { rr.Primary, _ = d.list(v, p) }},
+					{Name: "secondary", Value: func(p string, v *yaml.Node) { rr.Secondary, _ = d.list(v, p) }},
+					{Name: "kms", Required: true, Value: func(p string, v *yaml.Node) { rr.KMS, _ = d.list(v, p) }},
 				})
 				if ok {
 					r.Regions = append(r.Regions, rr)
@@ -710,31 +511,31 @@ func (d *decoder) routing(path string, n *yaml.Node, r *Routing) {
 
 func (d *decoder) rule(id Name, path string, n *yaml.Node) (*Rule, bool) {
 	r := &Rule{ID: id.Value, Pos: id.Pos}
-	ok := d.mapping(n, path, []field{
-		{name: "applies_to", required: true, value: func(p string, v *yaml.Node) { r.AppliesTo, _ = d.list(v, p) }},
-		{name: "except", value: func(p string, v *yaml.Node) { r.Except, _ = d.list(v, p) }},
-		{name: "plans", value: func(p string, v *yaml.Node) {
+	ok := d.Mapping(n, path, []field{
+		{Name: "applies_to", Required: true, Value: func(p string, v *yaml.Node) { r.AppliesTo, _ = d.list(v, p) }},
+		{Name: "except", Value: func(p string, v *yaml.Node) { r.Except, _ = d.list(v, p) }},
+		{Name: "plans", Value: func(p string, v *yaml.Node) {
 			if l, ok := d.list(v, p); ok {
 				r.Plans = l
 			}
 		}},
-		{name: "allow", value: func(p string, v *yaml.Node) { r.Allow = d.countries(v, p) }},
-		{name: "deny", value: func(p string, v *yaml.Node) { r.Deny = d.countries(v, p) }},
+		{Name: "allow", Value: func(p string, v *yaml.Node) { r.Allow = d.countries(v, p) }},
+		{Name: "deny", Value: func(p string, v *yaml.Node) { r.Deny = d.countries(v, p) }},
 	})
 	if ok && r.Allow == nil && r.Deny == nil {
-		d.errorf(id.Pos, path, CodeStructure, "rule %s neither allows nor denies any country; give it allow, deny or both", id.Value)
+		d.Errorf(id.Pos, path, CodeStructure, "rule %s neither allows nor denies any country; give it allow, deny or both", id.Value)
 	}
 	return r, ok
 }
 
 func (d *decoder) account(id Name, path string, n *yaml.Node) (*Account, bool) {
 	a := &Account{ID: id.Value, Pos: id.Pos}
-	ok := d.mapping(n, path, []field{
-		{name: "plan", required: true, value: func(p string, v *yaml.Node) { a.Plan, _ = d.id(v, p, "plan") }},
+	ok := d.Mapping(n, path, []field{
+		{Name: "plan", Required: true, Value: func(p string, v *yaml.Node) { a.Plan, _ = d.id(v, p, "plan") }},
 		// Optional: without it a meeting's data region is the region of its host's country
 		// (DESIGN.md section 2).
-		{name: "home_region", value: func(p string, v *yaml.Node) { a.HomeRegion, _ = d.id(v, p, "home_region") }},
-		{name: "data_regions", value: func(p string, v *yaml.Node) {
+		{Name: "home_region", Value: func(p string, v *yaml.Node) { a.HomeRegion, _ = d.id(v, p, "home_region") }},
+		{Name: "data_regions", Value: func(p string, v *yaml.Node) {
 			a.DataRegionsPos = pos(v)
 			// A malformed list narrows to nothing rather than not at all (fail closed, I4).
 			a.DataRegions, _ = d.list(v, p)
@@ -742,7 +543,7 @@ func (d *decoder) account(id Name, path string, n *yaml.Node) (*Account, bool) {
 				a.DataRegions = []Name{}
 			}
 		}},
-		{name: "keys", value: func(p string, v *yaml.Node) { a.Keys = d.accountKeys(v, p) }},
+		{Name: "keys", Value: func(p string, v *yaml.Node) { a.Keys = d.accountKeys(v, p) }},
 	})
 	return a, ok
 }
@@ -752,46 +553,46 @@ var kidRE = regexp.MustCompile(KIDPattern)
 // accountKeys decodes an account's public keys, keeping only the well-formed ones: an account
 // with a key struck off accepts fewer tokens, never more.
 func (d *decoder) accountKeys(n *yaml.Node, path string) []AccountKey {
-	n = d.resolve(n)
+	n = d.Resolve(n)
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		d.errorf(pos(n), path, CodeStructure, "expected a list of keys {kid, x}, got %s", kindName(n))
+		d.Errorf(pos(n), path, CodeStructure, "expected a list of keys {kid, x}, got %s", kindName(n))
 		return nil
 	}
 	var out []AccountKey
 	seen := map[string]bool{}
 	for i, item := range n.Content {
-		if d.exhausted() {
+		if d.Exhausted() {
 			break
 		}
 		ip := fmt.Sprintf("%s[%d]", path, i)
-		k := AccountKey{Pos: pos(d.resolve(item))}
+		k := AccountKey{Pos: pos(d.Resolve(item))}
 		var kidPos Pos
-		errs := len(d.errs)
-		d.mapping(item, ip, []field{
-			{name: "kid", required: true, value: func(p string, v *yaml.Node) {
-				s, ok := d.str(v, p)
+		errs := len(d.Errs)
+		d.Mapping(item, ip, []field{
+			{Name: "kid", Required: true, Value: func(p string, v *yaml.Node) {
+				s, ok := d.Str(v, p)
 				switch {
 				case !ok:
 				case !kidRE.MatchString(s.Value):
-					d.errorf(s.Pos, p, CodeStructure, "kid %q must be 1 to 128 letters, digits, '.', '_' or '-'", s.Value)
+					d.Errorf(s.Pos, p, CodeStructure, "kid %q must be 1 to 128 letters, digits, '.', '_' or '-'", s.Value)
 				default:
 					k.KID, kidPos = s.Value, s.Pos
 				}
 			}},
-			{name: "x", required: true, value: func(p string, v *yaml.Node) {
-				s, ok := d.str(v, p)
+			{Name: "x", Required: true, Value: func(p string, v *yaml.Node) {
+				s, ok := d.Str(v, p)
 				if !ok {
 					return
 				}
 				b, err := base64.RawURLEncoding.Strict().DecodeString(s.Value)
 				switch {
 				case err != nil:
-					d.errorf(s.Pos, p, CodeStructure, "x must be an Ed25519 public key in base64url without padding (RFC 8037): %v", err)
+					d.Errorf(s.Pos, p, CodeStructure, "x must be an Ed25519 public key in base64url without padding (RFC 8037): %v", err)
 				case len(b) != ed25519.PublicKeySize:
-					d.errorf(s.Pos, p, CodeStructure, "x is %d bytes, want the %d bytes of an Ed25519 public key", len(b), ed25519.PublicKeySize)
+					d.Errorf(s.Pos, p, CodeStructure, "x is %d bytes, want the %d bytes of an Ed25519 public key", len(b), ed25519.PublicKeySize)
 				default:
 					k.X = s.Value
 				}
@@ -800,14 +601,14 @@ func (d *decoder) accountKeys(n *yaml.Node, path string) []AccountKey {
 		// A kid written twice is an error even when one of the two keys is broken.
 		if k.KID != "" {
 			if seen[k.KID] {
-				d.errorf(kidPos, ip+".kid", CodeStructure, "kid %q is used twice in %s; give each key its own kid", k.KID, path)
+				d.Errorf(kidPos, ip+".kid", CodeStructure, "kid %q is used twice in %s; give each key its own kid", k.KID, path)
 				continue
 			}
 			seen[k.KID] = true
 		}
 		// A key with any problem (an unknown member too: an "alg" or "use" this version does
 		// not know may mean the key is not for join tokens) is dropped.
-		if len(d.errs) == errs && k.KID != "" && k.X != "" {
+		if len(d.Errs) == errs && k.KID != "" && k.X != "" {
 			out = append(out, k)
 		}
 	}

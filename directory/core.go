@@ -166,6 +166,8 @@ type Core struct {
 	// media is the latest media load each DC's media server reported, by DC id, read and
 	// written under mu. Values are never changed once stored (Datacenters hands them out).
 	media map[string]*wire.MediaLoad
+	// memOnly: every store is a MemoryStore (see storeCtx).
+	memOnly bool
 }
 
 // builtAccount is an API account in the terms of one model, so that joins do not rebuild its
@@ -210,6 +212,12 @@ func New(cfg Config) (*Core, error) {
 		cfg.Logger = slog.Default()
 	}
 	c := &Core{cfg: cfg, store: cfg.Store, log: cfg.Logger, now: cfg.Now, accounts: map[string]*builtAccount{}, media: map[string]*wire.MediaLoad{}}
+	_, c.memOnly = cfg.Store.(*MemoryStore)
+	for _, s := range cfg.Stores {
+		if _, ok := s.(*MemoryStore); !ok {
+			c.memOnly = false
+		}
+	}
 	if ls, ok := cfg.Store.(LoadStore); ok {
 		c.loads, c.instance = ls, newID()
 		c.pending, c.kick = map[string]LoadReport{}, make(chan struct{}, 1)
@@ -515,7 +523,13 @@ func (c *Core) storeError(op string, err error) *Error {
 
 // storeCtx bounds one call to the store, so that an unreachable store answers a request with
 // a refusal instead of holding it.
+//
+// Memory stores answer without waiting and need no bound: the context (and its timer) is
+// spared, which is most of the cost of a read on the simulator's path.
 func (c *Core) storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.memOnly {
+		return ctx, func() {}
+	}
 	return context.WithTimeout(ctx, c.cfg.StoreTimeout)
 }
 
@@ -639,12 +653,17 @@ func (c *Core) joinOnce(ctx context.Context, req *JoinRequest) (*JoinResult, err
 		c.withLive(m, func(l *route.Live) { l.Place(pl.First) })
 	}
 
-	claims := wire.Claims{
+	// The claims are built in the result (one allocation, not a copy), and the three lists
+	// share one allocation.
+	res := &JoinResult{Model: m, Placement: pl}
+	lists := make([]wire.DC, 0, len(pl.Primary)+len(pl.Secondary)+len(pl.KMS))
+	claims := &res.Claims
+	*claims = wire.Claims{
 		Meeting: rec.ID, Participant: req.Participant, Account: pacct.ID, Mode: rec.Mode,
 		Region: rec.Region, Home: rec.Home, HomeCountry: m.DCs[pl.Home].Country.Code(), Revision: rec.Revision,
-		Primary:   c.dcList(m, pl.Primary, c.cfg.Endpoints),
-		Secondary: c.dcList(m, pl.Secondary, c.cfg.Endpoints),
-		KMS:       c.dcList(m, pl.KMS, c.cfg.KMSEndpoints),
+		Primary:   dcList(&lists, m, pl.Primary, c.cfg.Endpoints),
+		Secondary: dcList(&lists, m, pl.Secondary, c.cfg.Endpoints),
+		KMS:       dcList(&lists, m, pl.KMS, c.cfg.KMSEndpoints),
 		Context: wire.Context{
 			ParticipantCountry: req.Where.Country.Code(),
 			ParticipantRegion:  m.Regions[p.Region].ID,
@@ -665,7 +684,7 @@ func (c *Core) joinOnce(ctx context.Context, req *JoinRequest) (*JoinResult, err
 	}
 	if c.cfg.Decisions != nil {
 		d := &JoinDecision{Time: now, Model: m, Meeting: rec.ID, Account: pacct.ID, Participant: req.Participant,
-			Where: req.Where, Context: claims.Context, Claims: &claims}
+			Where: req.Where, Context: claims.Context, Claims: claims}
 		if err := c.cfg.Decisions.JoinDecided(ctx, d); err != nil {
 			return nil, c.evidenceUnavailable(rec.Region, err)
 		}
@@ -674,7 +693,7 @@ func (c *Core) joinOnce(ctx context.Context, req *JoinRequest) (*JoinResult, err
 		c.metrics.secondaries.Add(float64(len(pl.Secondary)))
 	}
 	c.metrics.joins.WithLabelValues(rec.Region, "ok").Inc()
-	return &JoinResult{Claims: claims, Model: m, Placement: pl}, nil
+	return res, nil
 }
 
 // evidenceUnavailable is the answer to a join whose decision the evidence log could not take
@@ -724,12 +743,18 @@ func (c *Core) refuse(ctx context.Context, m *policy.Model, p route.Participant,
 	return e
 }
 
-func (c *Core) dcList(m *policy.Model, ids []policy.DCID, endpoints map[string]string) []wire.DC {
-	out := make([]wire.DC, len(ids)) // never nil: lists are always arrays
-	for i, d := range ids {
-		out[i] = wire.DC{ID: m.DCs[d].ID, Country: m.DCs[d].Country.Code(), Endpoint: endpoints[m.DCs[d].ID]}
+// dcList appends the DCs of ids to *buf (which has the room) and returns them as a list of
+// their own, never nil: lists are always arrays.
+func dcList(buf *[]wire.DC, m *policy.Model, ids []policy.DCID, endpoints map[string]string) []wire.DC {
+	from := len(*buf)
+	for _, d := range ids {
+		var ep string
+		if endpoints != nil {
+			ep = endpoints[m.DCs[d].ID]
+		}
+		*buf = append(*buf, wire.DC{ID: m.DCs[d].ID, Country: m.DCs[d].Country.Code(), Endpoint: ep})
 	}
-	return out
+	return (*buf)[from:len(*buf):len(*buf)]
 }
 
 func dcIDs(d []wire.DC) []string {

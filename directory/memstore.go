@@ -15,7 +15,7 @@ import (
 type MemoryStore struct {
 	mu       sync.RWMutex
 	rev      int64 // the store's revision: every write takes the next one
-	meetings map[string]MeetingRecord
+	meetings map[string]*MeetingRecord // by pointer: a map of millions stays compact to probe; records are replaced, never changed
 	perHost  map[string]int // open meetings per host account
 	accounts map[string]AccountRecord
 }
@@ -24,7 +24,7 @@ var _ Store = (*MemoryStore)(nil)
 
 // NewMemoryStore returns an empty store.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{meetings: map[string]MeetingRecord{}, perHost: map[string]int{}, accounts: map[string]AccountRecord{}}
+	return &MemoryStore{meetings: map[string]*MeetingRecord{}, perHost: map[string]int{}, accounts: map[string]AccountRecord{}}
 }
 
 func (s *MemoryStore) next() int64 { s.rev++; return s.rev }
@@ -40,7 +40,7 @@ func (s *MemoryStore) CreateMeeting(_ context.Context, rec MeetingRecord, maxPer
 		return MeetingRecord{}, fmt.Errorf("create meeting: account %s has %d open meetings: %w", rec.HostAccount, maxPerHost, ErrLimit)
 	}
 	rec.Revision = s.next()
-	s.meetings[rec.ID] = rec
+	s.meetings[rec.ID] = &rec
 	s.perHost[rec.HostAccount]++
 	return rec, nil
 }
@@ -53,7 +53,7 @@ func (s *MemoryStore) Meeting(_ context.Context, id string) (MeetingRecord, erro
 	if !ok {
 		return MeetingRecord{}, fmt.Errorf("meeting %s: %w", id, ErrNotFound)
 	}
-	return rec, nil
+	return *rec, nil
 }
 
 // UpdateMeeting implements Store.
@@ -70,7 +70,7 @@ func (s *MemoryStore) UpdateMeeting(_ context.Context, rec MeetingRecord) (Meeti
 		return MeetingRecord{}, fmt.Errorf("update meeting %s: the host account cannot change", rec.ID)
 	}
 	rec.Revision = s.next()
-	s.meetings[rec.ID] = rec
+	s.meetings[rec.ID] = &rec
 	return rec, nil
 }
 

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"slices"
 	"time"
 )
@@ -27,11 +28,15 @@ type event struct {
 
 // queue is a calendar (bucket) queue: one bucket per second of simulated time, each sorted
 // only when its second comes. Pushing is O(1), popping O(log b) for a bucket of b events; no
-// heap over millions of pending events, no goroutine per participant.
+// heap over millions of pending events, no goroutine per participant. Events pushed into the
+// second being drained (a meeting's host joins the instant it starts) go to a small heap
+// beside it, not into the sorted bucket, which at Zoom scale holds tens of thousands of
+// events: an insertion there would move half of them.
 type queue struct {
 	buckets [][]event
 	free    [][]event // emptied buckets, reused
 	cur     []event   // the bucket being drained, sorted
+	late    []event   // a min-heap of the events pushed into cur's second
 	pos     int
 	sec     int // index of cur
 	seq     uint64
@@ -54,11 +59,8 @@ func (q *queue) push(at int64, kind uint8, idx int32, gen uint16) {
 	}
 	q.n++
 	if b <= q.sec {
-		// Into the bucket being drained: keep its undrained tail sorted.
-		q.cur = append(q.cur, e)
-		for i := len(q.cur) - 1; i > q.pos && before(&q.cur[i], &q.cur[i-1]); i-- {
-			q.cur[i], q.cur[i-1] = q.cur[i-1], q.cur[i]
-		}
+		q.late = append(q.late, e)
+		up(q.late, len(q.late)-1)
 		return
 	}
 	if q.buckets[b] == nil && len(q.free) > 0 {
@@ -73,6 +75,9 @@ func before(a, b *event) bool { return a.at < b.at || a.at == b.at && a.seq < b.
 // pop returns the next event, or false when none is left.
 func (q *queue) pop() (event, bool) {
 	for q.pos >= len(q.cur) {
+		if len(q.late) > 0 {
+			return q.popLate(), true
+		}
 		if q.cur != nil {
 			// Keep a few drained buckets for reuse, not all: most future buckets exist
 			// already (leaves are scheduled hours ahead), so a list of every drained one
@@ -88,17 +93,58 @@ func (q *queue) pop() (event, bool) {
 		}
 		q.cur, q.buckets[q.sec], q.pos = q.buckets[q.sec], nil, 0
 		slices.SortFunc(q.cur, func(a, b event) int {
-			if before(&a, &b) {
-				return -1
+			if a.at != b.at {
+				return cmp.Compare(a.at, b.at)
 			}
-			if before(&b, &a) {
-				return 1
-			}
-			return 0
+			return cmp.Compare(a.seq, b.seq)
 		})
+	}
+	if len(q.late) > 0 && before(&q.late[0], &q.cur[q.pos]) {
+		return q.popLate(), true
 	}
 	e := q.cur[q.pos]
 	q.pos++
 	q.n--
 	return e, true
+}
+
+func (q *queue) popLate() event {
+	h := q.late
+	e := h[0]
+	n := len(h) - 1
+	h[0] = h[n]
+	q.late = h[:n]
+	down(q.late, 0)
+	q.n--
+	return e
+}
+
+// up and down keep h a binary min-heap by (at, seq).
+func up(h []event, i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !before(&h[i], &h[p]) {
+			return
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func down(h []event, i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		c := l
+		if r := l + 1; r < len(h) && before(&h[r], &h[l]) {
+			c = r
+		}
+		if !before(&h[c], &h[i]) {
+			return
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
 }

@@ -94,6 +94,9 @@ type Summary struct {
 	// without the residency rules would have handed out that the rules forbid.
 	WouldUse   []WouldUse `json:"would_use,omitempty"`
 	Violations int64      `json:"violations"`
+	// Shards is how many groups of independent regions ran on goroutines of their own; 0
+	// when the regions ran together.
+	Shards int `json:"shards,omitempty"`
 }
 
 // DCSummary is one DC over the run.

@@ -9,8 +9,10 @@
 // Every placement is re-checked with the admission code the media and key servers run
 // (package admission): a residency violation is a bug, reported as one.
 //
-// It is deterministic for a seed: one random source consumed in event order, events ordered
-// by time and then by the order they were scheduled. It is not a load generator for a real
+// It is deterministic for a seed, on any number of cores: one random source consumed in event
+// order, events ordered by time and then by the order they were scheduled. Groups of regions
+// that cannot affect each other run on goroutines of their own, each with its own core and
+// source, and are merged per minute (see shard.go). It is not a load generator for a real
 // directory (that is `geofence loadtest`), and it does not model media or bridges' bandwidth.
 package sim
 
@@ -75,6 +77,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	s, err := newSim(opts)
 	if err != nil {
 		return nil, err
+	}
+	if groups := s.shards(); len(groups) > 1 {
+		return runSharded(ctx, opts, s, groups)
 	}
 	err = s.run(ctx)
 	if s.trace != nil {
@@ -160,6 +165,7 @@ type sim struct {
 	freeM     []int32
 	parts     []participant
 	freeP     []int32
+	pids      []string     // participant ids by slot
 	points    []geo.LatLon // where participants are: centroids and the scenario's points
 	sizeMean  float64
 
@@ -168,6 +174,15 @@ type sim struct {
 	unfenced map[*policy.Model]*policy.Model
 
 	trace *bufio.Writer
+
+	// Sharding (see shards): the regions this sim runs (nil: all) and the DCs it reports
+	// (nil: all); sharded closes the last partial minute always, so that every group has as
+	// many rows.
+	active   []bool
+	reports  []bool
+	sharded  bool
+	shardDCs []policy.Set // by scenario region: the DCs its meetings can use
+	progress func(at time.Time, joins int64)
 
 	acc   accum
 	rows  []Minute
@@ -200,6 +215,7 @@ func newSim(opts Options) (*sim, error) {
 		return nil, fmt.Errorf("simulate: %w", err)
 	}
 	s.core = core
+	s.progress = opts.Progress
 	if opts.Trace != nil {
 		s.trace = bufio.NewWriterSize(opts.Trace, 1<<16)
 	}
@@ -376,6 +392,9 @@ func (s *sim) bind() error {
 		if _, _, err := s.core.Store().PutAccount(context.Background(), directory.AccountRecord{ID: a.id, Plan: a.plan}); err != nil {
 			return fmt.Errorf("simulate: create account %s: %w", a.id, err)
 		}
+		if s.trace != nil {
+			s.tracef("account,%s,%s", a.id, a.plan)
+		}
 	}
 	switch mm := &sc.Meetings; mm.SizeDist {
 	case scenario.Fixed:
@@ -412,8 +431,8 @@ func (s *sim) run(ctx context.Context) error {
 		case evMinute:
 			if e.at > 0 {
 				s.closeMinute()
-				if s.opts.Progress != nil && len(s.rows)%60 == 0 {
-					s.opts.Progress(s.start.Add(time.Duration(e.at)), s.acc.totJoins)
+				if s.progress != nil && len(s.rows)%60 == 0 {
+					s.progress(s.start.Add(time.Duration(e.at)), s.acc.totJoins)
 				}
 			}
 			if e.at < end {
@@ -436,7 +455,7 @@ func (s *sim) run(ctx context.Context) error {
 			}
 		}
 	}
-	if len(s.rows) == 0 || s.acc.dirty {
+	if len(s.rows) == 0 || s.acc.dirty || s.sharded {
 		s.closeMinute()
 	}
 	return nil
@@ -446,6 +465,9 @@ func (s *sim) run(ctx context.Context) error {
 func (s *sim) report() {
 	for d := range s.model.DCs {
 		x := s.toSim[d]
+		if s.reports != nil && (int(x) >= len(s.reports) || !s.reports[x]) {
+			continue
+		}
 		s.core.ReportLoad(s.dcs[x].ID, s.count[x], s.healthy[x])
 		if s.trace != nil {
 			s.tracef("report,%s,%d,%t", s.dcs[x].ID, s.count[x], s.healthy[x])
@@ -536,7 +558,7 @@ func (s *sim) arrivals(t int64) {
 	at := s.start.Add(time.Duration(t))
 	for ri := range s.regions {
 		r := &s.regions[ri]
-		if r.curveSum == 0 || r.sc.Joins == 0 || mult == 0 {
+		if r.curveSum == 0 || r.sc.Joins == 0 || mult == 0 || s.active != nil && !s.active[ri] {
 			continue
 		}
 		h := at.In(r.sc.Timezone).Hour()
@@ -627,7 +649,7 @@ func (s *sim) startMeeting(i int32) {
 		mt.id, mt.pending = rec.ID, int32(n)
 	}
 	if s.trace != nil {
-		s.tracef("create,%s,%s,%s,%.4f,%.4f,%s,%s", rec.ID, s.accounts[mt.acct].id, host.Code(), hostAt.Lat, hostAt.Lon, mode, outcome(err, rec.Region))
+		s.tracef("create,%s,%s,%s,%s,%s,%s", rec.ID, s.accounts[mt.acct].id, host.Code(), latLon(hostAt), mode, outcome(err, rec.Region))
 	}
 	for pi := first; pi >= 0; {
 		p := &s.parts[pi]
@@ -720,14 +742,16 @@ func (s *sim) join(ctx context.Context, pi int32) {
 	if s.opts.Widening {
 		s.widening(p, mt)
 	}
+	// Made for each join: a string kept per slot would be read cold from all over the heap.
 	pid := "p" + strconv.Itoa(int(pi))
 	res, err := s.core.Join(ctx, directory.JoinRequest{Meeting: mt.id, Account: acct, Participant: pid, Where: where})
 	if s.trace != nil {
-		at := s.points[p.point]
+		at := latLon(s.points[p.point])
 		if err != nil {
-			s.tracef("join,%s,%s,%s,%s,%.4f,%.4f,%s,", mt.id, pid, acct, p.country.Code(), at.Lat, at.Lon, outcome(err, ""))
+			s.tracef("join,%s,%s,%s,%s,%s,%s,,,", mt.id, pid, acct, p.country.Code(), at, outcome(err, ""))
 		} else {
-			s.tracef("join,%s,%s,%s,%s,%.4f,%.4f,%s,%s", mt.id, pid, acct, p.country.Code(), at.Lat, at.Lon, res.Model.DCs[res.Placement.First].ID, res.Claims.Home)
+			s.tracef("join,%s,%s,%s,%s,%s,%s,%s,%s,%s", mt.id, pid, acct, p.country.Code(), at, res.Model.DCs[res.Placement.First].ID, res.Claims.Home,
+				dcIDs(res.Claims.Primary), dcIDs(res.Claims.Secondary))
 		}
 	}
 	if err != nil {
@@ -915,6 +939,24 @@ func (s *sim) tracef(format string, args ...any) {
 	s.trace.WriteByte(',')
 	fmt.Fprintf(s.trace, format, args...)
 	s.trace.WriteByte('\n')
+}
+
+// latLon is a location as two CSV fields, each exactly (the shortest text that reads back as
+// the same float64), so that a replay locates a participant where the simulator did.
+func latLon(ll geo.LatLon) string {
+	return strconv.FormatFloat(ll.Lat, 'g', -1, 64) + "," + strconv.FormatFloat(ll.Lon, 'g', -1, 64)
+}
+
+// dcIDs is a ticket's list as one CSV field: the DC ids separated by spaces.
+func dcIDs(l []wire.DC) string {
+	var b strings.Builder
+	for i, d := range l {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(d.ID)
+	}
+	return b.String()
 }
 
 // outcome is "ok" (or what) for no error, else the refusal's code.

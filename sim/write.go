@@ -115,6 +115,9 @@ func (r *Result) WriteSummary(w io.Writer) {
 	fmt.Fprintf(w, "refused by rule: %s\n", kv(s.RefusedByRule))
 	fmt.Fprintf(w, "secondaries handed out %d, home moves %d, spilled %d, dropped by a DC down %d (rejoin refused %d), model swaps (capacity changes, configs) %d\n",
 		s.Secondaries, s.Rehomes, s.Spilled, s.Dropped, s.DroppedRefused, s.ConfigSwaps)
+	if s.Shards > 1 {
+		fmt.Fprintf(w, "%d groups of independent regions ran apart, %d events\n", s.Shards, s.Events)
+	}
 	fmt.Fprintf(w, "\ndatacenters (watermark %g):\n", s.Watermark)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  id\tregion\tcapacity\tplacements\tpeak util\tpeak at\tmin >= watermark\tmin full\n")

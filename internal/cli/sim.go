@@ -11,12 +11,13 @@ import (
 	"github.com/geofence/geofence/config"
 	"github.com/geofence/geofence/policy"
 	"github.com/geofence/geofence/sim"
+	"github.com/geofence/geofence/sim/replay"
 	"github.com/geofence/geofence/sim/scenario"
 	"github.com/geofence/geofence/verify"
 )
 
 func runSim(ctx context.Context, env Env, args []string) int {
-	fs := newFlags(env, "sim", "--config FILE --scenario FILE [--seed N] [--out DIR] [--json] [--force] [--multiplier X] [--find-peak [--max-refusal-rate R] [--failures K]] [--compare NEW] [--trace FILE] [--progress] [--recheck-every]")
+	fs := newFlags(env, "sim", "--config FILE --scenario FILE [--seed N] [--out DIR] [--json] [--force] [--multiplier X] [--find-peak [--max-refusal-rate R] [--failures K]] [--compare NEW] [--trace FILE] [--progress] [--recheck-every] | --config FILE --replay TRACE")
 	cfgPath := fs.String("config", "", "the config to simulate, required")
 	scPath := fs.String("scenario", "", "the scenario (YAML), required")
 	seed := fs.Uint64("seed", 1, "seed of the run's random source: the same seed gives the same output")
@@ -31,6 +32,7 @@ func runSim(ctx context.Context, env Env, args []string) int {
 	progress := fs.Bool("progress", false, "print the simulated time and the joins so far every simulated hour, on stderr")
 	every := fs.Bool("recheck-every", false, "run the admission code on every DC of every ticket, not once per distinct case (slower, the same answers)")
 	compare := fs.String("compare", "", "run the same scenario on this second config and report the difference")
+	replayPath := fs.String("replay", "", "replay this trace (--trace) against a directory of --config served in this process as geofence dev --no-agents serves it, over its HTTP API, and report every answer that differs from the simulator's")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return flagErr(err)
@@ -38,6 +40,9 @@ func runSim(ctx context.Context, env Env, args []string) int {
 	switch {
 	case len(pos) != 0:
 		return usageErr(env, fs, "want no positional arguments, got %d", len(pos))
+	case *replayPath != "" && (*cfgPath == "" || *scPath != ""):
+		return usageErr(env, fs, "--replay takes --config and no --scenario")
+	case *replayPath != "":
 	case *cfgPath == "" || *scPath == "":
 		return usageErr(env, fs, "--config and --scenario are required")
 	case *mult <= 0 || *mult > 1000:
@@ -68,6 +73,9 @@ func runSim(ctx context.Context, env Env, args []string) int {
 	m, ok, code := load(*cfgPath)
 	if m == nil {
 		return code
+	}
+	if *replayPath != "" {
+		return replaySim(ctx, env, m, *replayPath, *asJSON)
 	}
 	sc, err := scenario.Load(*scPath)
 	if err != nil {
@@ -173,6 +181,40 @@ func runSim(ctx context.Context, env Env, args []string) int {
 	}
 	if res.Summary.Violations > 0 {
 		fmt.Fprintf(env.Stderr, "geofence sim: %d placements violate residency: this is a bug in Geofence, please report it\n", res.Summary.Violations)
+		return ExitFinding
+	}
+	return ExitOK
+}
+
+// replaySim is --replay: the trace's calls against a dev stack without agents, compared.
+func replaySim(ctx context.Context, env Env, m *policy.Model, path string, asJSON bool) int {
+	f, err := os.Open(path)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "geofence sim: %v\n", err)
+		return ExitUsage
+	}
+	defer f.Close()
+	tr, err := replay.Parse(f)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "geofence sim: %s: %v\n", path, err)
+		return ExitUsage
+	}
+	res, err := replay.Dev(ctx, tr, m)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "geofence sim: %v\n", err)
+		return ExitUsage
+	}
+	if asJSON {
+		writeJSON(env.Stdout, res)
+	} else {
+		fmt.Fprintf(env.Stdout, "replayed %d calls: %d meetings, %d joins, %d load reports; %d answers compared, %d differ\n",
+			res.Calls, res.Meetings, res.Joins, res.Reports, res.Compared, res.Differ)
+		for _, x := range res.Mismatches {
+			fmt.Fprintln(env.Stdout, x)
+		}
+	}
+	if res.Differ > 0 {
+		fmt.Fprintf(env.Stderr, "geofence sim: %d answers of the directory differ from the simulator's\n", res.Differ)
 		return ExitFinding
 	}
 	return ExitOK

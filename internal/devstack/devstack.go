@@ -90,6 +90,9 @@ type Config struct {
 	// RecordPayload, when set, is given the SHA-256 of every RTP payload a media server
 	// forwards (sfu.Config.RecordPayload): development only.
 	RecordPayload func(digest [32]byte)
+	// Now is the directory core's clock; nil: time.Now. A replay of a simulator trace steps
+	// it to the trace's simulated times.
+	Now func() time.Time
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -215,7 +218,7 @@ func New(cfg Config) (_ *Stack, err error) {
 	}
 	dcfg := directory.Config{
 		Model: m, Endpoints: s.AgentURLs, KMSEndpoints: s.KMSURLs, Unverified: cfg.Unverified,
-		ExtraKeys: devKeys, Logger: log, Registry: s.Registry,
+		ExtraKeys: devKeys, Logger: log, Registry: s.Registry, Now: cfg.Now,
 	}
 	feed := dashboard.NewFeed(0)
 	dcfg.Decisions = feed

@@ -10,20 +10,18 @@
 package scenario
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 	_ "time/tzdata" // time zones without the host's zoneinfo
 
 	"github.com/geofence/geofence/config"
 	"github.com/geofence/geofence/geo"
+	"github.com/geofence/geofence/internal/yamlstrict"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -192,186 +190,51 @@ func Load(path string) (*Scenario, error) {
 
 // Parse decodes and checks a scenario. On errors the scenario is nil.
 func Parse(file string, data []byte) (*Scenario, config.ErrorList) {
-	d := &decoder{file: file}
+	d := &decoder{yamlstrict.Decoder{File: file, What: "scenario", MaxNodes: maxNodes}}
 	s := &Scenario{File: file, Start: DefaultStart, Duration: DefaultDuration, ReportInterval: DefaultReportInterval, Multiplier: 1,
 		Meetings: Meetings{SizeDist: Geometric, SizeMean: DefaultSizeMean, SizeMax: DefaultSizeMax, StayDist: LogNormal,
 			StayMean: DefaultStayMean, StaySigma: DefaultStaySigma, MaxStay: DefaultMaxStay, JoinSpread: DefaultJoinSpread,
 			Arrivals: Poisson, RejoinDelay: DefaultRejoinDelay}}
 	if len(data) > MaxSize {
 		d.errorf(config.Pos{Line: 1, Col: 1}, "", "scenario is %d bytes, larger than the %d-byte limit", len(data), MaxSize)
-		return nil, d.errs
+		return nil, d.Errs
 	}
-	if root, ok := d.document(data); ok {
+	if root, ok := d.Document(data); ok {
 		d.top(root, s)
 	}
-	if len(d.errs) > 0 {
-		sort.SliceStable(d.errs, func(i, j int) bool {
-			a, b := d.errs[i].Pos, d.errs[j].Pos
-			return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
-		})
-		return nil, d.errs
+	if len(d.Errs) > 0 {
+		d.SortErrors()
+		return nil, d.Errs
 	}
 	return s, nil
 }
 
 type decoder struct {
-	file  string
-	errs  config.ErrorList
-	nodes int
+	yamlstrict.Decoder
 }
 
 func (d *decoder) errorf(p config.Pos, path, format string, args ...any) {
-	d.errs = append(d.errs, &config.Error{File: d.file, Pos: p, Path: path, Code: config.CodeStructure, Msg: fmt.Sprintf(format, args...)})
+	d.Errorf(p, path, config.CodeStructure, format, args...)
 }
 
-func pos(n *yaml.Node) config.Pos { return config.Pos{Line: max(n.Line, 1), Col: max(n.Column, 1)} }
+type field = yamlstrict.Field
 
-func (d *decoder) document(data []byte) (*yaml.Node, bool) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			d.errorf(config.Pos{Line: 1, Col: 1}, "", "scenario is empty")
-		} else {
-			d.syntax(err)
-		}
-		return nil, false
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		d.errorf(pos(&extra), "", "scenario holds more than one YAML document; put everything in one")
-		return nil, false
-	} else if !errors.Is(err, io.EOF) {
-		d.syntax(err)
-		return nil, false
-	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind == yaml.ScalarNode && doc.Content[0].Tag == "!!null" {
-		d.errorf(config.Pos{Line: 1, Col: 1}, "", "scenario is empty")
-		return nil, false
-	}
-	return doc.Content[0], true
-}
+func pos(n *yaml.Node) config.Pos { return yamlstrict.PosOf(n) }
 
-func (d *decoder) syntax(err error) {
-	line, msg := 1, strings.TrimPrefix(err.Error(), "yaml: ")
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if i := strings.Index(rest, ": "); i > 0 {
-			if n, err := strconv.Atoi(rest[:i]); err == nil && n > 0 {
-				line, msg = n, rest[i+2:]
-			}
-		}
-	}
-	d.errorf(config.Pos{Line: line, Col: 1}, "", "invalid YAML: %s", msg)
-}
+func kindName(n *yaml.Node) string { return yamlstrict.KindName(n) }
 
-func (d *decoder) resolve(n *yaml.Node) *yaml.Node {
-	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
-		n = n.Alias
-	}
-	d.nodes++
-	if d.nodes == maxNodes {
-		d.errorf(pos(n), "", "scenario expands to more than %d YAML nodes (aliases?)", maxNodes)
-	}
-	return n
-}
+func join(path, key string) string { return yamlstrict.Join(path, key) }
 
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
-			return "null"
-		}
-		return strconv.Quote(n.Value)
-	}
-	return "an unsupported YAML node"
-}
+// names are the keys of the scenario's mappings of names (regions, countries, plans).
+var names = yamlstrict.Keys{Noun: "name", Want: "non-empty strings"}
 
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-type field struct {
-	name     string
-	required bool
-	value    func(path string, v *yaml.Node)
-}
-
-// mapping walks a mapping of fixed field names: unknown, duplicate and missing required keys
-// are errors.
-func (d *decoder) mapping(n *yaml.Node, path string, fields []field) bool {
-	n = d.resolve(n)
-	if n.Kind != yaml.MappingNode {
-		d.errorf(pos(n), path, "expected a mapping, got %s", kindName(n))
-		return false
-	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content) && d.nodes < maxNodes; i += 2 {
-		k, v := d.resolve(n.Content[i]), n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			d.errorf(pos(k), path, "mapping keys must be plain names, got %s", kindName(k))
-			continue
-		}
-		if seen[k.Value] {
-			d.errorf(pos(k), join(path, k.Value), "duplicate key %q", k.Value)
-			continue
-		}
-		seen[k.Value] = true
-		var f *field
-		for j := range fields {
-			if fields[j].name == k.Value {
-				f = &fields[j]
-			}
-		}
-		if f == nil {
-			names := make([]string, len(fields))
-			for j := range fields {
-				names[j] = fields[j].name
-			}
-			d.errorf(pos(k), join(path, k.Value), "unknown key %q (expected one of %s)", k.Value, strings.Join(names, ", "))
-			continue
-		}
-		f.value(join(path, k.Value), v)
-	}
-	for _, f := range fields {
-		if f.required && !seen[f.name] {
-			d.errorf(pos(n), join(path, f.name), "missing required key %q", f.name)
-		}
-	}
-	return true
-}
-
-// entries walks a mapping of ids to values in file order.
+// entries walks a mapping of names to values in file order.
 func (d *decoder) entries(n *yaml.Node, path string, each func(id config.Name, path string, v *yaml.Node)) {
-	n = d.resolve(n)
-	if n.Kind != yaml.MappingNode {
-		d.errorf(pos(n), path, "expected a mapping of names, got %s", kindName(n))
-		return
-	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content) && d.nodes < maxNodes; i += 2 {
-		k := d.resolve(n.Content[i])
-		if k.Kind != yaml.ScalarNode || k.Tag == "!!null" || k.Value == "" {
-			d.errorf(pos(k), path, "names must be non-empty strings, got %s", kindName(k))
-			continue
-		}
-		if seen[k.Value] {
-			d.errorf(pos(k), join(path, k.Value), "duplicate name %q", k.Value)
-			continue
-		}
-		seen[k.Value] = true
-		each(config.Name{Value: k.Value, Pos: pos(k)}, join(path, k.Value), n.Content[i+1])
-	}
+	d.Entries(n, path, names, each)
 }
 
 func (d *decoder) str(n *yaml.Node, path string) (config.Name, bool) {
-	n = d.resolve(n)
+	n = d.Resolve(n)
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" || n.Value == "" {
 		d.errorf(pos(n), path, "expected a non-empty string, got %s", kindName(n))
 		return config.Name{}, false
@@ -379,28 +242,9 @@ func (d *decoder) str(n *yaml.Node, path string) (config.Name, bool) {
 	return config.Name{Value: n.Value, Pos: pos(n)}, true
 }
 
-func (d *decoder) number(n *yaml.Node, path string) (float64, config.Pos, bool) {
-	n = d.resolve(n)
-	if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float") {
-		d.errorf(pos(n), path, "expected a number, got %s", kindName(n))
-		return 0, pos(n), false
-	}
-	v, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64)
-	if n.Tag == "!!int" {
-		var i int64
-		i, err = strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64)
-		v = float64(i)
-	}
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		d.errorf(pos(n), path, "%q is not a finite number", n.Value)
-		return 0, pos(n), false
-	}
-	return v, pos(n), true
-}
-
 // nonNeg is a number >= 0 (and <= limit when limit > 0).
 func (d *decoder) nonNeg(n *yaml.Node, path string, limit float64) (float64, bool) {
-	v, at, ok := d.number(n, path)
+	v, at, ok := d.Number(n, path)
 	if !ok {
 		return 0, false
 	}
@@ -417,7 +261,7 @@ func (d *decoder) nonNeg(n *yaml.Node, path string, limit float64) (float64, boo
 
 // duration is a Go duration ("90s", "18m", "1h30m"); 0 is allowed only where zeroOK.
 func (d *decoder) duration(n *yaml.Node, path string, zeroOK bool) (time.Duration, bool) {
-	n = d.resolve(n)
+	n = d.Resolve(n)
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
 		d.errorf(pos(n), path, "expected a duration such as 90s, 18m or 2h30m, got %s", kindName(n))
 		return 0, false
@@ -442,13 +286,13 @@ const maxDuration = 7 * 24 * time.Hour
 
 func (d *decoder) top(n *yaml.Node, s *Scenario) {
 	var regionsAt config.Pos
-	d.mapping(n, "", []field{
-		{name: "version", required: true, value: func(p string, v *yaml.Node) {
-			if x, at, ok := d.number(v, p); ok && x != 1 {
+	d.Mapping(n, "", []field{
+		{Name: "version", Required: true, Value: func(p string, v *yaml.Node) {
+			if x, at, ok := d.Number(v, p); ok && x != 1 {
 				d.errorf(at, p, "unsupported scenario version %g (this geofence reads version 1)", x)
 			}
 		}},
-		{name: "start", value: func(p string, v *yaml.Node) {
+		{Name: "start", Value: func(p string, v *yaml.Node) {
 			if t, ok := d.str(v, p); ok {
 				st, err := time.Parse(time.RFC3339, t.Value)
 				if err != nil {
@@ -458,38 +302,38 @@ func (d *decoder) top(n *yaml.Node, s *Scenario) {
 				s.Start = st.UTC()
 			}
 		}},
-		{name: "duration", value: func(p string, v *yaml.Node) {
+		{Name: "duration", Value: func(p string, v *yaml.Node) {
 			if x, ok := d.duration(v, p, false); ok {
 				if x > maxDuration {
-					d.errorf(pos(d.resolve(v)), p, "duration must be at most %s, got %s", maxDuration, x)
+					d.errorf(pos(d.Resolve(v)), p, "duration must be at most %s, got %s", maxDuration, x)
 					return
 				}
 				s.Duration = x
 			}
 		}},
-		{name: "report_interval", value: func(p string, v *yaml.Node) {
+		{Name: "report_interval", Value: func(p string, v *yaml.Node) {
 			if x, ok := d.duration(v, p, false); ok {
 				if x < 100*time.Millisecond || x > time.Minute {
-					d.errorf(pos(d.resolve(v)), p, "report_interval must be between 100ms and 1m, got %s", x)
+					d.errorf(pos(d.Resolve(v)), p, "report_interval must be between 100ms and 1m, got %s", x)
 					return
 				}
 				s.ReportInterval = x
 			}
 		}},
-		{name: "joins", value: func(p string, v *yaml.Node) { s.Joins, _ = d.nonNeg(v, p, 0) }},
-		{name: "regions", required: true, value: func(p string, v *yaml.Node) {
-			regionsAt = pos(d.resolve(v))
+		{Name: "joins", Value: func(p string, v *yaml.Node) { s.Joins, _ = d.nonNeg(v, p, 0) }},
+		{Name: "regions", Required: true, Value: func(p string, v *yaml.Node) {
+			regionsAt = pos(d.Resolve(v))
 			d.entries(v, p, func(id config.Name, p string, v *yaml.Node) {
 				if r := d.region(id, p, v); r != nil {
 					s.Regions = append(s.Regions, r)
 				}
 			})
 		}},
-		{name: "meetings", value: func(p string, v *yaml.Node) { d.meetings(p, v, &s.Meetings) }},
-		{name: "surge", value: func(p string, v *yaml.Node) { s.Surge = d.surge(p, v) }},
-		{name: "events", value: func(p string, v *yaml.Node) { s.Events = d.events(p, v) }},
+		{Name: "meetings", Value: func(p string, v *yaml.Node) { d.meetings(p, v, &s.Meetings) }},
+		{Name: "surge", Value: func(p string, v *yaml.Node) { s.Surge = d.surge(p, v) }},
+		{Name: "events", Value: func(p string, v *yaml.Node) { s.Events = d.events(p, v) }},
 	})
-	if len(d.errs) > 0 {
+	if len(d.Errs) > 0 {
 		return
 	}
 	if len(s.Regions) == 0 {
@@ -513,10 +357,10 @@ func (d *decoder) top(n *yaml.Node, s *Scenario) {
 func (d *decoder) region(id config.Name, path string, n *yaml.Node) *Region {
 	r := &Region{ID: id.Value, Pos: id.Pos, Timezone: time.UTC, TZName: "UTC", Curve: DefaultCurve}
 	var gotJoins, gotShare bool
-	ok := d.mapping(n, path, []field{
-		{name: "joins", value: func(p string, v *yaml.Node) { r.Joins, _ = d.nonNeg(v, p, 0); gotJoins = true }},
-		{name: "share", value: func(p string, v *yaml.Node) { r.Share, _ = d.nonNeg(v, p, 1); gotShare = true }},
-		{name: "timezone", value: func(p string, v *yaml.Node) {
+	ok := d.Mapping(n, path, []field{
+		{Name: "joins", Value: func(p string, v *yaml.Node) { r.Joins, _ = d.nonNeg(v, p, 0); gotJoins = true }},
+		{Name: "share", Value: func(p string, v *yaml.Node) { r.Share, _ = d.nonNeg(v, p, 1); gotShare = true }},
+		{Name: "timezone", Value: func(p string, v *yaml.Node) {
 			if t, ok := d.str(v, p); ok {
 				loc, err := time.LoadLocation(t.Value)
 				if err != nil || t.Value == "Local" {
@@ -526,8 +370,8 @@ func (d *decoder) region(id config.Name, path string, n *yaml.Node) *Region {
 				r.Timezone, r.TZName = loc, t.Value
 			}
 		}},
-		{name: "curve", value: func(p string, v *yaml.Node) {
-			v = d.resolve(v)
+		{Name: "curve", Value: func(p string, v *yaml.Node) {
+			v = d.Resolve(v)
 			if v.Kind != yaml.SequenceNode || len(v.Content) != 24 {
 				d.errorf(pos(v), p, "curve must be a list of 24 numbers, one per local hour from 00:00, got %s", countOf(v))
 				return
@@ -543,9 +387,9 @@ func (d *decoder) region(id config.Name, path string, n *yaml.Node) *Region {
 				d.errorf(pos(v), p, "curve is all zeros; give some hour a positive weight")
 			}
 		}},
-		{name: "countries", value: func(p string, v *yaml.Node) { r.Countries = d.countries(p, v) }},
-		{name: "plans", value: func(p string, v *yaml.Node) { r.Plans = d.weights(p, v, nil) }},
-		{name: "accounts", value: func(p string, v *yaml.Node) { r.Accounts = d.weights(p, v, nil) }},
+		{Name: "countries", Value: func(p string, v *yaml.Node) { r.Countries = d.countries(p, v) }},
+		{Name: "plans", Value: func(p string, v *yaml.Node) { r.Plans = d.weights(p, v, nil) }},
+		{Name: "accounts", Value: func(p string, v *yaml.Node) { r.Accounts = d.weights(p, v, nil) }},
 	})
 	if !ok {
 		return nil
@@ -574,8 +418,8 @@ func (d *decoder) weights(path string, n *yaml.Node, check func(config.Name, str
 			sum += w
 		}
 	})
-	if sum == 0 && len(d.errs) == 0 {
-		d.errorf(pos(d.resolve(n)), path, "give at least one positive weight")
+	if sum == 0 && len(d.Errs) == 0 {
+		d.errorf(pos(d.Resolve(n)), path, "give at least one positive weight")
 	}
 	return out
 }
@@ -591,15 +435,15 @@ func (d *decoder) countries(path string, n *yaml.Node) []Weight {
 			return
 		}
 		w := Weight{Name: id}
-		if rv := d.resolve(v); rv.Kind == yaml.MappingNode {
+		if rv := d.Resolve(v); rv.Kind == yaml.MappingNode {
 			ok := true
-			d.mapping(rv, p, []field{
-				{name: "weight", required: true, value: func(p string, v *yaml.Node) {
+			d.Mapping(rv, p, []field{
+				{Name: "weight", Required: true, Value: func(p string, v *yaml.Node) {
 					var good bool
 					w.Weight, good = d.nonNeg(v, p, 0)
 					ok = ok && good
 				}},
-				{name: "points", value: func(p string, v *yaml.Node) {
+				{Name: "points", Value: func(p string, v *yaml.Node) {
 					for i, item := range d.list(v, p) {
 						ip := fmt.Sprintf("%s[%d]", p, i)
 						xy := d.list(item, ip)
@@ -608,15 +452,15 @@ func (d *decoder) countries(path string, n *yaml.Node) []Weight {
 							continue
 						}
 						if len(xy) != 2 {
-							d.errorf(pos(d.resolve(item)), ip, "a point is [lat, lon], got %d numbers", len(xy))
+							d.errorf(pos(d.Resolve(item)), ip, "a point is [lat, lon], got %d numbers", len(xy))
 							ok = false
 							continue
 						}
-						lat, _, ok1 := d.number(xy[0], ip+"[0]")
-						lon, _, ok2 := d.number(xy[1], ip+"[1]")
+						lat, _, ok1 := d.Number(xy[0], ip+"[0]")
+						lon, _, ok2 := d.Number(xy[1], ip+"[1]")
 						ll := geo.LatLon{Lat: lat, Lon: lon}
 						if ok1 && ok2 && !ll.Valid() {
-							d.errorf(pos(d.resolve(item)), ip, "latitude must be in [-90, 90] and longitude in [-180, 180]")
+							d.errorf(pos(d.Resolve(item)), ip, "latitude must be in [-90, 90] and longitude in [-180, 180]")
 							ok = false
 							continue
 						}
@@ -640,19 +484,19 @@ func (d *decoder) countries(path string, n *yaml.Node) []Weight {
 		out = append(out, w)
 		sum += w.Weight
 	})
-	if sum == 0 && len(d.errs) == 0 {
-		d.errorf(pos(d.resolve(n)), path, "give at least one positive weight")
+	if sum == 0 && len(d.Errs) == 0 {
+		d.errorf(pos(d.Resolve(n)), path, "give at least one positive weight")
 	}
 	return out
 }
 
 func (d *decoder) meetings(path string, n *yaml.Node, m *Meetings) {
-	d.mapping(n, path, []field{
-		{name: "size", value: func(p string, v *yaml.Node) {
-			d.mapping(v, p, []field{
-				{name: "distribution", value: func(p string, v *yaml.Node) { m.SizeDist = d.oneOf(v, p, Fixed, Geometric) }},
-				{name: "mean", value: func(p string, v *yaml.Node) {
-					if x, at, ok := d.number(v, p); ok {
+	d.Mapping(n, path, []field{
+		{Name: "size", Value: func(p string, v *yaml.Node) {
+			d.Mapping(v, p, []field{
+				{Name: "distribution", Value: func(p string, v *yaml.Node) { m.SizeDist = d.oneOf(v, p, Fixed, Geometric) }},
+				{Name: "mean", Value: func(p string, v *yaml.Node) {
+					if x, at, ok := d.Number(v, p); ok {
 						if x < 1 || x > 10000 {
 							d.errorf(at, p, "mean size must be between 1 and 10000, got %g", x)
 							return
@@ -660,8 +504,8 @@ func (d *decoder) meetings(path string, n *yaml.Node, m *Meetings) {
 						m.SizeMean = x
 					}
 				}},
-				{name: "max", value: func(p string, v *yaml.Node) {
-					if x, at, ok := d.number(v, p); ok {
+				{Name: "max", Value: func(p string, v *yaml.Node) {
+					if x, at, ok := d.Number(v, p); ok {
 						if x < 1 || x > 100000 || x != math.Trunc(x) {
 							d.errorf(at, p, "max size must be a whole number between 1 and 100000, got %g", x)
 							return
@@ -671,37 +515,37 @@ func (d *decoder) meetings(path string, n *yaml.Node, m *Meetings) {
 				}},
 			})
 		}},
-		{name: "stay", value: func(p string, v *yaml.Node) {
-			d.mapping(v, p, []field{
-				{name: "distribution", value: func(p string, v *yaml.Node) { m.StayDist = d.oneOf(v, p, Fixed, Exponential, LogNormal) }},
-				{name: "mean", value: func(p string, v *yaml.Node) {
+		{Name: "stay", Value: func(p string, v *yaml.Node) {
+			d.Mapping(v, p, []field{
+				{Name: "distribution", Value: func(p string, v *yaml.Node) { m.StayDist = d.oneOf(v, p, Fixed, Exponential, LogNormal) }},
+				{Name: "mean", Value: func(p string, v *yaml.Node) {
 					if x, ok := d.duration(v, p, false); ok {
 						m.StayMean = x
 					}
 				}},
-				{name: "sigma", value: func(p string, v *yaml.Node) {
+				{Name: "sigma", Value: func(p string, v *yaml.Node) {
 					if x, ok := d.nonNeg(v, p, 3); ok {
 						m.StaySigma = x
 					}
 				}},
-				{name: "max", value: func(p string, v *yaml.Node) {
+				{Name: "max", Value: func(p string, v *yaml.Node) {
 					if x, ok := d.duration(v, p, false); ok {
 						m.MaxStay = x
 					}
 				}},
 			})
 		}},
-		{name: "join_spread", value: func(p string, v *yaml.Node) { m.JoinSpread, _ = d.duration(v, p, true) }},
-		{name: "cross_region", value: func(p string, v *yaml.Node) { m.CrossRegion, _ = d.nonNeg(v, p, 1) }},
-		{name: "e2ee", value: func(p string, v *yaml.Node) { m.E2EE, _ = d.nonNeg(v, p, 1) }},
-		{name: "arrivals", value: func(p string, v *yaml.Node) { m.Arrivals = d.oneOf(v, p, Poisson, Even) }},
-		{name: "rejoin_delay", value: func(p string, v *yaml.Node) { m.RejoinDelay, _ = d.duration(v, p, true) }},
+		{Name: "join_spread", Value: func(p string, v *yaml.Node) { m.JoinSpread, _ = d.duration(v, p, true) }},
+		{Name: "cross_region", Value: func(p string, v *yaml.Node) { m.CrossRegion, _ = d.nonNeg(v, p, 1) }},
+		{Name: "e2ee", Value: func(p string, v *yaml.Node) { m.E2EE, _ = d.nonNeg(v, p, 1) }},
+		{Name: "arrivals", Value: func(p string, v *yaml.Node) { m.Arrivals = d.oneOf(v, p, Poisson, Even) }},
+		{Name: "rejoin_delay", Value: func(p string, v *yaml.Node) { m.RejoinDelay, _ = d.duration(v, p, true) }},
 	})
 	if m.StayMean > m.MaxStay {
-		d.errorf(pos(d.resolve(n)), join(path, "stay"), "stay mean %s is longer than its max %s", m.StayMean, m.MaxStay)
+		d.errorf(pos(d.Resolve(n)), join(path, "stay"), "stay mean %s is longer than its max %s", m.StayMean, m.MaxStay)
 	}
 	if float64(m.SizeMax) < m.SizeMean {
-		d.errorf(pos(d.resolve(n)), join(path, "size"), "size mean %g is larger than its max %d", m.SizeMean, m.SizeMax)
+		d.errorf(pos(d.Resolve(n)), join(path, "size"), "size mean %g is larger than its max %d", m.SizeMean, m.SizeMax)
 	}
 }
 
@@ -720,7 +564,7 @@ func (d *decoder) oneOf(v *yaml.Node, p string, options ...string) string {
 }
 
 func (d *decoder) list(n *yaml.Node, path string) []*yaml.Node {
-	n = d.resolve(n)
+	n = d.Resolve(n)
 	if n.Kind != yaml.SequenceNode {
 		d.errorf(pos(n), path, "expected a list, got %s", kindName(n))
 		return nil
@@ -734,20 +578,20 @@ func (d *decoder) surge(path string, n *yaml.Node) []SurgePoint {
 		p := fmt.Sprintf("%s[%d]", path, i)
 		var sp SurgePoint
 		ok := true
-		d.mapping(item, p, []field{
-			{name: "at", required: true, value: func(p string, v *yaml.Node) {
+		d.Mapping(item, p, []field{
+			{Name: "at", Required: true, Value: func(p string, v *yaml.Node) {
 				var good bool
 				sp.At, good = d.duration(v, p, true)
 				ok = ok && good
 			}},
-			{name: "multiplier", required: true, value: func(p string, v *yaml.Node) {
+			{Name: "multiplier", Required: true, Value: func(p string, v *yaml.Node) {
 				var good bool
 				sp.Multiplier, good = d.nonNeg(v, p, 1000)
 				ok = ok && good
 			}},
 		})
 		if ok && len(out) > 0 && sp.At <= out[len(out)-1].At {
-			d.errorf(pos(d.resolve(item)), p, "surge points must be in increasing time order")
+			d.errorf(pos(d.Resolve(item)), p, "surge points must be in increasing time order")
 			continue
 		}
 		if ok {
@@ -761,7 +605,7 @@ func (d *decoder) events(path string, n *yaml.Node) []*Event {
 	var out []*Event
 	for i, item := range d.list(n, path) {
 		p := fmt.Sprintf("%s[%d]", path, i)
-		e := &Event{Pos: pos(d.resolve(item))}
+		e := &Event{Pos: pos(d.Resolve(item))}
 		kinds := 0
 		dcs := func(kind string) func(string, *yaml.Node) {
 			return func(p string, v *yaml.Node) {
@@ -773,19 +617,19 @@ func (d *decoder) events(path string, n *yaml.Node) []*Event {
 					}
 				}
 				if len(e.DCs) == 0 {
-					d.errorf(pos(d.resolve(v)), p, "name at least one datacenter")
+					d.errorf(pos(d.Resolve(v)), p, "name at least one datacenter")
 				}
 			}
 		}
-		d.mapping(item, p, []field{
-			{name: "at", required: true, value: func(p string, v *yaml.Node) { e.At, _ = d.duration(v, p, true) }},
-			{name: Down, value: dcs(Down)},
-			{name: Up, value: dcs(Up)},
-			{name: Capacity, value: func(p string, v *yaml.Node) {
+		d.Mapping(item, p, []field{
+			{Name: "at", Required: true, Value: func(p string, v *yaml.Node) { e.At, _ = d.duration(v, p, true) }},
+			{Name: Down, Value: dcs(Down)},
+			{Name: Up, Value: dcs(Up)},
+			{Name: Capacity, Value: func(p string, v *yaml.Node) {
 				kinds++
 				e.Kind = Capacity
 				d.entries(v, p, func(id config.Name, p string, v *yaml.Node) {
-					x, at, ok := d.number(v, p)
+					x, at, ok := d.Number(v, p)
 					if ok && (x < 1 || x != math.Trunc(x) || x > 1e12) {
 						d.errorf(at, p, "capacity must be a positive whole number of participants, got %g", x)
 						return
@@ -795,7 +639,7 @@ func (d *decoder) events(path string, n *yaml.Node) []*Event {
 					}
 				})
 			}},
-			{name: Swap, value: func(p string, v *yaml.Node) {
+			{Name: Swap, Value: func(p string, v *yaml.Node) {
 				kinds++
 				e.Kind = Swap
 				if s, ok := d.str(v, p); ok {
