@@ -2,10 +2,12 @@ package sfu_test
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
 	"github.com/geofence/geofence/internal/leaktest"
+	"github.com/geofence/geofence/sfu"
 	"github.com/geofence/geofence/wire"
 )
 
@@ -135,4 +137,28 @@ func TestFailoverWhenADatacenterDies(t *testing.T) {
 	if l := w.servers["de-fra"].Load(); len(l.Bridges) != 1 || l.Bridges[0].Datacenter != "nl-ams" {
 		t.Errorf("de-fra bridges = %+v, want only the one from nl-ams (fr-par's closed with it)", l.Bridges)
 	}
+}
+
+// Media servers that carry every PeerConnection on one UDP port (a UDP mux, as in
+// production) still bridge: the bridge's own PeerConnections take ports of their own, so the
+// home's mux tells them apart.
+func TestBridgeBetweenSinglePortServers(t *testing.T) {
+	leaktest.Check(t)
+	w := newWorld(t)
+	for _, dc := range []string{"de-fra", "fr-par"} {
+		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		w.start(dc, sfu.Network{Loopback: true, UDP: pc})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := w.join(anna, "de-fra", []string{"de-fra"}, nil)
+	f := w.join(felix, "fr-par", []string{"fr-par"}, nil)
+	a.publish(ctx)
+	f.publish(ctx)
+	eventually(t, "felix receiving anna's video over the bridge", 15*time.Second, func() bool { return f.received("anna", "video") > 10 })
+	eventually(t, "anna receiving felix's video over the bridge", 15*time.Second, func() bool { return a.received("felix", "video") > 10 })
 }

@@ -71,11 +71,15 @@ func (s *Server) newPeer(c *sigConn, kind peerKind, claims *wire.Claims, r *room
 	if kind == peerBridgeOut {
 		p.sendTarget, p.recvTarget = wire.TargetPublisher, wire.TargetSubscriber
 	}
+	api := s.api
+	if kind == peerBridgeOut {
+		api = s.bridgeAPI
+	}
 	var err error
-	if p.send, err = s.api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if p.send, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		return nil, internalRefusal(s.cfg.ID, err)
 	}
-	if p.recv, err = s.api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if p.recv, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
 		_ = p.send.Close()
 		return nil, internalRefusal(s.cfg.ID, err)
 	}

@@ -90,6 +90,10 @@ type Config struct {
 type Server struct {
 	cfg      Config
 	api      *webrtc.API
+	// bridgeAPI makes the PeerConnections of the bridges this server opens. With a UDP mux
+	// (Network.UDP) they take ports of their own: a bridge's two PeerConnections go to the
+	// same address at the home, and a mux on both ends could not tell them apart.
+	bridgeAPI *webrtc.API
 	admitter *admission.Admitter
 	log      *slog.Logger
 	metrics  *metrics
@@ -134,12 +138,20 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new media server %s: %w", cfg.ID, err)
 	}
+	bridgeAPI := api
+	if cfg.Network.UDP != nil {
+		n := cfg.Network
+		n.UDP = nil
+		if bridgeAPI, err = NewAPI(n, log.With("datacenter", cfg.ID)); err != nil {
+			return nil, fmt.Errorf("new media server %s: %w", cfg.ID, err)
+		}
+	}
 	m, err := newMetrics(cfg.Registry, cfg.ID)
 	if err != nil {
 		return nil, fmt.Errorf("new media server %s: %w", cfg.ID, err)
 	}
 	s := &Server{
-		cfg: cfg, api: api, log: log.With("datacenter", cfg.ID), metrics: m,
+		cfg: cfg, api: api, bridgeAPI: bridgeAPI, log: log.With("datacenter", cfg.ID), metrics: m,
 		admitter: &admission.Admitter{Model: cfg.Model, DC: cfg.ID, Keys: cfg.Keys},
 		rooms:    map[string]*room{}, peers: map[*peer]struct{}{}, local: map[identity]*held{},
 		stopped: make(chan struct{}),
