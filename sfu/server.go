@@ -88,15 +88,15 @@ type Config struct {
 // http.Handler for GET /v1/rtc) and forwards media between the participants of each meeting
 // and over bridges.
 type Server struct {
-	cfg      Config
-	api      *webrtc.API
+	cfg Config
+	api *webrtc.API
 	// bridgeAPI makes the PeerConnections of the bridges this server opens. With a UDP mux
 	// (Network.UDP) they take ports of their own: a bridge's two PeerConnections go to the
 	// same address at the home, and a mux on both ends could not tell them apart.
 	bridgeAPI *webrtc.API
-	admitter *admission.Admitter
-	log      *slog.Logger
-	metrics  *metrics
+	admitter  *admission.Admitter
+	log       *slog.Logger
+	metrics   *metrics
 
 	mu       sync.Mutex
 	rooms    map[string]*room
