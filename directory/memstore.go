@@ -14,9 +14,9 @@ import (
 // zero value is not usable; call NewMemoryStore.
 type MemoryStore struct {
 	mu       sync.RWMutex
-	rev      int64 // the store's revision: every write takes the next one
+	rev      int64                     // the store's revision: every write takes the next one
 	meetings map[string]*MeetingRecord // by pointer: a map of millions stays compact to probe; records are replaced, never changed
-	perHost  map[string]int // open meetings per host account
+	perHost  map[string]int            // open meetings per host account
 	accounts map[string]AccountRecord
 }
 
