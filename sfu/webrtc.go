@@ -112,7 +112,11 @@ func NewAPI(n Network, log *slog.Logger) (*webrtc.API, error) {
 		se.SetNAT1To1IPs(n.PublicIPs, webrtc.ICECandidateTypeHost)
 	}
 	if n.UDP != nil {
-		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, n.UDP))
+		udp := n.UDP
+		if n.Loopback && n.VNet == nil {
+			udp = loopbackPacket{udp} // the shared socket drops other addresses' datagrams too
+		}
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, udp))
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
