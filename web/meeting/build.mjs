@@ -1,6 +1,6 @@
 // Bundles src/ into the files the Go binary embeds (package meetingui, //go:embed dist):
-// dist/meeting.js (the media encryption's page side, for other pages), dist/app.js and
-// dist/index.html (the meeting page) and dist/worker.js (the media worker), ES modules with
+// dist/app.js and dist/index.html (the meeting page, whose media encryption is src/page.js)
+// and dist/worker.js (the media worker), ES modules with
 // every npm dependency inside. Usage: node build.mjs [outdir], outdir defaulting to dist.
 // scripts/build-web.sh runs it.
 import * as esbuild from 'esbuild';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 const outdir = process.argv[2] ?? 'dist';
 
 await esbuild.build({
-  entryPoints: { meeting: 'src/page.js', app: 'src/app.js', worker: 'src/worker.js' },
+  entryPoints: { app: 'src/app.js', worker: 'src/worker.js' },
   bundle: true,
   format: 'esm',
   target: 'es2022',

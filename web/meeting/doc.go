@@ -1,7 +1,7 @@
 // Package meetingui holds the browser meeting client, bundled for the Go binary to serve: the
-// meeting page (dist/index.html and dist/app.js, docs/meeting.md), dist/meeting.js (the media
-// encryption's page side, which starts the media worker and hands it the meeting's epoch keys
-// as non-extractable CryptoKeys) and dist/worker.js (the RTCRtpScriptTransform worker that
+// meeting page (dist/index.html and dist/app.js, docs/meeting.md; its media encryption, src/page.js,
+// starts the media worker and hands it the meeting's epoch keys as non-extractable
+// CryptoKeys) and dist/worker.js (the RTCRtpScriptTransform worker that
 // seals and opens every encoded frame under the media profile, docs/media-profile.md).
 //
 // The JavaScript sources live in src/ and are an npm project (package.json, pinned esbuild);

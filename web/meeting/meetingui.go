@@ -8,8 +8,6 @@ import (
 
 // The bundled files, relative to FS.
 const (
-	// PageScript is the media encryption's page side: an ES module exporting MediaEncryption.
-	PageScript = "meeting.js"
 	// WorkerScript is the media worker, to be started as a module worker.
 	WorkerScript = "worker.js"
 	// AppScript is the meeting page's script, which index.html loads.
@@ -25,7 +23,7 @@ const PagePath = "/meet/"
 //go:embed dist
 var dist embed.FS
 
-// FS returns the bundled files: Page, AppScript, PageScript and WorkerScript.
+// FS returns the bundled files: Page, AppScript and WorkerScript.
 func FS() fs.FS {
 	sub, err := fs.Sub(dist, "dist")
 	if err != nil {

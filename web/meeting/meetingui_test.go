@@ -48,7 +48,7 @@ func runNode(t *testing.T, stdin []byte, args ...string) []byte {
 }
 
 func TestFS(t *testing.T) {
-	for _, name := range []string{PageScript, WorkerScript} {
+	for _, name := range []string{Page, AppScript, WorkerScript} {
 		b, err := fs.ReadFile(FS(), name)
 		if err != nil {
 			t.Fatal(err)
