@@ -202,10 +202,8 @@ type member struct {
 	// video is the remote tracks received, by publisher id, for RTCP back to them.
 	video map[string]*webrtc.TrackRemote
 
-	mu       sync.Mutex
-	got      map[string]int // packets received by publisher id and kind: "felix/video"
-	streams  map[string]string
-	lastSeen map[string]time.Time
+	mu  sync.Mutex
+	got map[string]int // packets received by publisher id and kind: "felix/video"
 }
 
 func (w *world) join(p person, dc string, primary, secondary []string) *member {
@@ -218,7 +216,7 @@ func (w *world) join(p person, dc string, primary, secondary []string) *member {
 }
 
 func (w *world) tryJoin(p person, dc, tok string) (*member, error) {
-	m := &member{t: w.t, who: p, dc: dc, got: map[string]int{}, streams: map[string]string{}, lastSeen: map[string]time.Time{},
+	m := &member{t: w.t, who: p, dc: dc, got: map[string]int{},
 		video: map[string]*webrtc.TrackRemote{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -253,7 +251,6 @@ func (m *member) onTrack(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver, info
 		}
 		m.mu.Lock()
 		m.got[key]++
-		m.lastSeen[key] = time.Now()
 		m.mu.Unlock()
 	}
 }

@@ -131,15 +131,7 @@ func (p *peer) wire() {
 		target string
 	}{{p.send, p.sendTarget}, {p.recv, p.recvTarget}} {
 		target := pc.target
-		pc.pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-			m := wire.Signal{Type: wire.SignalCandidate, Target: target}
-			if c != nil {
-				init := c.ToJSON()
-				m.Candidate = &wire.ICECandidate{Candidate: init.Candidate, SDPMid: init.SDPMid,
-					SDPMLineIndex: init.SDPMLineIndex, UsernameFragment: init.UsernameFragment}
-			}
-			p.sig.send(m)
-		})
+		pc.pc.OnICECandidate(func(c *webrtc.ICECandidate) { p.sig.send(CandidateSignal(target, c)) })
 		// A session ends with its PeerConnections (DESIGN.md section 8): one that fails (ICE
 		// or DTLS gone) or is closed by the other side ends the connection.
 		pc.pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
@@ -329,11 +321,7 @@ func (p *peer) accept(sdp string) error {
 // candidate adds a remote candidate, or holds it until its PeerConnection has a remote
 // description.
 func (p *peer) candidate(m wire.Signal) error {
-	var init webrtc.ICECandidateInit
-	if m.Candidate != nil {
-		init = webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid,
-			SDPMLineIndex: m.Candidate.SDPMLineIndex, UsernameFragment: m.Candidate.UsernameFragment}
-	}
+	init := RemoteCandidate(m.Candidate)
 	if init.Candidate == "" {
 		return nil // end of candidates: nothing to do for ICE in Pion
 	}

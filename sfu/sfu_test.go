@@ -48,7 +48,6 @@ func TestTwoParticipantsExchangeMedia(t *testing.T) {
 			}
 		}
 	}
-	_ = wire.RTCPath
 }
 
 // The server asks a publisher for a key frame when a subscriber starts its track and when the

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/geofence/geofence/wire"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/logging"
@@ -170,3 +171,25 @@ func (l pionLogger) Warn(msg string)           { l.log.Debug(msg) }
 func (l pionLogger) Warnf(f string, a ...any)  { l.debugf(f, a...) }
 func (l pionLogger) Error(msg string)          { l.log.Debug(msg) }
 func (l pionLogger) Errorf(f string, a ...any) { l.debugf(f, a...) }
+
+// CandidateSignal is the signalling message that trickles c, a local candidate of the
+// PeerConnection target; nil (gathering done) is a message without a candidate.
+func CandidateSignal(target string, c *webrtc.ICECandidate) wire.Signal {
+	m := wire.Signal{Type: wire.SignalCandidate, Target: target}
+	if c != nil {
+		init := c.ToJSON()
+		m.Candidate = &wire.ICECandidate{Candidate: init.Candidate, SDPMid: init.SDPMid,
+			SDPMLineIndex: init.SDPMLineIndex, UsernameFragment: init.UsernameFragment}
+	}
+	return m
+}
+
+// RemoteCandidate is the candidate a signalling message carries, in Pion's terms; its
+// Candidate is empty for the end of gathering.
+func RemoteCandidate(c *wire.ICECandidate) webrtc.ICECandidateInit {
+	if c == nil {
+		return webrtc.ICECandidateInit{}
+	}
+	return webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid,
+		SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment}
+}

@@ -180,13 +180,7 @@ func (c *Conn) timePhases(pc *webrtc.PeerConnection, ice, dtls *time.Duration) {
 
 func (c *Conn) wirePC(pc *webrtc.PeerConnection, target string) {
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
-		m := wire.Signal{Type: wire.SignalCandidate, Target: target}
-		if cand != nil {
-			init := cand.ToJSON()
-			m.Candidate = &wire.ICECandidate{Candidate: init.Candidate, SDPMid: init.SDPMid,
-				SDPMLineIndex: init.SDPMLineIndex, UsernameFragment: init.UsernameFragment}
-		}
-		_ = c.write(context.Background(), m)
+		_ = c.write(context.Background(), sfu.CandidateSignal(target, cand))
 	})
 }
 
@@ -291,11 +285,10 @@ func (c *Conn) answerSubscriber(sdp string) error {
 }
 
 func (c *Conn) addCandidate(m wire.Signal) {
-	if m.Candidate == nil || m.Candidate.Candidate == "" {
+	init := sfu.RemoteCandidate(m.Candidate)
+	if init.Candidate == "" {
 		return
 	}
-	init := webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid,
-		SDPMLineIndex: m.Candidate.SDPMLineIndex, UsernameFragment: m.Candidate.UsernameFragment}
 	if err := sfu.CheckCandidate(c.cfg.Network, init); err != nil {
 		c.cfg.Logger.Debug("server candidate ignored", "err", err)
 		return
