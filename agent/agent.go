@@ -163,28 +163,45 @@ func (a *Agent) SetMedia(m Media) error {
 // capacity (503 no_capacity beyond it, I4). The media server calls it; release ends the
 // session and may be called more than once.
 func (a *Agent) Hold(c *wire.Claims, end func()) (release func(), ref *admission.Refusal) {
+	s, n, old, ref := a.openSession(c, end)
+	if ref != nil {
+		a.metrics.admissions.WithLabelValues(ref.Code).Inc()
+		return nil, ref
+	}
+	if old != nil {
+		a.log.Info("media session replaces the participant's session", "meeting", c.Meeting, "account", c.Account,
+			"participant", c.Participant, "ticket", c.ID, "replaced_ticket", old.ticket, "participants", n)
+	}
+	return func() { a.close(s.id) }, nil
+}
+
+// openSession opens the session of verified, admitted claims c, an HTTP session or (end
+// set) a media one: the participant's one session in its meeting, replacing the one it held
+// (whose end is called), within the datacenter's capacity. It returns the session, the
+// number open after, the one replaced, or the refusal (not counted: the caller counts it).
+func (a *Agent) openSession(c *wire.Claims, end func()) (s *session, n int, old *session, ref *admission.Refusal) {
 	id, err := newSessionID()
 	if err != nil {
-		return nil, &admission.Refusal{Status: http.StatusInternalServerError, Code: wire.CodeInternal,
+		return nil, 0, nil, &admission.Refusal{Status: http.StatusInternalServerError, Code: wire.CodeInternal,
 			Message: "the datacenter could not open a session; try another datacenter", Cause: err}
 	}
-	s := &session{id: id, who: identity{c.Meeting, c.Account, c.Participant}, ticket: c.ID, end: end}
+	s = &session{id: id, who: identity{c.Meeting, c.Account, c.Participant}, ticket: c.ID, end: end}
 	n, old, ok := a.open(s)
 	if !ok {
-		a.metrics.admissions.WithLabelValues(wire.CodeNoCapacity).Inc()
-		return nil, &admission.Refusal{Status: http.StatusServiceUnavailable, Code: wire.CodeNoCapacity,
+		// I4: full is an explicit refusal; the client moves on to its next datacenter.
+		return nil, n, nil, &admission.Refusal{Status: http.StatusServiceUnavailable, Code: wire.CodeNoCapacity,
 			Message: fmt.Sprintf("datacenter %s is full (%d participants)", a.cfg.ID, a.capacity.Load())}
 	}
 	a.metrics.admissions.WithLabelValues(OutcomeAdmitted).Inc()
 	if old != nil {
+		// One session per participant and meeting: a replayed ticket, or a client that
+		// reconnected, takes over the session rather than adding load.
 		a.metrics.replaced.Inc()
-		a.log.Info("media session replaces the participant's session", "meeting", c.Meeting, "account", c.Account,
-			"participant", c.Participant, "ticket", c.ID, "replaced_ticket", old.ticket, "participants", n)
 		if old.end != nil {
 			old.end()
 		}
 	}
-	return func() { a.close(id) }, nil
+	return s, n, old, nil
 }
 
 // New checks cfg and returns an Agent for it.
@@ -410,31 +427,15 @@ func (a *Agent) connect(w http.ResponseWriter, r *http.Request) {
 		a.refuse(w, r, ref, c)
 		return
 	}
-	id, err := newSessionID()
-	if err != nil {
-		a.log.Error("session id", "err", err)
-		a.refuse(w, r, &admission.Refusal{Status: http.StatusInternalServerError, Code: wire.CodeInternal,
-			Message: "the datacenter could not open a session; try another datacenter", Cause: err}, c)
+	s, n, old, ref := a.openSession(c, nil)
+	if ref != nil {
+		a.refuse(w, r, ref, c)
 		return
 	}
-	s := &session{id: id, who: identity{c.Meeting, c.Account, c.Participant}, ticket: c.ID}
-	n, old, ok := a.open(s)
-	if !ok {
-		// I4: full is an explicit refusal; the client moves on to its next datacenter.
-		a.refuse(w, r, &admission.Refusal{Status: http.StatusServiceUnavailable, Code: wire.CodeNoCapacity,
-			Message: fmt.Sprintf("datacenter %s is full (%d participants)", a.cfg.ID, a.capacity.Load())}, c)
-		return
-	}
-	a.metrics.admissions.WithLabelValues(OutcomeAdmitted).Inc()
+	id := s.id
 	attrs := []any{"meeting", c.Meeting, "account", c.Account, "participant", c.Participant,
 		"lists", c.Lists(a.cfg.ID), "participant_region", c.Context.ParticipantRegion, "ticket", c.ID, "participants", n}
 	if old != nil {
-		// One session per participant and meeting: a replayed ticket, or a client that
-		// reconnected, takes over the session rather than adding load.
-		a.metrics.replaced.Inc()
-		if old.end != nil {
-			old.end()
-		}
 		a.log.Info("admitted, replacing the participant's session", append(attrs,
 			"replaced_ticket", old.ticket, "replaced_after", s.started.Sub(old.started))...)
 	} else {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -487,5 +488,57 @@ func TestSlowBodyCutOff(t *testing.T) {
 			t.Fatalf("geofence_http_timeouts_total%v = %v, want 1", labels, value(t, reg, "geofence_http_timeouts_total", labels))
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestMediaSessions: a media session (Hold, the media server's) and an HTTP session are one
+// session per participant and meeting, in either order, within the datacenter's capacity.
+func TestMediaSessions(t *testing.T) {
+	leaktest.Check(t)
+	m := loadModel(t, "testdata/small.yaml") // us-tiny: capacity 2
+	ks := newKeyServer(t)
+	a := newAgent(t, Config{ID: "us-tiny", Model: m, Keys: ks.remoteKeys(t)})
+	base := startAgent(t, a)
+	hc := testClient(t, 30*time.Second)
+	c := naClaims(m, []string{"us-tiny"}, nil)
+	c.Home, c.Account, c.Context.HostAccount = "us-tiny", "a", "a"
+	claims := func(p string) *wire.Claims { x := participantClaims(c, p); return &x }
+
+	// alice's HTTP session, then her media session: the media one replaces it.
+	httpAlice := connect(t, hc, base, ks.sign(t, *claims("alice")))
+	if httpAlice.status != http.StatusOK {
+		t.Fatalf("connect: %d %s", httpAlice.status, httpAlice.raw)
+	}
+	var ended atomic.Int32
+	releaseAlice, ref := a.Hold(claims("alice"), func() { ended.Add(1) })
+	if ref != nil {
+		t.Fatalf("hold alice: %v", ref)
+	}
+	if got := post(t, hc, base+HeartbeatPath, wire.Session{Session: httpAlice.connect.Session}); got.status != http.StatusNotFound {
+		t.Errorf("heartbeat of the replaced HTTP session: %d, want 404", got.status)
+	}
+	// bob fills the datacenter; carol is refused (I4).
+	releaseBob, ref := a.Hold(claims("bob"), func() {})
+	if ref != nil {
+		t.Fatalf("hold bob: %v", ref)
+	}
+	if _, ref := a.Hold(claims("carol"), func() {}); ref == nil || ref.Code != wire.CodeNoCapacity || ref.Status != http.StatusServiceUnavailable {
+		t.Errorf("hold carol in a full datacenter: %v, want 503 no_capacity", ref)
+	}
+	releaseBob()
+	releaseBob() // idempotent
+	if _, ref := a.Hold(claims("carol"), func() {}); ref != nil {
+		t.Errorf("hold carol after bob left: %v", ref)
+	}
+	// alice's HTTP connect again replaces her media session, whose end is called.
+	if got := connect(t, hc, base, ks.sign(t, *claims("alice"))); got.status != http.StatusOK {
+		t.Fatalf("connect again: %d %s", got.status, got.raw)
+	}
+	if n := ended.Load(); n != 1 {
+		t.Errorf("alice's media session ended %d times, want once", n)
+	}
+	releaseAlice() // her media session is gone already: the HTTP one stays
+	if n := a.Participants(); n != 2 {
+		t.Errorf("participants = %d, want alice (HTTP) and carol (media)", n)
 	}
 }
