@@ -148,8 +148,14 @@ type downTrack struct {
 	w      *writer
 	sender *webrtc.RTPSender
 
-	mu     sync.Mutex
-	bound  bool
+	// binding is what Bind negotiated, nil while unbound: read once per packet by the
+	// writer, without a lock.
+	binding atomic.Pointer[binding]
+}
+
+// binding is a downTrack's negotiated hop: its SSRC, payload type, write stream and the
+// header extensions it forwards.
+type binding struct {
 	ssrc   webrtc.SSRC
 	pt     uint8
 	out    webrtc.TrackLocalWriter
@@ -188,9 +194,7 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 			}
 		}
 	}
-	d.mu.Lock()
-	d.bound, d.ssrc, d.pt, d.out, d.extIDs = true, ctx.SSRC(), uint8(codec.PayloadType), ctx.WriteStream(), ext
-	d.mu.Unlock()
+	d.binding.Store(&binding{ssrc: ctx.SSRC(), pt: uint8(codec.PayloadType), out: ctx.WriteStream(), extIDs: ext})
 	// A subscriber starts on a key frame (DESIGN.md section 8).
 	d.up.requestKeyFrame()
 	return *codec, nil
@@ -198,9 +202,7 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 
 // Unbind is called by Pion when the track stops being sent.
 func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
-	d.mu.Lock()
-	d.bound = false
-	d.mu.Unlock()
+	d.binding.Store(nil)
 	return nil
 }
 
@@ -218,12 +220,11 @@ func (d *downTrack) enqueue(p *packet) {
 // write sends p to the subscriber with this hop's SSRC, payload type and extension ids; exts
 // is the writer's scratch space for the header extensions.
 func (d *downTrack) write(p *packet, exts []rtp.Extension) error {
-	d.mu.Lock()
-	bound, ssrc, pt, out, ids := d.bound, d.ssrc, d.pt, d.out, d.extIDs
-	d.mu.Unlock()
-	if !bound {
+	b := d.binding.Load()
+	if b == nil {
 		return nil
 	}
+	ssrc, pt, out, ids := b.ssrc, b.pt, b.out, b.extIDs
 	h := p.rtp.Header // a copy; its Extensions are replaced below, never written through
 	h.SSRC, h.PayloadType = uint32(ssrc), pt
 	h.Extensions = exts[:0]

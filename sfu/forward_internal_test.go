@@ -58,8 +58,8 @@ func newTestUp(t testing.TB) *upTrack {
 
 func bind(up *upTrack, out *fakeOut, ssrc uint32) *downTrack {
 	d := &downTrack{up: up, w: newWriter()}
-	d.bound, d.ssrc, d.pt, d.out = true, webrtc.SSRC(ssrc), 111, out
-	d.extIDs = []extMap{{from: 3, to: 5}} // the audio level, renumbered; MID is hop by hop
+	// The audio level, renumbered; MID is hop by hop.
+	d.binding.Store(&binding{ssrc: webrtc.SSRC(ssrc), pt: 111, out: out, extIDs: []extMap{{from: 3, to: 5}}})
 	up.addDown(d)
 	return d
 }
