@@ -2,6 +2,7 @@ package geo
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -75,5 +76,22 @@ func TestDistanceKm(t *testing.T) {
 				t.Errorf("not symmetric: %.6f vs %.6f", got, back)
 			}
 		})
+	}
+}
+
+// HaversineOf on points equals Haversine on their locations, so selections order DCs the
+// same either way; antipodes and coincident points included.
+func TestHaversineOfPoints(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	cases := [][2]LatLon{{{Lat: 0, Lon: 0}, {Lat: 0, Lon: 180}}, {{Lat: 90, Lon: 0}, {Lat: -90, Lon: 0}},
+		{{Lat: 51.5, Lon: -0.1}, {Lat: 51.5, Lon: -0.1}}, {{Lat: 1, Lon: 179.9}, {Lat: 1, Lon: -179.9}}}
+	for range 10000 {
+		cases = append(cases, [2]LatLon{{Lat: r.Float64()*180 - 90, Lon: r.Float64()*360 - 180}, {Lat: r.Float64()*180 - 90, Lon: r.Float64()*360 - 180}})
+	}
+	for _, c := range cases {
+		want := Haversine(c[0], c[1])
+		if got := HaversineOf(c[0].Point(), c[1].Point()); math.Abs(got-want) > 1e-12 {
+			t.Fatalf("HaversineOf(%v, %v) = %.17g, Haversine %.17g", c[0], c[1], got, want)
+		}
 	}
 }

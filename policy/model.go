@@ -53,6 +53,7 @@ type DC struct {
 	Country   geo.Country
 	Region    RegionID // derived from the country
 	Location  geo.LatLon
+	Point     geo.Point // Location on the unit sphere, for comparing distances
 	Capacity  int64
 	Media     bool
 	KMS       bool
@@ -247,7 +248,7 @@ func New(c *config.Config) (*Model, error) {
 		id := DCID(len(m.DCs))
 		m.dcByID[d.ID] = id
 		dc := DC{
-			ID: d.ID, Name: d.Name, Country: k, Region: m.countryRegion[k], Location: d.Location,
+			ID: d.ID, Name: d.Name, Country: k, Region: m.countryRegion[k], Location: d.Location, Point: d.Location.Point(),
 			Capacity: d.Capacity, Media: d.Runs(config.Media), KMS: d.Runs(config.KMS),
 			Dedicated: d.Dedicated.Value, Pos: d.Pos,
 		}

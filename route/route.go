@@ -155,13 +155,18 @@ type selector struct {
 	sides   policy.Sides
 	st      *State
 	explain *[]Exclusion // nil on the fast path
+	at      geo.Point    // p.Location on the sphere, when Located
 }
 
 func newSelector(m *policy.Model, p Participant, mt Meeting, st *State) selector {
-	return selector{m: m, p: p, mt: mt, st: st, sides: policy.Sides{
+	s := selector{m: m, p: p, mt: mt, st: st, sides: policy.Sides{
 		ParticipantRegion: p.Region, ParticipantPlan: p.Plan,
 		MeetingRegion: mt.Region, HostPlan: mt.HostPlan, Narrow: mt.Narrow,
 	}}
+	if p.Located {
+		s.at = p.Location.Point()
+	}
+	return s
 }
 
 // allowed is I1 and I3 for one DC: policy's one residency check, the one admission makes.
@@ -235,7 +240,7 @@ func (s *selector) order(list []policy.Entry, svc config.Service, buf []candidat
 			c.over = true
 			c.key = -float64(s.m.DCs[e.DC].Capacity) * (1 - u)
 		} else if s.p.Located {
-			c.key = geo.Haversine(s.p.Location, s.m.DCs[e.DC].Location)
+			c.key = geo.HaversineOf(s.at, s.m.DCs[e.DC].Point)
 		}
 		cs = append(cs, c)
 	}
@@ -332,16 +337,16 @@ func (s *selector) run(out *Selection) error {
 		return nil
 	}
 	// Key servers: nearest to the first primary (to the participant when there is none).
-	from, located := s.p.Location, s.p.Located
+	from, located := s.at, s.p.Located
 	if len(out.Primary) > 0 {
-		from, located = m.DCs[out.Primary[0]].Location, true
+		from, located = m.DCs[out.Primary[0]].Point, true
 	}
 	ks := buf[:0]
 	for i, e := range route.KMS {
 		if s.usable(e.DC, config.KMS) {
 			c := candidate{dc: e.DC, index: i}
 			if located {
-				c.key = geo.Haversine(from, m.DCs[e.DC].Location)
+				c.key = geo.HaversineOf(from, m.DCs[e.DC].Point)
 			}
 			ks = append(ks, c)
 		}
