@@ -166,8 +166,11 @@ type Core struct {
 	// media is the latest media load each DC's media server reported, by DC id, read and
 	// written under mu. Values are never changed once stored (Datacenters hands them out).
 	media map[string]*wire.MediaLoad
-	// memOnly: every store is a MemoryStore (see storeCtx).
+	// memOnly: every store is InMemory (see storeCtx).
 	memOnly bool
+	// metered: the metrics go to a registry. Without one nobody can read them, and the join
+	// path skips timing and counting.
+	metered bool
 }
 
 // builtAccount is an API account in the terms of one model, so that joins do not rebuild its
@@ -212,12 +215,13 @@ func New(cfg Config) (*Core, error) {
 		cfg.Logger = slog.Default()
 	}
 	c := &Core{cfg: cfg, store: cfg.Store, log: cfg.Logger, now: cfg.Now, accounts: map[string]*builtAccount{}, media: map[string]*wire.MediaLoad{}}
-	_, c.memOnly = cfg.Store.(*MemoryStore)
+	_, c.memOnly = cfg.Store.(InMemory)
 	for _, s := range cfg.Stores {
-		if _, ok := s.(*MemoryStore); !ok {
+		if _, ok := s.(InMemory); !ok {
 			c.memOnly = false
 		}
 	}
+	c.metered = cfg.Registry != nil
 	if ls, ok := cfg.Store.(LoadStore); ok {
 		c.loads, c.instance = ls, newID()
 		c.pending, c.kick = map[string]LoadReport{}, make(chan struct{}, 1)
@@ -323,6 +327,10 @@ type CreateMeeting struct {
 	// Host is where the host is: a meeting of an account without a home region takes the
 	// region of its host's country.
 	Host Where
+	// ID is the new meeting's id; "" (every API caller) gives a random one. A caller that
+	// chooses ids, as the simulator does so that its store finds a record by index, keeps
+	// them unique among open meetings and ValidID.
+	ID string
 }
 
 // CreateMeeting creates a meeting and returns its record.
@@ -333,6 +341,11 @@ func (c *Core) CreateMeeting(ctx context.Context, req CreateMeeting) (MeetingRec
 	case wire.ModeManaged, wire.ModeE2EE:
 	default:
 		return MeetingRecord{}, errorf(wire.CodeBadRequest, "mode %q: want %q or %q", req.Mode, wire.ModeManaged, wire.ModeE2EE)
+	}
+	if req.ID == "" {
+		req.ID = newID()
+	} else if !ValidID(req.ID) {
+		return MeetingRecord{}, errorf(wire.CodeBadRequest, "meeting id must be 1-128 letters, digits, '.', '_' or '-'")
 	}
 	m := c.Model()
 	acct, _, err := c.account(ctx, m, req.HostAccount)
@@ -345,7 +358,7 @@ func (c *Core) CreateMeeting(ctx context.Context, req CreateMeeting) (MeetingRec
 		region = m.RegionOf(req.Host.Country)
 	}
 	now := c.now()
-	rec := MeetingRecord{ID: newID(), HostAccount: acct.ID, Region: m.Regions[region].ID, Mode: req.Mode,
+	rec := MeetingRecord{ID: req.ID, HostAccount: acct.ID, Region: m.Regions[region].ID, Mode: req.Mode,
 		Created: now, Expires: now.Add(c.cfg.MeetingIdle)}
 	store, storeID, err := c.storeFor(m, region, acct.Plan)
 	if err != nil {
@@ -359,6 +372,9 @@ func (c *Core) CreateMeeting(ctx context.Context, req CreateMeeting) (MeetingRec
 		c.metrics.limits.WithLabelValues("meetings_per_account").Inc()
 		return MeetingRecord{}, errorf(wire.CodeLimit, "account %s already has %d open meetings; end some (DELETE /v1/meetings/{id}) or wait for idle ones to expire",
 			acct.ID, c.cfg.MaxMeetingsPerAccount)
+	}
+	if errors.Is(err, ErrExists) {
+		return MeetingRecord{}, errorf(wire.CodeBadRequest, "a meeting %s is open already", rec.ID)
 	}
 	if err != nil {
 		return MeetingRecord{}, c.storeError("create meeting", err)
@@ -550,6 +566,8 @@ type JoinResult struct {
 	Claims    wire.Claims
 	Model     *policy.Model
 	Placement route.Placement
+
+	lists []wire.DC // the claims' three lists, one array
 }
 
 // maxJoinAttempts bounds how often a join starts again when the model or the meeting changed
@@ -561,46 +579,57 @@ const maxJoinAttempts = 8
 // (residency_conflict, plan_conflict, no_capacity, unknown_meeting, unknown_account,
 // meeting_stale, bad_request).
 func (c *Core) Join(ctx context.Context, req JoinRequest) (*JoinResult, error) {
+	res := new(JoinResult)
+	if err := c.JoinInto(ctx, req, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// JoinInto is Join answering into res, whose lists' storage it reuses: for a caller that
+// answers joins one after another and keeps nothing of an answer once it has read it (the
+// simulator). After an error res holds nothing of use.
+func (c *Core) JoinInto(ctx context.Context, req JoinRequest, res *JoinResult) error {
 	if req.Participant == "" {
 		req.Participant = newID()
 	} else if !ValidID(req.Participant) {
-		return nil, errorf(wire.CodeBadRequest, "participant id must be 1-128 letters, digits, '.', '_' or '-'")
+		return errorf(wire.CodeBadRequest, "participant id must be 1-128 letters, digits, '.', '_' or '-'")
 	}
 	if req.PublicKey != "" {
 		if len(req.PublicKey) > 4096 {
-			return nil, errorf(wire.CodeBadRequest, "public_key is longer than 4096 characters")
+			return errorf(wire.CodeBadRequest, "public_key is longer than 4096 characters")
 		}
 		if _, err := keywrap.ParsePublicKey(req.PublicKey); err != nil {
-			return nil, errorf(wire.CodeBadRequest, "public_key: %v", err)
+			return errorf(wire.CodeBadRequest, "public_key: %v", err)
 		}
 	}
 	for range maxJoinAttempts {
-		res, err := c.joinOnce(ctx, &req)
+		err := c.joinOnce(ctx, &req, res)
 		if !errors.Is(err, errRetry) {
-			return res, err
+			return err
 		}
 	}
 	c.log.Error("join gave up: the meeting or the config kept changing", "meeting", req.Meeting)
-	return nil, &Error{Code: wire.CodeNoCapacity, Message: "the meeting is changing; retry shortly", RetryAfter: time.Second}
+	return &Error{Code: wire.CodeNoCapacity, Message: "the meeting is changing; retry shortly", RetryAfter: time.Second}
 }
 
 // errRetry: the model or the meeting record changed during the join; start again.
 var errRetry = errors.New("retry")
 
-func (c *Core) joinOnce(ctx context.Context, req *JoinRequest) (*JoinResult, error) {
+func (c *Core) joinOnce(ctx context.Context, req *JoinRequest, res *JoinResult) error {
 	m := c.Model()
 	pacct, _, err := c.account(ctx, m, req.Account)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rec, err := c.Meeting(ctx, req.Meeting)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	hostAcct, _, herr := c.account(ctx, m, rec.HostAccount)
 	mreg, okReg := m.Region(rec.Region)
 	if herr != nil || !okReg {
-		return nil, errorf(wire.CodeMeetingStale, "meeting %s refers to an account or region the current config no longer has", rec.ID)
+		return errorf(wire.CodeMeetingStale, "meeting %s refers to an account or region the current config no longer has", rec.ID)
 	}
 	p := route.Participant{Region: m.RegionOf(req.Where.Country), Plan: pacct.Plan, Location: req.Where.Location, Located: req.Where.Located}
 	rm := route.Meeting{Region: mreg, HostPlan: hostAcct.Plan, Narrow: hostAcct.Narrowing(), Home: policy.None, E2EE: rec.Mode == wire.ModeE2EE}
@@ -610,15 +639,17 @@ func (c *Core) joinOnce(ctx context.Context, req *JoinRequest) (*JoinResult, err
 
 	now := c.now()
 	extend := rec.Expires.Sub(now) < c.cfg.MeetingIdle/2
-	var (
-		pl     route.Placement
-		selErr error
-	)
+	pl := &res.Placement
+	var selErr error
 	ran := c.withLive(m, func(l *route.Live) {
 		st := l.StateFor(mreg, rm.Home, now)
-		start := time.Now()
-		selErr = route.Join(m, p, rm, st, &pl)
-		c.metrics.selection.Observe(time.Since(start).Seconds())
+		if c.metered {
+			start := time.Now()
+			selErr = route.Join(m, p, rm, st, pl)
+			c.metrics.selection.Observe(time.Since(start).Seconds())
+		} else {
+			selErr = route.Join(m, p, rm, st, pl)
+		}
 		// When the record need not change, count the placement in the same critical section
 		// as the selection, so that a burst of joins spreads.
 		if selErr == nil && pl.Home == rm.Home && !extend {
@@ -626,10 +657,10 @@ func (c *Core) joinOnce(ctx context.Context, req *JoinRequest) (*JoinResult, err
 		}
 	})
 	if !ran {
-		return nil, errRetry // the config changed: select on the new model
+		return errRetry // the config changed: select on the new model
 	}
 	if selErr != nil {
-		return nil, c.refuse(ctx, m, p, rec, req, pacct.ID, hostAcct, selErr)
+		return c.refuse(ctx, m, p, rec, req, pacct.ID, hostAcct, selErr)
 	}
 	if pl.Home != rm.Home || extend {
 		rec.Home = m.DCs[pl.Home].ID
@@ -638,13 +669,13 @@ func (c *Core) joinOnce(ctx context.Context, req *JoinRequest) (*JoinResult, err
 		rec, err = c.storeOf(&rec).UpdateMeeting(sctx, rec)
 		cancel()
 		if errors.Is(err, ErrConflict) {
-			return nil, errRetry // another join moved the home first: follow it
+			return errRetry // another join moved the home first: follow it
 		}
 		if errors.Is(err, ErrNotFound) {
-			return nil, errorf(wire.CodeUnknownMeeting, "meeting %q ended", req.Meeting)
+			return errorf(wire.CodeUnknownMeeting, "meeting %q ended", req.Meeting)
 		}
 		if err != nil {
-			return nil, c.storeError("update meeting", err)
+			return c.storeError("update meeting", err)
 		}
 		if pl.Rehomed {
 			c.metrics.rehomes.Inc()
@@ -653,10 +684,13 @@ func (c *Core) joinOnce(ctx context.Context, req *JoinRequest) (*JoinResult, err
 		c.withLive(m, func(l *route.Live) { l.Place(pl.First) })
 	}
 
-	// The claims are built in the result (one allocation, not a copy), and the three lists
-	// share one allocation.
-	res := &JoinResult{Model: m, Placement: pl}
-	lists := make([]wire.DC, 0, len(pl.Primary)+len(pl.Secondary)+len(pl.KMS))
+	// The claims are built in the result, and the three lists share one array, the
+	// result's (reused by JoinInto).
+	res.Model = m
+	if n := len(pl.Primary) + len(pl.Secondary) + len(pl.KMS); cap(res.lists) < n {
+		res.lists = make([]wire.DC, 0, n)
+	}
+	lists := res.lists[:0]
 	claims := &res.Claims
 	*claims = wire.Claims{
 		Meeting: rec.ID, Participant: req.Participant, Account: pacct.ID, Mode: rec.Mode,
@@ -686,14 +720,16 @@ func (c *Core) joinOnce(ctx context.Context, req *JoinRequest) (*JoinResult, err
 		d := &JoinDecision{Time: now, Model: m, Meeting: rec.ID, Account: pacct.ID, Participant: req.Participant,
 			Where: req.Where, Context: claims.Context, Claims: claims}
 		if err := c.cfg.Decisions.JoinDecided(ctx, d); err != nil {
-			return nil, c.evidenceUnavailable(rec.Region, err)
+			return c.evidenceUnavailable(rec.Region, err)
 		}
 	}
-	if len(pl.Secondary) > 0 {
-		c.metrics.secondaries.Add(float64(len(pl.Secondary)))
+	if c.metered {
+		if len(pl.Secondary) > 0 {
+			c.metrics.secondaries.Add(float64(len(pl.Secondary)))
+		}
+		c.metrics.joins.WithLabelValues(rec.Region, "ok").Inc()
 	}
-	c.metrics.joins.WithLabelValues(rec.Region, "ok").Inc()
-	return res, nil
+	return nil
 }
 
 // evidenceUnavailable is the answer to a join whose decision the evidence log could not take

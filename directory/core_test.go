@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -407,5 +408,40 @@ func TestMeetingsGoToTheirRegionsStore(t *testing.T) {
 	}
 	if china.Len() != 0 {
 		t.Errorf("a refused meeting reached a store: %d", china.Len())
+	}
+}
+
+// A caller may name its meetings; a bad or taken name is refused as a bad request, and
+// JoinInto answers as Join does while reusing the result's storage.
+func TestChosenMeetingIDsAndJoinInto(t *testing.T) {
+	ctx := context.Background()
+	c, _ := newCore(t, loadModel(t, world(t)), nil)
+	reportAll(t, c, 0, true)
+	rec, err := c.CreateMeeting(ctx, directory.CreateMeeting{ID: "m1-1", HostAccount: "acme"})
+	if err != nil || rec.ID != "m1-1" {
+		t.Fatalf("create m1-1 = %+v, %v", rec, err)
+	}
+	if _, err := c.CreateMeeting(ctx, directory.CreateMeeting{ID: "m1-1", HostAccount: "acme"}); code(err) != wire.CodeBadRequest {
+		t.Errorf("second create of m1-1: %v, want %s", err, wire.CodeBadRequest)
+	}
+	if _, err := c.CreateMeeting(ctx, directory.CreateMeeting{ID: "no spaces", HostAccount: "acme"}); code(err) != wire.CodeBadRequest {
+		t.Errorf("create with an invalid id: %v, want %s", err, wire.CodeBadRequest)
+	}
+	want, err := c.Join(ctx, directory.JoinRequest{Meeting: rec.ID, Account: "acme", Participant: "p1", Where: where("US")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res directory.JoinResult
+	for i := range 3 {
+		if err := c.JoinInto(ctx, directory.JoinRequest{Meeting: rec.ID, Account: "acme", Participant: "p1", Where: where("US")}, &res); err != nil {
+			t.Fatal(err)
+		}
+		res.Claims.Revision, want.Claims.Revision = 0, 0
+		if !reflect.DeepEqual(res.Claims, want.Claims) || res.Placement.First != want.Placement.First {
+			t.Fatalf("JoinInto #%d = %+v, want Join's %+v", i, res.Claims, want.Claims)
+		}
+	}
+	if err := c.JoinInto(ctx, directory.JoinRequest{Meeting: "m9-9", Account: "acme", Where: where("US")}, &res); code(err) != wire.CodeUnknownMeeting {
+		t.Errorf("JoinInto an unknown meeting: %v", err)
 	}
 }

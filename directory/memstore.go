@@ -20,7 +20,10 @@ type MemoryStore struct {
 	accounts map[string]AccountRecord
 }
 
-var _ Store = (*MemoryStore)(nil)
+var _ InMemory = (*MemoryStore)(nil)
+
+// InMemory marks MemoryStore as a store whose calls never wait.
+func (*MemoryStore) InMemory() {}
 
 // NewMemoryStore returns an empty store.
 func NewMemoryStore() *MemoryStore {

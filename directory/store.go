@@ -42,6 +42,15 @@ type Store interface {
 	DeleteAccount(ctx context.Context, id string) error
 }
 
+// InMemory is implemented by a Store whose calls never wait: it holds its data in this
+// process's memory (MemoryStore, the simulator's). The core does not bound its calls with
+// Config.StoreTimeout, which for millions of calls would cost more than the calls.
+type InMemory interface {
+	Store
+	// InMemory marks the store; it does nothing.
+	InMemory()
+}
+
 // Errors of a Store, matched with errors.Is.
 var (
 	ErrNotFound = errors.New("not found")
