@@ -2,6 +2,8 @@ package sim_test
 
 import (
 	"context"
+	"os"
+	"strconv"
 	"testing"
 
 	"github.com/geofence/geofence/sim"
@@ -17,7 +19,7 @@ func BenchmarkAprilDay(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sc.Multiplier = 0.001
+	sc.Multiplier = benchScale()
 	b.ReportAllocs()
 	var joins int64
 	for b.Loop() {
@@ -29,4 +31,11 @@ func BenchmarkAprilDay(b *testing.B) {
 	}
 	b.ReportMetric(float64(joins), "joins/op")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(joins), "ns/join")
+}
+
+func benchScale() float64 {
+	if v, err := strconv.ParseFloat(os.Getenv("SIM_BENCH_SCALE"), 64); err == nil && v > 0 {
+		return v
+	}
+	return 0.001
 }

@@ -117,25 +117,24 @@ type region struct {
 
 type meeting struct {
 	id      string
-	pending int32 // participants not yet gone
+	gen     uint32 // the slot's reuses: its meeting ids are meetingID(slot, gen)
+	pending int32  // participants not yet gone
 	acct    int16
 	region  int16 // host's scenario region
 	home    int32 // sim DC index, -1 before the first join
 }
 
+// participant is the directory side's view of a participant slot (the demand side assigns
+// slots).
 type participant struct {
 	meeting int32
 	country geo.Country
 	point   int32 // index into sim.points
 	region  int16 // scenario region
-	gen     uint16
 	dc      int32 // sim DC index where it is, -1 when not placed
 	leaveAt int64
-	stay    int64 // drawn when the meeting starts
-	at      int64 // when it first joins
-	next    int32 // the meeting's participants, while it starts
-	alive   bool
-	rejoin  bool
+	alive   bool // from its meeting's start until it is gone
+	rejoin  bool // dropped by a DC that went down, reconnecting
 }
 
 type sim struct {
@@ -146,10 +145,15 @@ type sim struct {
 	now   int64 // ns since start
 	start time.Time
 	rng   *rand.Rand
-	// jitter is a second source for what depends on the directory's answers (rejoins), so
-	// that rng's draws, the demand, do not.
+	// jitter is the random source of what depends on the directory's answers (rejoins):
+	// the demand's is the demand side's own.
 	jitter *rand.Rand
-	q      *queue
+	// rejoins are the reconnections scheduled after DCs went down, a min-heap by (at, seq),
+	// played between the demand's orders.
+	rejoins []event
+	rseq    uint64
+	// createErr is the answer to the meeting whose participants' orders are being read.
+	createErr error
 
 	dcs       []dcInfo
 	dcIndex   map[string]int32
@@ -161,12 +165,10 @@ type sim struct {
 	regions   []region
 	regionIdx map[string]int // scenario region by model region id
 	accounts  []account
-	meetings  []meeting
-	freeM     []int32
-	parts     []participant
-	freeP     []int32
-	pids      []string     // participant ids by slot
-	points    []geo.LatLon // where participants are: centroids and the scenario's points
+	meetings  []meeting     // by the demand side's meeting slot
+	parts     []participant // by the demand side's participant slot
+	pids      []string      // participant ids by slot
+	points    []geo.LatLon  // where participants are: centroids and the scenario's points
 	sizeMean  float64
 
 	intended map[intentKey]int32
@@ -183,6 +185,8 @@ type sim struct {
 	sharded  bool
 	shardDCs []policy.Set // by scenario region: the DCs its meetings can use
 	progress func(at time.Time, joins int64)
+
+	res directory.JoinResult // the answer of the join at hand, its storage reused
 
 	acc   accum
 	rows  []Minute
@@ -205,9 +209,9 @@ func newSim(opts Options) (*sim, error) {
 	}
 	sc := opts.Scenario
 	s := &sim{opts: opts, sc: sc, model: opts.Model, start: sc.Start, dcIndex: map[string]int32{},
-		rng: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)), jitter: rand.New(rand.NewPCG(opts.Seed^0x5851f42d4c957f2d, opts.Seed)), q: newQueue(sc.Duration),
+		jitter:    rand.New(rand.NewPCG(opts.Seed^0x5851f42d4c957f2d, opts.Seed)),
 		regionIdx: map[string]int{}, intended: map[intentKey]int32{}, admitted: map[admitKey][]uint8{}, unfenced: map[*policy.Model]*policy.Model{}}
-	core, err := directory.New(directory.Config{Model: opts.Model, MaxMeetingsPerAccount: -1,
+	core, err := directory.New(directory.Config{Model: opts.Model, Store: newMeetingTable(), MaxMeetingsPerAccount: -1,
 		StaleAfter: max(directory.DefaultStaleAfter, 3*sc.ReportInterval),
 		Now:        func() time.Time { return s.start.Add(time.Duration(s.now)) },
 		Logger:     slog.New(slog.DiscardHandler)})
@@ -405,60 +409,100 @@ func (s *sim) bind() error {
 	return nil
 }
 
-func (s *sim) run(ctx context.Context) error {
-	end := int64(s.sc.Duration)
-	s.q.push(0, evReport, 0, 0)
-	for i, e := range s.sc.Events {
-		s.q.push(int64(e.At), evScenario, int32(i), 0)
+// run runs the demand side on a goroutine of its own and plays its orders.
+func (s *sim) run(parent context.Context) error {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	d := newDemand(s)
+	derr := make(chan error, 1)
+	go func() { derr <- d.run(ctx) }()
+	err := s.consume(ctx, d.ch, d.back)
+	cancel()
+	for range d.ch { // let the demand side end
 	}
-	s.q.push(0, evMinute, 0, 0)
-	for n := 0; ; n++ {
-		if n&0xffff == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		e, ok := s.q.pop()
-		if !ok || e.at > end {
-			break
-		}
-		s.now = e.at
-		s.acc.events++
-		switch e.kind {
-		case evReport:
-			s.report()
-			if next := e.at + int64(s.sc.ReportInterval); next < end {
-				s.q.push(next, evReport, 0, 0)
+	if e := <-derr; err == nil && e != nil && !errors.Is(e, context.Canceled) {
+		err = e
+	}
+	if err == nil && parent.Err() != nil {
+		err = parent.Err()
+	}
+	return err
+}
+
+// consume plays the demand's orders against the core, in order, with the reconnections
+// after DC failures between them.
+func (s *sim) consume(ctx context.Context, in <-chan []order, back chan<- []order) error {
+	end := int64(s.sc.Duration)
+	n := 0
+	for batch := range in {
+		for i := range batch {
+			o := &batch[i]
+			for len(s.rejoins) > 0 && s.rejoins[0].at < o.at {
+				s.rejoin(ctx)
 			}
-		case evMinute:
-			if e.at > 0 {
-				s.closeMinute()
-				if s.progress != nil && len(s.rows)%60 == 0 {
-					s.progress(s.start.Add(time.Duration(e.at)), s.acc.totJoins)
+			if n++; n&0xffff == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			s.now = o.at
+			if o.kind != evPart {
+				s.acc.events++
+			}
+			switch o.kind {
+			case evReport:
+				s.report()
+			case evMinute:
+				if o.at > 0 {
+					s.closeMinute()
+					if s.progress != nil && len(s.rows)%60 == 0 {
+						s.progress(s.start.Add(time.Duration(o.at)), s.acc.totJoins)
+					}
+				}
+				if o.at >= end {
+					return nil
+				}
+			case evScenario:
+				if err := s.scenarioEvent(s.sc.Events[o.idx]); err != nil {
+					return err
+				}
+			case evMeeting:
+				s.startMeeting(o)
+			case evPart:
+				s.part(o)
+			case evJoin:
+				if p := &s.parts[o.idx]; p.alive && p.dc < 0 && !p.rejoin {
+					s.join(ctx, o.idx)
+				}
+			case evLeave:
+				// A participant reconnecting when its time is up is gone when it tries.
+				if p := &s.parts[o.idx]; p.alive && p.dc >= 0 {
+					s.leave(o.idx)
 				}
 			}
-			if e.at < end {
-				s.arrivals(e.at)
-				s.q.push(e.at+int64(time.Minute), evMinute, 0, 0)
-			} else {
-				return nil
-			}
-		case evScenario:
-			if err := s.scenarioEvent(s.sc.Events[e.idx]); err != nil {
-				return err
-			}
-		case evMeeting:
-			s.startMeeting(e.idx)
-		case evJoin:
-			s.join(ctx, e.idx)
-		case evLeave:
-			if p := &s.parts[e.idx]; p.alive && p.gen == e.gen {
-				s.leave(e.idx)
-			}
 		}
+		select {
+		case back <- batch:
+		default:
+		}
+	}
+	for len(s.rejoins) > 0 && s.rejoins[0].at <= end {
+		s.rejoin(ctx)
 	}
 	if len(s.rows) == 0 || s.acc.dirty || s.sharded {
 		s.closeMinute()
 	}
 	return nil
+}
+
+// rejoin plays the next reconnection.
+func (s *sim) rejoin(ctx context.Context) {
+	e := s.rejoins[0]
+	n := len(s.rejoins) - 1
+	s.rejoins[0] = s.rejoins[n]
+	s.rejoins = s.rejoins[:n]
+	down(s.rejoins, 0)
+	s.now = e.at
+	s.acc.events++
+	s.join(ctx, e.idx)
 }
 
 // report is every DC agent's load report.
@@ -540,185 +584,56 @@ func (s *sim) drop(x int32) {
 			s.tracef("drop,%s,p%d,%s", s.meetings[p.meeting].id, i, s.dcs[x].ID)
 		}
 		p.dc = -1
-		p.gen++
 		p.rejoin = true
 		s.acc.dropped++
 		at := s.now + delay
 		if delay > 0 {
 			at += s.jitter.Int64N(delay) // spread the reconnect storm over a second delay
 		}
-		s.q.push(at, evJoin, int32(i), p.gen)
+		s.rejoins = append(s.rejoins, event{at: at, seq: s.rseq, idx: int32(i), kind: evJoin})
+		s.rseq++
+		up(s.rejoins, len(s.rejoins)-1)
 	}
 }
 
-// arrivals schedules the meetings that start in the minute from t.
-func (s *sim) arrivals(t int64) {
-	minute := float64(time.Minute)
-	mult := s.sc.MultiplierAt(time.Duration(t))
-	at := s.start.Add(time.Duration(t))
-	for ri := range s.regions {
-		r := &s.regions[ri]
-		if r.curveSum == 0 || r.sc.Joins == 0 || mult == 0 || s.active != nil && !s.active[ri] {
-			continue
-		}
-		h := at.In(r.sc.Timezone).Hour()
-		joinsPerMinute := r.sc.Joins * r.sc.Curve[h] / r.curveSum / 60
-		lambda := joinsPerMinute * mult / s.sizeMean
-		var n int
-		if s.sc.Meetings.Arrivals == scenario.Even {
-			r.carry += lambda
-			n = int(r.carry)
-			r.carry -= float64(n)
-			for i := range n {
-				s.newMeeting(ri, t+int64((float64(i)+0.5)*minute/float64(n)))
-			}
-			continue
-		}
-		n = poisson(s.rng, lambda)
-		times := make([]int64, n)
-		for i := range times {
-			times[i] = t + s.rng.Int64N(int64(time.Minute))
-		}
-		slices.Sort(times)
-		for _, x := range times {
-			s.newMeeting(ri, x)
-		}
-	}
-}
-
-func (s *sim) newMeeting(ri int, at int64) {
-	var i int32
-	if n := len(s.freeM); n > 0 {
-		i, s.freeM = s.freeM[n-1], s.freeM[:n-1]
-	} else {
-		i = int32(len(s.meetings))
+// startMeeting creates the meeting of o in the core; its participants' orders follow.
+func (s *sim) startMeeting(o *order) {
+	i := o.idx
+	for int(i) >= len(s.meetings) {
 		s.meetings = append(s.meetings, meeting{})
 	}
-	r := &s.regions[ri]
-	s.meetings[i] = meeting{acct: int16(r.hosts[pick(s.rng, r.hweights)]), region: int16(ri), home: -1}
-	s.q.push(at, evMeeting, i, 0)
-}
-
-func (s *sim) startMeeting(i int32) {
+	s.meetings[i] = meeting{gen: o.gen, acct: o.acct, region: o.region, home: -1}
 	mt := &s.meetings[i]
-	r := &s.regions[mt.region]
 	mode := wire.ModeManaged
-	if f := s.sc.Meetings.E2EE; f > 0 && s.rng.Float64() < f {
+	if o.e2ee {
 		mode = wire.ModeE2EE
 	}
-	hi := pick(s.rng, r.cweights)
-	host := r.countries[hi]
-	hostAt := s.points[r.points[hi][0]]
-	n := s.size()
+	host, hostAt := o.country, s.points[o.point]
 	s.acc.meetings++
-	// Every draw of the meeting is made before the directory answers anything, so that the
-	// demand of a seed is the same whatever the config does with it (--compare).
-	first := int32(-1)
-	spread := float64(s.sc.Meetings.JoinSpread)
-	for k := range n {
-		ri, ci := int(mt.region), hi
-		if k > 0 {
-			if f := s.sc.Meetings.CrossRegion; f > 0 && len(s.regions) > 1 && s.rng.Float64() < f {
-				ri = s.otherRegion(ri)
-			}
-			ci = pick(s.rng, s.regions[ri].cweights)
-		}
-		c, pts := s.regions[ri].countries[ci], s.regions[ri].points[ci]
-		pt := pts[0]
-		if len(pts) > 1 {
-			pt = pts[s.rng.IntN(len(pts))]
-		}
-		var off int64
-		if k > 0 && spread > 0 {
-			off = int64(s.rng.ExpFloat64() * spread)
-		}
-		var pi int32
-		if m := len(s.freeP); m > 0 {
-			pi, s.freeP = s.freeP[m-1], s.freeP[:m-1]
-		} else {
-			pi = int32(len(s.parts))
-			s.parts = append(s.parts, participant{})
-		}
-		s.parts[pi] = participant{meeting: i, country: c, point: pt, region: int16(ri), dc: -1, alive: true,
-			gen: s.parts[pi].gen + 1, stay: s.stay(), next: first, at: s.now + off}
-		first = pi
-	}
-	rec, err := s.core.CreateMeeting(context.Background(), directory.CreateMeeting{HostAccount: s.accounts[mt.acct].id, Mode: mode,
+	rec, err := s.core.CreateMeeting(context.Background(), directory.CreateMeeting{ID: meetingID(i, mt.gen), HostAccount: s.accounts[mt.acct].id, Mode: mode,
 		Host: directory.Where{Country: host, Location: hostAt, Located: true}})
 	if err == nil {
-		mt.id, mt.pending = rec.ID, int32(n)
+		mt.id, mt.pending = rec.ID, o.size
 	}
+	s.createErr = err
 	if s.trace != nil {
 		s.tracef("create,%s,%s,%s,%s,%s,%s", rec.ID, s.accounts[mt.acct].id, host.Code(), latLon(hostAt), mode, outcome(err, rec.Region))
 	}
-	for pi := first; pi >= 0; {
-		p := &s.parts[pi]
-		next := p.next
-		if err != nil {
-			// Every participant of a meeting that cannot be created is refused with its code.
-			s.acc.joins++
-			s.acc.region(int(p.region)).joins++
-			s.refused(int(p.region), err)
-			p.alive = false
-			s.freeP = append(s.freeP, pi)
-		} else {
-			s.q.push(p.at, evJoin, pi, 0)
-		}
-		pi = next
-	}
-	if err != nil {
-		s.freeM = append(s.freeM, i)
-	}
 }
 
-// otherRegion picks a region other than ri, weighted by the regions' joins.
-func (s *sim) otherRegion(ri int) int {
-	total := 0.0
-	for j := range s.regions {
-		if j != ri {
-			total += s.regions[j].sc.Joins
-		}
+// part takes in a participant of the meeting just started: it joins at its own time, or,
+// when the meeting could not be created, is refused now with the meeting's code.
+func (s *sim) part(o *order) {
+	for int(o.idx) >= len(s.parts) {
+		s.parts = append(s.parts, participant{})
 	}
-	if total == 0 {
-		return ri
+	s.parts[o.idx] = participant{meeting: o.meeting, country: o.country, point: o.point, region: o.region, dc: -1,
+		leaveAt: o.leaveAt, alive: s.createErr == nil}
+	if s.createErr != nil {
+		s.acc.joins++
+		s.acc.region(int(o.region)).joins++
+		s.refused(int(o.region), s.createErr)
 	}
-	x := s.rng.Float64() * total
-	for j := range s.regions {
-		if j == ri {
-			continue
-		}
-		if x -= s.regions[j].sc.Joins; x < 0 {
-			return j
-		}
-	}
-	return ri
-}
-
-func (s *sim) size() int {
-	mm := &s.sc.Meetings
-	if mm.SizeDist == scenario.Fixed || mm.SizeMean <= 1 {
-		return int(s.sizeMean)
-	}
-	// 1 + a geometric count with mean SizeMean-1, capped.
-	p := 1 / mm.SizeMean
-	n := 1 + int(math.Floor(math.Log(1-s.rng.Float64())/math.Log(1-p)))
-	return min(max(n, 1), mm.SizeMax)
-}
-
-func (s *sim) stay() int64 {
-	mm := &s.sc.Meetings
-	mean := float64(mm.StayMean)
-	var v float64
-	switch mm.StayDist {
-	case scenario.Fixed:
-		v = mean
-	case scenario.Exponential:
-		v = s.rng.ExpFloat64() * mean
-	default:
-		mu := math.Log(mean) - mm.StaySigma*mm.StaySigma/2
-		v = math.Exp(mu + mm.StaySigma*s.rng.NormFloat64())
-	}
-	return int64(min(max(v, float64(time.Second)), float64(mm.MaxStay)))
 }
 
 func (s *sim) join(ctx context.Context, pi int32) {
@@ -744,7 +659,8 @@ func (s *sim) join(ctx context.Context, pi int32) {
 	}
 	// Made for each join: a string kept per slot would be read cold from all over the heap.
 	pid := "p" + strconv.Itoa(int(pi))
-	res, err := s.core.Join(ctx, directory.JoinRequest{Meeting: mt.id, Account: acct, Participant: pid, Where: where})
+	res := &s.res
+	err := s.core.JoinInto(ctx, directory.JoinRequest{Meeting: mt.id, Account: acct, Participant: pid, Where: where}, res)
 	if s.trace != nil {
 		at := latLon(s.points[p.point])
 		if err != nil {
@@ -783,15 +699,7 @@ func (s *sim) join(ctx context.Context, pi int32) {
 	if want := s.intendedDC(m, p, mt, preHome); want != x {
 		s.acc.spill(want, x, int(p.region))
 	}
-	if !p.rejoin {
-		p.leaveAt = s.now + p.stay
-	}
-	p.rejoin = false
-	if p.leaveAt > s.now {
-		s.q.push(p.leaveAt, evLeave, pi, p.gen)
-	} else {
-		s.leave(pi)
-	}
+	p.rejoin = false // its leave comes from the demand side at leaveAt
 }
 
 // recheck is the admission every DC of the ticket would make (I1): the media servers for the
@@ -998,15 +906,12 @@ func (s *sim) leave(pi int32) {
 func (s *sim) gone(pi int32) {
 	p := &s.parts[pi]
 	p.alive, p.dc = false, -1
-	mi := p.meeting
-	s.freeP = append(s.freeP, pi)
-	mt := &s.meetings[mi]
+	mt := &s.meetings[p.meeting]
 	if mt.pending--; mt.pending == 0 {
 		s.core.EndMeeting(context.Background(), mt.id)
 		if s.trace != nil {
 			s.tracef("end,%s", mt.id)
 		}
-		s.freeM = append(s.freeM, mi)
 	}
 }
 

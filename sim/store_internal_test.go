@@ -1,0 +1,88 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/geofence/geofence/directory"
+)
+
+func TestMeetingIDs(t *testing.T) {
+	for _, c := range []struct {
+		slot int32
+		gen  uint32
+	}{{0, 0}, {7, 1}, {1<<31 - 1, 1<<32 - 1}} {
+		id := meetingID(c.slot, c.gen)
+		if !directory.ValidID(id) {
+			t.Errorf("meetingID(%d, %d) = %q, not a valid id", c.slot, c.gen, id)
+		}
+		s, g, ok := parseMeetingID(id)
+		if !ok || s != c.slot || g != c.gen {
+			t.Errorf("parseMeetingID(%q) = %d, %d, %v; want %d, %d", id, s, g, ok, c.slot, c.gen)
+		}
+	}
+	for _, id := range []string{"", "m", "m1", "m1-", "m-1", "x1-1", "m1-1-1", "m1-a", "ma-1", "m2147483648-1", "m1-4294967296", "m99999999999999999999-1"} {
+		if s, g, ok := parseMeetingID(id); ok {
+			t.Errorf("parseMeetingID(%q) = %d, %d, ok; want refused", id, s, g)
+		}
+	}
+}
+
+// The simulator's meeting store keeps the Store contract the core relies on.
+func TestMeetingTable(t *testing.T) {
+	ctx := context.Background()
+	tb := newMeetingTable()
+	now := time.Date(2020, 4, 1, 0, 0, 0, 0, time.UTC)
+	rec := directory.MeetingRecord{ID: meetingID(3, 1), HostAccount: "acme", Region: "eu", Expires: now.Add(time.Hour)}
+	if _, err := tb.CreateMeeting(ctx, directory.MeetingRecord{ID: "zzz", HostAccount: "acme"}, 0); err == nil {
+		t.Error("a foreign id was stored")
+	}
+	got, err := tb.CreateMeeting(ctx, rec, 1)
+	if err != nil || got.Revision == 0 {
+		t.Fatalf("create = %+v, %v", got, err)
+	}
+	if _, err := tb.CreateMeeting(ctx, rec, 0); !errors.Is(err, directory.ErrExists) {
+		t.Errorf("second create of the slot: %v, want ErrExists", err)
+	}
+	if _, err := tb.CreateMeeting(ctx, directory.MeetingRecord{ID: meetingID(4, 1), HostAccount: "acme"}, 1); !errors.Is(err, directory.ErrLimit) {
+		t.Errorf("create over the per-host bound: %v, want ErrLimit", err)
+	}
+	if _, err := tb.Meeting(ctx, meetingID(3, 2)); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("another generation of the slot: %v, want ErrNotFound", err)
+	}
+	read, err := tb.Meeting(ctx, rec.ID)
+	if err != nil || read != got {
+		t.Fatalf("read = %+v, %v; want %+v", read, err, got)
+	}
+	read.Home = "dc-1"
+	upd, err := tb.UpdateMeeting(ctx, read)
+	if err != nil || upd.Revision <= got.Revision || upd.Home != "dc-1" {
+		t.Fatalf("update = %+v, %v", upd, err)
+	}
+	if _, err := tb.UpdateMeeting(ctx, read); !errors.Is(err, directory.ErrConflict) {
+		t.Errorf("update at an old revision: %v, want ErrConflict", err)
+	}
+	if err := tb.DeleteMeeting(ctx, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.DeleteMeeting(ctx, rec.ID); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("second delete: %v, want ErrNotFound", err)
+	}
+	if _, err := tb.CreateMeeting(ctx, directory.MeetingRecord{ID: meetingID(4, 1), HostAccount: "acme", Expires: now.Add(-time.Second)}, 1); err != nil {
+		t.Errorf("create after the delete freed the host's bound: %v", err)
+	}
+	if _, err := tb.CreateMeeting(ctx, directory.MeetingRecord{ID: meetingID(3, 2), HostAccount: "globex", Expires: now.Add(time.Hour)}, 0); err != nil {
+		t.Errorf("reuse of a freed slot: %v", err)
+	}
+	if n, err := tb.ExpireMeetings(ctx, now); n != 1 || err != nil {
+		t.Errorf("expire = %d, %v; want 1", n, err)
+	}
+	if _, err := tb.Meeting(ctx, meetingID(4, 1)); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("expired meeting: %v, want ErrNotFound", err)
+	}
+	if _, err := tb.Meeting(ctx, meetingID(3, 2)); err != nil {
+		t.Errorf("open meeting after the expiry: %v", err)
+	}
+}
