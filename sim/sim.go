@@ -9,10 +9,12 @@
 // Every placement is re-checked with the admission code the media and key servers run
 // (package admission): a residency violation is a bug, reported as one.
 //
-// It is deterministic for a seed, on any number of cores: one random source consumed in event
-// order, events ordered by time and then by the order they were scheduled. Groups of regions
-// that cannot affect each other run on goroutines of their own, each with its own core and
-// source, and are merged per minute (see shard.go). It is not a load generator for a real
+// It is deterministic for a seed, on any number of cores: events are ordered by time and then
+// by the order they were scheduled, and two random sources are consumed in that order, one for
+// the demand and one for what depends on the directory's answers (reconnections). The demand
+// is drawn on a goroutine of its own and played against the core on another (demand.go).
+// Groups of regions that cannot affect each other run as simulations of their own, each with
+// its own core and sources, and are merged per minute (see shard.go). It is not a load generator for a real
 // directory (that is `geofence loadtest`), and it does not model media or bridges' bandwidth.
 package sim
 
