@@ -379,8 +379,10 @@ func (c *Core) CreateMeeting(ctx context.Context, req CreateMeeting) (MeetingRec
 	if err != nil {
 		return MeetingRecord{}, c.storeError("create meeting", err)
 	}
-	c.metrics.meetings.WithLabelValues("created").Inc()
-	c.log.Info("meeting created", "meeting", rec.ID, "host_account", rec.HostAccount, "region", rec.Region, "mode", rec.Mode)
+	c.metrics.created.Inc()
+	if c.log.Enabled(ctx, slog.LevelInfo) { // the arguments cost an allocation each
+		c.log.Info("meeting created", "meeting", rec.ID, "host_account", rec.HostAccount, "region", rec.Region, "mode", rec.Mode)
+	}
 	return rec, nil
 }
 
@@ -448,8 +450,10 @@ func (c *Core) EndMeeting(ctx context.Context, id string) error {
 	if err != nil {
 		return c.storeError("end meeting", err)
 	}
-	c.metrics.meetings.WithLabelValues("ended").Inc()
-	c.log.Info("meeting ended", "meeting", id)
+	c.metrics.ended.Inc()
+	if c.log.Enabled(ctx, slog.LevelInfo) {
+		c.log.Info("meeting ended", "meeting", id)
+	}
 	return nil
 }
 
@@ -642,7 +646,7 @@ func (c *Core) joinOnce(ctx context.Context, req *JoinRequest, res *JoinResult) 
 	pl := &res.Placement
 	var selErr error
 	ran := c.withLive(m, func(l *route.Live) {
-		st := l.StateFor(mreg, rm.Home, now)
+		st := l.State(now)
 		if c.metered {
 			start := time.Now()
 			selErr = route.Join(m, p, rm, st, pl)

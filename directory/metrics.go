@@ -13,6 +13,8 @@ type metrics struct {
 	rehomes     prometheus.Counter
 	reports     *prometheus.CounterVec
 	meetings    *prometheus.CounterVec
+	created     prometheus.Counter // meetings{event="created"}, resolved once: it is counted per meeting
+	ended       prometheus.Counter // meetings{event="ended"}
 	limits      *prometheus.CounterVec
 	storeErrors *prometheus.CounterVec
 }
@@ -51,6 +53,7 @@ func newMetrics(c *Core, reg prometheus.Registerer) (*metrics, error) {
 	for _, ev := range []string{"created", "ended", "expired"} {
 		m.meetings.WithLabelValues(ev)
 	}
+	m.created, m.ended = m.meetings.WithLabelValues("created"), m.meetings.WithLabelValues("ended")
 	if reg == nil {
 		return m, nil
 	}

@@ -19,8 +19,12 @@ type Live struct {
 	model      *policy.Model
 	staleAfter time.Duration
 	dcs        []LiveDC
-	down       []bool    // route's view, refreshed by State and StateFor
-	util       []float64 // likewise
+	// Route's view, kept current: util by Report and Place, down by Report and, when a
+	// report goes stale, by the first State after its deadline (recheck). So a join's cost
+	// does not grow with the number of DCs in the world.
+	down    []bool
+	util    []float64
+	recheck time.Time // the earliest deadline of a report still fresh; zero: none
 }
 
 // LiveDC is what is known of one datacenter.
@@ -34,10 +38,9 @@ type LiveDC struct {
 // NewLive returns the live state of model m in which no DC has reported yet (every DC is
 // down). staleAfter must be positive.
 func NewLive(m *policy.Model, staleAfter time.Duration) *Live {
-	return &Live{
-		model: m, staleAfter: staleAfter,
-		dcs: make([]LiveDC, len(m.DCs)), down: make([]bool, len(m.DCs)), util: make([]float64, len(m.DCs)),
-	}
+	l := &Live{model: m, staleAfter: staleAfter, dcs: make([]LiveDC, len(m.DCs))}
+	l.rebuild(time.Time{})
+	return l
 }
 
 // Model is the model the live state is indexed by.
@@ -53,49 +56,74 @@ func (l *Live) Rebase(m *policy.Model) {
 		}
 	}
 	l.model, l.dcs = m, dcs
-	l.down, l.util = make([]bool, len(m.DCs)), make([]float64, len(m.DCs))
+	l.rebuild(time.Time{})
+}
+
+// rebuild makes down and util anew from dcs. Staleness is left to the next State: recheck is
+// then the earliest deadline, past or not.
+func (l *Live) rebuild(now time.Time) {
+	if len(l.down) != len(l.dcs) {
+		l.down, l.util = make([]bool, len(l.dcs)), make([]float64, len(l.dcs))
+		now = time.Time{}
+	}
+	for i := range l.dcs {
+		l.util[i] = l.utilOf(policy.DCID(i))
+	}
+	l.check(now)
+}
+
+func (l *Live) utilOf(d policy.DCID) float64 {
+	st := &l.dcs[d]
+	return float64(st.Reported+st.Placed) / float64(l.model.DCs[d].Capacity)
+}
+
+// check marks down every DC whose report is missing, unhealthy or stale at now (a zero now:
+// only missing or unhealthy, as if no time had passed since the reports) and sets recheck to
+// the earliest deadline of the others.
+func (l *Live) check(now time.Time) {
+	l.recheck = time.Time{}
+	for i := range l.dcs {
+		st := &l.dcs[i]
+		l.down[i] = st.LastReport.IsZero() || !st.Healthy || !now.IsZero() && now.Sub(st.LastReport) > l.staleAfter
+		if !l.down[i] {
+			if dl := st.LastReport.Add(l.staleAfter); l.recheck.IsZero() || dl.Before(l.recheck) {
+				l.recheck = dl
+			}
+		}
+	}
+}
+
+// current brings down up to date at now: a report is stale once now is past its deadline.
+func (l *Live) current(now time.Time) {
+	if !l.recheck.IsZero() && now.After(l.recheck) {
+		l.check(now)
+	}
 }
 
 // Report records a load report of DC d at now; it supersedes the placements counted so far.
 func (l *Live) Report(d policy.DCID, participants int64, healthy bool, now time.Time) {
 	l.dcs[d] = LiveDC{Reported: participants, Healthy: healthy, LastReport: now}
+	l.util[d] = l.utilOf(d)
+	l.down[d] = !healthy || now.IsZero()
+	if dl := now.Add(l.staleAfter); !l.down[d] && (l.recheck.IsZero() || dl.Before(l.recheck)) {
+		l.recheck = dl
+	}
 }
 
 // Place counts one participant sent to DC d since its last report.
-func (l *Live) Place(d policy.DCID) { l.dcs[d].Placed++ }
+func (l *Live) Place(d policy.DCID) {
+	l.dcs[d].Placed++
+	l.util[d] = l.utilOf(d)
+}
 
 // DC is what is known of DC d.
 func (l *Live) DC(d policy.DCID) LiveDC { return l.dcs[d] }
 
-// State is route's view of every DC at now. The slices are reused by the next call: copy them
-// to keep them.
+// State is route's view of every DC at now. The slices are the live state's own and change
+// with it: copy them to keep them.
 func (l *Live) State(now time.Time) State {
-	for i := range l.dcs {
-		l.refresh(policy.DCID(i), now)
-	}
+	l.current(now)
 	return State{Down: l.down, Utilization: l.util}
-}
-
-// StateFor is State for one join: it refreshes only the DCs selection can read for a meeting
-// of region r (its lists) and its home, so a join's cost does not grow with the number of
-// DCs in the world. Other entries may be stale; selection for region r never reads them.
-func (l *Live) StateFor(r policy.RegionID, home policy.DCID, now time.Time) State {
-	rt := &l.model.Routes[r]
-	for _, list := range [...][]policy.Entry{rt.Primary, rt.Secondary, rt.KMS} {
-		for _, e := range list {
-			l.refresh(e.DC, now)
-		}
-	}
-	if int(home) >= 0 && int(home) < len(l.dcs) {
-		l.refresh(home, now)
-	}
-	return State{Down: l.down, Utilization: l.util}
-}
-
-func (l *Live) refresh(d policy.DCID, now time.Time) {
-	st := &l.dcs[d]
-	l.down[d] = st.LastReport.IsZero() || !st.Healthy || now.Sub(st.LastReport) > l.staleAfter
-	l.util[d] = float64(st.Reported+st.Placed) / float64(l.model.DCs[d].Capacity)
 }
 
 // Placement is the outcome of a join: the selection, the meeting's home after it, and where

@@ -1,6 +1,7 @@
 package route_test
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -92,7 +93,7 @@ func TestLiveScenario(t *testing.T) {
 		if s.do != nil {
 			s.do()
 		}
-		st := l.StateFor(na, mt.Home, t0.Add(s.at))
+		st := l.State(t0.Add(s.at))
 		err := route.Join(m, p, mt, st, &pl)
 		if (err != nil) != s.wantErr {
 			t.Fatalf("%s: err %v, want error %v", s.name, err, s.wantErr)
@@ -128,5 +129,41 @@ func TestLiveScenario(t *testing.T) {
 	}
 	if l.Model() != m2 {
 		t.Error("live state not indexed by the new model")
+	}
+}
+
+// The live state's view is kept up to date by reports and placements, and staleness is
+// checked only when a deadline passes: after any sequence of reports, placements, time
+// passing and rebases, State must equal the view computed from scratch (DESIGN.md section 4).
+func TestLiveViewMatchesFromScratch(t *testing.T) {
+	m := liveModel(t, liveWorld)
+	const stale = 30 * time.Second
+	r := rand.New(rand.NewPCG(7, 11))
+	for run := range 200 {
+		l := route.NewLive(m, stale)
+		now := time.Date(2020, 4, 1, 0, 0, 0, 0, time.UTC)
+		for step := range 200 {
+			d := policy.DCID(r.IntN(len(m.DCs)))
+			switch k := r.IntN(10); {
+			case k < 3:
+				l.Report(d, r.Int64N(12), r.IntN(5) > 0, now)
+			case k < 7:
+				l.Place(d)
+			case k < 9:
+				now = now.Add(time.Duration(r.Int64N(int64(2 * stale))))
+			default:
+				l.Rebase(m)
+			}
+			st := l.State(now)
+			for i := range m.DCs {
+				dc := l.DC(policy.DCID(i))
+				down := dc.LastReport.IsZero() || !dc.Healthy || now.Sub(dc.LastReport) > stale
+				util := float64(dc.Reported+dc.Placed) / float64(m.DCs[i].Capacity)
+				if st.Down[i] != down || st.Utilization[i] != util {
+					t.Fatalf("run %d step %d, DC %s: down %v util %v, from scratch down %v util %v",
+						run, step, m.DCs[i].ID, st.Down[i], st.Utilization[i], down, util)
+				}
+			}
+		}
 	}
 }
