@@ -44,7 +44,12 @@ type order struct {
 // directory only; it is not an event of the simulation).
 const evPart = evLeave + 1
 
-const batchSize = 4096
+// Orders go over in batches of batchSize, from a pool of maxBatches: at most that many
+// batches (8 MB) between the two sides.
+const (
+	batchSize  = 4096
+	maxBatches = 40
+)
 
 // demand is the demand side's state. It reads the sim's tables built by bind and never
 // writes the sim.
@@ -66,6 +71,7 @@ type demand struct {
 	head    int
 	drawn   []order // the participants of the meeting being drawn
 	out     []order
+	batches int          // batches made (at most maxBatches)
 	ch      chan []order // full batches to the directory side; closed at the end
 	back    chan []order // batches it has read, for reuse
 }
@@ -87,7 +93,7 @@ func newDemand(s *sim) *demand {
 	seed := s.opts.Seed
 	return &demand{s: s, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), q: newQueue(s.sc.Duration),
 		carry: make([]float64, len(s.regions)), cool: 2*int64(s.sc.Meetings.RejoinDelay) + 1,
-		out: make([]order, 0, batchSize), ch: make(chan []order, 4), back: make(chan []order, 6)}
+		out: make([]order, 0, batchSize), batches: 1, ch: make(chan []order, maxBatches), back: make(chan []order, maxBatches)}
 }
 
 // run draws the scenario's demand to its end and sends it; it closes d.ch when it returns.
@@ -157,11 +163,18 @@ func (d *demand) flush(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	// A fixed pool of batches: once it is all made, wait for the directory side to hand one
+	// back (when the demand side runs ahead, garbage batches would otherwise pile up).
+	if d.batches < maxBatches {
+		d.batches++
+		d.out = make([]order, 0, batchSize)
+		return nil
+	}
 	select {
 	case b := <-d.back:
 		d.out = b[:0]
-	default:
-		d.out = make([]order, 0, batchSize)
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 	return nil
 }

@@ -481,10 +481,7 @@ func (s *sim) consume(ctx context.Context, in <-chan []order, back chan<- []orde
 				}
 			}
 		}
-		select {
-		case back <- batch:
-		default:
-		}
+		back <- batch // never blocks: it has room for every batch there is
 	}
 	for len(s.rejoins) > 0 && s.rejoins[0].at <= end {
 		s.rejoin(ctx)
