@@ -142,7 +142,7 @@ func (d *demand) run(ctx context.Context) error {
 				d.cooling = append(d.cooling, cooled{at: e.at + d.cool, idx: mi, meeting: true})
 			}
 		}
-		if len(d.out) == cap(d.out) {
+		if len(d.out) >= batchSize { // a meeting's orders may take a batch past batchSize, once
 			if err := d.flush(ctx); err != nil {
 				return err
 			}
