@@ -167,7 +167,7 @@ type sim struct {
 	regions   []region
 	regionIdx map[string]int // scenario region by model region id
 	accounts  []account
-	meetings  []meeting     // by the demand side's meeting slot
+	table     *meetingTable // the core's store, and the directory side's meetings by slot
 	parts     []participant // by the demand side's participant slot
 	pids      []string      // participant ids by slot
 	points    []geo.LatLon  // where participants are: centroids and the scenario's points
@@ -213,7 +213,8 @@ func newSim(opts Options) (*sim, error) {
 	s := &sim{opts: opts, sc: sc, model: opts.Model, start: sc.Start, dcIndex: map[string]int32{},
 		jitter:    rand.New(rand.NewPCG(opts.Seed^0x5851f42d4c957f2d, opts.Seed)),
 		regionIdx: map[string]int{}, intended: map[intentKey]int32{}, admitted: map[admitKey][]uint8{}, unfenced: map[*policy.Model]*policy.Model{}}
-	core, err := directory.New(directory.Config{Model: opts.Model, Store: newMeetingTable(), MaxMeetingsPerAccount: -1,
+	s.table = newMeetingTable()
+	core, err := directory.New(directory.Config{Model: opts.Model, Store: s.table, MaxMeetingsPerAccount: -1,
 		StaleAfter: max(directory.DefaultStaleAfter, 3*sc.ReportInterval),
 		Now:        func() time.Time { return s.start.Add(time.Duration(s.now)) },
 		Logger:     slog.New(slog.DiscardHandler)})
@@ -580,7 +581,7 @@ func (s *sim) drop(x int32) {
 		}
 		s.count[x]--
 		if s.trace != nil {
-			s.tracef("drop,%s,p%d,%s", s.meetings[p.meeting].id, i, s.dcs[x].ID)
+			s.tracef("drop,%s,p%d,%s", s.table.meeting(p.meeting).id, i, s.dcs[x].ID)
 		}
 		p.dc = -1
 		p.rejoin = true
@@ -598,11 +599,8 @@ func (s *sim) drop(x int32) {
 // startMeeting creates the meeting of o in the core; its participants' orders follow.
 func (s *sim) startMeeting(o *order) {
 	i := o.idx
-	for int(i) >= len(s.meetings) {
-		s.meetings = append(s.meetings, meeting{})
-	}
-	s.meetings[i] = meeting{gen: o.gen, acct: o.acct, region: o.region, home: -1}
-	mt := &s.meetings[i]
+	mt := s.table.meeting(i)
+	*mt = meeting{gen: o.gen, acct: o.acct, region: o.region, home: -1}
 	mode := wire.ModeManaged
 	if o.e2ee {
 		mode = wire.ModeE2EE
@@ -637,7 +635,7 @@ func (s *sim) part(o *order) {
 
 func (s *sim) join(ctx context.Context, pi int32) {
 	p := &s.parts[pi]
-	mt := &s.meetings[p.meeting]
+	mt := s.table.meeting(p.meeting)
 	if p.rejoin && p.leaveAt <= s.now {
 		s.gone(pi) // it would have left before reconnecting
 		return
@@ -895,7 +893,7 @@ func (s *sim) leave(pi int32) {
 	if p.dc >= 0 {
 		s.count[p.dc]--
 		if s.trace != nil {
-			s.tracef("leave,%s,p%d,%s", s.meetings[p.meeting].id, pi, s.dcs[p.dc].ID)
+			s.tracef("leave,%s,p%d,%s", s.table.meeting(p.meeting).id, pi, s.dcs[p.dc].ID)
 		}
 	}
 	s.gone(pi)
@@ -905,7 +903,7 @@ func (s *sim) leave(pi int32) {
 func (s *sim) gone(pi int32) {
 	p := &s.parts[pi]
 	p.alive, p.dc = false, -1
-	mt := &s.meetings[p.meeting]
+	mt := s.table.meeting(p.meeting)
 	if mt.pending--; mt.pending == 0 {
 		s.core.EndMeeting(context.Background(), mt.id)
 		if s.trace != nil {

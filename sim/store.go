@@ -26,12 +26,27 @@ type meetingTable struct {
 	slots []slot
 }
 
-// slot is one meeting slot: the record with what says whether it is open, side by side so
-// that a lookup reads one place.
+// slot is one meeting slot: the simulator's view of the meeting, then the record with what
+// says whether it is open, side by side so that a join reads one place for both.
 type slot struct {
-	gen  uint32 // the generation of the open meeting
+	sim  meeting // written by the simulator only (meetingTable.meeting)
+	gen  uint32  // the generation of the open meeting
 	open bool
 	rec  directory.MeetingRecord
+}
+
+// meeting is the simulator's view of slot i. The pointer holds until the table grows: the
+// simulator takes slot i here before it creates the slot's meeting, so no call of the core
+// for that meeting grows the table under it.
+func (t *meetingTable) meeting(i int32) *meeting {
+	t.grow(i)
+	return &t.slots[i].sim
+}
+
+func (t *meetingTable) grow(i int32) {
+	for int(i) >= len(t.slots) {
+		t.slots = append(t.slots, slot{})
+	}
 }
 
 var _ directory.InMemory = (*meetingTable)(nil)
@@ -98,9 +113,7 @@ func (t *meetingTable) CreateMeeting(_ context.Context, rec directory.MeetingRec
 	if !ok {
 		return directory.MeetingRecord{}, fmt.Errorf("create meeting %q: the simulator's store takes only its own ids", rec.ID)
 	}
-	for int(s) >= len(t.slots) {
-		t.slots = append(t.slots, slot{})
-	}
+	t.grow(s)
 	x := &t.slots[s]
 	if x.open {
 		return directory.MeetingRecord{}, fmt.Errorf("create meeting %s: slot %d holds %s: %w", rec.ID, s, x.rec.ID, directory.ErrExists)
@@ -110,7 +123,7 @@ func (t *meetingTable) CreateMeeting(_ context.Context, rec directory.MeetingRec
 	}
 	t.rev++
 	rec.Revision = t.rev
-	*x = slot{gen: g, open: true, rec: rec}
+	x.gen, x.open, x.rec = g, true, rec
 	return rec, nil
 }
 
@@ -150,7 +163,7 @@ func (t *meetingTable) DeleteMeeting(_ context.Context, id string) error {
 	return nil
 }
 
-func (t *meetingTable) remove(x *slot) { *x = slot{gen: x.gen} }
+func (t *meetingTable) remove(x *slot) { x.open, x.rec = false, directory.MeetingRecord{} }
 
 // ExpireMeetings implements directory.Store.
 func (t *meetingTable) ExpireMeetings(_ context.Context, now time.Time) (int, error) {
