@@ -630,7 +630,10 @@ func (c *Core) joinOnce(ctx context.Context, req *JoinRequest, res *JoinResult) 
 	if err != nil {
 		return err
 	}
-	hostAcct, _, herr := c.account(ctx, m, rec.HostAccount)
+	hostAcct, herr := pacct, error(nil) // a meeting of the participant's own account: read once
+	if rec.HostAccount != pacct.ID {
+		hostAcct, _, herr = c.account(ctx, m, rec.HostAccount)
+	}
 	mreg, okReg := m.Region(rec.Region)
 	if herr != nil || !okReg {
 		return errorf(wire.CodeMeetingStale, "meeting %s refers to an account or region the current config no longer has", rec.ID)

@@ -119,6 +119,7 @@ type region struct {
 
 type meeting struct {
 	id      string
+	host    geo.Country // where its host is
 	gen     uint32 // the slot's reuses: its meeting ids are meetingID(slot, gen)
 	pending int32  // participants not yet gone
 	acct    int16
@@ -175,6 +176,7 @@ type sim struct {
 
 	intended map[intentKey]int32
 	admitted map[admitKey][]uint8
+	fast     map[fastKey]*memo // a first index into admitted (see fastKey)
 	unfenced map[*policy.Model]*policy.Model
 
 	trace *bufio.Writer
@@ -600,7 +602,7 @@ func (s *sim) drop(x int32) {
 func (s *sim) startMeeting(o *order) {
 	i := o.idx
 	mt := s.table.meeting(i)
-	*mt = meeting{gen: o.gen, acct: o.acct, region: o.region, home: -1}
+	*mt = meeting{gen: o.gen, acct: o.acct, region: o.region, home: -1, host: o.country}
 	mode := wire.ModeManaged
 	if o.e2ee {
 		mode = wire.ModeE2EE
@@ -679,7 +681,7 @@ func (s *sim) join(ctx context.Context, pi int32) {
 	if m != s.model {
 		s.adopt(m)
 	}
-	s.recheck(m, res)
+	s.recheck(m, res, fastKey{model: m, country: p.country, host: mt.host, acct: mt.acct, home: s.toSim[res.Placement.Home]})
 	pl := &res.Placement
 	x := s.toSim[pl.First]
 	s.count[x]++
@@ -708,19 +710,30 @@ func (s *sim) join(ctx context.Context, pi int32) {
 // code once and every later placement of the same case gets the same verdict. A refusal is
 // never memoized: it is checked again and reported each time. Options.RecheckEvery turns the
 // memo off.
-func (s *sim) recheck(m *policy.Model, res *directory.JoinResult) {
+func (s *sim) recheck(m *policy.Model, res *directory.JoinResult, fk fastKey) {
 	c := &res.Claims
 	var verdicts []uint8
 	if !s.opts.RecheckEvery {
 		x := &c.Context
-		k := admitKey{model: m, pc: x.ParticipantCountry, pr: x.ParticipantRegion, pp: x.ParticipantPlan, mr: x.MeetingRegion,
-			hp: x.HostPlan, home: c.Home, narrowed: x.HostDataRegions != nil}
-		if k.narrowed {
-			k.hdr = strings.Join(x.HostDataRegions, ",")
-		}
-		if verdicts = s.admitted[k]; verdicts == nil {
-			verdicts = make([]uint8, 2*len(m.DCs))
-			s.admitted[k] = verdicts
+		e := s.fast[fk]
+		if fk.model != nil && e != nil && e.matches(c) {
+			verdicts = e.verdicts
+		} else {
+			k := admitKey{model: m, pc: x.ParticipantCountry, pr: x.ParticipantRegion, pp: x.ParticipantPlan, mr: x.MeetingRegion,
+				hp: x.HostPlan, home: c.Home, narrowed: x.HostDataRegions != nil}
+			if k.narrowed {
+				k.hdr = strings.Join(x.HostDataRegions, ",")
+			}
+			if verdicts = s.admitted[k]; verdicts == nil {
+				verdicts = make([]uint8, 2*len(m.DCs))
+				s.admitted[k] = verdicts
+			}
+			if fk.model != nil && e == nil {
+				if s.fast == nil {
+					s.fast = map[fastKey]*memo{}
+				}
+				s.fast[fk] = &memo{k: k, hdr: slices.Clone(x.HostDataRegions), verdicts: verdicts}
+			}
 		}
 	}
 	check := func(ids []policy.DCID, svc admission.Service) {
@@ -757,6 +770,33 @@ type admitKey struct {
 	pc, pr, pp, mr, hp, home string
 	hdr                      string
 	narrowed                 bool
+}
+
+// fastKey is what the simulator itself knows of a join that decides the rule context a
+// correct core writes into the ticket (the participant's country and account, the host's
+// country, the home): small numbers, cheaper to look up than the ticket's strings. It only
+// finds a memo entry; the entry is used when its admitKey is the ticket's own (matches), so a
+// core that wrote another context would be checked again, not looked up.
+type fastKey struct {
+	model   *policy.Model
+	country geo.Country
+	host    geo.Country
+	acct    int16
+	home    int32
+}
+
+type memo struct {
+	k        admitKey
+	hdr      []string
+	verdicts []uint8
+}
+
+// matches reports whether c's rule context and home are those of m's key.
+func (m *memo) matches(c *wire.Claims) bool {
+	x := &c.Context
+	return m.k.pc == x.ParticipantCountry && m.k.pr == x.ParticipantRegion && m.k.pp == x.ParticipantPlan &&
+		m.k.mr == x.MeetingRegion && m.k.hp == x.HostPlan && m.k.home == c.Home &&
+		m.k.narrowed == (x.HostDataRegions != nil) && slices.Equal(m.hdr, x.HostDataRegions)
 }
 
 const maxViolations = 100
