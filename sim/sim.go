@@ -120,8 +120,8 @@ type region struct {
 type meeting struct {
 	id      string
 	host    geo.Country // where its host is
-	gen     uint32 // the slot's reuses: its meeting ids are meetingID(slot, gen)
-	pending int32  // participants not yet gone
+	gen     uint32      // the slot's reuses: its meeting ids are meetingID(slot, gen)
+	pending int32       // participants not yet gone
 	acct    int16
 	region  int16 // host's scenario region
 	home    int32 // sim DC index, -1 before the first join
