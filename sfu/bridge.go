@@ -61,7 +61,8 @@ func (s *Server) acceptBridge(ctx context.Context, c *sigConn, m wire.Signal, re
 // bridged records a participant admitted on bridge p under the ref its datacenter gave it.
 func (p *peer) bridged(c *wire.Claims, ref string) *publisher {
 	pub := &publisher{via: p, party: admission.Party(c.Context), info: wire.Participant{
-		Ref: ref, ID: c.Participant, Account: c.Account, Datacenter: p.dc, Bridged: true, Context: &c.Context}}
+		Ref: ref, ID: c.Participant, Account: c.Account, Datacenter: p.dc, Bridged: true, Context: &c.Context,
+		PublicKey: c.PublicKey}}
 	p.mu.Lock()
 	old := p.pubs[ref]
 	// One session per participant and meeting holds on a bridge too: a ticket replayed
@@ -304,6 +305,10 @@ func (p *peer) fromHome(m wire.Signal) error {
 		for _, l := range r.locals() {
 			l.sig.send(wire.Signal{Type: wire.SignalWithheld, Withheld: &w})
 		}
+	case wire.SignalLeader:
+		r.homeLeader(*m.Leader)
+	case wire.SignalKey:
+		r.relayKey(p, m)
 	case wire.SignalGoaway:
 		return &protocolError{code: wire.CodeNoCapacity, msg: "the home is draining"}
 	case wire.SignalError:

@@ -78,6 +78,17 @@ func ParseSignal(b []byte) (wire.Signal, error) {
 		if s.Error == nil {
 			return wire.Signal{}, errors.New(`"error" message has no "error"`)
 		}
+	case wire.SignalLeader:
+		if s.Leader == nil {
+			return wire.Signal{}, errors.New(`"leader" message has no "leader"`)
+		}
+	case wire.SignalKey:
+		if s.Key == nil {
+			return wire.Signal{}, errors.New(`"key" message has no "key"`)
+		}
+		if s.Participant == nil || s.Participant.Ref == "" {
+			return wire.Signal{}, errors.New(`"key" message has no "participant.ref"`)
+		}
 	case wire.SignalRekeyed, wire.SignalLeave, wire.SignalGoaway:
 	case "":
 		return wire.Signal{}, errors.New(`message has no "type"`)

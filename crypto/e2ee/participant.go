@@ -109,3 +109,12 @@ func (p *Participant) TakeOver(roster map[string]keywrap.PublicKey, above uint64
 
 // ID is the participant's id, the Participant of the envelopes it accepts.
 func (p *Participant) ID() string { return p.id }
+
+// Adopt makes k, a key this participant made itself as the leader (Leader.Key), its current
+// key when it is newer than the one held, so that a leader that stops leading still refuses
+// every epoch up to the last one it dealt.
+func (p *Participant) Adopt(k EpochKey) {
+	if !k.IsZero() && (p.key.IsZero() || k.epoch > p.key.epoch) {
+		p.key = k
+	}
+}

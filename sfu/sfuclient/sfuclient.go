@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/geofence/geofence/crypto/e2ee"
 	"github.com/geofence/geofence/sfu"
 	"github.com/geofence/geofence/wire"
 	"github.com/pion/webrtc/v4"
@@ -36,6 +37,9 @@ type Config struct {
 	Network sfu.Network
 	// OnTrack is called for every track that arrives, with what the server announced of it.
 	OnTrack func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver, info wire.Track)
+	// E2EE, when set, runs the leader flow of an end-to-end encrypted meeting (E2EE); it is
+	// ignored in a managed meeting.
+	E2EE *E2EE
 	// HTTPClient dials the WebSocket; nil means http.DefaultClient.
 	HTTPClient *http.Client
 	// Logger receives the connection's logs; nil means none.
@@ -74,6 +78,7 @@ type Conn struct {
 	closed   bool
 	pending  map[string][]webrtc.ICECandidateInit
 	withheld []wire.Withheld
+	flow     *keyFlow // the e2ee flow, when Config.E2EE is set in an e2ee meeting
 }
 
 // Error is the server's refusal or the error it ended the connection with.
@@ -215,6 +220,10 @@ func (c *Conn) read(ctx context.Context) (wire.Signal, error) {
 func (c *Conn) readLoop() {
 	defer close(c.done)
 	defer close(c.events)
+	c.mu.Lock()
+	sends, keys, err := c.startFlowLocked()
+	c.mu.Unlock()
+	c.runFlow(sends, keys, err)
 	for {
 		m, err := c.read(context.Background())
 		if err != nil {
@@ -235,6 +244,15 @@ func (c *Conn) readLoop() {
 		case wire.SignalCandidate:
 			c.addCandidate(m)
 		case wire.SignalError:
+			if isKeyRefusal(m) {
+				c.mu.Lock()
+				if c.flow != nil {
+					c.flow.errs = append(c.flow.errs, *m.Error)
+				}
+				c.mu.Unlock()
+				c.push(m)
+				continue
+			}
 			c.finish(&Error{Body: *m.Error})
 			if m.Participant == nil {
 				return
@@ -250,11 +268,27 @@ func (c *Conn) readLoop() {
 				c.withheld = append(c.withheld, *m.Withheld)
 				c.mu.Unlock()
 			}
-			select {
-			case c.events <- m:
-			default: // a caller that does not read events loses them, not the connection
+			c.mu.Lock()
+			var (
+				sends []wire.Signal
+				keys  []e2ee.EpochKey
+				err   error
+			)
+			if c.flow != nil {
+				sends, keys, err = c.flow.onSignalLocked(c, m)
 			}
+			c.mu.Unlock()
+			c.runFlow(sends, keys, err)
+			c.push(m)
 		}
+	}
+}
+
+// push offers m to Events.
+func (c *Conn) push(m wire.Signal) {
+	select {
+	case c.events <- m:
+	default: // a caller that does not read events loses them, not the connection
 	}
 }
 
@@ -357,7 +391,8 @@ func (c *Conn) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) ([]*web
 }
 
 // Events are the server's events: participant_joined and _left, track_published and
-// _unpublished, withheld, goaway. The channel is closed when the connection ends; events
+// _unpublished, withheld, goaway, and in an e2ee meeting leader, key and the refusals of keys
+// this participant sent. The channel is closed when the connection ends; events
 // that do not fit its buffer are dropped.
 func (c *Conn) Events() <-chan wire.Signal { return c.events }
 

@@ -1,0 +1,358 @@
+package sfu_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/geofence/geofence/crypto/e2ee"
+	"github.com/geofence/geofence/crypto/keywrap"
+	"github.com/geofence/geofence/internal/leaktest"
+	"github.com/geofence/geofence/sfu/sfuclient"
+	"github.com/geofence/geofence/wire"
+)
+
+// keyed is a participant of an e2ee meeting running the leader flow (sfuclient.E2EE).
+type keyed struct {
+	who  person
+	dc   string
+	conn *sfuclient.Conn
+	priv keywrap.PrivateKey
+}
+
+// ticketWith signs a ticket for p like ticketFor, edited by edit.
+func (w *world) ticketWith(p person, primary []string, edit func(*wire.Claims)) string {
+	w.t.Helper()
+	c := wire.Claims{
+		Meeting: "m-1", Participant: p.id, Account: "acme", Mode: wire.ModeE2EE, Region: "eu", Home: "de-fra",
+		HomeCountry: "DE",
+		Context: wire.Context{ParticipantCountry: p.country, ParticipantRegion: p.region, ParticipantPlan: "basic",
+			MeetingRegion: "eu", HostAccount: "acme", HostPlan: "basic"},
+	}
+	for _, id := range primary {
+		d, _ := w.model.DC(id)
+		c.Primary = append(c.Primary, wire.DC{ID: id, Country: w.model.DCs[d].Country.Code(), Endpoint: w.url(id)})
+	}
+	edit(&c)
+	tok, err := w.signer.Sign(c, 5*time.Minute)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return tok
+}
+
+// joinKeyed joins p at dc with a new key pair whose public key its ticket carries.
+func (w *world) joinKeyed(p person, dc string) *keyed {
+	w.t.Helper()
+	priv, err := keywrap.GenerateKey(keywrap.X25519)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	tok := w.ticketWith(p, []string{dc}, func(c *wire.Claims) { c.PublicKey = priv.PublicKey().String() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := sfuclient.Dial(ctx, sfuclient.Config{URL: w.url(dc), Ticket: tok, Network: w.clientNet(), E2EE: &sfuclient.E2EE{Private: priv}})
+	if err != nil {
+		w.t.Fatalf("%s joins at %s: %v", p.id, dc, err)
+	}
+	w.t.Cleanup(func() { conn.Close() })
+	return &keyed{who: p, dc: dc, conn: conn, priv: priv}
+}
+
+func (k *keyed) ref() string { return k.conn.Joined().Participant.Ref }
+
+func (k *keyed) key(t testing.TB) e2ee.EpochKey {
+	t.Helper()
+	key, err := k.conn.Key()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// leaderOf is the member the others follow, once they agree on one who leads.
+func leaderOf(ms []*keyed) *keyed {
+	for _, m := range ms {
+		if _, self := m.conn.Leader(); self {
+			return m
+		}
+	}
+	return nil
+}
+
+// converged reports whether every member of ms follows one leader among them and holds its
+// current key, and the security codes are the same.
+func converged(t testing.TB, ms []*keyed) bool {
+	t.Helper()
+	l := leaderOf(ms)
+	if l == nil {
+		return false
+	}
+	want := l.key(t)
+	code, err := l.conn.SecurityCode()
+	if err != nil {
+		return false
+	}
+	for _, m := range ms {
+		if ref, _ := m.conn.Leader(); ref != l.ref() || !m.key(t).Equal(want) {
+			return false
+		}
+		if c, err := m.conn.SecurityCode(); err != nil || c != code {
+			return false
+		}
+	}
+	return true
+}
+
+func waitConverged(t testing.TB, what string, ms []*keyed) {
+	t.Helper()
+	eventually(t, what, 20*time.Second, func() bool { return converged(t, ms) })
+}
+
+// At one datacenter: the first participant leads, the others get its key, a join keeps the
+// epoch (and changes the code, whose roster changed), a leave rotates, and the one who left
+// never gets the new epoch.
+func TestKeyRelayAtOneDatacenter(t *testing.T) {
+	leaktest.Check(t)
+	w := newWorld(t)
+	w.start("de-fra", loopback)
+	a := w.joinKeyed(anna, "de-fra")
+	if j := a.conn.Joined(); j.Mode != wire.ModeE2EE || j.Leader == nil || j.Leader.Ref != a.ref() {
+		t.Fatalf("anna joined %+v, want her the leader of an e2ee meeting", j)
+	}
+	f := w.joinKeyed(felix, "de-fra")
+	waitConverged(t, "felix holding anna's key", []*keyed{a, f})
+	if j := f.conn.Joined(); len(j.Participants) != 1 || j.Participants[0].PublicKey != a.priv.PublicKey().String() {
+		t.Errorf("felix's joined lists %+v, want anna with the public key of her ticket", j.Participants)
+	}
+	code2, _ := a.conn.SecurityCode()
+	n := w.joinKeyed(nora, "de-fra")
+	waitConverged(t, "nora holding anna's key", []*keyed{a, f, n})
+	if got := a.key(t).Epoch(); got != e2ee.FirstEpoch {
+		t.Errorf("epoch after joins = %d, want %d: a join does not rotate", got, e2ee.FirstEpoch)
+	}
+	code3, _ := a.conn.SecurityCode()
+	if code3 == code2 || len(strings.ReplaceAll(code3, " ", "")) != 30 {
+		t.Errorf("codes %q then %q: want 30 digits, changed by the join", code2, code3)
+	}
+	before := f.key(t)
+	f.conn.Close()
+	waitConverged(t, "a new epoch after felix left", []*keyed{a, n})
+	if got := a.key(t).Epoch(); got != before.Epoch()+1 {
+		t.Errorf("epoch after the leave = %d, want %d", got, before.Epoch()+1)
+	}
+	if k, _ := f.conn.Key(); !k.Equal(before) {
+		t.Error("felix, who left, holds a newer key")
+	}
+	for _, m := range []*keyed{a, n} {
+		if m.conn.IgnoredKeys() != 0 || len(m.conn.KeyRefusals()) != 0 {
+			t.Errorf("%s: %d envelopes ignored, refusals %v; want none", m.who.id, m.conn.IgnoredKeys(), m.conn.KeyRefusals())
+		}
+	}
+}
+
+// Across bridges both ways: felix at fr-par leads first, so his envelopes cross his bridge to
+// anna at the home and on to nora at nl-ams; when he leaves, anna (admitted next) takes over
+// above his epochs, and her envelopes cross the bridge to nora.
+func TestKeyRelayAcrossBridgesAndHandover(t *testing.T) {
+	leaktest.Check(t)
+	w := newWorld(t)
+	for _, dc := range []string{"de-fra", "fr-par", "nl-ams"} {
+		w.start(dc, loopback)
+	}
+	f := w.joinKeyed(felix, "fr-par")
+	eventually(t, "felix named leader by the home", 10*time.Second, func() bool { _, self := f.conn.Leader(); return self })
+	a := w.joinKeyed(anna, "de-fra")
+	waitConverged(t, "anna holding felix's key", []*keyed{f, a})
+	n := w.joinKeyed(nora, "nl-ams")
+	waitConverged(t, "nora holding felix's key", []*keyed{f, a, n})
+	if l := leaderOf([]*keyed{f, a, n}); l != f {
+		t.Fatalf("the leader is %s, want felix (admitted first)", l.who.id)
+	}
+	old := f.key(t)
+	f.conn.Close()
+	waitConverged(t, "anna leading after felix left", []*keyed{a, n})
+	if l := leaderOf([]*keyed{a, n}); l != a {
+		t.Fatalf("the new leader is %s, want anna (admitted next)", l.who.id)
+	}
+	if got := a.key(t).Epoch(); got <= old.Epoch() {
+		t.Errorf("the new leader's epoch %d is not above the old one's %d", got, old.Epoch())
+	}
+	if n.conn.IgnoredKeys() != 0 {
+		t.Errorf("nora ignored %d envelopes, want none", n.conn.IgnoredKeys())
+	}
+	// A leave at a bridged datacenter rotates too.
+	h := w.joinKeyed(person{"hans", "DE", "eu"}, "nl-ams")
+	waitConverged(t, "hans holding anna's key", []*keyed{a, n, h})
+	e := a.key(t).Epoch()
+	h.conn.Close()
+	waitConverged(t, "a new epoch after hans left", []*keyed{a, n})
+	if got := n.key(t).Epoch(); got != e+1 {
+		t.Errorf("nora's epoch after hans left = %d, want %d", got, e+1)
+	}
+}
+
+// The server refuses every envelope it must not relay, tells the sender why with the target's
+// Ref, keeps the connection, and the target gets nothing.
+func TestKeyRelayRefusals(t *testing.T) {
+	leaktest.Check(t)
+	w := newWorld(t)
+	for _, dc := range []string{"de-fra", "fr-par"} {
+		w.start(dc, loopback)
+	}
+	a := w.joinKeyed(anna, "de-fra")
+	f := w.joinKeyed(felix, "fr-par")
+	n := w.joinKeyed(nora, "de-fra")
+	ms := []*keyed{a, f, n}
+	waitConverged(t, "everyone holding anna's key", ms)
+	valid := func(to *keyed) wire.KeyEnvelope {
+		return wire.KeyEnvelope{Meeting: "m-1", Epoch: 9, Participant: to.ref(), Wrapped: "x25519-wrapped:AAAA"}
+	}
+	tests := []struct {
+		name     string
+		from, to *keyed
+		target   string
+		edit     func(*wire.KeyEnvelope)
+		code     string
+	}{
+		{name: "not the leader, here", from: n, to: f, code: wire.CodeNotLeader},
+		{name: "not the leader, across the bridge", from: f, to: n, code: wire.CodeNotLeader},
+		{name: "unknown ref", from: a, target: "p-nobody", code: wire.CodeUnknownParticipant},
+		{name: "to the leader itself", from: a, to: a, code: wire.CodeUnknownParticipant},
+		{name: "another meeting", from: a, to: f, edit: func(e *wire.KeyEnvelope) { e.Meeting = "m-2" }, code: wire.CodeEnvelopeMismatch},
+		{name: "another participant", from: a, to: f, edit: func(e *wire.KeyEnvelope) { e.Participant = n.ref() }, code: wire.CodeEnvelopeMismatch},
+		{name: "epoch zero", from: a, to: f, edit: func(e *wire.KeyEnvelope) { e.Epoch = 0 }, code: wire.CodeEnvelopeMismatch},
+		{name: "oversized", from: a, to: f, edit: func(e *wire.KeyEnvelope) { e.Wrapped = "x25519-wrapped:" + strings.Repeat("A", wire.MaxWrappedKey) }, code: wire.CodeLimit},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			target := tt.target
+			var e wire.KeyEnvelope
+			if tt.to != nil {
+				target, e = tt.to.ref(), valid(tt.to)
+			} else {
+				e = wire.KeyEnvelope{Meeting: "m-1", Epoch: 9, Participant: target, Wrapped: "x25519-wrapped:AAAA"}
+			}
+			if tt.edit != nil {
+				tt.edit(&e)
+			}
+			seen := len(tt.from.conn.KeyRefusals())
+			if err := tt.from.conn.SendKey(context.Background(), target, e); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the refusal", 5*time.Second, func() bool { return len(tt.from.conn.KeyRefusals()) > seen })
+			if got := tt.from.conn.KeyRefusals()[seen].Error; got != tt.code {
+				t.Errorf("refused with %q, want %q", got, tt.code)
+			}
+			if err := tt.from.conn.Err(); err != nil {
+				t.Errorf("the sender's connection ended: %v", err)
+			}
+		})
+	}
+	for _, m := range ms {
+		if m.conn.IgnoredKeys() != 0 {
+			t.Errorf("%s saw %d refused envelopes: the server relayed one", m.who.id, m.conn.IgnoredKeys())
+		}
+	}
+	if !converged(t, ms) {
+		t.Error("the refused envelopes changed someone's key")
+	}
+}
+
+// A managed meeting's keys come from its key servers: the media server relays none.
+func TestManagedMeetingRefusesKeys(t *testing.T) {
+	leaktest.Check(t)
+	w := newWorld(t)
+	w.start("de-fra", loopback)
+	managed := func(c *wire.Claims) {
+		c.Mode = wire.ModeManaged
+		c.KMS = []wire.DC{{ID: "de-fra", Country: "DE", Endpoint: "http://127.0.0.1:1"}}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var conns []*sfuclient.Conn
+	for _, p := range []person{anna, felix} {
+		c, err := sfuclient.Dial(ctx, sfuclient.Config{URL: w.url("de-fra"), Ticket: w.ticketWith(p, []string{"de-fra"}, managed), Network: loopback})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		conns = append(conns, c)
+	}
+	if j := conns[0].Joined(); j.Mode != wire.ModeManaged || j.Leader != nil {
+		t.Errorf("joined %+v: want a managed meeting without a leader", j)
+	}
+	to := conns[1].Joined().Participant.Ref
+	if err := conns[0].SendKey(ctx, to, wire.KeyEnvelope{Meeting: "m-1", Epoch: 1, Participant: to, Wrapped: "x25519-wrapped:AAAA"}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case m := <-conns[0].Events():
+			if m.Type != wire.SignalError {
+				continue
+			}
+			if m.Error.Error != wire.CodeNotE2EE || m.Participant == nil || m.Participant.Ref != to {
+				t.Errorf("refusal %+v for %+v, want %s for %s", m.Error, m.Participant, wire.CodeNotE2EE, to)
+			}
+			return
+		case <-ctx.Done():
+			t.Fatal("no refusal")
+		}
+	}
+}
+
+// Joins and leaves in random order over three datacenters with bridges: whoever remains ends
+// with the leader's key, and none who left ever holds an epoch dealt after it left.
+func TestKeyFlowRandomized(t *testing.T) {
+	leaktest.Check(t)
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	w := newWorld(t)
+	dcs := []string{"de-fra", "fr-par", "nl-ams"}
+	country := map[string]string{"de-fra": "DE", "fr-par": "FR", "nl-ams": "NL"}
+	for _, dc := range dcs {
+		w.start(dc, loopback)
+	}
+	type gone struct {
+		k   *keyed
+		key e2ee.EpochKey
+	}
+	var in []*keyed
+	var left []gone
+	next := 0
+	for step := range 14 {
+		if len(in) < 2 || (len(in) < 6 && rng.IntN(3) > 0) {
+			dc := dcs[rng.IntN(len(dcs))]
+			next++
+			in = append(in, w.joinKeyed(person{fmt.Sprintf("p%d", next), country[dc], "eu"}, dc))
+		} else {
+			i := rng.IntN(len(in))
+			k := in[i]
+			in = slices.Delete(in, i, i+1)
+			key := k.key(t)
+			k.conn.Close()
+			left = append(left, gone{k, key})
+		}
+		waitConverged(t, fmt.Sprintf("step %d: %d participants on one key", step, len(in)), in)
+	}
+	final := leaderOf(in).key(t)
+	for _, g := range left {
+		if k, _ := g.k.conn.Key(); !k.Equal(g.key) {
+			t.Errorf("%s holds epoch %d, dealt after it left at epoch %d", g.k.who.id, k.Epoch(), g.key.Epoch())
+		}
+		if g.key.Epoch() >= final.Epoch() {
+			t.Errorf("%s left at epoch %d, not below the final %d", g.k.who.id, g.key.Epoch(), final.Epoch())
+		}
+	}
+	for _, m := range in {
+		if n := m.conn.IgnoredKeys(); n != 0 {
+			t.Errorf("%s ignored %d envelopes", m.who.id, n)
+		}
+	}
+}
