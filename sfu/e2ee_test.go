@@ -2,6 +2,7 @@ package sfu_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -9,11 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/geofence/geofence/crypto/e2ee"
 	"github.com/geofence/geofence/crypto/keywrap"
 	"github.com/geofence/geofence/internal/leaktest"
+	"github.com/geofence/geofence/sfu"
 	"github.com/geofence/geofence/sfu/sfuclient"
 	"github.com/geofence/geofence/wire"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // keyed is a participant of an e2ee meeting running the leader flow (sfuclient.E2EE).
@@ -113,6 +117,13 @@ func waitConverged(t testing.TB, what string, ms []*keyed) {
 	eventually(t, what, 20*time.Second, func() bool { return converged(t, ms) })
 }
 
+// waitRotated waits until ms converged on an epoch above epoch: after a leave, they agree on
+// the old epoch until the leader's rotation arrives.
+func waitRotated(t testing.TB, what string, ms []*keyed, epoch uint64) {
+	t.Helper()
+	eventually(t, what, 20*time.Second, func() bool { return converged(t, ms) && leaderOf(ms).key(t).Epoch() > epoch })
+}
+
 // At one datacenter: the first participant leads, the others get its key, a join keeps the
 // epoch (and changes the code, whose roster changed), a leave rotates, and the one who left
 // never gets the new epoch.
@@ -141,7 +152,7 @@ func TestKeyRelayAtOneDatacenter(t *testing.T) {
 	}
 	before := f.key(t)
 	f.conn.Close()
-	waitConverged(t, "a new epoch after felix left", []*keyed{a, n})
+	waitRotated(t, "a new epoch after felix left", []*keyed{a, n}, before.Epoch())
 	if got := a.key(t).Epoch(); got != before.Epoch()+1 {
 		t.Errorf("epoch after the leave = %d, want %d", got, before.Epoch()+1)
 	}
@@ -175,7 +186,7 @@ func TestKeyRelayAcrossBridgesAndHandover(t *testing.T) {
 	}
 	old := f.key(t)
 	f.conn.Close()
-	waitConverged(t, "anna leading after felix left", []*keyed{a, n})
+	waitRotated(t, "anna leading after felix left", []*keyed{a, n}, old.Epoch())
 	if l := leaderOf([]*keyed{a, n}); l != a {
 		t.Fatalf("the new leader is %s, want anna (admitted next)", l.who.id)
 	}
@@ -190,7 +201,7 @@ func TestKeyRelayAcrossBridgesAndHandover(t *testing.T) {
 	waitConverged(t, "hans holding anna's key", []*keyed{a, n, h})
 	e := a.key(t).Epoch()
 	h.conn.Close()
-	waitConverged(t, "a new epoch after hans left", []*keyed{a, n})
+	waitRotated(t, "a new epoch after hans left", []*keyed{a, n}, e)
 	if got := n.key(t).Epoch(); got != e+1 {
 		t.Errorf("nora's epoch after hans left = %d, want %d", got, e+1)
 	}
@@ -338,6 +349,8 @@ func TestKeyFlowRandomized(t *testing.T) {
 			key := k.key(t)
 			k.conn.Close()
 			left = append(left, gone{k, key})
+			waitRotated(t, fmt.Sprintf("step %d: %s left, %d rotate", step, k.who.id, len(in)), in, key.Epoch())
+			continue
 		}
 		waitConverged(t, fmt.Sprintf("step %d: %d participants on one key", step, len(in)), in)
 	}
@@ -354,5 +367,80 @@ func TestKeyFlowRandomized(t *testing.T) {
 		if n := m.conn.IgnoredKeys(); n != 0 {
 			t.Errorf("%s ignored %d envelopes", m.who.id, n)
 		}
+	}
+}
+
+// keyOutcomes reads geofence_sfu_key_envelopes_total by outcome from reg.
+func keyOutcomes(t testing.TB, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "geofence_sfu_key_envelopes_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" {
+					out[l.GetValue()] = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return out
+}
+
+// A bridge may relay only the envelopes of a leader it carries: one naming the home's own
+// leader as its sender, or a participant who is not the leader, is refused and counted, and
+// its target gets nothing.
+func TestKeyRelayForgedOnABridge(t *testing.T) {
+	leaktest.Check(t)
+	w := newWorld(t)
+	reg := prometheus.NewRegistry()
+	w.start("de-fra", loopback, func(c *sfu.Config) { c.Registry = reg })
+	a := w.joinKeyed(anna, "de-fra")
+	n := w.joinKeyed(nora, "de-fra")
+	waitConverged(t, "nora holding anna's key", []*keyed{a, n})
+
+	// fr-par's bridge, carrying felix, opened by hand.
+	priv, _ := keywrap.GenerateKey(keywrap.X25519)
+	tok := w.ticketWith(felix, []string{"fr-par"}, func(c *wire.Claims) { c.PublicKey = priv.PublicKey().String() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(w.url("de-fra"), "http")+wire.RTCPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	send := func(m wire.Signal) {
+		b, _ := json.Marshal(m)
+		if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(wire.Signal{Type: wire.SignalBridge, Datacenter: "fr-par", Credential: w.creds["fr-par"], Ticket: tok, Participant: &wire.Participant{Ref: "pfelix"}})
+	_, b, err := ws.Read(ctx)
+	if err != nil || !strings.Contains(string(b), `"joined"`) {
+		t.Fatalf("bridge answered %s, %v; want joined", b, err)
+	}
+	go func() { // what the home sends next is not read here
+		for {
+			if _, _, err := ws.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	env := wire.KeyEnvelope{Meeting: "m-1", Epoch: 7, Participant: n.ref(), Wrapped: "x25519-wrapped:AAAA"}
+	send(wire.Signal{Type: wire.SignalKey, From: a.ref(), Participant: &wire.Participant{Ref: n.ref()}, Key: &env})
+	send(wire.Signal{Type: wire.SignalKey, From: "pfelix", Participant: &wire.Participant{Ref: n.ref()}, Key: &env})
+	eventually(t, "two refusals counted", 5*time.Second, func() bool { return keyOutcomes(t, reg)[wire.CodeNotLeader] == 2 })
+	if got := n.conn.IgnoredKeys(); got != 0 {
+		t.Errorf("nora saw %d forged envelopes", got)
+	}
+	if !converged(t, []*keyed{a, n}) {
+		t.Error("the forged envelopes changed a key")
 	}
 }
