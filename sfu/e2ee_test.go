@@ -272,6 +272,19 @@ func TestKeyRelayRefusals(t *testing.T) {
 	if !converged(t, ms) {
 		t.Error("the refused envelopes changed someone's key")
 	}
+	// A rotation of a big meeting is a burst of envelopes, above the bound of other messages
+	// (200 at once) but within that of keys: the leader's connection stays, and they arrive.
+	for i := range 250 {
+		e := valid(f)
+		e.Epoch = uint64(100 + i)
+		if err := a.conn.SendKey(context.Background(), f.ref(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "felix receiving 250 envelopes", 10*time.Second, func() bool { return f.conn.IgnoredKeys() == 250 })
+	if err := a.conn.Err(); err != nil {
+		t.Errorf("the leader's connection ended after a burst of envelopes: %v", err)
+	}
 }
 
 // A managed meeting's keys come from its key servers: the media server relays none.
@@ -443,4 +456,34 @@ func TestKeyRelayForgedOnABridge(t *testing.T) {
 	if !converged(t, []*keyed{a, n}) {
 		t.Error("the forged envelopes changed a key")
 	}
+}
+
+// The server relays the public keys tickets carry and invents none: a participant whose ticket
+// has none is listed without one and is never the key leader.
+func TestLeaderNeedsAPublicKey(t *testing.T) {
+	leaktest.Check(t)
+	w := newWorld(t)
+	w.start("de-fra", loopback)
+	keyless := w.join(anna, "de-fra", []string{"de-fra"}, nil)
+	if j := keyless.conn.Joined(); j.Leader == nil || j.Leader.Ref != "" || j.Participant.PublicKey != "" {
+		t.Errorf("anna, without a public key, joined %+v / %+v: want no leader and no key", j.Leader, j.Participant)
+	}
+	f := w.joinKeyed(felix, "de-fra")
+	if j := f.conn.Joined(); j.Leader == nil || j.Leader.Ref != f.ref() {
+		t.Errorf("felix joined with leader %+v, want himself: anna has no public key", j.Leader)
+	} else if len(j.Participants) != 1 || j.Participants[0].PublicKey != "" {
+		t.Errorf("felix's joined lists %+v, want anna without a public key", j.Participants)
+	}
+	eventually(t, "anna told of the leader", 5*time.Second, func() bool {
+		for {
+			select {
+			case m := <-keyless.conn.Events():
+				if m.Type == wire.SignalLeader && m.Leader.Ref == f.ref() {
+					return true
+				}
+			default:
+				return false
+			}
+		}
+	})
 }
