@@ -48,6 +48,9 @@ func (s *Server) acceptBridge(ctx context.Context, c *sigConn, m wire.Signal, re
 		return refuse(ref, claims)
 	}
 	p.dc = m.Datacenter
+	if m.Leader != nil {
+		p.room.noteEpoch(m.Leader.Epoch)
+	}
 	pub := p.bridged(claims, m.Participant.Ref)
 	s.metrics.bridges.WithLabelValues("admitted").Inc()
 	s.log.Info("bridge admitted", "from", m.Datacenter, "meeting", claims.Meeting, "participant", claims.Participant, "ticket", claims.ID)
@@ -225,6 +228,13 @@ func (s *Server) openBridge(r *room, locals []*peer) (*peer, error) {
 	first := locals[0]
 	m := offerOnBridge(wire.SignalBridge, first)
 	m.Datacenter, m.Credential = s.cfg.ID, s.cfg.Credential
+	if r.isE2EE() {
+		// The epochs relayed here while the bridge was down, for the home's next leader to
+		// start above.
+		r.mu.Lock()
+		m.Leader = &wire.Leader{Epoch: max(r.maxEpoch, r.homeEpoch)}
+		r.mu.Unlock()
+	}
 	c.send(m)
 	reply, err := c.read(ctx)
 	if err != nil {

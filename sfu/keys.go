@@ -61,6 +61,14 @@ func (r *room) announceLeaderLocked() {
 	}
 }
 
+// noteEpoch records an epoch a bridged datacenter relayed (its bridge message says so), so
+// that the next leader chosen here starts above it.
+func (r *room) noteEpoch(epoch uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.maxEpoch = max(r.maxEpoch, epoch)
+}
+
 // homeLeader takes the home's choice of leader, at a bridged datacenter, and relays it to the
 // participants here.
 func (r *room) homeLeader(l wire.Leader) {

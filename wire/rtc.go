@@ -31,7 +31,8 @@ const (
 	SignalJoin = "join"
 	// → first message of a bridge: Datacenter (the bridging DC), Credential (its credential),
 	// Ticket and Participant (the ticket and Ref of a participant at the bridging DC whose
-	// meeting's home is here).
+	// meeting's home is here), and in an e2ee meeting Leader, whose Epoch is the highest key
+	// epoch the bridging DC relayed.
 	SignalBridge = "bridge"
 	// → on a bridge: another participant of the bridging DC in the meeting: Ticket and
 	// Participant (its Ref).
@@ -134,7 +135,8 @@ type Signal struct {
 	// reconnect elsewhere at once.
 	RetryAfter int `json:"retry_after,omitempty"`
 
-	// Leader is the meeting's key leader (leader).
+	// Leader is the meeting's key leader (leader), or the bridging DC's highest relayed epoch
+	// (bridge).
 	Leader *Leader `json:"leader,omitempty"`
 	// Key is a wrapped meeting key (key).
 	Key *KeyEnvelope `json:"key,omitempty"`

@@ -5430,7 +5430,7 @@ var KeyFlow = class {
     this.leaderRef = null;
     this.lead = null;
     this.held = null;
-    this.state = { leader: null, isLeader: false, epoch: null, code: null, ignored: 0, refused: [], roster: 0 };
+    this.state = { leader: null, isLeader: false, epoch: null, code: null, ignored: 0, refused: [], roster: 0, wrapFailures: 0 };
   }
   /** joined starts (or, after a move to another DC, restarts) the flow from `joined`. */
   async joined(j) {
@@ -5517,8 +5517,16 @@ var KeyFlow = class {
     await this._hold(epoch, raw, true);
     await Promise.all([...this.roster.keys()].map((ref) => this._sendTo(ref, this.lead)));
   }
+  /** _sendTo sends ref its envelope; a public key that does not wrap costs ref alone its key. */
   async _sendTo(ref, { epoch, raw }) {
-    const wrapped = await wrapKey(this.roster.get(ref), raw, { meeting: this.meeting, epoch, participant: ref });
+    let wrapped;
+    try {
+      wrapped = await wrapKey(this.roster.get(ref), raw, { meeting: this.meeting, epoch, participant: ref });
+    } catch (e) {
+      this.state.wrapFailures++;
+      this.state.lastWrapFailure = `no envelope for ${ref}: ${e.message}`;
+      return;
+    }
     this.send({ type: "key", participant: { ref }, key: { meeting: this.meeting, epoch, participant: ref, wrapped } });
   }
   async _hold(epoch, raw, dealt) {

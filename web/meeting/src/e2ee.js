@@ -32,7 +32,7 @@ export class KeyFlow {
     this.lead = null; // { epoch, raw } while this page leads
     this.held = null; // { epoch, hkdf }
     /** state is what the page shows and tests read: never a key. */
-    this.state = { leader: null, isLeader: false, epoch: null, code: null, ignored: 0, refused: [], roster: 0 };
+    this.state = { leader: null, isLeader: false, epoch: null, code: null, ignored: 0, refused: [], roster: 0, wrapFailures: 0 };
   }
 
   /** joined starts (or, after a move to another DC, restarts) the flow from `joined`. */
@@ -124,8 +124,16 @@ export class KeyFlow {
     await Promise.all([...this.roster.keys()].map((ref) => this._sendTo(ref, this.lead)));
   }
 
+  /** _sendTo sends ref its envelope; a public key that does not wrap costs ref alone its key. */
   async _sendTo(ref, { epoch, raw }) {
-    const wrapped = await wrapKey(this.roster.get(ref), raw, { meeting: this.meeting, epoch, participant: ref });
+    let wrapped;
+    try {
+      wrapped = await wrapKey(this.roster.get(ref), raw, { meeting: this.meeting, epoch, participant: ref });
+    } catch (e) {
+      this.state.wrapFailures++;
+      this.state.lastWrapFailure = `no envelope for ${ref}: ${e.message}`;
+      return;
+    }
     this.send({ type: 'key', participant: { ref }, key: { meeting: this.meeting, epoch, participant: ref, wrapped } });
   }
 

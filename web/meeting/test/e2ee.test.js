@@ -134,3 +134,14 @@ test('a page refuses envelopes it must not take', async () => {
   assert.equal(await b.flow.key('pa', forB.key), false, 'a replay is stale');
   assert.equal(c.flow.state.epoch, 1);
 });
+
+test('a participant whose public key does not wrap costs only itself its key', async () => {
+  const r = relay();
+  const a = await r.join('pa');
+  const b = await r.join('pb');
+  await a.flow.participantJoined({ ref: 'pbad', public_key: 'x25519:not-a-key' });
+  assert.equal(a.flow.state.wrapFailures, 1);
+  await r.leave('pbad');
+  assert.equal(a.flow.state.epoch, 2, 'the rotation went on');
+  assert.deepEqual(last(b), last(a));
+});
