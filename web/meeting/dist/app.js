@@ -5436,7 +5436,10 @@ var KeyFlow = class {
   async joined(j) {
     this.self = j.participant.ref;
     this.roster.clear();
-    this.lead = null;
+    if (this.lead) {
+      this.lead.raw.fill(0);
+      this.lead = null;
+    }
     for (const p of j.participants ?? []) this._add(p);
     if (j.leader) await this.leader(j.leader);
     else await this._changed();

@@ -39,7 +39,7 @@ export class KeyFlow {
   async joined(j) {
     this.self = j.participant.ref;
     this.roster.clear();
-    this.lead = null;
+    if (this.lead) { this.lead.raw.fill(0); this.lead = null; } // the new DC's server names the leader again
     for (const p of j.participants ?? []) this._add(p);
     if (j.leader) await this.leader(j.leader);
     else await this._changed();
