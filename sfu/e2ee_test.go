@@ -487,3 +487,46 @@ func TestLeaderNeedsAPublicKey(t *testing.T) {
 		}
 	})
 }
+
+// Only the home's media server names the leader: a participant that sends "leader" is
+// refused and its connection closed.
+func TestParticipantCannotNameTheLeader(t *testing.T) {
+	leaktest.Check(t)
+	w := newWorld(t)
+	w.start("de-fra", loopback)
+	a := w.joinKeyed(anna, "de-fra")
+	priv, _ := keywrap.GenerateKey(keywrap.X25519)
+	tok := w.ticketWith(felix, []string{"de-fra"}, func(c *wire.Claims) { c.PublicKey = priv.PublicKey().String() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(w.url("de-fra"), "http")+wire.RTCPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	for _, m := range []wire.Signal{{Type: wire.SignalJoin, Ticket: tok}, {Type: wire.SignalLeader, Leader: &wire.Leader{Ref: "pfelix"}}} {
+		b, _ := json.Marshal(m)
+		if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for {
+		_, b, err := ws.Read(ctx)
+		if err != nil {
+			t.Fatalf("the connection closed without an error message: %v", err)
+		}
+		var s wire.Signal
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.Type == wire.SignalError {
+			if s.Error.Error != wire.CodeBadRequest {
+				t.Errorf("refused with %+v, want %s", s.Error, wire.CodeBadRequest)
+			}
+			break
+		}
+	}
+	if ref, self := a.conn.Leader(); ref != a.ref() || !self {
+		t.Errorf("the leader is %q, want anna %q still", ref, a.ref())
+	}
+}
