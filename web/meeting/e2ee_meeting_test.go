@@ -5,16 +5,22 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/coder/websocket"
 	"github.com/geofence/geofence/client"
+	"github.com/geofence/geofence/crypto/e2ee"
 	"github.com/geofence/geofence/crypto/keywrap"
 	"github.com/geofence/geofence/internal/devstack"
 	"github.com/geofence/geofence/sfu"
 	"github.com/geofence/geofence/sfu/sfuclient"
+	"github.com/geofence/geofence/ticket"
+	meetingui "github.com/geofence/geofence/web/meeting"
 	"github.com/geofence/geofence/wire"
 )
 
@@ -190,5 +196,117 @@ func TestMeetingE2EE(t *testing.T) {
 		if !r.loopbackPairs() {
 			t.Errorf("%s: pairs %v, want 127.0.0.1 on both ends", name, r.Pairs)
 		}
+	}
+}
+
+// TestMeetingE2EEMaliciousRelay: the page against a directory and a media server that lie
+// (played here by a test server, signing its own tickets): it announces a leader and then
+// relays that leader's envelope for another participant, an envelope from someone who is not
+// the leader, one whose epoch it rewrote, and, after the page holds an epoch, a replay of an
+// older one. The page ignores each and counts it; it takes only the envelope that is its own.
+func TestMeetingE2EEMaliciousRelay(t *testing.T) {
+	signer, err := ticket.NewSigner("geofence", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const meeting = "m-relay"
+	var base string
+	var victimKey atomic.Value // the page's public key, from its join
+	mux := http.NewServeMux()
+	mux.Handle(meetingui.PagePath, http.StripPrefix(meetingui.PagePath, meetingui.Handler()))
+	mux.Handle(ticket.JWKSPath, signer.Handler())
+	mux.HandleFunc("POST /v1/meetings/{id}/join", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			PublicKey   string `json:"public_key"`
+			Participant string `json:"participant"`
+		}
+		json.NewDecoder(r.Body).Decode(&body)
+		victimKey.Store(body.PublicKey)
+		tok, err := signer.Sign(wire.Claims{Meeting: meeting, Participant: body.Participant, Account: "acme", Mode: wire.ModeE2EE,
+			Region: "eu", Home: "dc-x", HomeCountry: "GB", PublicKey: body.PublicKey,
+			Primary: []wire.DC{{ID: "dc-x", Country: "GB", Endpoint: base}},
+			Context: wire.Context{ParticipantCountry: "GB", ParticipantRegion: "eu", ParticipantPlan: "basic", MeetingRegion: "eu",
+				HostAccount: "acme", HostPlan: "basic"}}, 5*time.Minute)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]string{"token": tok, "home": "dc-x", "meeting": meeting})
+	})
+	evil, err := keywrap.GenerateKey(keywrap.X25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan struct{})
+	mux.HandleFunc("GET "+wire.RTCPath, func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		ctx := r.Context()
+		if _, _, err := ws.Read(ctx); err != nil { // join
+			return
+		}
+		pub, err := keywrap.ParsePublicKey(victimKey.Load().(string))
+		if err != nil {
+			t.Errorf("the page's public key: %v", err)
+			return
+		}
+		wrap := func(epoch uint64, participant string) string {
+			w, err := keywrap.Wrap(pub, e2ee.NewMeetingKey(), keywrap.Binding{Meeting: meeting, Epoch: epoch, Participant: participant})
+			if err != nil {
+				t.Error(err)
+			}
+			return w.String()
+		}
+		key := func(from string, e wire.KeyEnvelope) wire.Signal {
+			return wire.Signal{Type: wire.SignalKey, Participant: &wire.Participant{Ref: from}, Key: &e}
+		}
+		msgs := []wire.Signal{
+			{Type: wire.SignalJoined, Joined: &wire.Joined{Datacenter: "dc-x", Meeting: meeting, Home: "dc-x", Mode: wire.ModeE2EE,
+				Participant:  wire.Participant{Ref: "pvictim", ID: "victim", Account: "acme", Datacenter: "dc-x"},
+				Participants: []wire.Participant{{Ref: "pevil", ID: "mallory", Account: "acme", Datacenter: "dc-x", PublicKey: evil.PublicKey().String()}},
+				Leader:       &wire.Leader{Ref: "pevil"}}},
+			// The leader's envelope for someone else, relayed to the page.
+			key("pevil", wire.KeyEnvelope{Meeting: meeting, Epoch: 2, Participant: "pother", Wrapped: wrap(2, "pother")}),
+			// An envelope from someone who is not the leader.
+			key("pother", wire.KeyEnvelope{Meeting: meeting, Epoch: 2, Participant: "pvictim", Wrapped: wrap(2, "pvictim")}),
+			// The page's own envelope with its epoch rewritten (the wrap binds the epoch).
+			key("pevil", wire.KeyEnvelope{Meeting: meeting, Epoch: 3, Participant: "pvictim", Wrapped: wrap(2, "pvictim")}),
+			// The page's own: taken.
+			key("pevil", wire.KeyEnvelope{Meeting: meeting, Epoch: 2, Participant: "pvictim", Wrapped: wrap(2, "pvictim")}),
+			// An older epoch, replayed: stale.
+			key("pevil", wire.KeyEnvelope{Meeting: meeting, Epoch: 1, Participant: "pvictim", Wrapped: wrap(1, "pvictim")}),
+		}
+		for _, m := range msgs {
+			b, _ := json.Marshal(m)
+			if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
+				return
+			}
+		}
+		close(sent)
+		for { // what the page sends next (its offer, candidates) goes nowhere
+			if _, _, err := ws.Read(ctx); err != nil {
+				return
+			}
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	base = srv.URL
+
+	b := browser(t)
+	p := page(t, b, srv.URL+meetingui.PagePath+"?meeting="+meeting+"&account=acme&participant=victim")
+	r := await(t, p, "the page takes its own envelope", 30*time.Second, func(r report) bool {
+		return r.E2EE != nil && r.E2EE.Epoch != nil && r.E2EE.Ignored >= 4
+	})
+	<-sent
+	if *r.E2EE.Epoch != 2 || r.E2EE.Ignored != 4 || r.E2EE.Leader != "pevil" || r.E2EE.IsLeader {
+		b, _ := json.MarshalIndent(r.E2EE, "", " ")
+		t.Errorf("the page's e2ee state:\n%s\nwant epoch 2, 4 envelopes ignored, following pevil", b)
+	}
+	if !codeShape.MatchString(r.E2EE.Code) {
+		t.Errorf("code %q, want 30 digits", r.E2EE.Code)
 	}
 }
