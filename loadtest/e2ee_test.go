@@ -2,11 +2,17 @@ package loadtest
 
 import (
 	"context"
+	"errors"
+	"regexp"
 	"testing"
 	"time"
 
+	"github.com/geofence/geofence/config"
+	"github.com/geofence/geofence/examples"
+	"github.com/geofence/geofence/internal/devstack"
 	"github.com/geofence/geofence/internal/leaktest"
 	"github.com/geofence/geofence/sfu"
+	"github.com/geofence/geofence/verify"
 	"github.com/geofence/geofence/wire"
 )
 
@@ -46,5 +52,54 @@ func TestRunE2EEMeeting(t *testing.T) {
 	}
 	if rep.KeyRotations != 0 {
 		t.Errorf("%d key rotations, want none (nobody left)", rep.KeyRotations)
+	}
+}
+
+// TestRunE2EEAcrossABridge: as TestRunAcrossABridge, the subscriber at the home (us-sjc,
+// capacity 1) and the publishers at us-den, bridged to it, now in an e2ee meeting: the
+// subscriber, first in, leads, and its envelopes cross the bridge to the publishers, whose
+// media it decrypts under its own key. No key server, so no shared store is needed.
+func TestRunE2EEAcrossABridge(t *testing.T) {
+	leaktest.Check(t)
+	world := regexp.MustCompile(`(?m)(^  us-sjc:\n(?:    .*\n)*?    capacity: )\d+`).ReplaceAll(examples.World, []byte("${1}1"))
+	c, errs := config.Parse("world.yaml", world)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	_, m := verify.Config(c, nil, verify.Options{})
+	st, err := devstack.New(devstack.Config{Model: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- st.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("stack: %v", err)
+		}
+	}()
+	for _, dc := range m.DCs {
+		st.Core.ReportLoad(dc.ID, 0, true)
+	}
+	rep, err := Run(context.Background(), Config{
+		Directory: st.URL, Dial: SFUDialer(sfu.Network{Loopback: true}, nil), Mode: wire.ModeE2EE,
+		Publishers: 2, Subscribers: 1,
+		Video:    VideoConfig{Bitrate: 300_000, FPS: 15, KeyInterval: time.Second},
+		Duration: time.Second, Warmup: 300 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Datacenters["us-sjc"] != 1 || rep.Datacenters["us-den"] != 2 {
+		t.Fatalf("datacenters %v, want the subscriber at us-sjc and the publishers at us-den", rep.Datacenters)
+	}
+	if rep.TracksReceived != rep.TracksExpected || rep.TracksExpected != 4 || rep.Video.Frames == 0 || rep.DecryptFailures != 0 {
+		t.Errorf("got %d of %d tracks, %d frames, %d decrypt failures; want 4 of 4, frames, no failure",
+			rep.TracksReceived, rep.TracksExpected, rep.Video.Frames, rep.DecryptFailures)
+	}
+	if len(rep.KeyServers) != 1 || len(rep.KeyServers[1]) != 1 {
+		t.Errorf("keys = %v, want the leader's one key at epoch 1", rep.KeyServers)
 	}
 }
