@@ -1,8 +1,10 @@
 // Package sfuclient is a Go participant of the media server's signalling protocol
 // (docs/rtc.md): it joins with a ticket, publishes tracks on its publisher PeerConnection,
 // receives the others' on its subscriber PeerConnection, and reports the events the server
-// sends. The load generator and the media server's tests use it; it is also the reference
-// for other clients.
+// sends. In an end-to-end encrypted meeting it runs the leader flow (Config.E2EE): it leads
+// when the server names it, wrapping the meeting key to the others, or opens the leader's
+// envelopes. The load generator and the media server's tests use it; it is also the reference
+// for other clients (the meeting page's src/e2ee.js follows it).
 //
 // It does no media processing: what it publishes and what it does with the tracks it
 // receives are the caller's (package loadtest puts the media profile on both).
