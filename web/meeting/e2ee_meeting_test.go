@@ -89,7 +89,8 @@ func joinGoE2EE(t *testing.T, st *devstack.Stack, meeting, who, ip string) *sfuc
 // show the same 30-digit security code, which a Go participant holding the same key computes
 // too (crypto/e2ee.SecurityCode, so JS and Go agree). That Go participant, not the leader,
 // sends alice an envelope: the server refuses it and alice's page never sees it. A third page
-// joins and leaves: the epoch and the code change, media goes on without a failure.
+// joins and leaves: the epoch and the code change, media goes on without a failure. Last,
+// alice leaves: bob's page takes over as the leader, above every epoch in use.
 func TestMeetingE2EE(t *testing.T) {
 	st := stack(t)
 	id := createE2EEMeeting(t, st, "acme")
@@ -196,6 +197,18 @@ func TestMeetingE2EE(t *testing.T) {
 		if !r.loopbackPairs() {
 			t.Errorf("%s: pairs %v, want 127.0.0.1 on both ends", name, r.Pairs)
 		}
+	}
+
+	// alice, the leader, leaves: the home names bob, who takes over above every epoch in use.
+	last := *rs["bob"].Epoch
+	if err := chromedp.Do(alice, chromedp.Click(chromedp.ID("leave"))); err != nil {
+		t.Fatal(err)
+	}
+	rb = await(t, bob, "bob takes over", 30*time.Second, func(r report) bool {
+		return r.E2EE.IsLeader && r.E2EE.Leader == r.Self && *r.Epoch > last && r.E2EE.Roster == 1
+	})
+	if n := rb.failures(); n != 0 {
+		t.Errorf("bob, leading at epoch %d: %d decrypt failures", *rb.Epoch, n)
 	}
 }
 
