@@ -50,7 +50,7 @@ func (w *world) ticketWith(p person, primary []string, edit func(*wire.Claims)) 
 }
 
 // joinKeyed joins p at dc with a new key pair whose public key its ticket carries.
-func (w *world) joinKeyed(p person, dc string) *keyed {
+func (w *world) joinKeyed(p person, dc string, edit ...func(*sfuclient.E2EE)) *keyed {
 	w.t.Helper()
 	priv, err := keywrap.GenerateKey(keywrap.X25519)
 	if err != nil {
@@ -59,7 +59,11 @@ func (w *world) joinKeyed(p person, dc string) *keyed {
 	tok := w.ticketWith(p, []string{dc}, func(c *wire.Claims) { c.PublicKey = priv.PublicKey().String() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := sfuclient.Dial(ctx, sfuclient.Config{URL: w.url(dc), Ticket: tok, Network: w.clientNet(), E2EE: &sfuclient.E2EE{Private: priv}})
+	keys := &sfuclient.E2EE{Private: priv}
+	for _, e := range edit {
+		e(keys)
+	}
+	conn, err := sfuclient.Dial(ctx, sfuclient.Config{URL: w.url(dc), Ticket: tok, Network: w.clientNet(), E2EE: keys})
 	if err != nil {
 		w.t.Fatalf("%s joins at %s: %v", p.id, dc, err)
 	}
@@ -528,5 +532,30 @@ func TestParticipantCannotNameTheLeader(t *testing.T) {
 	}
 	if ref, self := a.conn.Leader(); ref != a.ref() || !self {
 		t.Errorf("the leader is %q, want anna %q still", ref, a.ref())
+	}
+}
+
+// Leaves that come together cost one rotation: the leader waits E2EE.Coalesce after a leave
+// for more before it deals a new epoch to those who remain.
+func TestLeavesCoalesce(t *testing.T) {
+	leaktest.Check(t)
+	w := newWorld(t)
+	w.start("de-fra", loopback)
+	w.start("fr-par", loopback)
+	a := w.joinKeyed(anna, "de-fra", func(e *sfuclient.E2EE) { e.Coalesce = 2 * time.Second })
+	ms := []*keyed{a}
+	for i, dc := range []string{"de-fra", "fr-par", "fr-par", "de-fra"} {
+		ms = append(ms, w.joinKeyed(person{fmt.Sprintf("p%d", i), map[string]string{"de-fra": "DE", "fr-par": "FR"}[dc], "eu"}, dc))
+	}
+	waitConverged(t, "five on anna's key", ms)
+	before := a.key(t).Epoch()
+	for _, m := range ms[2:4] { // both at fr-par: the bridge carries their leaves
+		m.conn.Close()
+	}
+	ms[4].conn.Close()
+	rest := []*keyed{a, ms[1]}
+	waitRotated(t, "one rotation for three leaves", rest, before)
+	if got := a.key(t).Epoch(); got != before+1 {
+		t.Errorf("epoch %d after three leaves within the coalescing window, want %d", got, before+1)
 	}
 }

@@ -113,3 +113,25 @@ func TestTakeOverErrors(t *testing.T) {
 		t.Error("a failed takeover changed the participant's key")
 	}
 }
+
+// Leaves that come together cost one rotation; a RemoveAll naming a stranger changes nothing.
+func TestRemoveAllRotatesOnce(t *testing.T) {
+	privs := people(t, []string{"alice", "bob", "carol", "dave"}, keywrap.X25519)
+	l := newLeader(t, privs)
+	if _, err := l.RemoveAll("bob", "erin"); !errors.Is(err, e2ee.ErrUnknownParticipant) {
+		t.Fatalf("RemoveAll with a stranger: %v, want ErrUnknownParticipant", err)
+	}
+	if l.Key().Epoch() != e2ee.FirstEpoch || len(l.Roster()) != 4 {
+		t.Fatalf("a failed RemoveAll changed the leader: epoch %d, roster %d", l.Key().Epoch(), len(l.Roster()))
+	}
+	envs, err := l.RemoveAll("bob", "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := envelopeIDs(envs), []string{"alice", "dave"}; !slices.Equal(got, want) {
+		t.Errorf("envelopes to %v, want %v", got, want)
+	}
+	if got := l.Key().Epoch(); got != e2ee.FirstEpoch+1 {
+		t.Errorf("epoch %d after two leaves at once, want %d", got, e2ee.FirstEpoch+1)
+	}
+}

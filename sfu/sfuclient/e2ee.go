@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/geofence/geofence/crypto/e2ee"
 	"github.com/geofence/geofence/crypto/keywrap"
@@ -22,10 +23,18 @@ type E2EE struct {
 	// Private is the participant's private key; its ticket carries the public key. Required.
 	Private keywrap.PrivateKey
 	// OnKey, when set, is called with every new epoch key the participant holds (its own as
-	// the leader, or opened from the leader's envelope), in epoch order, from the
-	// connection's reader: it must not block.
+	// the leader, or opened from the leader's envelope), one at a time and in epoch order: it
+	// must not block.
 	OnKey func(e2ee.EpochKey)
+	// Coalesce is how long the leader waits after a leave before it rotates, so that leaves
+	// that come together (the end of a meeting, a bridge lost) cost one new epoch, not one
+	// each; zero means DefaultCoalesce.
+	Coalesce time.Duration
 }
+
+// DefaultCoalesce is E2EE.Coalesce's default: short next to what a key server coalesces (10
+// s), since what the one who left could read meanwhile is what the others send.
+const DefaultCoalesce = 200 * time.Millisecond
 
 // keyFlow is the state of the E2EE flow. It is used by the connection's reader only, and
 // read by the getters under Conn.mu.
@@ -38,6 +47,9 @@ type keyFlow struct {
 	roster map[string]keywrap.PublicKey // the others with a public key, by Ref
 	errs   []wire.Error                 // the server's refusals of envelopes this client sent
 	ignore int                          // envelopes ignored: not from the leader, stale, not for us
+	// leaving are the participants who left since the last rotation, which timer makes.
+	leaving []string
+	timer   *time.Timer
 }
 
 // errNoFlow is returned by the E2EE getters of a connection that runs none.
@@ -102,12 +114,15 @@ func (f *keyFlow) onSignalLocked(c *Conn, m wire.Signal) ([]wire.Signal, []e2ee.
 		if !had || f.lead == nil {
 			return nil, nil, nil
 		}
-		envs, err := f.lead.Remove(m.Participant.Ref)
-		if err != nil {
-			return nil, nil, fmt.Errorf("sfuclient: e2ee: %w", err)
+		f.leaving = append(f.leaving, m.Participant.Ref)
+		if f.timer == nil {
+			d := f.cfg.Coalesce
+			if d <= 0 {
+				d = DefaultCoalesce
+			}
+			f.timer = time.AfterFunc(d, c.rotateLeft)
 		}
-		f.part.Adopt(f.lead.Key())
-		return keySignals(envs), []e2ee.EpochKey{f.lead.Key()}, nil
+		return nil, nil, nil
 	case wire.SignalLeader:
 		return f.onLeaderLocked(c, *m.Leader)
 	case wire.SignalKey:
@@ -138,7 +153,7 @@ func (f *keyFlow) onLeaderLocked(c *Conn, l wire.Leader) ([]wire.Signal, []e2ee.
 	if l.Ref != f.self {
 		if f.lead != nil {
 			f.part.Adopt(f.lead.Key())
-			f.lead = nil
+			f.lead, f.leaving = nil, nil // the new leader rotates for those who left
 		}
 		return nil, nil, nil
 	}
@@ -164,6 +179,59 @@ func keySignals(envs []e2ee.Envelope) []wire.Signal {
 		out[i] = keySignal(e)
 	}
 	return out
+}
+
+// stopFlow stops a rotation still waiting, once the connection ended.
+func (c *Conn) stopFlow() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.flow != nil && c.flow.timer != nil {
+		c.flow.timer.Stop()
+		c.flow.timer, c.flow.leaving = nil, nil
+	}
+}
+
+// rotateLeft rotates, once, for everyone who left since the last rotation.
+func (c *Conn) rotateLeft() {
+	c.mu.Lock()
+	f := c.flow
+	if f == nil || c.closed {
+		c.mu.Unlock()
+		return
+	}
+	f.timer = nil
+	var left []string
+	if f.lead != nil {
+		roster := f.lead.Roster()
+		for _, ref := range f.leaving {
+			if _, ok := roster[ref]; ok {
+				left = append(left, ref)
+			}
+		}
+	}
+	f.leaving = nil
+	var (
+		sends []wire.Signal
+		keys  []e2ee.EpochKey
+		err   error
+	)
+	if len(left) > 0 {
+		var envs []e2ee.Envelope
+		if envs, err = f.lead.RemoveAll(left...); err == nil {
+			f.part.Adopt(f.lead.Key())
+			sends, keys = keySignals(envs), []e2ee.EpochKey{f.lead.Key()}
+		}
+	}
+	c.runFlowLocked(sends, keys, err)
+}
+
+// runFlowLocked is runFlow for a caller that holds c.mu, which it releases: the flow's output
+// is delivered in the order it was made, by the reader and the rotation timer alike.
+func (c *Conn) runFlowLocked(sends []wire.Signal, keys []e2ee.EpochKey, err error) {
+	c.deliver.Lock()
+	c.mu.Unlock()
+	defer c.deliver.Unlock()
+	c.runFlow(sends, keys, err)
 }
 
 // runFlow applies what a step of the flow produced: the envelopes go out, the keys to OnKey.

@@ -69,6 +69,7 @@ type Conn struct {
 	pub, sub *webrtc.PeerConnection
 
 	writeMu sync.Mutex
+	deliver sync.Mutex // held while the e2ee flow's output goes out, so it goes in order
 	events  chan wire.Signal
 	done    chan struct{}
 	answers chan string // answers to publisher offers
@@ -222,10 +223,10 @@ func (c *Conn) read(ctx context.Context) (wire.Signal, error) {
 func (c *Conn) readLoop() {
 	defer close(c.done)
 	defer close(c.events)
+	defer c.stopFlow()
 	c.mu.Lock()
 	sends, keys, err := c.startFlowLocked()
-	c.mu.Unlock()
-	c.runFlow(sends, keys, err)
+	c.runFlowLocked(sends, keys, err)
 	for {
 		m, err := c.read(context.Background())
 		if err != nil {
@@ -279,8 +280,7 @@ func (c *Conn) readLoop() {
 			if c.flow != nil {
 				sends, keys, err = c.flow.onSignalLocked(c, m)
 			}
-			c.mu.Unlock()
-			c.runFlow(sends, keys, err)
+			c.runFlowLocked(sends, keys, err)
 			c.push(m)
 		}
 	}
@@ -461,6 +461,7 @@ func (c *Conn) Close() error {
 	}
 	c.closed = true
 	c.mu.Unlock()
+	c.stopFlow()
 	_ = c.write(context.Background(), wire.Signal{Type: wire.SignalLeave})
 	err := errors.Join(c.pub.Close(), c.sub.Close())
 	_ = c.ws.Close(websocket.StatusNormalClosure, "")
