@@ -5421,10 +5421,23 @@ var KeyFlow = class {
    * meeting is the meeting id; pkey the page's ParticipantKey; send(m) sends a signalling
    * message; onKey(epoch, raw, { first }) gets each new epoch key (raw is a copy the callee
    * must zero); onChange() is called when `state` changed. random(n) returns n random bytes.
+   * A leader rotates `coalesce` ms after a leave (0: at once), so that leaves that come
+   * together cost one epoch; schedule(fn, ms) runs fn later, in signalling order.
    */
-  constructor({ meeting, pkey: pkey2, send: send2, onKey, onChange = () => {
-  }, random = (n) => crypto.getRandomValues(new Uint8Array(n)) }) {
-    Object.assign(this, { meeting, pkey: pkey2, send: send2, onKey, onChange, random });
+  constructor({
+    meeting,
+    pkey: pkey2,
+    send: send2,
+    onKey,
+    onChange = () => {
+    },
+    random = (n) => crypto.getRandomValues(new Uint8Array(n)),
+    coalesce = 200,
+    schedule = (fn, ms) => setTimeout(fn, ms)
+  }) {
+    Object.assign(this, { meeting, pkey: pkey2, send: send2, onKey, onChange, random, coalesce, schedule });
+    this.leaving = false;
+    this.rotation = false;
     this.self = null;
     this.roster = /* @__PURE__ */ new Map();
     this.leaderRef = null;
@@ -5440,6 +5453,7 @@ var KeyFlow = class {
       this.lead.raw.fill(0);
       this.lead = null;
     }
+    this.leaving = false;
     for (const p of j.participants ?? []) this._add(p);
     if (j.leader) await this.leader(j.leader);
     else await this._changed();
@@ -5454,7 +5468,22 @@ var KeyFlow = class {
   /** participantLeft: a leader rotates, so the one who left never holds the new epoch. */
   async participantLeft(ref) {
     const had = this.roster.delete(ref);
-    if (had && this.lead) await this._deal(this.lead.epoch + 1);
+    if (had && this.lead) {
+      this.leaving = true;
+      if (this.coalesce <= 0) await this._rotate();
+      else if (!this.rotation) {
+        this.rotation = true;
+        this.schedule(() => this._rotate(), this.coalesce);
+      }
+    }
+    await this._changed();
+  }
+  /** _rotate deals a new epoch to everyone left, once for every leave since the last. */
+  async _rotate() {
+    this.rotation = false;
+    if (!this.lead || !this.leaving) return;
+    this.leaving = false;
+    await this._deal(this.lead.epoch + 1);
     await this._changed();
   }
   /** leader follows the server's choice of leader; the page named takes over. */
@@ -5464,6 +5493,7 @@ var KeyFlow = class {
       if (this.lead) {
         this.lead.raw.fill(0);
         this.lead = null;
+        this.leaving = false;
       }
     } else if (!this.lead) {
       await this._deal(Math.max(this.held?.epoch ?? 0, Number(l.epoch ?? 0)) + 1);
@@ -5727,7 +5757,9 @@ function startFlow() {
       switchAfter: first ? 0 : 1e3,
       from: dealt ? "this page, the meeting's key leader" : "the meeting's key leader"
     }),
-    onChange: showCode
+    onChange: showCode,
+    // A rotation after leaves runs in signalling order, between messages.
+    schedule: (fn, ms) => setTimeout(() => serial(fn), ms)
   });
   state.e2ee = flow.state;
 }
@@ -5765,6 +5797,11 @@ var sub = null;
 var pendingCandidates = { publisher: [], subscriber: [] };
 function send(m) {
   if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m));
+}
+var queue = Promise.resolve();
+function serial(fn) {
+  queue = queue.then(fn).catch((err) => notice(`signalling: ${err.message}`));
+  return queue;
 }
 function allowed(c) {
   if (!loopbackHost) return true;
@@ -6029,7 +6066,6 @@ function connect(dc) {
   const sock = new WebSocket(url);
   ws = sock;
   sock.onopen = () => send({ type: "join", ticket: state.ticket });
-  let chain = Promise.resolve();
   sock.onmessage = (e) => {
     if (sock !== ws) return;
     let m;
@@ -6038,7 +6074,7 @@ function connect(dc) {
     } catch {
       return;
     }
-    chain = chain.then(() => onSignal(m)).catch((err) => notice(`signalling: ${err.message}`));
+    serial(() => sock === ws ? onSignal(m) : void 0);
   };
   sock.onclose = () => {
     if (sock === ws && state.phase === "joined") show("left", "The media server closed the connection");

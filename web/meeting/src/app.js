@@ -173,6 +173,8 @@ function startFlow() {
       from: dealt ? 'this page, the meeting\'s key leader' : 'the meeting\'s key leader',
     }),
     onChange: showCode,
+    // A rotation after leaves runs in signalling order, between messages.
+    schedule: (fn, ms) => setTimeout(() => serial(fn), ms),
   });
   state.e2ee = flow.state;
 }
@@ -219,6 +221,14 @@ let sub = null;
 const pendingCandidates = { publisher: [], subscriber: [] };
 
 function send(m) { if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m)); }
+
+// The server's messages are handled one at a time, in order, and so is the e2ee flow's own
+// work between them (a rotation after leaves).
+let queue = Promise.resolve();
+function serial(fn) {
+  queue = queue.then(fn).catch((err) => notice(`signalling: ${err.message}`));
+  return queue;
+}
 
 /** On loopback (development and tests) the page uses 127.0.0.1 alone, both ways. */
 function allowed(c) {
@@ -499,12 +509,11 @@ function connect(dc) {
   const sock = new WebSocket(url);
   ws = sock;
   sock.onopen = () => send({ type: 'join', ticket: state.ticket });
-  let chain = Promise.resolve();
   sock.onmessage = (e) => {
     if (sock !== ws) return; // a connection given up for another DC
     let m;
     try { m = JSON.parse(e.data); } catch { return; }
-    chain = chain.then(() => onSignal(m)).catch((err) => notice(`signalling: ${err.message}`));
+    serial(() => (sock === ws ? onSignal(m) : undefined));
   };
   sock.onclose = () => { if (sock === ws && state.phase === 'joined') show('left', 'The media server closed the connection'); };
 }

@@ -4,7 +4,8 @@
 // every other participant's public key (keys.js wrapKey, keywrap's binding) and sends each its
 // envelope; a participant opens the envelope the leader sends it, and refuses one from anyone
 // else, for another meeting or participant, or for an epoch no newer than the one it holds.
-// A join gets the current epoch; a leave rotates to a new one. A leader taking over starts
+// A join gets the current epoch; a leave rotates to a new one (leaves within `coalesce` ms of
+// the first are one rotation). A leader taking over starts
 // above every epoch it holds or the server has relayed, so no one refuses its keys as stale.
 //
 // The flow hands each new epoch's raw bytes to onKey (the page imports them into the media
@@ -23,9 +24,14 @@ export class KeyFlow {
    * meeting is the meeting id; pkey the page's ParticipantKey; send(m) sends a signalling
    * message; onKey(epoch, raw, { first }) gets each new epoch key (raw is a copy the callee
    * must zero); onChange() is called when `state` changed. random(n) returns n random bytes.
+   * A leader rotates `coalesce` ms after a leave (0: at once), so that leaves that come
+   * together cost one epoch; schedule(fn, ms) runs fn later, in signalling order.
    */
-  constructor({ meeting, pkey, send, onKey, onChange = () => {}, random = (n) => crypto.getRandomValues(new Uint8Array(n)) }) {
-    Object.assign(this, { meeting, pkey, send, onKey, onChange, random });
+  constructor({ meeting, pkey, send, onKey, onChange = () => {}, random = (n) => crypto.getRandomValues(new Uint8Array(n)),
+    coalesce = 200, schedule = (fn, ms) => setTimeout(fn, ms) }) {
+    Object.assign(this, { meeting, pkey, send, onKey, onChange, random, coalesce, schedule });
+    this.leaving = false; // someone left since the last rotation
+    this.rotation = false; // a rotation is scheduled
     this.self = null;
     this.roster = new Map(); // ref -> public key text, the others
     this.leaderRef = null;
@@ -40,6 +46,7 @@ export class KeyFlow {
     this.self = j.participant.ref;
     this.roster.clear();
     if (this.lead) { this.lead.raw.fill(0); this.lead = null; } // the new DC's server names the leader again
+    this.leaving = false;
     for (const p of j.participants ?? []) this._add(p);
     if (j.leader) await this.leader(j.leader);
     else await this._changed();
@@ -56,7 +63,23 @@ export class KeyFlow {
   /** participantLeft: a leader rotates, so the one who left never holds the new epoch. */
   async participantLeft(ref) {
     const had = this.roster.delete(ref);
-    if (had && this.lead) await this._deal(this.lead.epoch + 1);
+    if (had && this.lead) {
+      this.leaving = true;
+      if (this.coalesce <= 0) await this._rotate();
+      else if (!this.rotation) {
+        this.rotation = true;
+        this.schedule(() => this._rotate(), this.coalesce);
+      }
+    }
+    await this._changed();
+  }
+
+  /** _rotate deals a new epoch to everyone left, once for every leave since the last. */
+  async _rotate() {
+    this.rotation = false;
+    if (!this.lead || !this.leaving) return;
+    this.leaving = false;
+    await this._deal(this.lead.epoch + 1);
     await this._changed();
   }
 
@@ -64,7 +87,7 @@ export class KeyFlow {
   async leader(l) {
     this.leaderRef = l?.ref || null;
     if (this.leaderRef !== this.self) {
-      if (this.lead) { this.lead.raw.fill(0); this.lead = null; }
+      if (this.lead) { this.lead.raw.fill(0); this.lead = null; this.leaving = false; }
     } else if (!this.lead) {
       await this._deal(Math.max(this.held?.epoch ?? 0, Number(l.epoch ?? 0)) + 1);
     }

@@ -14,12 +14,12 @@ const MEETING = 'm-e2ee';
 function relay() {
   const pages = new Map(); // ref -> page
   const r = {
-    pages, leader: null, maxEpoch: 0, sent: [],
+    pages, leader: null, maxEpoch: 0, sent: [], coalesce: 0, later: [],
     async join(ref, suite = 'x25519') {
       const pkey = await ParticipantKey.generate(suite);
       const page = { ref, pkey, keys: [], queue: [] };
       page.flow = new KeyFlow({
-        meeting: MEETING, pkey,
+        meeting: MEETING, pkey, coalesce: r.coalesce, schedule: (fn) => r.later.push(fn),
         send: (m) => { r.sent.push({ from: ref, m }); page.queue.push(m); },
         onKey: (epoch, raw) => { page.keys.push({ epoch, raw: Buffer.from(raw).toString('hex') }); raw.fill(0); },
       });
@@ -44,6 +44,7 @@ function relay() {
     async flush() {
       for (let again = true; again;) {
         again = false;
+        for (const fn of r.later.splice(0)) { again = true; await fn(); }
         for (const p of pages.values()) {
           for (const m of p.queue.splice(0)) {
             again = true;
@@ -144,4 +145,24 @@ test('a participant whose public key does not wrap costs only itself its key', a
   await r.leave('pbad');
   assert.equal(a.flow.state.epoch, 2, 'the rotation went on');
   assert.deepEqual(last(b), last(a));
+});
+
+test('leaves that come together cost one rotation', async () => {
+  const r = relay();
+  r.coalesce = 200; // the pages schedule their rotations on r.later, which flush runs
+  const a = await r.join('pa');
+  const b = await r.join('pb');
+  await r.join('pc');
+  await r.join('pd');
+  // Two leaves before the leader's scheduled rotation runs.
+  for (const ref of ['pc', 'pd']) {
+    r.pages.delete(ref);
+    for (const p of r.pages.values()) await p.flow.participantLeft(ref);
+  }
+  assert.equal(r.later.length, 1, 'one rotation scheduled');
+  assert.equal(a.flow.state.epoch, 1, 'not yet rotated');
+  await r.flush();
+  assert.equal(a.flow.state.epoch, 2, 'one new epoch for both leaves');
+  assert.deepEqual(last(b), last(a));
+  assert.equal(b.flow.state.code, a.flow.state.code);
 });
