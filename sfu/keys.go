@@ -108,7 +108,12 @@ func (r *room) relayKey(via *peer, m wire.Signal) {
 	k := *m.Key
 	out := wire.Signal{Type: wire.SignalKey, Key: &k, Participant: &wire.Participant{Ref: sender}}
 	if to.kind != peerParticipant {
+		// A bridge carries a rotation's envelopes for all its participants at once, more
+		// than its queue may hold: the sender's reader waits for it (backpressure) rather
+		// than the bridge be dropped as stuck.
 		out.Participant, out.From = &wire.Participant{Ref: target}, sender
+		to.sig.sendWait(out)
+		return
 	}
 	to.sig.send(out)
 }

@@ -176,6 +176,35 @@ func (c *sigConn) send(s wire.Signal) bool {
 	}
 }
 
+// sendWait queues s like send, but waits while the queue is full, up to writeTimeout, before
+// it counts the connection as stuck: for a burst that must not be lost and whose sender can
+// wait, a leader's envelopes for all the participants behind a bridge. The caller holds no
+// lock.
+func (c *sigConn) sendWait(s wire.Signal) bool {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return false
+	}
+	select {
+	case c.out <- outMsg{b: b}:
+		return true
+	case <-c.done:
+		return false
+	default:
+	}
+	t := time.NewTimer(writeTimeout)
+	defer t.Stop()
+	select {
+	case c.out <- outMsg{b: b}:
+		return true
+	case <-c.done:
+		return false
+	case <-t.C:
+		c.abort()
+		return false
+	}
+}
+
 // read returns the next message, enforcing the rate limit. Errors end the connection.
 func (c *sigConn) read(ctx context.Context) (wire.Signal, error) {
 	typ, b, err := c.ws.Read(ctx)
