@@ -55,7 +55,7 @@ type keyFlow struct {
 // errNoFlow is returned by the E2EE getters of a connection that runs none.
 var errNoFlow = errors.New("sfuclient: the connection runs no e2ee flow (Config.E2EE is nil or the meeting is managed)")
 
-// startFlow begins the flow from the joined message. The caller holds c.mu.
+// startFlowLocked begins the flow from the joined message. The caller holds c.mu.
 func (c *Conn) startFlowLocked() ([]wire.Signal, []e2ee.EpochKey, error) {
 	cfg := c.cfg.E2EE
 	if cfg == nil || c.joined.Mode != wire.ModeE2EE {
@@ -88,7 +88,7 @@ func (f *keyFlow) addLocked(c *Conn, p wire.Participant) {
 	f.roster[p.Ref] = pub
 }
 
-// onSignal advances the flow on a server message; it returns the envelopes to send and the
+// onSignalLocked advances the flow on a server message; it returns the envelopes to send and the
 // new keys to announce. The caller holds c.mu.
 func (f *keyFlow) onSignalLocked(c *Conn, m wire.Signal) ([]wire.Signal, []e2ee.EpochKey, error) {
 	switch m.Type {
