@@ -40,6 +40,23 @@ type e2eeState struct {
 
 var codeShape = regexp.MustCompile(`^\d{5}( \d{5}){5}$`)
 
+// sameCode waits until the two pages show the same code at the same epoch, and returns their
+// reports: each page switches when its own envelope arrives.
+func sameCode(t *testing.T, a, b context.Context) (report, report) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ra, rb := getReport(t, a), getReport(t, b)
+		if ra.E2EE != nil && rb.E2EE != nil && ra.E2EE.Code != "" && ra.E2EE.Code == rb.E2EE.Code && *ra.Epoch == *rb.Epoch {
+			return ra, rb
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pages show %+v and %+v, want one code", ra.E2EE, rb.E2EE)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func createE2EEMeeting(t *testing.T, st *devstack.Stack, account string) string {
 	t.Helper()
 	b, _ := json.Marshal(map[string]string{"host_account": account, "mode": wire.ModeE2EE})
@@ -106,6 +123,11 @@ func TestMeetingE2EE(t *testing.T) {
 		return decoding(30)(r) && r.E2EE != nil && r.E2EE.Roster == 2 && r.E2EE.Code != ""
 	}, pages)
 	ra, rb := rs["alice"], rs["bob"]
+	if rb.FirstFrameMs != nil {
+		// docs/benchmarks.md: from opening the page to the first decrypted remote frame, the
+		// key from the leader over the signalling.
+		t.Logf("bob, joining alice's e2ee meeting: first remote video frame decoded %.0f ms after the page opened", *rb.FirstFrameMs)
+	}
 	if *ra.Bridged || !*rb.Bridged {
 		t.Errorf("alice bridged %v, bob bridged %v: want bob through a bridge", *ra.Bridged, *rb.Bridged)
 	}
@@ -158,7 +180,10 @@ func TestMeetingE2EE(t *testing.T) {
 
 	// carol joins and leaves: alice rotates; both pages switch, show a new, equal code, and
 	// go on decoding without a failure.
-	rs = awaitAll(t, "gopher gone", 30*time.Second, func(r report) bool { return r.E2EE.Roster == 2 }, pages)
+	withGopher := *rs["alice"].Epoch
+	rs = awaitAll(t, "gopher gone, a new epoch", 30*time.Second, func(r report) bool {
+		return r.E2EE.Roster == 2 && *r.Epoch > withGopher
+	}, pages)
 	before := map[string]report{"alice": rs["alice"], "bob": rs["bob"]}
 	carol := page(t, b, pageURL(st.URL, id, "carol", ipGB, "home"))
 	await(t, carol, "carol decodes", 60*time.Second, func(r report) bool { return decoding(10)(r) && r.E2EE != nil && r.E2EE.Roster == 3 })
@@ -176,9 +201,9 @@ func TestMeetingE2EE(t *testing.T) {
 	rs = awaitAll(t, "alice and bob on a new epoch", 60*time.Second, func(r report) bool {
 		return r.E2EE.Roster == 2 && *r.Epoch > *prev[r.Self].Epoch && r.decoded("video") > prev[r.Self].decoded("video")+10
 	}, pages)
-	ra, rb = rs["alice"], rs["bob"]
-	if ra.E2EE.Code != rb.E2EE.Code || *ra.Epoch != *rb.Epoch {
-		t.Errorf("after carol left: alice %q at %d, bob %q at %d; want the same", ra.E2EE.Code, *ra.Epoch, rb.E2EE.Code, *rb.Epoch)
+	ra, rb = sameCode(t, alice, bob)
+	if *ra.Epoch != *prev[ra.Self].Epoch+1 {
+		t.Errorf("after carol joined and left: epoch %d, want %d", *ra.Epoch, *prev[ra.Self].Epoch+1)
 	}
 	if ra.E2EE.Code == before["alice"].E2EE.Code {
 		t.Errorf("the code stayed %q across the new epoch", ra.E2EE.Code)
