@@ -559,3 +559,27 @@ func TestLeavesCoalesce(t *testing.T) {
 		t.Errorf("epoch %d after three leaves within the coalescing window, want %d", got, before+1)
 	}
 }
+
+// A bridged datacenter that loses its bridge to the home no longer knows the leader: it says
+// so, and its participants keep the key they hold but take no envelope until the home names
+// a leader again.
+func TestLeaderUnknownWithoutTheHome(t *testing.T) {
+	leaktest.Check(t)
+	w := newWorld(t)
+	w.start("de-fra", loopback)
+	w.start("fr-par", loopback)
+	a := w.joinKeyed(anna, "de-fra")
+	f := w.joinKeyed(felix, "fr-par")
+	waitConverged(t, "felix holding anna's key", []*keyed{a, f})
+	held := f.key(t)
+	w.kill("de-fra")
+	eventually(t, "fr-par saying no leader is known", 15*time.Second, func() bool {
+		ref, self := f.conn.Leader()
+		return ref == "" && !self
+	})
+	// While the home drained it may have named felix before his bridge closed: then he holds
+	// the key he dealt, of a later epoch.
+	if k := f.key(t); k.IsZero() || k.Epoch() < held.Epoch() {
+		t.Errorf("felix holds %v, want the key of epoch %d or a later one", k, held.Epoch())
+	}
+}
