@@ -13,8 +13,8 @@ import (
 // SFUDialer opens media sessions with the media server's signalling client (package
 // sfuclient) on network: sfu.Network{Loopback: true} in development and tests.
 func SFUDialer(network sfu.Network, log *slog.Logger) Dialer {
-	return func(ctx context.Context, endpoint, ticket string, onTrack func(*webrtc.TrackRemote, wire.Track)) (Session, error) {
-		c, err := sfuclient.Dial(ctx, sfuclient.Config{URL: endpoint, Ticket: ticket, Network: network, Logger: log,
+	return func(ctx context.Context, endpoint, ticket string, onTrack func(*webrtc.TrackRemote, wire.Track), keys *sfuclient.E2EE) (Session, error) {
+		c, err := sfuclient.Dial(ctx, sfuclient.Config{URL: endpoint, Ticket: ticket, Network: network, Logger: log, E2EE: keys,
 			OnTrack: func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver, info wire.Track) { onTrack(remote, info) }})
 		if err != nil {
 			return nil, err

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geofence/geofence/sfu/sfuclient"
 	"github.com/geofence/geofence/wire"
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
@@ -60,7 +61,7 @@ type fakeSession struct {
 	isClosed bool
 }
 
-func (f *fakeSFU) Dial(ctx context.Context, endpoint, ticket string, onTrack func(*webrtc.TrackRemote, wire.Track)) (Session, error) {
+func (f *fakeSFU) Dial(ctx context.Context, endpoint, ticket string, onTrack func(*webrtc.TrackRemote, wire.Track), _ *sfuclient.E2EE) (Session, error) {
 	if ticket == "" || endpoint == "" {
 		return nil, errors.New("no ticket or endpoint")
 	}

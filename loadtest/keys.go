@@ -35,6 +35,9 @@ func (k *keyring) addOpener(o Opener) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.openers = append(k.openers, o)
+	if k.key.IsZero() {
+		return nil // an e2ee participant before the leader's first key: update adds it
+	}
 	return o.AddEpoch(k.key)
 }
 
@@ -51,8 +54,10 @@ func (k *keyring) update(key e2ee.EpochKey) error {
 		k.mu.Unlock()
 		return nil
 	}
+	if !k.key.IsZero() {
+		k.epochs++ // the first key of an e2ee participant is not a rotation
+	}
 	k.key = key
-	k.epochs++
 	var err error
 	for _, o := range k.openers {
 		if e := o.AddEpoch(key); e != nil && err == nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/geofence/geofence/crypto/e2ee"
 	"github.com/geofence/geofence/crypto/keywrap"
 	"github.com/geofence/geofence/crypto/mediaprofile"
+	"github.com/geofence/geofence/sfu/sfuclient"
 	"github.com/geofence/geofence/wire"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp/codecs"
@@ -62,8 +63,9 @@ type Timings struct {
 
 // Dialer opens a media session at the media server of a datacenter's endpoint (the ticket's
 // wire.DC.Endpoint), with the participant's signed ticket; onTrack is called with every track
-// arriving on its subscriber PeerConnection.
-type Dialer func(ctx context.Context, endpoint, ticket string, onTrack func(*webrtc.TrackRemote, wire.Track)) (Session, error)
+// arriving on its subscriber PeerConnection. In an e2ee meeting keys is set: the session runs
+// the leader flow with it (sfuclient.E2EE) and hands every epoch key to keys.OnKey.
+type Dialer func(ctx context.Context, endpoint, ticket string, onTrack func(*webrtc.TrackRemote, wire.Track), keys *sfuclient.E2EE) (Session, error)
 
 // Config is a load test. Directory, Dial and Publishers are required; the zero value of every
 // other field is its default.
@@ -74,6 +76,10 @@ type Config struct {
 	Dial Dialer
 	// Meeting is the meeting to join; "": a new meeting hosted by Account.
 	Meeting string
+	// Mode is the mode of the new meeting (wire.ModeManaged or wire.ModeE2EE); "": managed.
+	// In an e2ee meeting every participant runs the leader flow over the signalling: the
+	// first to join leads, wraps its key to the others and sends them the envelopes.
+	Mode string
 	// Account is the participants' account; "": "acme". Without Token the directory must trust
 	// the caller (`geofence dev` on loopback).
 	Account string
@@ -214,8 +220,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		tracksPer = 2
 	}
 	wantTracks := int64(cfg.Publishers * tracksPer)
-	var e2eeKey e2ee.EpochKey // the key this load test deals as the leader of an e2ee meeting
-	var e2eeOnce sync.Once
 
 	n := cfg.Publishers + cfg.Subscribers
 	parts := make([]*participant, n)
@@ -281,10 +285,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			wg.Add(1)
 			go func() { defer wg.Done(); receive(rctx, &cfg, p, tr, rec) }()
 		}
-		p.err = joinOne(sctx, &cfg, p, onTrack, func() e2ee.EpochKey {
-			e2eeOnce.Do(func() { e2eeKey, _ = e2ee.NewEpochKey(1, e2ee.NewMeetingKey()) })
-			return e2eeKey
-		})
+		p.err = joinOne(sctx, &cfg, p, onTrack)
 		if p.err != nil {
 			return
 		}
@@ -417,7 +418,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // joinOne joins p through the directory, fetches the meeting key, and opens its media
 // session.
-func joinOne(ctx context.Context, cfg *Config, p *participant, onTrack func(*webrtc.TrackRemote, wire.Track), leaderKey func() e2ee.EpochKey) error {
+func joinOne(ctx context.Context, cfg *Config, p *participant, onTrack func(*webrtc.TrackRemote, wire.Track)) error {
 	ccfg := client.Config{Directory: cfg.Directory, HTTPClient: cfg.HTTPClient, PinDeny: cfg.PinDeny}
 	if len(cfg.From) > 0 {
 		ccfg.ClientIP = cfg.From[p.index%len(cfg.From)]
@@ -460,9 +461,23 @@ func joinOne(ctx context.Context, cfg *Config, p *participant, onTrack func(*web
 		return err
 	}
 	p.phases[PhaseJoin] = res.Elapsed
+	var keys *sfuclient.E2EE
+	firstKey := make(chan struct{})
 	if res.Claims.Mode == wire.ModeE2EE {
-		// The load test is every participant's client: it plays the leader and deals one key.
-		p.keys = newKeyring(leaderKey())
+		// The leader flow over the signalling (docs/rtc.md): the key comes from the meeting's
+		// leader, or this participant is the leader and makes it.
+		p.keys = newKeyring(e2ee.EpochKey{})
+		var once sync.Once
+		keys = &sfuclient.E2EE{Private: priv, OnKey: func(k e2ee.EpochKey) {
+			if err := p.keys.update(k); err != nil {
+				cfg.Logger.Warn("meeting key", "participant", p.id, "epoch", k.Epoch(), "err", err)
+			}
+			once.Do(func() {
+				kd := sha256.Sum256(append([]byte("geofence loadtest key digest\x00"), k.Bytes()...))
+				p.kms, p.epoch, p.keyDigest = "leader", k.Epoch(), hex.EncodeToString(kd[:8])
+				close(firstKey)
+			})
+		}}
 	} else {
 		kb := time.Now()
 		mk, err := cl.FetchKey(ctx, res, priv)
@@ -486,11 +501,20 @@ func joinOne(ctx context.Context, cfg *Config, p *participant, onTrack func(*web
 			return mk.Key, mk.RotateAt, nil
 		}
 	}
-	sess, err := cfg.Dial(ctx, res.Endpoint, res.Token, onTrack)
+	kb := time.Now()
+	sess, err := cfg.Dial(ctx, res.Endpoint, res.Token, onTrack, keys)
 	if err != nil {
 		return fmt.Errorf("media session at %s: %w", res.Datacenter, err)
 	}
 	p.sess = sess // its Timings are read at the end, once its PeerConnections are up
+	if keys != nil {
+		select {
+		case <-firstKey:
+			p.phases[PhaseKey] = time.Since(kb)
+		case <-ctx.Done():
+			return fmt.Errorf("no key from the meeting's leader: %w", ctx.Err())
+		}
+	}
 	return nil
 }
 
@@ -662,7 +686,7 @@ func receive(ctx context.Context, cfg *Config, p *participant, tr *webrtc.TrackR
 
 // createMeeting asks the directory for a new meeting hosted by cfg.Account.
 func createMeeting(ctx context.Context, cfg *Config) (*wire.Meeting, error) {
-	body, _ := json.Marshal(wire.CreateMeeting{HostAccount: cfg.Account})
+	body, _ := json.Marshal(wire.CreateMeeting{HostAccount: cfg.Account, Mode: cfg.Mode})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(cfg.Directory, "/")+"/v1/meetings", bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("create meeting: %w", err)

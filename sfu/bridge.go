@@ -48,6 +48,9 @@ func (s *Server) acceptBridge(ctx context.Context, c *sigConn, m wire.Signal, re
 		return refuse(ref, claims)
 	}
 	p.dc = m.Datacenter
+	if m.Leader != nil {
+		p.room.noteEpoch(m.Leader.Epoch)
+	}
 	pub := p.bridged(claims, m.Participant.Ref)
 	s.metrics.bridges.WithLabelValues("admitted").Inc()
 	s.log.Info("bridge admitted", "from", m.Datacenter, "meeting", claims.Meeting, "participant", claims.Participant, "ticket", claims.ID)
@@ -61,7 +64,8 @@ func (s *Server) acceptBridge(ctx context.Context, c *sigConn, m wire.Signal, re
 // bridged records a participant admitted on bridge p under the ref its datacenter gave it.
 func (p *peer) bridged(c *wire.Claims, ref string) *publisher {
 	pub := &publisher{via: p, party: admission.Party(c.Context), info: wire.Participant{
-		Ref: ref, ID: c.Participant, Account: c.Account, Datacenter: p.dc, Bridged: true, Context: &c.Context}}
+		Ref: ref, ID: c.Participant, Account: c.Account, Datacenter: p.dc, Bridged: true, Context: &c.Context,
+		PublicKey: c.PublicKey}}
 	p.mu.Lock()
 	old := p.pubs[ref]
 	// One session per participant and meeting holds on a bridge too: a ticket replayed
@@ -224,6 +228,13 @@ func (s *Server) openBridge(r *room, locals []*peer) (*peer, error) {
 	first := locals[0]
 	m := offerOnBridge(wire.SignalBridge, first)
 	m.Datacenter, m.Credential = s.cfg.ID, s.cfg.Credential
+	if r.isE2EE() {
+		// The epochs relayed here while the bridge was down, for the home's next leader to
+		// start above.
+		r.mu.Lock()
+		m.Leader = &wire.Leader{Epoch: max(r.maxEpoch, r.homeEpoch)}
+		r.mu.Unlock()
+	}
 	c.send(m)
 	reply, err := c.read(ctx)
 	if err != nil {
@@ -304,6 +315,10 @@ func (p *peer) fromHome(m wire.Signal) error {
 		for _, l := range r.locals() {
 			l.sig.send(wire.Signal{Type: wire.SignalWithheld, Withheld: &w})
 		}
+	case wire.SignalLeader:
+		r.homeLeader(*m.Leader)
+	case wire.SignalKey:
+		r.relayKey(p, m)
 	case wire.SignalGoaway:
 		return &protocolError{code: wire.CodeNoCapacity, msg: "the home is draining"}
 	case wire.SignalError:

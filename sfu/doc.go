@@ -27,6 +27,13 @@
 // the other side (I1 per publisher); otherwise the subscribers there are told it is withheld
 // and by which rule (a named degradation, I4). Both ends check with their own policy.
 //
+// In an end-to-end encrypted meeting the home's server names the meeting's key leader (the
+// earliest-admitted participant still in it, across bridges) and every server relays the
+// leader's envelopes of the meeting key to their targets, over bridges both ways, refusing
+// those from anyone but the leader, to an unknown participant, naming another meeting or
+// target, or oversized. The envelopes hold nothing secret; the server never sets a public key
+// a ticket does not carry.
+//
 // What it is not: it holds no keys and cannot decrypt (payload-blind), chooses no
 // datacenters (the directory does), and does no simulcast or bandwidth estimation of its own.
 package sfu

@@ -36,6 +36,14 @@ func FuzzParseSignal(f *testing.F) {
 			if s.SDP == "" || (s.Target != wire.TargetPublisher && s.Target != wire.TargetSubscriber) {
 				t.Fatalf("%q parsed without an sdp or target", b)
 			}
+		case wire.SignalKey:
+			if s.Key == nil || s.Participant == nil || s.Participant.Ref == "" {
+				t.Fatalf("%q parsed without a key or target", b)
+			}
+		case wire.SignalLeader:
+			if s.Leader == nil {
+				t.Fatalf("%q parsed without a leader", b)
+			}
 		case wire.SignalTrackPublished, wire.SignalTrackUnpublished:
 			if s.Track == nil || s.Track.ID == "" {
 				t.Fatalf("%q parsed without a track", b)

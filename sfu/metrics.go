@@ -21,6 +21,7 @@ type metrics struct {
 	readErrors  prometheus.Counter
 	writeErrors prometheus.Counter
 	keyFrames   *prometheus.CounterVec // by outcome: sent, limited, error
+	keys        *prometheus.CounterVec // e2ee key envelopes, by outcome: relayed or the refusal's code
 	// The byte counts are plain atomics, read by the exported counters: the forwarding path
 	// adds to them per packet.
 	bytesIn, bytesOut atomic.Int64
@@ -53,13 +54,15 @@ func newMetrics(reg prometheus.Registerer, dc string) (*metrics, error) {
 			Help: "RTP packets that could not be written to a subscriber."}),
 		keyFrames: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "geofence_sfu_key_frame_requests_total", ConstLabels: l,
 			Help: "Key frame requests (PLI) to publishers, by outcome: sent, limited (within 500 ms of the last), error."}, []string{"outcome"}),
+		keys: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "geofence_sfu_key_envelopes_total", ConstLabels: l,
+			Help: "E2EE key envelopes from meeting leaders, by outcome: relayed, or the refusal's error code."}, []string{"outcome"}),
 	}
 	in := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geofence_sfu_rtp_received_bytes_total", ConstLabels: l,
 		Help: "RTP bytes received from publishers and bridges."}, func() float64 { return float64(m.bytesIn.Load()) })
 	out := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "geofence_sfu_rtp_sent_bytes_total", ConstLabels: l,
 		Help: "RTP bytes sent to subscribers and bridges."}, func() float64 { return float64(m.bytesOut.Load()) })
 	m.all = []prometheus.Collector{m.joins, m.bridges, m.sessions, m.tracksIn, m.tracksOut, m.withheld, m.dropped,
-		m.malformed, m.readErrors, m.writeErrors, m.keyFrames, in, out}
+		m.malformed, m.readErrors, m.writeErrors, m.keyFrames, m.keys, in, out}
 	if reg == nil {
 		return m, nil
 	}

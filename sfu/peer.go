@@ -88,7 +88,7 @@ func (s *Server) newPeer(c *sigConn, kind peerKind, claims *wire.Claims, r *room
 	if kind == peerParticipant {
 		p.self = &publisher{via: p, party: admission.Party(claims.Context), info: wire.Participant{
 			Ref: newRef("p"), ID: claims.Participant, Account: claims.Account, Datacenter: s.cfg.ID,
-			Context: &claims.Context}}
+			Context: &claims.Context, PublicKey: claims.PublicKey}}
 		release, ref := s.hold(claims, func() {
 			p.end(&wire.Error{Error: wire.CodeUnknownSession,
 				Message: "this session was replaced by a newer connection of the same participant"})
@@ -111,7 +111,7 @@ func (s *Server) newPeer(c *sigConn, kind peerKind, claims *wire.Claims, r *room
 	s.peers[p] = struct{}{}
 	p.room = r
 	if r == nil {
-		p.room = s.roomLocked(claims.Meeting, claims.Home)
+		p.room = s.roomLocked(claims.Meeting, claims.Home, claims.Mode)
 	}
 	s.mu.Unlock()
 	if kind == peerParticipant {
@@ -230,6 +230,15 @@ func (p *peer) handle(ctx context.Context, m wire.Signal) error {
 		return nil
 	case wire.SignalLeave:
 		return nil
+	case wire.SignalKey:
+		if p.kind == peerBridgeOut {
+			return p.fromHome(m)
+		}
+		if p.kind == peerBridgeIn && m.From == "" {
+			return badMessage("a %q on a bridge names its sender in \"from\"", m.Type)
+		}
+		p.room.relayKey(p, m)
+		return nil
 	case wire.SignalBridgeJoin, wire.SignalBridgeLeave:
 		if p.kind != peerBridgeIn {
 			return badMessage("%q is only sent on a bridge", m.Type)
@@ -241,7 +250,7 @@ func (p *peer) handle(ctx context.Context, m wire.Signal) error {
 		}
 		return nil
 	case wire.SignalParticipantJoined, wire.SignalParticipantLeft, wire.SignalTrackPublished,
-		wire.SignalTrackUnpublished, wire.SignalWithheld, wire.SignalGoaway, wire.SignalError:
+		wire.SignalTrackUnpublished, wire.SignalWithheld, wire.SignalGoaway, wire.SignalError, wire.SignalLeader:
 		if p.kind != peerBridgeOut {
 			return badMessage("%q is a server's message", m.Type)
 		}

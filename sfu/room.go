@@ -17,13 +17,15 @@ import (
 type publisher struct {
 	info  wire.Participant // Context set: the rules its tracks are forwarded under
 	party policy.Party
-	via   *peer // the connection it is reached over
+	via   *peer  // the connection it is reached over
+	seq   uint64 // the order it was admitted in here: the home's key leader is the lowest
 }
 
 // room is one meeting at this media server.
 type room struct {
 	s        *Server
 	id, home string
+	mode     string // wire.ModeManaged or wire.ModeE2EE
 
 	mu           sync.Mutex
 	peers        map[*peer]struct{}
@@ -33,6 +35,10 @@ type room struct {
 	out          *peer                 // the bridge to the home, at a datacenter that is not it
 	dialing      bool                  // the bridge to the home is being opened
 	withheldSent map[withheldKey]bool  // withheld events sent over bridges
+	seq          uint64                // publishers admitted so far
+	leader       string                // the e2ee key leader's ref (chosen here at the home, else the home's)
+	maxEpoch     uint64                // the highest key epoch relayed here
+	homeEpoch    uint64                // the highest the home announced (at a bridged datacenter)
 }
 
 type withheldKey struct {
@@ -123,7 +129,10 @@ func (r *room) addPeer(p *peer) wire.Joined {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.peers[p] = struct{}{}
-	j := wire.Joined{Datacenter: r.s.cfg.ID, Meeting: r.id, Home: r.home, Bridged: r.home != r.s.cfg.ID}
+	j := wire.Joined{Datacenter: r.s.cfg.ID, Meeting: r.id, Home: r.home, Bridged: r.home != r.s.cfg.ID, Mode: r.mode}
+	if r.isE2EE() {
+		j.Leader = r.leaderLocked()
+	}
 	if p.self != nil {
 		j.Participant = *participantFor(p.self, p)
 	}
@@ -140,6 +149,9 @@ func (r *room) addPeer(p *peer) wire.Joined {
 			if pub.via != p {
 				p.sig.send(wire.Signal{Type: wire.SignalParticipantJoined, Participant: participantFor(pub, p)})
 			}
+		}
+		if r.isE2EE() && r.leader != "" {
+			p.sig.send(wire.Signal{Type: wire.SignalLeader, Leader: r.leaderLocked()})
 		}
 	}
 	for _, w := range r.pendingWithheldLocked(p) {
@@ -167,6 +179,8 @@ func (r *room) addPublisher(pub *publisher) {
 	if old := r.pubs[pub.info.Ref]; old != nil && old != pub {
 		r.removePublisherLocked(old)
 	}
+	r.seq++
+	pub.seq = r.seq
 	r.pubs[pub.info.Ref] = pub
 	for p := range r.peers {
 		if p == pub.via || p.self == pub || p.kind == peerBridgeOut {
@@ -174,6 +188,7 @@ func (r *room) addPublisher(pub *publisher) {
 		}
 		p.sig.send(wire.Signal{Type: wire.SignalParticipantJoined, Participant: participantFor(pub, p)})
 	}
+	r.electLocked()
 }
 
 // removePublisher forgets pub and its tracks.
@@ -199,6 +214,7 @@ func (r *room) removePublisherLocked(pub *publisher) {
 		}
 		p.sig.send(wire.Signal{Type: wire.SignalParticipantLeft, Participant: participantFor(pub, p)})
 	}
+	r.electLocked()
 }
 
 // addTrack starts forwarding u to everyone it may reach. It reports false when the room is
@@ -243,9 +259,17 @@ func (r *room) removePeer(p *peer) (noLocal bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.peers, p)
-	if r.out == p {
+	lostHome := r.out == p
+	if lostHome {
 		r.out = nil
 	}
+	defer func() {
+		if lostHome && r.isE2EE() {
+			// Without the home no one here knows the leader until the bridge is back.
+			r.leader = ""
+			r.announceLeaderLocked()
+		}
+	}()
 	for _, pub := range r.pubs {
 		if pub.via == p {
 			r.removePublisherLocked(pub)

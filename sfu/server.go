@@ -312,10 +312,10 @@ func (s *Server) hold(c *wire.Claims, end func()) (func(), *admission.Refusal) {
 }
 
 // roomLocked returns the meeting's room, made if needed. The caller holds s.mu.
-func (s *Server) roomLocked(meeting, home string) *room {
+func (s *Server) roomLocked(meeting, home, mode string) *room {
 	r := s.rooms[meeting]
 	if r == nil {
-		r = &room{s: s, id: meeting, home: home, peers: map[*peer]struct{}{}, pubs: map[string]*publisher{},
+		r = &room{s: s, id: meeting, home: home, mode: mode, peers: map[*peer]struct{}{}, pubs: map[string]*publisher{},
 			tracks: map[string]*upTrack{}, remoteTracks: map[string]wire.Track{}}
 		s.rooms[meeting] = r
 	}

@@ -23,6 +23,11 @@ const (
 	pingTimeout   = 30 * time.Second
 	closeTimeout  = 2 * time.Second
 	maxCandidates = 256 // remote candidates per connection
+	// An e2ee leader sends one key envelope per participant when it rotates, and a bridge
+	// carries those of all its participants: key messages have a bound of their own, two
+	// rotations of the largest meeting at once (1024 participants, loadtest's bound).
+	keyRate  = 1024
+	keyBurst = 2048
 )
 
 // ParseSignal decodes one signalling message: a JSON object with a known "type". Unknown
@@ -78,6 +83,17 @@ func ParseSignal(b []byte) (wire.Signal, error) {
 		if s.Error == nil {
 			return wire.Signal{}, errors.New(`"error" message has no "error"`)
 		}
+	case wire.SignalLeader:
+		if s.Leader == nil {
+			return wire.Signal{}, errors.New(`"leader" message has no "leader"`)
+		}
+	case wire.SignalKey:
+		if s.Key == nil {
+			return wire.Signal{}, errors.New(`"key" message has no "key"`)
+		}
+		if s.Participant == nil || s.Participant.Ref == "" {
+			return wire.Signal{}, errors.New(`"key" message has no "participant.ref"`)
+		}
 	case wire.SignalRekeyed, wire.SignalLeave, wire.SignalGoaway:
 	case "":
 		return wire.Signal{}, errors.New(`message has no "type"`)
@@ -92,6 +108,7 @@ func ParseSignal(b []byte) (wire.Signal, error) {
 type sigConn struct {
 	ws      *websocket.Conn
 	limiter *rate.Limiter
+	keys    *rate.Limiter // key messages (SignalKey)
 	out     chan outMsg
 	done    chan struct{} // closed once the connection is closed
 	once    sync.Once
@@ -100,7 +117,7 @@ type sigConn struct {
 
 func newSigConn(ws *websocket.Conn) *sigConn {
 	ws.SetReadLimit(wire.MaxSignalSize)
-	c := &sigConn{ws: ws, limiter: rate.NewLimiter(signalRate, signalBurst), out: make(chan outMsg, sendQueue),
+	c := &sigConn{ws: ws, limiter: rate.NewLimiter(signalRate, signalBurst), keys: rate.NewLimiter(keyRate, keyBurst), out: make(chan outMsg, sendQueue),
 		done: make(chan struct{}), wrote: make(chan struct{})}
 	go c.writeLoop()
 	return c
@@ -159,21 +176,58 @@ func (c *sigConn) send(s wire.Signal) bool {
 	}
 }
 
+// sendWait queues s like send, but waits while the queue is full, up to writeTimeout, before
+// it counts the connection as stuck: for a burst that must not be lost and whose sender can
+// wait, a leader's envelopes for all the participants behind a bridge. The caller holds no
+// lock.
+func (c *sigConn) sendWait(s wire.Signal) bool {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return false
+	}
+	select {
+	case c.out <- outMsg{b: b}:
+		return true
+	case <-c.done:
+		return false
+	default:
+	}
+	t := time.NewTimer(writeTimeout)
+	defer t.Stop()
+	select {
+	case c.out <- outMsg{b: b}:
+		return true
+	case <-c.done:
+		return false
+	case <-t.C:
+		c.abort()
+		return false
+	}
+}
+
 // read returns the next message, enforcing the rate limit. Errors end the connection.
 func (c *sigConn) read(ctx context.Context) (wire.Signal, error) {
 	typ, b, err := c.ws.Read(ctx)
 	if err != nil {
 		return wire.Signal{}, err
 	}
-	if !c.limiter.Allow() {
+	var s wire.Signal
+	var perr error
+	if typ == websocket.MessageText {
+		s, perr = ParseSignal(b)
+	}
+	if perr == nil && s.Type == wire.SignalKey {
+		if !c.keys.Allow() {
+			return wire.Signal{}, &protocolError{code: wire.CodeLimit, msg: fmt.Sprintf("more than %d key messages per second", keyRate)}
+		}
+	} else if !c.limiter.Allow() {
 		return wire.Signal{}, &protocolError{code: wire.CodeLimit, msg: fmt.Sprintf("more than %d signalling messages per second", signalRate)}
 	}
 	if typ != websocket.MessageText {
 		return wire.Signal{}, &protocolError{code: wire.CodeBadRequest, msg: "signalling messages are JSON text, got a binary message"}
 	}
-	s, err := ParseSignal(b)
-	if err != nil {
-		return wire.Signal{}, &protocolError{code: wire.CodeBadRequest, msg: err.Error()}
+	if perr != nil {
+		return wire.Signal{}, &protocolError{code: wire.CodeBadRequest, msg: perr.Error()}
 	}
 	return s, nil
 }

@@ -14,6 +14,12 @@ package wire
 // by the bridging datacenter to the meeting's home with SignalBridge (its credential and the
 // ticket of its first participant); it announces every further participant with
 // SignalBridgeJoin and SignalBridgeLeave, and carries all of them on its two PeerConnections.
+//
+// In an end-to-end encrypted meeting (ModeE2EE, DESIGN.md section 8) the signalling also
+// carries the leader flow: every participant's public key (from its ticket) in Joined and in
+// participant events, the meeting's key leader (SignalLeader, chosen by the home's media
+// server), and the leader's wrapped keys to each participant (SignalKey). The servers relay
+// the wrapped keys and check who sends them to whom; nothing they relay is secret.
 
 // RTCPath is the media server's signalling WebSocket.
 const RTCPath = "/v1/rtc"
@@ -25,7 +31,8 @@ const (
 	SignalJoin = "join"
 	// → first message of a bridge: Datacenter (the bridging DC), Credential (its credential),
 	// Ticket and Participant (the ticket and Ref of a participant at the bridging DC whose
-	// meeting's home is here).
+	// meeting's home is here), and in an e2ee meeting Leader, whose Epoch is the highest key
+	// epoch the bridging DC relayed.
 	SignalBridge = "bridge"
 	// → on a bridge: another participant of the bridging DC in the meeting: Ticket and
 	// Participant (its Ref).
@@ -56,6 +63,20 @@ const (
 	// on every video track it publishes (DESIGN.md section 8), so that receivers on the new
 	// key can decode at once.
 	SignalRekeyed = "rekeyed"
+	// ← the meeting's key leader (e2ee meetings): Leader. The home's media server chooses it
+	// (the earliest-admitted participant still in the meeting, across bridges) and sends it
+	// when it changes, to its participants and on every bridge; a bridged datacenter relays
+	// it to its own. A Leader with no Ref means none is known yet.
+	SignalLeader = "leader"
+	// ↔ an envelope of the meeting key (e2ee meetings): Key. → from the leader, Participant
+	// is the target's Ref; ← to the target, Participant is the sender's (the leader's) Ref. On
+	// a bridge (both ways) Participant is the target and From the sender. The server refuses
+	// it, with an error whose Participant is the target's Ref and which leaves the connection
+	// open, when the sender is not the leader (CodeNotLeader), the target is not in the
+	// meeting (CodeUnknownParticipant), Key's Meeting or Participant is not the meeting's id
+	// or the target's Ref (CodeEnvelopeMismatch), the envelope is larger than the bounds
+	// below (CodeLimit), or the meeting is not end-to-end encrypted (CodeNotE2EE).
+	SignalKey = "key"
 	// → the participant leaves; the server closes the connection.
 	SignalLeave = "leave"
 	// ← the server is draining (shutting down or its datacenter leaving service): reconnect
@@ -113,7 +134,56 @@ type Signal struct {
 	// RetryAfter is how many seconds to wait before reconnecting here (goaway); 0 means
 	// reconnect elsewhere at once.
 	RetryAfter int `json:"retry_after,omitempty"`
+
+	// Leader is the meeting's key leader (leader), or the bridging DC's highest relayed epoch
+	// (bridge).
+	Leader *Leader `json:"leader,omitempty"`
+	// Key is a wrapped meeting key (key).
+	Key *KeyEnvelope `json:"key,omitempty"`
+	// From is the sender's Ref of a key relayed on a bridge (key).
+	From string `json:"from,omitempty"`
 }
+
+// Leader names an e2ee meeting's key leader: the participant that generates the meeting key,
+// wraps it to everyone's public key and sends the envelopes (DESIGN.md section 8).
+type Leader struct {
+	// Ref is the leader's Ref; empty when no leader is known yet.
+	Ref string `json:"ref,omitempty"`
+	// Epoch is the highest key epoch the announcing server has relayed in the meeting. A
+	// new leader starts above it and above every epoch it holds, so that no participant
+	// refuses its keys as stale.
+	Epoch uint64 `json:"epoch,omitempty"`
+}
+
+// KeyEnvelope is one participant's copy of an e2ee meeting key, wrapped to its public key:
+// the JSON form of crypto/e2ee's Envelope. Meeting, Epoch and Participant are bound into
+// Wrapped, so a relay that changes them makes it fail to open.
+type KeyEnvelope struct {
+	// Meeting is the meeting's id.
+	Meeting string `json:"meeting"`
+	// Epoch is the key's epoch, from 1.
+	Epoch uint64 `json:"epoch"`
+	// Participant is the target's Ref.
+	Participant string `json:"participant"`
+	// Wrapped is the key wrapped to the target's public key, in keywrap's text form
+	// "<suite>-wrapped:<base64url>".
+	Wrapped string `json:"wrapped"`
+}
+
+// Bounds of a KeyEnvelope: the largest wrap (ML-KEM-768+X25519: 1120 bytes of encapsulated
+// key, 32 of key, 16 of tag, in base64url) fits MaxWrappedKey.
+const (
+	MaxWrappedKey  = 2048
+	MaxEnvelopeRef = 64
+)
+
+// Error codes of the e2ee key relay (SignalKey).
+const (
+	CodeNotLeader          = "not_leader"          // 403: only the meeting's key leader sends keys
+	CodeUnknownParticipant = "unknown_participant" // 404: no participant of the meeting has that Ref
+	CodeEnvelopeMismatch   = "envelope_mismatch"   // 400: the envelope names another meeting or participant
+	CodeNotE2EE            = "not_e2ee"            // 403: the meeting's keys come from its key servers
+)
 
 // ICECandidate is an ICE candidate (RFC 8839), as the browser's RTCIceCandidateInit.
 type ICECandidate struct {
@@ -143,6 +213,10 @@ type Joined struct {
 	Tracks []Track `json:"tracks,omitempty"`
 	// Withheld are the tracks already published that this datacenter may not receive.
 	Withheld []Withheld `json:"withheld,omitempty"`
+	// Mode is the meeting's mode, ModeManaged or ModeE2EE.
+	Mode string `json:"mode,omitempty"`
+	// Leader is the meeting's key leader as far as this datacenter knows (e2ee meetings).
+	Leader *Leader `json:"leader,omitempty"`
 }
 
 // Participant names a participant of a meeting. Participant ids are their account's own, so
@@ -162,6 +236,10 @@ type Participant struct {
 	// Context is the participant's rule context (its ticket's), sent between media servers
 	// only, so that a bridged datacenter can check every publisher with its own policy.
 	Context *Context `json:"context,omitempty"`
+	// PublicKey is the participant's HPKE public key from its ticket, in keywrap's text form
+	// (e2ee meetings): what the leader wraps the meeting key to, and what the meeting
+	// security code is computed over. The server never sets one the ticket does not carry.
+	PublicKey string `json:"public_key,omitempty"`
 }
 
 // Track is a published track.

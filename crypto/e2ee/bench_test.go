@@ -46,3 +46,29 @@ func BenchmarkSecurityCode(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTakeOver is a new leader's cost when the old one left a 10-person meeting: a new
+// key above the held epoch, wrapped to the 8 others.
+func BenchmarkTakeOver(b *testing.B) {
+	for _, s := range []keywrap.Suite{keywrap.X25519, keywrap.MLKEM768X25519} {
+		b.Run(s.String(), func(b *testing.B) {
+			ids := make([]string, 10)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("p%02d", i)
+			}
+			privs := people(b, ids, s)
+			roster := rosterOf(privs)
+			delete(roster, "p00") // the leader who left
+			p, err := e2ee.NewParticipant(meeting, "p01", privs["p01"])
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := p.TakeOver(roster, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -137,12 +137,19 @@ func (l *Leader) Add(participant string, pub keywrap.PublicKey) (Envelope, error
 // Remove takes participant out of the roster and rotates to a new epoch with a new random key
 // (DESIGN.md section 8), returning the envelopes of everyone who remains. The participant who
 // left holds only keys of earlier epochs and receives no envelope for the new one.
-func (l *Leader) Remove(participant string) ([]Envelope, error) {
-	if _, ok := l.roster[participant]; !ok {
-		return nil, fmt.Errorf("e2ee: remove %q: %w", participant, ErrUnknownParticipant)
-	}
+func (l *Leader) Remove(participant string) ([]Envelope, error) { return l.RemoveAll(participant) }
+
+// RemoveAll is Remove of several participants at once, with one rotation: leaves that come
+// together (a bridge lost, the end of a meeting) cost one new epoch, not one each. It fails,
+// changing nothing, if any of them is not in the roster.
+func (l *Leader) RemoveAll(participants ...string) ([]Envelope, error) {
 	roster := maps.Clone(l.roster)
-	delete(roster, participant)
+	for _, p := range participants {
+		if _, ok := roster[p]; !ok {
+			return nil, fmt.Errorf("e2ee: remove %q: %w", p, ErrUnknownParticipant)
+		}
+		delete(roster, p)
+	}
 	return l.rotate(roster)
 }
 

@@ -3,6 +3,8 @@ package e2ee
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 
 	"github.com/geofence/geofence/crypto/keywrap"
 )
@@ -70,3 +72,49 @@ func (p *Participant) Receive(e Envelope) (EpochKey, error) {
 
 // Key returns the current epoch key, or the zero EpochKey before the first Receive.
 func (p *Participant) Key() EpochKey { return p.key }
+
+// TakeOver makes p the meeting's leader, when the previous leader left or p is the first
+// participant: it starts a Leader for roster (the others: participant id -> public key) at an
+// epoch above both the key p holds and above (the highest epoch the relay says it has seen),
+// with a new random key, and returns it with the envelopes of everyone in roster. Starting
+// above every epoch in use is what keeps the others from refusing the new leader's keys as
+// stale. p holds the new key too. On error p is unchanged.
+func (p *Participant) TakeOver(roster map[string]keywrap.PublicKey, above uint64) (*Leader, []Envelope, error) {
+	held := max(p.key.epoch, above)
+	if held == math.MaxUint64 {
+		return nil, nil, errors.New("e2ee: take over: epoch counter exhausted; start a new meeting")
+	}
+	l, err := NewLeader(p.meeting, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("e2ee: take over: %w", err)
+	}
+	l.key = newEpochKey(held + 1)
+	for id, pub := range roster {
+		if err := checkID("participant", id); err != nil {
+			return nil, nil, fmt.Errorf("e2ee: take over: %w", err)
+		}
+		if pub.IsZero() {
+			return nil, nil, fmt.Errorf("e2ee: take over: participant %q: %w: zero public key", id, ErrNoKey)
+		}
+	}
+	l.roster = maps.Clone(roster)
+	delete(l.roster, p.id) // the leader holds the key already
+	envs, err := l.Envelopes()
+	if err != nil {
+		return nil, nil, err
+	}
+	p.key = l.key
+	return l, envs, nil
+}
+
+// ID is the participant's id, the Participant of the envelopes it accepts.
+func (p *Participant) ID() string { return p.id }
+
+// Adopt makes k, a key this participant made itself as the leader (Leader.Key), its current
+// key when it is newer than the one held, so that a leader that stops leading still refuses
+// every epoch up to the last one it dealt.
+func (p *Participant) Adopt(k EpochKey) {
+	if !k.IsZero() && (p.key.IsZero() || k.epoch > p.key.epoch) {
+		p.key = k
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/geofence/geofence/identity"
 	"github.com/geofence/geofence/loadtest"
 	"github.com/geofence/geofence/sfu"
+	"github.com/geofence/geofence/wire"
 )
 
 const loadtestSynopsis = "--directory URL [--meeting ID] [--account A | --key FILE --account A] --publishers N --subscribers M\n" +
@@ -27,6 +28,7 @@ func runLoadtest(ctx context.Context, env Env, args []string) int {
 	directory := fs.String("directory", "", "the directory's base URL, required (https, or http to a loopback address)")
 	meeting := fs.String("meeting", "", "the meeting to join (default: a new meeting hosted by --account)")
 	account := fs.String("account", "acme", "the participants' account")
+	mode := fs.String("mode", wire.ModeManaged, "the new meeting's mode: managed (keys from the key servers) or e2ee (from the first participant, the leader, over the signalling)")
 	keyFile := fs.String("key", "", "the account's private key (PEM PKCS #8 Ed25519): mint a join token per participant, as a production directory requires")
 	kid := fs.String("kid", "", "the key's id in the account's keys (default: the key's RFC 7638 thumbprint)")
 	publishers := fs.Int("publishers", 1, "participants that publish a video track (and an audio track with --audio)")
@@ -77,6 +79,8 @@ func runLoadtest(ctx context.Context, env Env, args []string) int {
 		return usageErr(env, fs, "--bitrate %s is under %d bytes a frame at %d fps", *bitrate, loadtest.MinKeyFrame, *fps)
 	case *duration <= 0 || *warmup < 0 || *setupTimeout <= 0 || *keyInterval <= 0:
 		return usageErr(env, fs, "--duration, --setup-timeout and --key-interval must be positive, --warmup not negative")
+	case *mode != wire.ModeManaged && *mode != wire.ModeE2EE:
+		return usageErr(env, fs, "--mode %q: want %s or %s", *mode, wire.ModeManaged, wire.ModeE2EE)
 	case *concurrency < 1:
 		return usageErr(env, fs, "--concurrency must be at least 1")
 	case *maxLoss < 0 || *maxLoss > 1:
@@ -95,7 +99,7 @@ func runLoadtest(ctx context.Context, env Env, args []string) int {
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
 
 	cfg := loadtest.Config{
-		Directory: *directory, Meeting: *meeting, Account: *account,
+		Directory: *directory, Meeting: *meeting, Account: *account, Mode: *mode,
 		Publishers: *publishers, Subscribers: *subscribers,
 		Video:        loadtest.VideoConfig{Bitrate: vbits, FPS: *fps, KeyInterval: *keyInterval},
 		Audio:        *audio,

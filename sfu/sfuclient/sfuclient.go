@@ -1,8 +1,10 @@
 // Package sfuclient is a Go participant of the media server's signalling protocol
 // (docs/rtc.md): it joins with a ticket, publishes tracks on its publisher PeerConnection,
 // receives the others' on its subscriber PeerConnection, and reports the events the server
-// sends. The load generator and the media server's tests use it; it is also the reference
-// for other clients.
+// sends. In an end-to-end encrypted meeting it runs the leader flow (Config.E2EE): it leads
+// when the server names it, wrapping the meeting key to the others, or opens the leader's
+// envelopes. The load generator and the media server's tests use it; it is also the reference
+// for other clients (the meeting page's src/e2ee.js follows it).
 //
 // It does no media processing: what it publishes and what it does with the tracks it
 // receives are the caller's (package loadtest puts the media profile on both).
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/geofence/geofence/crypto/e2ee"
 	"github.com/geofence/geofence/sfu"
 	"github.com/geofence/geofence/wire"
 	"github.com/pion/webrtc/v4"
@@ -36,6 +39,9 @@ type Config struct {
 	Network sfu.Network
 	// OnTrack is called for every track that arrives, with what the server announced of it.
 	OnTrack func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver, info wire.Track)
+	// E2EE, when set, runs the leader flow of an end-to-end encrypted meeting (E2EE); it is
+	// ignored in a managed meeting.
+	E2EE *E2EE
 	// HTTPClient dials the WebSocket; nil means http.DefaultClient.
 	HTTPClient *http.Client
 	// Logger receives the connection's logs; nil means none.
@@ -63,6 +69,7 @@ type Conn struct {
 	pub, sub *webrtc.PeerConnection
 
 	writeMu sync.Mutex
+	deliver sync.Mutex // held while the e2ee flow's output goes out, so it goes in order
 	events  chan wire.Signal
 	done    chan struct{}
 	answers chan string // answers to publisher offers
@@ -74,6 +81,7 @@ type Conn struct {
 	closed   bool
 	pending  map[string][]webrtc.ICECandidateInit
 	withheld []wire.Withheld
+	flow     *keyFlow // the e2ee flow, when Config.E2EE is set in an e2ee meeting
 }
 
 // Error is the server's refusal or the error it ended the connection with.
@@ -215,6 +223,10 @@ func (c *Conn) read(ctx context.Context) (wire.Signal, error) {
 func (c *Conn) readLoop() {
 	defer close(c.done)
 	defer close(c.events)
+	defer c.stopFlow()
+	c.mu.Lock()
+	sends, keys, err := c.startFlowLocked()
+	c.runFlowLocked(sends, keys, err)
 	for {
 		m, err := c.read(context.Background())
 		if err != nil {
@@ -235,6 +247,15 @@ func (c *Conn) readLoop() {
 		case wire.SignalCandidate:
 			c.addCandidate(m)
 		case wire.SignalError:
+			if isKeyRefusal(m) {
+				c.mu.Lock()
+				if c.flow != nil {
+					c.flow.errs = append(c.flow.errs, *m.Error)
+				}
+				c.mu.Unlock()
+				c.push(m)
+				continue
+			}
 			c.finish(&Error{Body: *m.Error})
 			if m.Participant == nil {
 				return
@@ -250,11 +271,26 @@ func (c *Conn) readLoop() {
 				c.withheld = append(c.withheld, *m.Withheld)
 				c.mu.Unlock()
 			}
-			select {
-			case c.events <- m:
-			default: // a caller that does not read events loses them, not the connection
+			c.mu.Lock()
+			var (
+				sends []wire.Signal
+				keys  []e2ee.EpochKey
+				err   error
+			)
+			if c.flow != nil {
+				sends, keys, err = c.flow.onSignalLocked(c, m)
 			}
+			c.runFlowLocked(sends, keys, err)
+			c.push(m)
 		}
+	}
+}
+
+// push offers m to Events.
+func (c *Conn) push(m wire.Signal) {
+	select {
+	case c.events <- m:
+	default: // a caller that does not read events loses them, not the connection
 	}
 }
 
@@ -357,7 +393,8 @@ func (c *Conn) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) ([]*web
 }
 
 // Events are the server's events: participant_joined and _left, track_published and
-// _unpublished, withheld, goaway. The channel is closed when the connection ends; events
+// _unpublished, withheld, goaway, and in an e2ee meeting leader, key and the refusals of keys
+// this participant sent. The channel is closed when the connection ends; events
 // that do not fit its buffer are dropped.
 func (c *Conn) Events() <-chan wire.Signal { return c.events }
 
@@ -424,6 +461,7 @@ func (c *Conn) Close() error {
 	}
 	c.closed = true
 	c.mu.Unlock()
+	c.stopFlow()
 	_ = c.write(context.Background(), wire.Signal{Type: wire.SignalLeave})
 	err := errors.Join(c.pub.Close(), c.sub.Close())
 	_ = c.ws.Close(websocket.StatusNormalClosure, "")

@@ -48,6 +48,7 @@ type report struct {
 	Datacenter   string          `json:"datacenter"`
 	Bridged      *bool           `json:"bridged"`
 	Epoch        *uint64         `json:"epoch"`
+	E2EE         *e2eeState      `json:"e2ee"`
 	Notices      []string        `json:"notices"`
 	Withheld     []wire.Withheld `json:"withheld"`
 	Participants []struct {

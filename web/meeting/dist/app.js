@@ -5357,6 +5357,227 @@ var ParticipantKey = class _ParticipantKey {
     return new Uint8Array(await recipient.open(bytes.slice(encLen)));
   }
 };
+async function wrapKey(publicKey, key, binding) {
+  const s = String(publicKey);
+  const i = s.indexOf(":");
+  const suiteName = i < 0 ? s : s.slice(0, i);
+  const make = SUITES2[suiteName];
+  if (!make || i < 0) throw new Error(`public key of suite ${JSON.stringify(suiteName)}: want x25519 or mlkem768x25519`);
+  if (!(key instanceof Uint8Array) || key.length !== 32) throw new Error("wrap: the meeting key must be 32 bytes");
+  const suite = make();
+  const raw = unb64url(s.slice(i + 1));
+  const recipientPublicKey = await suite.kem.deserializePublicKey(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+  const sender = await suite.createSenderContext({ recipientPublicKey, info: bindingInfo(binding) });
+  const ct = new Uint8Array(await sender.seal(key));
+  const enc3 = new Uint8Array(sender.enc);
+  const out = new Uint8Array(enc3.length + ct.length);
+  out.set(enc3, 0);
+  out.set(ct, enc3.length);
+  return `${suiteName}-wrapped:${b64url(out)}`;
+}
+
+// src/code.js
+var CODE_LABEL = "geofence meeting security code v1";
+var GROUPS = 6;
+var BYTES_PER_GROUP = 5;
+async function securityCode(epochKey, epoch, roster) {
+  if (!Array.isArray(roster) || roster.length === 0) throw new Error("security code: no participants");
+  const keys = [...roster].map(String).sort();
+  const enc3 = new TextEncoder();
+  const parts = [];
+  for (let i = 0; i < keys.length; i++) {
+    if (keys[i] === "") throw new Error("security code: an empty public key");
+    if (i > 0 && keys[i] === keys[i - 1]) throw new Error("security code: a public key listed twice");
+    const b = enc3.encode(keys[i]);
+    parts.push(Uint8Array.of(b.length >> 8, b.length & 255), b);
+  }
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    all.set(p, off);
+    off += p.length;
+  }
+  const rosterHash = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  const label2 = enc3.encode(CODE_LABEL);
+  const info = new Uint8Array(label2.length + 8 + rosterHash.length);
+  info.set(label2, 0);
+  new DataView(info.buffer).setBigUint64(label2.length, BigInt(epoch));
+  info.set(rosterHash, label2.length + 8);
+  const key = epochKey instanceof Uint8Array ? await crypto.subtle.importKey("raw", epochKey, "HKDF", false, ["deriveBits"]) : epochKey;
+  const okm = new Uint8Array(await crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info }, key, GROUPS * BYTES_PER_GROUP * 8));
+  const groups = [];
+  for (let i = 0; i < GROUPS; i++) {
+    const g = okm.subarray(i * BYTES_PER_GROUP, (i + 1) * BYTES_PER_GROUP);
+    const v = g[0] * 2 ** 32 + (g[1] << 24 >>> 0) + (g[2] << 16) + (g[3] << 8) + g[4];
+    groups.push(String(v % 1e5).padStart(5, "0"));
+  }
+  return groups.join(" ");
+}
+
+// src/e2ee.js
+var KEY_SIZE = 32;
+var KeyFlow = class {
+  /**
+   * meeting is the meeting id; pkey the page's ParticipantKey; send(m) sends a signalling
+   * message; onKey(epoch, raw, { first }) gets each new epoch key (raw is a copy the callee
+   * must zero); onChange() is called when `state` changed. random(n) returns n random bytes.
+   * A leader rotates `coalesce` ms after a leave (0: at once), so that leaves that come
+   * together cost one epoch; schedule(fn, ms) runs fn later, in signalling order.
+   */
+  constructor({
+    meeting,
+    pkey: pkey2,
+    send: send2,
+    onKey,
+    onChange = () => {
+    },
+    random = (n) => crypto.getRandomValues(new Uint8Array(n)),
+    coalesce = 200,
+    schedule = (fn, ms) => setTimeout(fn, ms)
+  }) {
+    Object.assign(this, { meeting, pkey: pkey2, send: send2, onKey, onChange, random, coalesce, schedule });
+    this.leaving = false;
+    this.rotation = false;
+    this.self = null;
+    this.roster = /* @__PURE__ */ new Map();
+    this.leaderRef = null;
+    this.lead = null;
+    this.held = null;
+    this.state = { leader: null, isLeader: false, epoch: null, code: null, ignored: 0, refused: [], roster: 0, wrapFailures: 0 };
+  }
+  /** joined starts (or, after a move to another DC, restarts) the flow from `joined`. */
+  async joined(j) {
+    this.self = j.participant.ref;
+    this.roster.clear();
+    if (this.lead) {
+      this.lead.raw.fill(0);
+      this.lead = null;
+    }
+    this.leaving = false;
+    for (const p of j.participants ?? []) this._add(p);
+    if (j.leader) await this.leader(j.leader);
+    else await this._changed();
+  }
+  /** participantJoined: a leader sends the joiner the current epoch's envelope. */
+  async participantJoined(p) {
+    if (!p?.public_key || p.ref === this.self || this.roster.has(p.ref)) return;
+    this._add(p);
+    if (this.lead) await this._sendTo(p.ref, this.lead);
+    await this._changed();
+  }
+  /** participantLeft: a leader rotates, so the one who left never holds the new epoch. */
+  async participantLeft(ref) {
+    const had = this.roster.delete(ref);
+    if (had && this.lead) {
+      this.leaving = true;
+      if (this.coalesce <= 0) await this._rotate();
+      else if (!this.rotation) {
+        this.rotation = true;
+        this.schedule(() => this._rotate(), this.coalesce);
+      }
+    }
+    await this._changed();
+  }
+  /** _rotate deals a new epoch to everyone left, once for every leave since the last. */
+  async _rotate() {
+    this.rotation = false;
+    if (!this.lead || !this.leaving) return;
+    this.leaving = false;
+    await this._deal(this.lead.epoch + 1);
+    await this._changed();
+  }
+  /** leader follows the server's choice of leader; the page named takes over. */
+  async leader(l) {
+    this.leaderRef = l?.ref || null;
+    if (this.leaderRef !== this.self) {
+      if (this.lead) {
+        this.lead.raw.fill(0);
+        this.lead = null;
+        this.leaving = false;
+      }
+    } else if (!this.lead) {
+      await this._deal(Math.max(this.held?.epoch ?? 0, Number(l.epoch ?? 0)) + 1);
+    }
+    await this._changed();
+  }
+  /** key opens an envelope that `from` sent, or counts it as ignored and says why. */
+  async key(from, env) {
+    const why = this._check(from, env);
+    if (why) {
+      this._ignore(why);
+      return false;
+    }
+    let raw;
+    try {
+      raw = await this.pkey.unwrap(env.wrapped, { meeting: this.meeting, epoch: env.epoch, participant: this.self });
+    } catch (e) {
+      this._ignore(`the envelope of epoch ${env.epoch} does not open: ${e.message}`);
+      return false;
+    }
+    await this._hold(env.epoch, raw, false);
+    raw.fill(0);
+    await this._changed();
+    return true;
+  }
+  /** refused records the server's refusal of an envelope this page sent. */
+  refused(error, participant2) {
+    this.state.refused.push({ error: error?.error, message: error?.message, participant: participant2?.ref });
+    this.onChange();
+  }
+  _check(from, env) {
+    if (this.lead) return "this page leads: it takes no keys";
+    if (!from || from !== this.leaderRef) return `an envelope from ${from}, who is not the leader (${this.leaderRef ?? "none"})`;
+    if (!env || env.meeting !== this.meeting || env.participant !== this.self) return `an envelope for ${env?.participant} of meeting ${env?.meeting}, not for this page`;
+    if (!Number.isSafeInteger(env.epoch) || env.epoch < 1) return `an envelope of epoch ${env.epoch}`;
+    if (this.held && env.epoch <= this.held.epoch) return `an envelope of old epoch ${env.epoch} (holding ${this.held.epoch})`;
+    return null;
+  }
+  _ignore(why) {
+    this.state.ignored++;
+    this.state.lastIgnored = why;
+    this.onChange();
+  }
+  _add(p) {
+    if (p?.public_key && p.ref !== this.self) this.roster.set(p.ref, p.public_key);
+  }
+  /** _deal makes a new key at epoch, sends it to everyone and holds it. */
+  async _deal(epoch) {
+    if (!Number.isSafeInteger(epoch)) throw new Error("the epoch counter is exhausted: start a new meeting");
+    const raw = this.random(KEY_SIZE);
+    if (!(raw instanceof Uint8Array) || raw.length !== KEY_SIZE) throw new Error("no random key");
+    if (this.lead) this.lead.raw.fill(0);
+    this.lead = { epoch, raw };
+    await this._hold(epoch, raw, true);
+    await Promise.all([...this.roster.keys()].map((ref) => this._sendTo(ref, this.lead)));
+  }
+  /** _sendTo sends ref its envelope; a public key that does not wrap costs ref alone its key. */
+  async _sendTo(ref, { epoch, raw }) {
+    let wrapped;
+    try {
+      wrapped = await wrapKey(this.roster.get(ref), raw, { meeting: this.meeting, epoch, participant: ref });
+    } catch (e) {
+      this.state.wrapFailures++;
+      this.state.lastWrapFailure = `no envelope for ${ref}: ${e.message}`;
+      return;
+    }
+    this.send({ type: "key", participant: { ref }, key: { meeting: this.meeting, epoch, participant: ref, wrapped } });
+  }
+  async _hold(epoch, raw, dealt) {
+    const first = this.held === null;
+    const hkdf2 = await crypto.subtle.importKey("raw", raw, "HKDF", false, ["deriveBits"]);
+    this.held = { epoch, hkdf: hkdf2 };
+    await this.onKey(epoch, raw.slice(), { first, dealt });
+  }
+  async _changed() {
+    const s = this.state;
+    s.leader = this.leaderRef;
+    s.isLeader = !!this.lead;
+    s.epoch = this.held?.epoch ?? null;
+    s.roster = this.roster.size + 1;
+    s.code = this.held ? await securityCode(this.held.hkdf, this.held.epoch, [this.pkey.publicKey, ...this.roster.values()]) : null;
+    this.onChange();
+  }
+};
 
 // src/ticket.js
 var TOKEN_TYPE = "geofence-ticket+jwt";
@@ -5413,7 +5634,8 @@ var state = {
   tried: /* @__PURE__ */ new Set(),
   workers: [],
   workerErrors: [],
-  timeline: {}
+  timeline: {},
+  e2ee: null
 };
 window.geofence = { state, report };
 function show(phase, text) {
@@ -5504,22 +5726,61 @@ async function fetchKey() {
 async function applyKey(res, { switchAfter = 0 } = {}) {
   if (state.epoch !== null && res.epoch <= state.epoch) return false;
   const raw = await pkey.unwrap(res.wrapped, { meeting: state.claims.meeting, epoch: res.epoch, participant: state.claims.sub });
-  await media.addEpoch(res.epoch, raw);
-  const previous = state.epoch;
-  state.epoch = res.epoch;
   state.kms = res.kms;
-  const use = () => {
-    media.useEpoch(res.epoch);
-    media.keyFrame();
-    send({ type: "rekeyed" });
-    if (previous !== null) setTimeout(() => media.removeEpoch(previous), 1e4);
-    $("epoch").textContent = `epoch ${res.epoch} from key server ${res.kms}`;
-  };
-  if (switchAfter > 0 && previous !== null) setTimeout(use, switchAfter);
-  else use();
+  await applyEpoch(res.epoch, raw, { switchAfter, from: `key server ${res.kms}` });
   scheduleRotation(res.rotate_at);
   return true;
 }
+async function applyEpoch(epoch, raw, { switchAfter = 0, from }) {
+  await media.addEpoch(epoch, raw);
+  const previous = state.epoch;
+  state.epoch = epoch;
+  const use = () => {
+    media.useEpoch(epoch);
+    media.keyFrame();
+    send({ type: "rekeyed" });
+    if (previous !== null) setTimeout(() => media.removeEpoch(previous), 1e4);
+    $("epoch").textContent = `epoch ${epoch} from ${from}`;
+  };
+  if (switchAfter > 0 && previous !== null) setTimeout(use, switchAfter);
+  else use();
+}
+var flow = null;
+var pendingOffer = null;
+var publishPending = false;
+function startFlow() {
+  flow = new KeyFlow({
+    meeting: state.claims.meeting,
+    pkey,
+    send,
+    onKey: (epoch, raw, { first, dealt }) => applyEpoch(epoch, raw, {
+      switchAfter: first ? 0 : 1e3,
+      from: dealt ? "this page, the meeting's key leader" : "the meeting's key leader"
+    }),
+    onChange: showCode,
+    // A rotation after leaves runs in signalling order, between messages.
+    schedule: (fn, ms) => setTimeout(() => serial(fn), ms)
+  });
+  state.e2ee = flow.state;
+}
+function showCode() {
+  const s = flow.state;
+  $("code").textContent = s.code ? `security code ${s.code}${s.isLeader ? " · you lead the keys" : ""}` : "waiting for the meeting key from its leader";
+  $("code").dataset.code = s.code ?? "";
+}
+async function keyReady() {
+  if (!flow || state.epoch === null) return;
+  if (pendingOffer) {
+    const m = pendingOffer;
+    pendingOffer = null;
+    await subscriberOffer(m.sdp);
+  }
+  if (publishPending) {
+    publishPending = false;
+    await publish(localStream);
+  }
+}
+var KEY_REFUSALS = /* @__PURE__ */ new Set(["not_leader", "unknown_participant", "envelope_mismatch", "not_e2ee", "limit_reached"]);
 function scheduleRotation(at) {
   clearTimeout(rotateTimer);
   if (!at) return;
@@ -5536,6 +5797,11 @@ var sub = null;
 var pendingCandidates = { publisher: [], subscriber: [] };
 function send(m) {
   if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m));
+}
+var queue = Promise.resolve();
+function serial(fn) {
+  queue = queue.then(fn).catch((err) => notice(`signalling: ${err.message}`));
+  return queue;
 }
 function allowed(c) {
   if (!loopbackHost) return true;
@@ -5629,7 +5895,13 @@ async function onSignal(m) {
       show("joined", `In meeting ${j.meeting}`);
       state.timeline.joined = performance.now();
       watchFirstFrame();
-      await publish(localStream);
+      if (flow) {
+        publishPending = true;
+        await flow.joined(j);
+        await keyReady();
+      } else {
+        await publish(localStream);
+      }
       break;
     }
     case "answer":
@@ -5640,11 +5912,11 @@ async function onSignal(m) {
       break;
     case "offer":
       if (m.target === "subscriber") {
-        const pc = subscriber();
-        await pc.setRemoteDescription({ type: "offer", sdp: m.sdp });
-        await flushCandidates("subscriber");
-        await pc.setLocalDescription();
-        send({ type: "answer", target: "subscriber", sdp: pc.localDescription.sdp });
+        if (flow && state.epoch === null) {
+          pendingOffer = m;
+          break;
+        }
+        await subscriberOffer(m.sdp);
       }
       break;
     case "candidate":
@@ -5652,10 +5924,12 @@ async function onSignal(m) {
       break;
     case "participant_joined":
       participant(m.participant);
+      if (flow) await flow.participantJoined(m.participant);
       break;
     case "participant_left":
       state.participants.delete(m.participant.ref);
       removeTile(m.participant.ref);
+      if (flow) await flow.participantLeft(m.participant.ref);
       if (state.claims?.mode === "managed" && state.epoch !== null) rekey().catch((e) => notice(`key after a leave: ${e.message}`));
       break;
     case "track_published":
@@ -5667,15 +5941,39 @@ async function onSignal(m) {
     case "withheld":
       onWithheld(m.withheld);
       break;
+    case "leader":
+      if (flow) {
+        await flow.leader(m.leader);
+        await keyReady();
+      }
+      break;
+    case "key":
+      if (flow) {
+        await flow.key(m.participant?.ref, m.key);
+        await keyReady();
+      }
+      break;
     case "goaway":
       moveOn();
       break;
     case "error":
+      if (m.participant && KEY_REFUSALS.has(m.error?.error)) {
+        flow?.refused(m.error, m.participant);
+        notice(`the media server refused a key envelope for ${m.participant.ref}: ${m.error.error}: ${m.error.message}`);
+        break;
+      }
       refuse(`media server ${state.dcID}`, { body: m.error });
       break;
     default:
       break;
   }
+}
+async function subscriberOffer(sdp) {
+  const pc = subscriber();
+  await pc.setRemoteDescription({ type: "offer", sdp });
+  await flushCandidates("subscriber");
+  await pc.setLocalDescription();
+  send({ type: "answer", target: "subscriber", sdp: pc.localDescription.sdp });
 }
 function watchFirstFrame() {
   if (state.timeline.firstFrame) return;
@@ -5746,8 +6044,8 @@ async function join() {
       return;
     }
   } else {
-    refuse("keys", new Error("end-to-end encrypted meetings need the leader flow, which this page does not run yet"));
-    return;
+    startFlow();
+    showCode();
   }
   const dcs = [...claims.primary, ...claims.secondary ?? []];
   const want = q.get("dc");
@@ -5768,7 +6066,6 @@ function connect(dc) {
   const sock = new WebSocket(url);
   ws = sock;
   sock.onopen = () => send({ type: "join", ticket: state.ticket });
-  let chain = Promise.resolve();
   sock.onmessage = (e) => {
     if (sock !== ws) return;
     let m;
@@ -5777,7 +6074,7 @@ function connect(dc) {
     } catch {
       return;
     }
-    chain = chain.then(() => onSignal(m)).catch((err) => notice(`signalling: ${err.message}`));
+    serial(() => sock === ws ? onSignal(m) : void 0);
   };
   sock.onclose = () => {
     if (sock === ws && state.phase === "joined") show("left", "The media server closed the connection");
@@ -5803,6 +6100,7 @@ function moveOn() {
   for (const ref of state.participants.keys()) if (ref !== "self") removeTile(ref);
   state.participants = /* @__PURE__ */ new Map([["self", state.participants.get("self")]]);
   state.tracks.clear();
+  pendingOffer = null;
   connect(dcs[0]);
 }
 async function leave() {
@@ -5831,6 +6129,7 @@ async function report() {
     bridged: state.joined?.bridged ?? null,
     home: state.joined?.home ?? null,
     epoch: state.epoch,
+    e2ee: state.e2ee,
     notices: state.notices,
     withheld: state.withheld,
     participants: [...state.participants.values()],

@@ -1,6 +1,8 @@
 // The meeting page (index.html): joins a meeting through the directory, verifies the ticket
 // against the directory's published keys, fetches a managed meeting's key from the ticket's
-// key servers (HPKE-wrapped to a key the page made), connects to a media DC of the ticket over
+// key servers (HPKE-wrapped to a key the page made) or, in an end-to-end encrypted meeting,
+// runs the leader flow over the signalling (e2ee.js) and shows the meeting security code,
+// connects to a media DC of the ticket over
 // the signalling protocol of docs/rtc.md (a publisher PeerConnection offered by the page, a
 // subscriber PeerConnection offered by the server, trickle ICE), and sends and receives VP8
 // and Opus through the media worker, sealed with SFrame under the media profile. It shows a
@@ -12,6 +14,7 @@
 
 import { MediaEncryption } from './page.js';
 import { ParticipantKey } from './keys.js';
+import { KeyFlow } from './e2ee.js';
 import { verifyTicket, JWKS_PATH } from './ticket.js';
 
 const q = new URLSearchParams(location.search);
@@ -21,7 +24,7 @@ const loopbackHost = ['127.0.0.1', 'localhost', '[::1]'].includes(location.hostn
 const state = {
   phase: 'idle', error: null, notices: [], ticket: null, claims: null, joined: null,
   datacenter: null, epoch: null, participants: new Map(), tracks: new Map(), withheld: [], tried: new Set(),
-  workers: [], workerErrors: [], timeline: {},
+  workers: [], workerErrors: [], timeline: {}, e2ee: null,
 };
 window.geofence = { state, report };
 
@@ -130,21 +133,73 @@ async function fetchKey() {
 async function applyKey(res, { switchAfter = 0 } = {}) {
   if (state.epoch !== null && res.epoch <= state.epoch) return false;
   const raw = await pkey.unwrap(res.wrapped, { meeting: state.claims.meeting, epoch: res.epoch, participant: state.claims.sub });
-  await media.addEpoch(res.epoch, raw); // imported non-extractable, raw zeroed
-  const previous = state.epoch;
-  state.epoch = res.epoch;
   state.kms = res.kms;
-  const use = () => {
-    media.useEpoch(res.epoch);
-    media.keyFrame();
-    send({ type: 'rekeyed' });
-    if (previous !== null) setTimeout(() => media.removeEpoch(previous), 10000);
-    $('epoch').textContent = `epoch ${res.epoch} from key server ${res.kms}`;
-  };
-  if (switchAfter > 0 && previous !== null) setTimeout(use, switchAfter); else use();
+  await applyEpoch(res.epoch, raw, { switchAfter, from: `key server ${res.kms}` });
   scheduleRotation(res.rotate_at);
   return true;
 }
+
+/**
+ * applyEpoch hands the worker a new epoch's key (imported non-extractable, raw zeroed) and
+ * switches the senders to it: at once for the first key, else after switchAfter ms, for the
+ * others to hold it first. The previous epoch stays for receiving for 10 s more.
+ */
+async function applyEpoch(epoch, raw, { switchAfter = 0, from }) {
+  await media.addEpoch(epoch, raw);
+  const previous = state.epoch;
+  state.epoch = epoch;
+  const use = () => {
+    media.useEpoch(epoch);
+    media.keyFrame();
+    send({ type: 'rekeyed' });
+    if (previous !== null) setTimeout(() => media.removeEpoch(previous), 10000);
+    $('epoch').textContent = `epoch ${epoch} from ${from}`;
+  };
+  if (switchAfter > 0 && previous !== null) setTimeout(use, switchAfter); else use();
+}
+
+// --- end-to-end encryption ------------------------------------------------------------------
+
+let flow = null; // the e2ee leader flow (e2ee.js), in an e2ee meeting
+let pendingOffer = null; // a subscriber offer held until the page has a key
+let publishPending = false;
+
+/** startFlow prepares the leader flow of an e2ee meeting: the key comes after the join. */
+function startFlow() {
+  flow = new KeyFlow({
+    meeting: state.claims.meeting, pkey, send,
+    onKey: (epoch, raw, { first, dealt }) => applyEpoch(epoch, raw, {
+      switchAfter: first ? 0 : 1000,
+      from: dealt ? 'this page, the meeting\'s key leader' : 'the meeting\'s key leader',
+    }),
+    onChange: showCode,
+    // A rotation after leaves runs in signalling order, between messages.
+    schedule: (fn, ms) => setTimeout(() => serial(fn), ms),
+  });
+  state.e2ee = flow.state;
+}
+
+function showCode() {
+  const s = flow.state;
+  $('code').textContent = s.code ? `security code ${s.code}${s.isLeader ? ' · you lead the keys' : ''}` : 'waiting for the meeting key from its leader';
+  $('code').dataset.code = s.code ?? '';
+}
+
+/** keyReady goes on with what waited for the first key: the subscriber offer, publishing. */
+async function keyReady() {
+  if (!flow || state.epoch === null) return;
+  if (pendingOffer) {
+    const m = pendingOffer;
+    pendingOffer = null;
+    await subscriberOffer(m.sdp);
+  }
+  if (publishPending) {
+    publishPending = false;
+    await publish(localStream);
+  }
+}
+
+const KEY_REFUSALS = new Set(['not_leader', 'unknown_participant', 'envelope_mismatch', 'not_e2ee', 'limit_reached']);
 
 function scheduleRotation(at) {
   clearTimeout(rotateTimer);
@@ -166,6 +221,14 @@ let sub = null;
 const pendingCandidates = { publisher: [], subscriber: [] };
 
 function send(m) { if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m)); }
+
+// The server's messages are handled one at a time, in order, and so is the e2ee flow's own
+// work between them (a rotation after leaves).
+let queue = Promise.resolve();
+function serial(fn) {
+  queue = queue.then(fn).catch((err) => notice(`signalling: ${err.message}`));
+  return queue;
+}
 
 /** On loopback (development and tests) the page uses 127.0.0.1 alone, both ways. */
 function allowed(c) {
@@ -263,7 +326,15 @@ async function onSignal(m) {
       show('joined', `In meeting ${j.meeting}`);
       state.timeline.joined = performance.now();
       watchFirstFrame();
-      await publish(localStream);
+      if (flow) {
+        // A page without the key would send nothing and count every frame it receives as
+        // a failure: it publishes and subscribes once the leader's key is in.
+        publishPending = true;
+        await flow.joined(j);
+        await keyReady();
+      } else {
+        await publish(localStream);
+      }
       break;
     }
     case 'answer':
@@ -274,11 +345,8 @@ async function onSignal(m) {
       break;
     case 'offer':
       if (m.target === 'subscriber') {
-        const pc = subscriber();
-        await pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
-        await flushCandidates('subscriber');
-        await pc.setLocalDescription();
-        send({ type: 'answer', target: 'subscriber', sdp: pc.localDescription.sdp });
+        if (flow && state.epoch === null) { pendingOffer = m; break; }
+        await subscriberOffer(m.sdp);
       }
       break;
     case 'candidate':
@@ -286,10 +354,12 @@ async function onSignal(m) {
       break;
     case 'participant_joined':
       participant(m.participant);
+      if (flow) await flow.participantJoined(m.participant);
       break;
     case 'participant_left':
       state.participants.delete(m.participant.ref);
       removeTile(m.participant.ref);
+      if (flow) await flow.participantLeft(m.participant.ref);
       // Someone left: the key servers rotate the meeting; ask when the next epoch starts.
       if (state.claims?.mode === 'managed' && state.epoch !== null) rekey().catch((e) => notice(`key after a leave: ${e.message}`));
       break;
@@ -302,15 +372,41 @@ async function onSignal(m) {
     case 'withheld':
       onWithheld(m.withheld);
       break;
+    case 'leader':
+      if (flow) {
+        await flow.leader(m.leader);
+        await keyReady();
+      }
+      break;
+    case 'key':
+      if (flow) {
+        await flow.key(m.participant?.ref, m.key);
+        await keyReady();
+      }
+      break;
     case 'goaway':
       moveOn();
       break;
     case 'error':
+      if (m.participant && KEY_REFUSALS.has(m.error?.error)) {
+        // The server refused one envelope this page sent; the connection stays.
+        flow?.refused(m.error, m.participant);
+        notice(`the media server refused a key envelope for ${m.participant.ref}: ${m.error.error}: ${m.error.message}`);
+        break;
+      }
       refuse(`media server ${state.dcID}`, { body: m.error });
       break;
     default:
       break;
   }
+}
+
+async function subscriberOffer(sdp) {
+  const pc = subscriber();
+  await pc.setRemoteDescription({ type: 'offer', sdp });
+  await flushCandidates('subscriber');
+  await pc.setLocalDescription();
+  send({ type: 'answer', target: 'subscriber', sdp: pc.localDescription.sdp });
 }
 
 /**
@@ -384,8 +480,10 @@ async function join() {
       await applyKey(await fetchKey());
     } catch (e) { refuse('key servers', e); return; }
   } else {
-    refuse('keys', new Error('end-to-end encrypted meetings need the leader flow, which this page does not run yet'));
-    return;
+    // End-to-end encrypted: no server holds the key; it comes from the meeting's key leader
+    // over the signalling, or this page leads and makes it.
+    startFlow();
+    showCode();
   }
 
   const dcs = [...claims.primary, ...(claims.secondary ?? [])];
@@ -411,12 +509,11 @@ function connect(dc) {
   const sock = new WebSocket(url);
   ws = sock;
   sock.onopen = () => send({ type: 'join', ticket: state.ticket });
-  let chain = Promise.resolve();
   sock.onmessage = (e) => {
     if (sock !== ws) return; // a connection given up for another DC
     let m;
     try { m = JSON.parse(e.data); } catch { return; }
-    chain = chain.then(() => onSignal(m)).catch((err) => notice(`signalling: ${err.message}`));
+    serial(() => (sock === ws ? onSignal(m) : undefined));
   };
   sock.onclose = () => { if (sock === ws && state.phase === 'joined') show('left', 'The media server closed the connection'); };
 }
@@ -445,6 +542,7 @@ function moveOn() {
   for (const ref of state.participants.keys()) if (ref !== 'self') removeTile(ref);
   state.participants = new Map([['self', state.participants.get('self')]]);
   state.tracks.clear();
+  pendingOffer = null;
   connect(dcs[0]);
 }
 
@@ -467,7 +565,7 @@ async function leave() {
 async function report() {
   media?.requestStats();
   const out = { phase: state.phase, error: state.error, self: state.selfRef ?? null, datacenter: state.datacenter, bridged: state.joined?.bridged ?? null, home: state.joined?.home ?? null,
-    epoch: state.epoch, notices: state.notices, withheld: state.withheld, participants: [...state.participants.values()],
+    epoch: state.epoch, e2ee: state.e2ee, notices: state.notices, withheld: state.withheld, participants: [...state.participants.values()],
     workers: state.workers, workerErrors: state.workerErrors, inbound: [], pairs: {}, firstFrameMs: state.timeline.firstFrame ?? null };
   for (const [name, pc] of [['publisher', pub], ['subscriber', sub]]) {
     if (!pc) continue;

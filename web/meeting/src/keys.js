@@ -1,6 +1,7 @@
 // Keys in the page: the participant's HPKE key pair (keywrap's suites, crypto/keywrap), the
-// unwrapping of a managed meeting's key from a key server's answer, and the binding the wrap
-// is made under. The unwrapped key is imported at once as a non-extractable CryptoKey and its
+// unwrapping of a meeting key (a key server's answer, or an e2ee leader's envelope), the
+// wrapping of one to another participant's public key (the e2ee leader, src/e2ee.js), and the
+// binding the wrap is made under. The unwrapped key is imported at once as a non-extractable CryptoKey and its
 // bytes zeroed: it never leaves the page, and the worker sees only the CryptoKey.
 
 import { CipherSuite, DhkemX25519HkdfSha256, HkdfSha256, Aes256Gcm } from '@hpke/core';
@@ -75,4 +76,29 @@ export class ParticipantKey {
     });
     return new Uint8Array(await recipient.open(bytes.slice(encLen)));
   }
+}
+
+/**
+ * wrapKey wraps the 32 bytes of key to publicKey (keywrap's text form "<suite>:<base64url>")
+ * bound to binding, exactly as keywrap.Wrap does: HPKE base mode (RFC 9180 section 5.1.1) of
+ * the key's suite, info = bindingInfo(binding), no AAD, and returns keywrap's text form
+ * "<suite>-wrapped:<base64url(enc || ct)>".
+ */
+export async function wrapKey(publicKey, key, binding) {
+  const s = String(publicKey);
+  const i = s.indexOf(':');
+  const suiteName = i < 0 ? s : s.slice(0, i);
+  const make = SUITES[suiteName];
+  if (!make || i < 0) throw new Error(`public key of suite ${JSON.stringify(suiteName)}: want x25519 or mlkem768x25519`);
+  if (!(key instanceof Uint8Array) || key.length !== 32) throw new Error('wrap: the meeting key must be 32 bytes');
+  const suite = make();
+  const raw = unb64url(s.slice(i + 1));
+  const recipientPublicKey = await suite.kem.deserializePublicKey(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+  const sender = await suite.createSenderContext({ recipientPublicKey, info: bindingInfo(binding) });
+  const ct = new Uint8Array(await sender.seal(key));
+  const enc = new Uint8Array(sender.enc);
+  const out = new Uint8Array(enc.length + ct.length);
+  out.set(enc, 0);
+  out.set(ct, enc.length);
+  return `${suiteName}-wrapped:${b64url(out)}`;
 }
