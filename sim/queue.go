@@ -34,16 +34,13 @@ type event struct {
 // events: an insertion there would move half of them.
 type queue struct {
 	buckets [][]event
-	free    [][]event // emptied buckets, reused
-	cur     []event   // the bucket being drained, sorted
+	cur     []event // the bucket being drained, sorted
 	late    []event   // a min-heap of the events pushed into cur's second
 	pos     int
 	sec     int // index of cur
 	seq     uint64
 	n       int // pending events
 }
-
-const maxFree = 16
 
 func newQueue(horizon time.Duration) *queue {
 	return &queue{buckets: make([][]event, int(horizon/time.Second)+2), sec: -1}
@@ -63,10 +60,10 @@ func (q *queue) push(at int64, kind uint8, idx int32, gen uint16) {
 		up(q.late, len(q.late)-1)
 		return
 	}
-	if q.buckets[b] == nil && len(q.free) > 0 {
-		q.buckets[b] = q.free[len(q.free)-1][:0]
-		q.free = q.free[:len(q.free)-1]
-	}
+	// Each bucket grows from nothing, to at most twice what it holds. (Drained buckets are
+	// not handed to new ones: a peak second's bucket given to a second that gets a handful
+	// of events is slack, and at full scale the pending buckets held sixteen times their
+	// events that way.)
 	q.buckets[b] = append(q.buckets[b], e)
 }
 
@@ -78,15 +75,7 @@ func (q *queue) pop() (event, bool) {
 		if len(q.late) > 0 {
 			return q.popLate(), true
 		}
-		if q.cur != nil {
-			// Keep a few drained buckets for reuse, not all: most future buckets exist
-			// already (leaves are scheduled hours ahead), so a list of every drained one
-			// would hold a day of peak-sized buckets.
-			if len(q.free) < maxFree {
-				q.free = append(q.free, q.cur[:0])
-			}
-			q.cur = nil
-		}
+		q.cur = nil
 		q.sec++
 		if q.sec >= len(q.buckets) {
 			return event{}, false
