@@ -182,13 +182,23 @@ var Key = class _Key {
     for (let b = cl - 1; b >= 4; b--) out[o++] = hi >>> 8 * (b - 4) & 255;
     for (let b = Math.min(cl, 4) - 1; b >= 0; b--) out[o++] = lo >>> 8 * b & 255;
   }
-  /** The AAD of section 4.4.3, header || metadata, the header being src[off, off+hl). */
-  aad(src, off, hl, metadata) {
-    const n = hl + metadata.length;
-    const a = this.gcmKey && n <= AAD_SCRATCH ? this.aadBuf : new Uint8Array(n);
-    for (let i = 0; i < hl; i++) a[i] = src[off + i];
+  // A buffer for an AAD of n bytes: the key's own (GCM), or a new one.
+  aadBuffer(n) {
+    return this.gcmKey && n <= AAD_SCRATCH ? this.aadBuf : new Uint8Array(n);
+  }
+  /** The AAD of section 4.4.3, header || metadata, for this KID's frame (hi, lo). */
+  sealAAD(hi, lo, hl, metadata) {
+    const a = this.aadBuffer(hl + metadata.length);
+    this.writeHeader(a, 0, hi, lo);
     a.set(metadata, hl);
-    return a.subarray(0, n);
+    return a.subarray(0, hl + metadata.length);
+  }
+  /** The AAD of section 4.4.3, header || metadata, the header being the first hl bytes of frame. */
+  openAAD(frame, hl, metadata) {
+    const a = this.aadBuffer(hl + metadata.length);
+    for (let i = 0; i < hl; i++) a[i] = frame[i];
+    a.set(metadata, hl);
+    return a.subarray(0, hl + metadata.length);
   }
   // The nonce of section 4.4.3: salt XOR CTR, the CTR as a 12-byte big-endian integer. GCM
   // writes it into its own buffer; the AES-CTR suites get a fresh one.

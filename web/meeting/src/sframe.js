@@ -289,13 +289,23 @@ class Key {
     for (let b = Math.min(cl, 4) - 1; b >= 0; b--) out[o++] = (lo >>> (8 * b)) & 0xff;
   }
 
-  /** The AAD of section 4.4.3, header || metadata, the header being src[off, off+hl). */
-  aad(src, off, hl, metadata) {
-    const n = hl + metadata.length;
-    const a = this.gcmKey && n <= AAD_SCRATCH ? this.aadBuf : new Uint8Array(n);
-    for (let i = 0; i < hl; i++) a[i] = src[off + i];
+  // A buffer for an AAD of n bytes: the key's own (GCM), or a new one.
+  aadBuffer(n) { return this.gcmKey && n <= AAD_SCRATCH ? this.aadBuf : new Uint8Array(n); }
+
+  /** The AAD of section 4.4.3, header || metadata, for this KID's frame (hi, lo). */
+  sealAAD(hi, lo, hl, metadata) {
+    const a = this.aadBuffer(hl + metadata.length);
+    this.writeHeader(a, 0, hi, lo);
     a.set(metadata, hl);
-    return a.subarray(0, n);
+    return a.subarray(0, hl + metadata.length);
+  }
+
+  /** The AAD of section 4.4.3, header || metadata, the header being the first hl bytes of frame. */
+  openAAD(frame, hl, metadata) {
+    const a = this.aadBuffer(hl + metadata.length);
+    for (let i = 0; i < hl; i++) a[i] = frame[i];
+    a.set(metadata, hl);
+    return a.subarray(0, hl + metadata.length);
   }
 
   // The nonce of section 4.4.3: salt XOR CTR, the CTR as a 12-byte big-endian integer. GCM
@@ -441,11 +451,13 @@ export class Sender {
     if (lo !== 0xffffffff) this._lo = lo + 1;
     else if (hi !== 0xffffffff) { this._hi = hi + 1; this._lo = 0; } else this._exhausted = true;
     const hl = key.headerLen(hi, lo);
+    const sealing = key.seal(hi, lo, key.sealAAD(hi, lo, hl, metadata), plaintext);
+    // Built while WebCrypto encrypts on its own thread; only the AEAD output is copied after.
     const off = lead.length + hl;
     const out = new Uint8Array(off + plaintext.length + key.nt);
     out.set(lead);
     key.writeHeader(out, lead.length, hi, lo);
-    return key.seal(hi, lo, key.aad(out, lead.length, hl, metadata), plaintext).then((sealed) => {
+    return sealing.then((sealed) => {
       out.set(bytes(sealed), off);
       return out;
     });
@@ -674,7 +686,7 @@ export class Receiver {
     const key = k.key;
     if (ciphertext.length - hl < key.nt) return Promise.reject(new MalformedError('sframe: decrypt: ciphertext shorter than its tag'));
     if (!k.window.checkParts(hi, lo)) return Promise.reject(new ReplayError());
-    return key.open(hi, lo, key.aad(ciphertext, 0, hl, metadata), ciphertext.subarray(hl)).then((pt) => {
+    return key.open(hi, lo, key.openAAD(ciphertext, hl, metadata), ciphertext.subarray(hl)).then((pt) => {
       // Checked again: another frame may have been accepted meanwhile.
       if (!k.window.checkParts(hi, lo)) throw new ReplayError();
       k.window.acceptParts(hi, lo);
