@@ -938,50 +938,50 @@ function createMediaCrypto({ post, suite = DEFAULT_SUITE } = {}) {
       lastFailure: t.lastFailure
     }));
   }
-  async function sealFrame(t, frame, controller) {
+  function sealFrame(t, frame, controller) {
     if (!t.sender) {
       if (!sendEpoch) {
         t.dropped.noKey++;
-        return;
+        return Promise.resolve();
       }
-      t.sender = await ProfileSender.create(sendEpoch, { suite });
+      return ProfileSender.create(sendEpoch, { suite }).then((sender) => {
+        t.sender ??= sender;
+        return sealFrame(t, frame, controller);
+      });
     }
     const codec = codecOf(t.options, frame);
     t.codec = codec;
-    try {
-      const wire = await t.sender.seal(codec, new Uint8Array(frame.data));
+    return t.sender.seal(codec, new Uint8Array(frame.data)).then((wire) => {
       frame.data = wire.buffer;
-    } catch (e) {
+      t.frames++;
+      t.bytes += wire.byteLength;
+      controller.enqueue(frame);
+    }, (e) => {
       if (e instanceof ShortFrameError) {
         t.dropped.shortFrame++;
         return;
       }
       throw e;
-    }
-    t.frames++;
-    t.bytes += frame.data.byteLength;
-    controller.enqueue(frame);
+    });
   }
-  async function openFrame(t, frame, controller) {
-    if (frame.data.byteLength === 0) {
+  function openFrame(t, frame, controller) {
+    const data = frame.data;
+    if (data.byteLength === 0) {
       t.dropped.empty++;
-      return;
+      return Promise.resolve();
     }
     const codec = codecOf(t.options, frame);
     t.codec = codec;
-    let pt;
-    try {
-      pt = await receiver.open(codec, new Uint8Array(frame.data));
-    } catch (e) {
+    return receiver.open(codec, new Uint8Array(data)).then((pt) => {
+      frame.data = pt.buffer;
+      t.frames++;
+      t.bytes += pt.byteLength;
+      controller.enqueue(frame);
+    }, (e) => {
       const kind = FAILURES[e?.name] ?? "other";
       t.failures[kind]++;
-      t.lastFailure = { kind, bytes: frame.data.byteLength, message: String(e?.message ?? e) };
-      return;
-    }
-    frame.data = pt.buffer;
-    t.frames++;
-    t.bytes += pt.byteLength;
-    controller.enqueue(frame);
+      t.lastFailure = { kind, bytes: data.byteLength, message: String(e?.message ?? e) };
+    });
   }
   function transform(transformer) {
     const options = transformer.options ?? {};
