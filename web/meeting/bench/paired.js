@@ -62,8 +62,10 @@ function rawCaller(aadLen) {
 const BATCH = 500;
 
 // Runs each of fns (name -> f(i)) for i in [0, N) in alternating batches of BATCH, timing
-// each batch, and returns the median nanoseconds per operation of each: on a shared machine
-// the median is what a frame costs, the mean is what the neighbours cost.
+// each batch, and returns the median nanoseconds per operation of each (on a shared machine
+// the median is what a frame costs, the mean is what the neighbours cost) and, under
+// "ratio", for each the median over rounds of its batch time over the last one's in the same
+// round (the pairing cancels load that changes from round to round).
 async function paired(N, fns) {
   const rounds = Math.max(1, Math.floor(N / BATCH));
   const names = Object.keys(fns);
@@ -77,8 +79,10 @@ async function paired(N, fns) {
       times[j][r] = (performance.now() - t0) / BATCH;
     }
   }
-  const median = (a) => a.sort()[a.length >> 1] * 1e6;
-  return Object.fromEntries(names.map((name, j) => [name, median(times[j])]));
+  const median = (a) => Float64Array.from(a).sort()[a.length >> 1];
+  const last = times[names.length - 1];
+  const ratio = Object.fromEntries(names.map((name, j) => [name, median(times[j].map((t, r) => t / last[r]))]));
+  return { ...Object.fromEntries(names.map((name, j) => [name, median(times[j]) * 1e6])), ratio };
 }
 
 export async function measure(N) {
@@ -121,16 +125,71 @@ export async function measure(N) {
   return rows;
 }
 
-/** table formats measure's rows as the Markdown table of docs/benchmarks.md. */
+/**
+ * table formats measure's rows as the Markdown table of docs/benchmarks.md; the ratios are
+ * the per-round ones (raw batch time / SFrame batch time of the same round, median).
+ */
 export function table(rows) {
   const lines = [
     '| frame | encrypt: raw / reused (µs) | SFrame seal (µs) | ratio to raw / reused | decrypt: raw / reused (µs) | SFrame open (µs) | ratio to raw / reused |',
     '|---|---|---|---|---|---|---|',
   ];
   const f = (ns) => (ns / 1000).toFixed(2);
-  const q = (a, b) => (a / b).toFixed(2);
+  const q = (m) => `${m.ratio.raw.toFixed(2)} / ${m.ratio.rawReused.toFixed(2)}`;
   for (const { name, enc, dec } of rows) {
-    lines.push(`| ${name} | ${f(enc.raw)} / ${f(enc.rawReused)} | ${f(enc.sframe)} | ${q(enc.raw, enc.sframe)} / ${q(enc.rawReused, enc.sframe)} | ${f(dec.raw)} / ${f(dec.rawReused)} | ${f(dec.sframe)} | ${q(dec.raw, dec.sframe)} / ${q(dec.rawReused, dec.sframe)} |`);
+    lines.push(`| ${name} | ${f(enc.raw)} / ${f(enc.rawReused)} | ${f(enc.sframe)} | ${q(enc)} | ${f(dec.raw)} / ${f(dec.rawReused)} | ${f(dec.sframe)} | ${q(dec)} |`);
   }
   return lines.join('\n');
+}
+
+/**
+ * measureParts splits the cost of one 1,200-byte VP8 delta frame into what the JavaScript
+ * around WebCrypto adds, each step alternating with the others (medians, ns per operation):
+ * the raw call with fresh and reused nonce buffers, the same plus the one buffer of the
+ * frame's size that any framing of the output needs (allocated while WebCrypto runs, filled
+ * after), and the profile's seal and open. What SFrame adds beyond the framed raw call is
+ * its own work (header, AAD, counter, replay window, key lookup).
+ */
+export async function measureParts(N) {
+  const c = cases[0];
+  const n = prefixLen(c.codec, c.frame);
+  const payload = c.frame.subarray(n);
+  const prefix = c.frame.subarray(0, n);
+  const raw = rawCaller(HEADER_LEN + n);
+  const epochKey = { epoch: 1n, key: globalThis.crypto.getRandomValues(new Uint8Array(32)) };
+  const s = await ProfileSender.create(epochKey);
+  const framed = (p, len, off) => {
+    const out = new Uint8Array(len);
+    out.set(prefix);
+    return p.then((b) => {
+      out.set(new Uint8Array(b), off);
+      return out;
+    });
+  };
+  const wireLen = n + HEADER_LEN + payload.length + 16;
+  const enc = await paired(N, {
+    'raw encrypt': (i) => raw.encrypt(i, payload),
+    'raw encrypt, reused buffers': (i) => raw.encryptReused(i, payload),
+    'raw encrypt, reused buffers, framed': (i) => framed(raw.encryptReused(i, payload), wireLen, n + HEADER_LEN),
+    'SFrame seal': () => s.seal(c.codec, c.frame),
+  });
+  const first = await s.seal(c.codec, c.frame);
+  const wires = [];
+  const raws = [];
+  for (let i = 0; i < N; i++) {
+    wires.push(await s.seal(c.codec, c.frame));
+    raws.push(new Uint8Array(await raw.encrypt(i, payload)));
+  }
+  const r = new ProfileReceiver();
+  await r.addEpoch(epochKey);
+  await r.open(c.codec, first);
+  const dec = await paired(N, {
+    'raw decrypt': (i) => raw.decrypt(i, raws[i]),
+    'raw decrypt, reused buffers': (i) => raw.decryptReused(i, raws[i]),
+    'raw decrypt, reused buffers, framed': (i) => framed(raw.decryptReused(i, raws[i]), c.frame.length, n),
+    'SFrame open': (i) => r.open(c.codec, wires[i]),
+  });
+  delete enc.ratio;
+  delete dec.ratio;
+  return { ...enc, ...dec };
 }

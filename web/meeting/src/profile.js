@@ -233,17 +233,7 @@ export class ProfileReceiver {
       // The session's generation: the KID without its ratchet step.
       if (k && this._gens.has(toBig(h.kidHi, (h.kidLo & ~0xff) >>> 0))) {
         const prefix = wire.subarray(0, n);
-        const opening = this.rx._open(k, h.ctrHi, h.ctrLo, h.length, prefix, rest);
-        // The frame, prefix || plaintext, is laid out while WebCrypto decrypts on its own
-        // thread; only the plaintext is copied after.
-        const ptLen = rest.length - h.length - k.key.nt;
-        if (ptLen < 0) return opening; // rejected: shorter than its tag
-        const out = new Uint8Array(n + ptLen);
-        out.set(prefix);
-        return opening.then((pt) => {
-          out.set(bytes(pt), n);
-          return out;
-        });
+        return this.rx._open(k, h.ctrHi, h.ctrLo, h.length, prefix, rest, prefix);
       }
     }
     return this._serial(() => this._open(codec, wire));

@@ -639,7 +639,7 @@ export class Receiver {
     // move a ratchet or try several keys goes through the queue.
     const h = this._h;
     const k = this._fastKey(ciphertext, h);
-    if (k) return this._open(k, h.ctrHi, h.ctrLo, h.length, metadata, ciphertext).then(bytes);
+    if (k) return this._open(k, h.ctrHi, h.ctrLo, h.length, metadata, ciphertext);
     return this._serial(() => this._decrypt(metadata, ciphertext));
   }
 
@@ -665,7 +665,7 @@ export class Receiver {
     let keyErr = new UnknownKeyError();
     if (k) {
       try {
-        return bytes(await this._open(k, h.ctrHi, h.ctrLo, h.length, metadata, ciphertext));
+        return await this._open(k, h.ctrHi, h.ctrLo, h.length, metadata, ciphertext);
       } catch (e) {
         if (e instanceof MalformedError || !k.chain || k === k.chain.cur) throw e;
         keyErr = e; // a retained older step failed: it may be the first frame of a later step
@@ -674,24 +674,33 @@ export class Receiver {
     const c = this._chainFor(kid);
     if (!c) throw keyErr;
     try {
-      return bytes(await this._ratchetOpen(c, kid, h, metadata, ciphertext));
+      return await this._ratchetOpen(c, kid, h, metadata, ciphertext);
     } catch (e) {
       throw k ? keyErr : e;
     }
   }
 
   // Opens ciphertext, whose header (hl bytes) holds CTR (hi, lo), with entry k: a promise of
-  // the plaintext (see Key.open), the replay window checked before and after.
-  _open(k, hi, lo, hl, metadata, ciphertext) {
+  // the plaintext, the replay window checked before and after. With lead, the result is
+  // lead || plaintext (the media profile's frame), laid out while WebCrypto decrypts.
+  _open(k, hi, lo, hl, metadata, ciphertext, lead = null) {
     const key = k.key;
     if (ciphertext.length - hl < key.nt) return Promise.reject(new MalformedError('sframe: decrypt: ciphertext shorter than its tag'));
     if (!k.window.checkParts(hi, lo)) return Promise.reject(new ReplayError());
-    return key.open(hi, lo, key.openAAD(ciphertext, hl, metadata), ciphertext.subarray(hl)).then((pt) => {
+    const opening = key.open(hi, lo, key.openAAD(ciphertext, hl, metadata), ciphertext.subarray(hl));
+    let out = null;
+    if (lead) {
+      out = new Uint8Array(lead.length + ciphertext.length - hl - key.nt);
+      out.set(lead);
+    }
+    return opening.then((pt) => {
       // Checked again: another frame may have been accepted meanwhile.
       if (!k.window.checkParts(hi, lo)) throw new ReplayError();
       k.window.acceptParts(hi, lo);
       if (k.chain && k === k.chain.cur) this._dropStalePrev(k.chain);
-      return pt;
+      if (!out) return bytes(pt);
+      out.set(bytes(pt), lead.length);
+      return out;
     }, authFailed);
   }
 
