@@ -368,6 +368,7 @@ var Sender = class _Sender {
   }
   // A promise of lead || header || AEAD.Encrypt(...), written into one buffer.
   _seal(metadata, plaintext, lead) {
+    if (!(metadata instanceof Uint8Array) || !(plaintext instanceof Uint8Array)) return Promise.reject(new TypeError("sframe: encrypt: metadata and plaintext must be Uint8Arrays"));
     if (this._exhausted) return Promise.reject(new CounterExhaustedError());
     const key = this._key;
     const hi = this._hi;
@@ -539,6 +540,7 @@ var Receiver = class {
    * UnknownKeyError, ReplayError or AuthError. Only an authentic frame moves a window or ratchet.
    */
   decrypt(metadata, ciphertext) {
+    if (!(metadata instanceof Uint8Array) || !(ciphertext instanceof Uint8Array)) return Promise.reject(new TypeError("sframe: decrypt: metadata and ciphertext must be Uint8Arrays"));
     const h = this._h;
     const k = this._fastKey(ciphertext, h);
     if (k) return this._open(k, h.ctrHi, h.ctrLo, h.length, metadata, ciphertext);
@@ -740,6 +742,7 @@ var ProfileSender = class _ProfileSender {
   }
   /** Returns a promise of the wire frame of frame (a Uint8Array): prefix || SFrame ciphertext. */
   seal(codec, frame) {
+    if (!(frame instanceof Uint8Array)) return Promise.reject(new TypeError("mediaprofile: seal: the frame must be a Uint8Array"));
     let n;
     try {
       n = prefixLen(codec, frame);
@@ -806,6 +809,7 @@ var ProfileReceiver = class {
    * altered), ReplayError or TooManySendersError.
    */
   open(codec, wire) {
+    if (!(wire instanceof Uint8Array)) return Promise.reject(new TypeError("mediaprofile: open: the wire frame must be a Uint8Array"));
     let n = -1;
     try {
       n = prefixLen(codec, wire);

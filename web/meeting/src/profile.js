@@ -148,6 +148,7 @@ export class ProfileSender {
 
   /** Returns a promise of the wire frame of frame (a Uint8Array): prefix || SFrame ciphertext. */
   seal(codec, frame) {
+    if (!(frame instanceof Uint8Array)) return Promise.reject(new TypeError('mediaprofile: seal: the frame must be a Uint8Array'));
     let n;
     try {
       n = prefixLen(codec, frame);
@@ -219,6 +220,7 @@ export class ProfileReceiver {
    * altered), ReplayError or TooManySendersError.
    */
   open(codec, wire) {
+    if (!(wire instanceof Uint8Array)) return Promise.reject(new TypeError('mediaprofile: open: the wire frame must be a Uint8Array'));
     // Fast path: a sender already known opens without queueing behind the others (the
     // SFrame receiver checks its replay window again after the await); a new sender, whose
     // key is derived and recorded, takes the queue.

@@ -443,6 +443,7 @@ export class Sender {
 
   // A promise of lead || header || AEAD.Encrypt(...), written into one buffer.
   _seal(metadata, plaintext, lead) {
+    if (!(metadata instanceof Uint8Array) || !(plaintext instanceof Uint8Array)) return Promise.reject(new TypeError('sframe: encrypt: metadata and plaintext must be Uint8Arrays'));
     if (this._exhausted) return Promise.reject(new CounterExhaustedError());
     // Taken before any await: concurrent calls get distinct counters, and keys.
     const key = this._key;
@@ -634,6 +635,7 @@ export class Receiver {
    * UnknownKeyError, ReplayError or AuthError. Only an authentic frame moves a window or ratchet.
    */
   decrypt(metadata, ciphertext) {
+    if (!(metadata instanceof Uint8Array) || !(ciphertext instanceof Uint8Array)) return Promise.reject(new TypeError('sframe: decrypt: metadata and ciphertext must be Uint8Arrays'));
     // Fast path: the current key of a known KID needs no serializing (its replay window is
     // checked again after the await, so concurrent frames stay safe); anything that may
     // move a ratchet or try several keys goes through the queue.

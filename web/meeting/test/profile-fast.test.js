@@ -46,3 +46,19 @@ test('mutated frames of a known sender are rejected cleanly on the fast path', a
     }
   }
 });
+
+test('frames that are not Uint8Arrays are refused with a TypeError, as a rejection', async () => {
+  const ek = { epoch: 6n, key: new Uint8Array(32).fill(8) };
+  const s = await ProfileSender.create(ek);
+  const r = new ProfileReceiver();
+  await r.addEpoch(ek);
+  const wire = await s.seal(Codec.VP8, Uint8Array.of(0x31, 1, 2, 3));
+  for (const bad of [wire.buffer, Array.from(wire), 'frame', null]) {
+    await assert.rejects(s.seal(Codec.VP8, bad), TypeError);
+    await assert.rejects(r.open(Codec.VP8, bad), TypeError);
+    await assert.rejects(s.tx.encrypt(new Uint8Array(0), bad), TypeError);
+    await assert.rejects(r.rx.decrypt(new Uint8Array(0), bad), TypeError);
+    await assert.rejects(s.tx.encrypt(bad ?? 1, new Uint8Array(1)), TypeError);
+  }
+  assert.deepEqual(await r.open(Codec.VP8, wire), Uint8Array.of(0x31, 1, 2, 3));
+});
