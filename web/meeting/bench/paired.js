@@ -61,7 +61,8 @@ function rawCaller(aadLen) {
 // page that is not cross-origin isolated), far above one operation.
 const BATCH = 500;
 
-// Runs each of fns (name -> f(i)) for i in [0, N) in alternating batches of BATCH, timing
+// Runs each of fns (name -> f(i)) for i in [0, N) in alternating batches of BATCH (in an
+// order that rotates each round), timing
 // each batch, and returns the median nanoseconds per operation of each (on a shared machine
 // the median is what a frame costs, the mean is what the neighbours cost) and, under
 // "ratio", for each the median over rounds of its batch time over the last one's in the same
@@ -72,7 +73,10 @@ async function paired(N, fns) {
   const times = names.map(() => new Float64Array(rounds));
   for (let r = 0; r < rounds; r++) {
     const base = r * BATCH;
-    for (let j = 0; j < names.length; j++) {
+    // The order rotates from round to round, so that no step always follows the same one
+    // (and inherits its garbage).
+    for (let q = 0; q < names.length; q++) {
+      const j = (q + r) % names.length;
       const f = fns[names[j]];
       const t0 = performance.now();
       for (let i = base; i < base + BATCH; i++) await f(i);
