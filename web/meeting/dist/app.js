@@ -8,7 +8,6 @@ var Suite = Object.freeze({
   AES_256_GCM_SHA512_128: 5
 });
 var DEFAULT_SUITE = Suite.AES_256_GCM_SHA512_128;
-var REPLAY_WINDOW = 128;
 var NONCE_SIZE = 12;
 var U64_MAX = (1n << 64n) - 1n;
 var SUITES = {
@@ -23,6 +22,12 @@ function sframeError(name, message) {
   e.name = name;
   return e;
 }
+var MalformedError = class extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "MalformedError";
+  }
+};
 var AuthError = class extends Error {
   constructor(message = "sframe: decrypt: authentication failed") {
     super(message);
@@ -38,6 +43,9 @@ function toU64(v, what) {
   const b = BigInt(v);
   if (b < 0n || b > U64_MAX) throw new RangeError(`sframe: ${what} ${b} out of the 64-bit range`);
   return b;
+}
+function toBig(hi, lo) {
+  return hi === 0 ? BigInt(lo) : BigInt(hi) << 32n | BigInt(lo);
 }
 function fieldLen(v) {
   if (v < 8n) return 0;
@@ -57,6 +65,35 @@ function encodeHeader(kid, ctr) {
   for (let i = 0; i < kl; i++) out[1 + i] = Number(kid >> BigInt(8 * (kl - 1 - i)) & 0xffn);
   for (let i = 0; i < cl; i++) out[1 + kl + i] = Number(ctr >> BigInt(8 * (cl - 1 - i)) & 0xffn);
   return out;
+}
+function readField(b, off, nibble, what, h, hiName, loName) {
+  let hi = 0;
+  let lo = nibble & 7;
+  if ((nibble & 8) !== 0) {
+    const n = (nibble & 7) + 1;
+    if (b.length - off < n) throw new MalformedError(`sframe: parse header: ${what} truncated`);
+    if (b[off] === 0 || n === 1 && b[off] < 8) throw new MalformedError(`sframe: parse header: ${what} not minimally encoded`);
+    lo = 0;
+    for (let i = 0; i < n; i++) {
+      hi = (hi << 8 | lo >>> 24) >>> 0;
+      lo = (lo << 8 | b[off + i]) >>> 0;
+    }
+    off += n;
+  }
+  h[hiName] = hi;
+  h[loName] = lo;
+  return off;
+}
+function readHeader(b, h) {
+  if (b.length === 0) throw new MalformedError("sframe: parse header: empty input");
+  const cfg = b[0];
+  const off = readField(b, 1, cfg >> 4, "KID", h, "kidHi", "kidLo");
+  h.length = readField(b, off, cfg & 15, "CTR", h, "ctrHi", "ctrLo");
+  return h;
+}
+function ctrFieldLen(hi, lo) {
+  if (hi === 0) return lo < 8 ? 0 : lo < 256 ? 1 : lo < 65536 ? 2 : lo < 16777216 ? 3 : 4;
+  return hi < 256 ? 5 : hi < 65536 ? 6 : hi < 16777216 ? 7 : 8;
 }
 var enc = new TextEncoder();
 function concat(...parts) {
@@ -101,6 +138,7 @@ function timingSafeEqual(a, b) {
   for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
   return d === 0;
 }
+var AAD_SCRATCH = 64;
 var Key = class _Key {
   static async create(suite, kid, baseKey) {
     const p = suiteParams(suite);
@@ -112,41 +150,64 @@ var Key = class _Key {
     k.salt = salt;
     const kh = encodeHeader(kid, 0n);
     k.kidCfg = kh[0] & 240;
-    k.kidBytes = kh.subarray(1);
+    k.kidBytes = kh.slice(1);
     const sv = new DataView(salt.buffer, salt.byteOffset, salt.byteLength);
     k.saltHi = sv.getUint32(4);
     k.saltLo = sv.getUint32(8);
+    k.gcmKey = null;
     if (p.nka > 0) {
       k.ctrKey = await subtle.importKey("raw", key.subarray(0, p.nka), "AES-CTR", false, ["encrypt"]);
       k.macKey = await subtle.importKey("raw", key.subarray(p.nka), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
     } else {
       k.gcmKey = await subtle.importKey("raw", key, "AES-GCM", false, ["encrypt", "decrypt"]);
+      k.iv = new Uint8Array(new ArrayBuffer(NONCE_SIZE));
+      k.iv.set(salt);
+      k.ivView = new DataView(k.iv.buffer);
+      k.aadBuf = new Uint8Array(new ArrayBuffer(AAD_SCRATCH));
+      k.params = { name: "AES-GCM", iv: k.iv, additionalData: k.aadBuf, tagLength: 128 };
     }
     key.fill(0);
     return k;
   }
-  // The nonce of section 4.4.3: salt XOR CTR, the CTR as a 12-byte big-endian integer.
-  nonce(ctr) {
-    const n = this.salt.slice();
-    const v = new DataView(n.buffer);
-    if (ctr <= 0xffffffffn) {
-      v.setUint32(8, (this.saltLo ^ Number(ctr)) >>> 0);
-      return n;
-    }
-    v.setBigUint64(4, v.getBigUint64(4) ^ ctr);
-    return n;
+  /** The length of the header of this KID's frame (hi, lo). */
+  headerLen(hi, lo) {
+    return 1 + this.kidBytes.length + ctrFieldLen(hi, lo);
   }
-  /** The header of this KID's frame ctr: encodeHeader(kid, ctr), from the cached KID bytes. */
-  header(ctr) {
-    if (ctr > 0xffffffffn) return encodeHeader(this.kid, ctr);
-    const c = Number(ctr);
-    const kl = this.kidBytes.length;
-    const cl = c < 8 ? 0 : c < 256 ? 1 : c < 65536 ? 2 : c < 16777216 ? 3 : 4;
-    const out = new Uint8Array(1 + kl + cl);
-    out[0] = this.kidCfg | (cl === 0 ? c : 8 | cl - 1);
-    out.set(this.kidBytes, 1);
-    for (let i = 0; i < cl; i++) out[1 + kl + i] = c >>> 8 * (cl - 1 - i) & 255;
-    return out;
+  /** Writes the header of this KID's frame (hi, lo), encodeHeader(kid, ctr), at out[o]. */
+  writeHeader(out, o, hi, lo) {
+    const kb = this.kidBytes;
+    const cl = ctrFieldLen(hi, lo);
+    out[o++] = this.kidCfg | (cl === 0 ? lo : 8 | cl - 1);
+    for (let i = 0; i < kb.length; i++) out[o++] = kb[i];
+    for (let b = cl - 1; b >= 4; b--) out[o++] = hi >>> 8 * (b - 4) & 255;
+    for (let b = Math.min(cl, 4) - 1; b >= 0; b--) out[o++] = lo >>> 8 * b & 255;
+  }
+  // A buffer for an AAD of n bytes: the key's own (GCM), or a new one.
+  aadBuffer(n) {
+    return this.gcmKey && n <= AAD_SCRATCH ? this.aadBuf : new Uint8Array(n);
+  }
+  /** The AAD of section 4.4.3, header || metadata, for this KID's frame (hi, lo). */
+  sealAAD(hi, lo, hl, metadata) {
+    const a = this.aadBuffer(hl + metadata.length);
+    this.writeHeader(a, 0, hi, lo);
+    a.set(metadata, hl);
+    return a.subarray(0, hl + metadata.length);
+  }
+  /** The AAD of section 4.4.3, header || metadata, the header being the first hl bytes of frame. */
+  openAAD(frame, hl, metadata) {
+    const a = this.aadBuffer(hl + metadata.length);
+    for (let i = 0; i < hl; i++) a[i] = frame[i];
+    a.set(metadata, hl);
+    return a.subarray(0, hl + metadata.length);
+  }
+  // The nonce of section 4.4.3: salt XOR CTR, the CTR as a 12-byte big-endian integer. GCM
+  // writes it into its own buffer; the AES-CTR suites get a fresh one.
+  nonce(hi, lo) {
+    const n = this.gcmKey ? this.iv : this.salt.slice();
+    const v = this.gcmKey ? this.ivView : new DataView(n.buffer);
+    v.setUint32(4, (this.saltHi ^ hi) >>> 0);
+    v.setUint32(8, (this.saltLo ^ lo) >>> 0);
+    return n;
   }
   async tag(nonce, aad, ct) {
     const lens = new Uint8Array(24);
@@ -161,36 +222,48 @@ var Key = class _Key {
     const counter = concat(nonce, new Uint8Array(4));
     return subtle.encrypt({ name: "AES-CTR", counter, length: 64 }, this.ctrKey, data);
   }
-  // AEAD.Encrypt: ciphertext || tag.
-  async seal(ctr, aad, plaintext) {
-    const nonce = this.nonce(ctr);
+  /**
+   * AEAD.Encrypt for CTR (hi, lo): a promise of ciphertext || tag, an ArrayBuffer (GCM, as
+   * WebCrypto returns it) or a Uint8Array (AES-CTR + HMAC). aad comes from this.aad.
+   */
+  seal(hi, lo, aad, plaintext) {
+    const nonce = this.nonce(hi, lo);
     if (this.gcmKey) {
-      return new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: aad, tagLength: 128 }, this.gcmKey, plaintext));
+      this.params.additionalData = aad;
+      return subtle.encrypt(this.params, this.gcmKey, plaintext);
     }
+    return this.sealCTR(nonce, aad, plaintext);
+  }
+  async sealCTR(nonce, aad, plaintext) {
     const ct = new Uint8Array(await this.ctr(nonce, plaintext));
     return concat(ct, await this.tag(nonce, aad, ct));
   }
-  // AEAD.Decrypt; throws AuthError.
-  async open(ctr, aad, body) {
-    const nonce = this.nonce(ctr);
+  /**
+   * AEAD.Decrypt: a promise of the plaintext (an ArrayBuffer or a Uint8Array). It rejects
+   * when the frame does not authenticate; the caller reports that as AuthError.
+   */
+  open(hi, lo, aad, body) {
+    const nonce = this.nonce(hi, lo);
     if (this.gcmKey) {
-      try {
-        return new Uint8Array(await subtle.decrypt({ name: "AES-GCM", iv: nonce, additionalData: aad, tagLength: 128 }, this.gcmKey, body));
-      } catch {
-        throw new AuthError();
-      }
+      this.params.additionalData = aad;
+      return subtle.decrypt(this.params, this.gcmKey, body);
     }
+    return this.openCTR(nonce, aad, body);
+  }
+  async openCTR(nonce, aad, body) {
     const ct = body.subarray(0, body.length - this.nt);
     const want = await this.tag(nonce, aad, ct);
     if (!timingSafeEqual(want, body.subarray(body.length - this.nt))) throw new AuthError();
-    return new Uint8Array(await this.ctr(nonce, ct));
+    return this.ctr(nonce, ct);
   }
 };
-var WINDOW_MASK = (1n << BigInt(REPLAY_WINDOW)) - 1n;
-var _internal = { concat, u64bytes, u16bytes, Key };
+function bytes(b) {
+  return b instanceof Uint8Array ? b : new Uint8Array(b);
+}
+var _internal = { concat, u64bytes, u16bytes, Key, readHeader, toBig, bytes };
 
 // src/profile.js
-var { concat: concat2, u64bytes: u64bytes2, u16bytes: u16bytes2 } = _internal;
+var { concat: concat2, u64bytes: u64bytes2, u16bytes: u16bytes2, toBig: toBig2, bytes: bytes2 } = _internal;
 var Codec = Object.freeze({ NONE: "none", VP8: "vp8", OPUS: "opus" });
 var SESSION_MASK = (1n << 48n) - 1n;
 var enc2 = new TextEncoder();
@@ -1085,13 +1158,13 @@ function anumber(n, title = "") {
   }
 }
 function abytes(value, length, title = "") {
-  const bytes = isBytes(value);
+  const bytes3 = isBytes(value);
   const len = value?.length;
   const needsLen = length !== void 0;
-  if (!bytes || needsLen && len !== length) {
+  if (!bytes3 || needsLen && len !== length) {
     const prefix = title && `"${title}" `;
     const ofLen = needsLen ? ` of length ${length}` : "";
-    const got = bytes ? `length=${len}` : `type=${typeof value}`;
+    const got = bytes3 ? `length=${len}` : `type=${typeof value}`;
     throw new Error(prefix + "expected Uint8Array" + ofLen + ", got " + got);
   }
   return value;
@@ -1156,13 +1229,13 @@ var HEX_TO_BIGINT = [
   14n,
   15n
 ];
-function bytesToHex(bytes) {
-  abytes(bytes);
+function bytesToHex(bytes3) {
+  abytes(bytes3);
   if (hasHexBuiltin)
-    return bytes.toHex();
+    return bytes3.toHex();
   let hex = "";
-  for (let i = 0; i < bytes.length; i++) {
-    hex += hexes[bytes[i]];
+  for (let i = 0; i < bytes3.length; i++) {
+    hex += hexes[bytes3[i]];
   }
   return hex;
 }
@@ -1226,8 +1299,8 @@ function numberToBigint(num) {
   }
   return out;
 }
-function bytesToNumberLE(bytes) {
-  return hexToNumber(bytesToHex(copyBytes(abytes(bytes)).reverse()));
+function bytesToNumberLE(bytes3) {
+  return hexToNumber(bytesToHex(copyBytes(abytes(bytes3)).reverse()));
 }
 function numberToBytesBE(n, len) {
   anumber(len);
@@ -1240,8 +1313,8 @@ function numberToBytesBE(n, len) {
 function numberToBytesLE(n, len) {
   return numberToBytesBE(n, len).reverse();
 }
-function copyBytes(bytes) {
-  return Uint8Array.from(bytes);
+function copyBytes(bytes3) {
+  return Uint8Array.from(bytes3);
 }
 function isPosBig(n) {
   return typeof n === "bigint" && N_0 <= n;
@@ -3175,13 +3248,13 @@ function anumber2(n, title = "") {
   }
 }
 function abytes2(value, length, title = "") {
-  const bytes = isBytes2(value);
+  const bytes3 = isBytes2(value);
   const len = value?.length;
   const needsLen = length !== void 0;
-  if (!bytes || needsLen && len !== length) {
+  if (!bytes3 || needsLen && len !== length) {
     const prefix = title && `"${title}" `;
     const ofLen = needsLen ? ` of length ${length}` : "";
-    const got = bytes ? `length=${len}` : `type=${typeof value}`;
+    const got = bytes3 ? `length=${len}` : `type=${typeof value}`;
     throw new Error(prefix + "expected Uint8Array" + ofLen + ", got " + got);
   }
   return value;
@@ -3679,9 +3752,9 @@ var Keccak = class _Keccak {
     }
     return this.writeInto(out);
   }
-  xof(bytes) {
-    anumber2(bytes);
-    return this.xofInto(new Uint8Array(bytes));
+  xof(bytes3) {
+    anumber2(bytes3);
+    return this.xofInto(new Uint8Array(bytes3));
   }
   digestInto(out) {
     aoutput2(out, this);
@@ -4804,11 +4877,11 @@ function ed25519_pow_2_252_3(x) {
   const pow_p_5_8 = pow2(b250, _2n3, P) * x % P;
   return { pow_p_5_8, b2 };
 }
-function adjustScalarBytes(bytes) {
-  bytes[0] &= 248;
-  bytes[31] &= 127;
-  bytes[31] |= 64;
-  return bytes;
+function adjustScalarBytes(bytes3) {
+  bytes3[0] &= 248;
+  bytes3[31] &= 127;
+  bytes3[31] |= 64;
+  return bytes3;
 }
 var x25519 = /* @__PURE__ */ (() => {
   const P = ed25519_CURVE_p;
@@ -5284,9 +5357,9 @@ var XWing = class {
 };
 
 // src/b64.js
-function b64url(bytes) {
+function b64url(bytes3) {
   let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
+  for (const b of bytes3) s += String.fromCharCode(b);
   return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 function unb64url(s) {
@@ -5346,15 +5419,15 @@ var ParticipantKey = class _ParticipantKey {
   async unwrap(wrapped, binding) {
     const [prefix, data] = String(wrapped).split(":", 2);
     if (prefix !== `${this.suiteName}-wrapped` || data === void 0) throw new Error(`wrapped key of suite ${JSON.stringify(prefix)}, want ${this.suiteName}-wrapped`);
-    const bytes = unb64url(data);
+    const bytes3 = unb64url(data);
     const encLen = this.suite.kem.encSize;
-    if (bytes.length !== encLen + 32 + 16) throw new Error(`wrapped key is ${bytes.length} bytes, want ${encLen + 48}`);
+    if (bytes3.length !== encLen + 32 + 16) throw new Error(`wrapped key is ${bytes3.length} bytes, want ${encLen + 48}`);
     const recipient = await this.suite.createRecipientContext({
       recipientKey: this.pair.privateKey,
-      enc: bytes.slice(0, encLen),
+      enc: bytes3.slice(0, encLen),
       info: bindingInfo(binding)
     });
-    return new Uint8Array(await recipient.open(bytes.slice(encLen)));
+    return new Uint8Array(await recipient.open(bytes3.slice(encLen)));
   }
 };
 async function wrapKey(publicKey, key, binding) {

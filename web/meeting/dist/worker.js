@@ -74,6 +74,16 @@ function toU64(v, what) {
   if (b < 0n || b > U64_MAX) throw new RangeError(`sframe: ${what} ${b} out of the 64-bit range`);
   return b;
 }
+var TWO_32 = 4294967296;
+function toBig(hi, lo) {
+  return hi === 0 ? BigInt(lo) : BigInt(hi) << 32n | BigInt(lo);
+}
+function hiOf(v) {
+  return Number(v >> 32n);
+}
+function loOf(v) {
+  return Number(v & 0xffffffffn);
+}
 function fieldLen(v) {
   if (v < 8n) return 0;
   let n = 0;
@@ -93,22 +103,38 @@ function encodeHeader(kid, ctr) {
   for (let i = 0; i < cl; i++) out[1 + kl + i] = Number(ctr >> BigInt(8 * (cl - 1 - i)) & 0xffn);
   return out;
 }
-function parseField(b, off, nibble, what) {
-  if ((nibble & 8) === 0) return [BigInt(nibble & 7), off];
-  const n = (nibble & 7) + 1;
-  if (b.length - off < n) throw new MalformedError(`sframe: parse header: ${what} truncated`);
-  let v = 0n;
-  for (let i = 0; i < n; i++) v = v << 8n | BigInt(b[off + i]);
-  if (fieldLen(v) !== n) throw new MalformedError(`sframe: parse header: ${what} not minimally encoded`);
-  return [v, off + n];
+function readField(b, off, nibble, what, h, hiName, loName) {
+  let hi = 0;
+  let lo = nibble & 7;
+  if ((nibble & 8) !== 0) {
+    const n = (nibble & 7) + 1;
+    if (b.length - off < n) throw new MalformedError(`sframe: parse header: ${what} truncated`);
+    if (b[off] === 0 || n === 1 && b[off] < 8) throw new MalformedError(`sframe: parse header: ${what} not minimally encoded`);
+    lo = 0;
+    for (let i = 0; i < n; i++) {
+      hi = (hi << 8 | lo >>> 24) >>> 0;
+      lo = (lo << 8 | b[off + i]) >>> 0;
+    }
+    off += n;
+  }
+  h[hiName] = hi;
+  h[loName] = lo;
+  return off;
 }
-function parseHeader(b) {
+function readHeader(b, h) {
   if (b.length === 0) throw new MalformedError("sframe: parse header: empty input");
   const cfg = b[0];
-  if ((cfg & 136) === 0) return { kid: BigInt(cfg >> 4), ctr: BigInt(cfg & 7), length: 1 };
-  const [kid, n1] = parseField(b, 1, cfg >> 4, "KID");
-  const [ctr, n2] = parseField(b, n1, cfg & 15, "CTR");
-  return { kid, ctr, length: n2 };
+  const off = readField(b, 1, cfg >> 4, "KID", h, "kidHi", "kidLo");
+  h.length = readField(b, off, cfg & 15, "CTR", h, "ctrHi", "ctrLo");
+  return h;
+}
+function parseHeader(b) {
+  const h = readHeader(b, {});
+  return { kid: toBig(h.kidHi, h.kidLo), ctr: toBig(h.ctrHi, h.ctrLo), length: h.length };
+}
+function ctrFieldLen(hi, lo) {
+  if (hi === 0) return lo < 8 ? 0 : lo < 256 ? 1 : lo < 65536 ? 2 : lo < 16777216 ? 3 : 4;
+  return hi < 256 ? 5 : hi < 65536 ? 6 : hi < 16777216 ? 7 : 8;
 }
 var enc = new TextEncoder();
 function concat(...parts) {
@@ -157,6 +183,7 @@ function timingSafeEqual(a, b) {
   for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
   return d === 0;
 }
+var AAD_SCRATCH = 64;
 var Key = class _Key {
   static async create(suite, kid, baseKey) {
     const p = suiteParams(suite);
@@ -168,41 +195,64 @@ var Key = class _Key {
     k.salt = salt;
     const kh = encodeHeader(kid, 0n);
     k.kidCfg = kh[0] & 240;
-    k.kidBytes = kh.subarray(1);
+    k.kidBytes = kh.slice(1);
     const sv = new DataView(salt.buffer, salt.byteOffset, salt.byteLength);
     k.saltHi = sv.getUint32(4);
     k.saltLo = sv.getUint32(8);
+    k.gcmKey = null;
     if (p.nka > 0) {
       k.ctrKey = await subtle.importKey("raw", key.subarray(0, p.nka), "AES-CTR", false, ["encrypt"]);
       k.macKey = await subtle.importKey("raw", key.subarray(p.nka), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
     } else {
       k.gcmKey = await subtle.importKey("raw", key, "AES-GCM", false, ["encrypt", "decrypt"]);
+      k.iv = new Uint8Array(new ArrayBuffer(NONCE_SIZE));
+      k.iv.set(salt);
+      k.ivView = new DataView(k.iv.buffer);
+      k.aadBuf = new Uint8Array(new ArrayBuffer(AAD_SCRATCH));
+      k.params = { name: "AES-GCM", iv: k.iv, additionalData: k.aadBuf, tagLength: 128 };
     }
     key.fill(0);
     return k;
   }
-  // The nonce of section 4.4.3: salt XOR CTR, the CTR as a 12-byte big-endian integer.
-  nonce(ctr) {
-    const n = this.salt.slice();
-    const v = new DataView(n.buffer);
-    if (ctr <= 0xffffffffn) {
-      v.setUint32(8, (this.saltLo ^ Number(ctr)) >>> 0);
-      return n;
-    }
-    v.setBigUint64(4, v.getBigUint64(4) ^ ctr);
-    return n;
+  /** The length of the header of this KID's frame (hi, lo). */
+  headerLen(hi, lo) {
+    return 1 + this.kidBytes.length + ctrFieldLen(hi, lo);
   }
-  /** The header of this KID's frame ctr: encodeHeader(kid, ctr), from the cached KID bytes. */
-  header(ctr) {
-    if (ctr > 0xffffffffn) return encodeHeader(this.kid, ctr);
-    const c = Number(ctr);
-    const kl = this.kidBytes.length;
-    const cl = c < 8 ? 0 : c < 256 ? 1 : c < 65536 ? 2 : c < 16777216 ? 3 : 4;
-    const out = new Uint8Array(1 + kl + cl);
-    out[0] = this.kidCfg | (cl === 0 ? c : 8 | cl - 1);
-    out.set(this.kidBytes, 1);
-    for (let i = 0; i < cl; i++) out[1 + kl + i] = c >>> 8 * (cl - 1 - i) & 255;
-    return out;
+  /** Writes the header of this KID's frame (hi, lo), encodeHeader(kid, ctr), at out[o]. */
+  writeHeader(out, o, hi, lo) {
+    const kb = this.kidBytes;
+    const cl = ctrFieldLen(hi, lo);
+    out[o++] = this.kidCfg | (cl === 0 ? lo : 8 | cl - 1);
+    for (let i = 0; i < kb.length; i++) out[o++] = kb[i];
+    for (let b = cl - 1; b >= 4; b--) out[o++] = hi >>> 8 * (b - 4) & 255;
+    for (let b = Math.min(cl, 4) - 1; b >= 0; b--) out[o++] = lo >>> 8 * b & 255;
+  }
+  // A buffer for an AAD of n bytes: the key's own (GCM), or a new one.
+  aadBuffer(n) {
+    return this.gcmKey && n <= AAD_SCRATCH ? this.aadBuf : new Uint8Array(n);
+  }
+  /** The AAD of section 4.4.3, header || metadata, for this KID's frame (hi, lo). */
+  sealAAD(hi, lo, hl, metadata) {
+    const a = this.aadBuffer(hl + metadata.length);
+    this.writeHeader(a, 0, hi, lo);
+    a.set(metadata, hl);
+    return a.subarray(0, hl + metadata.length);
+  }
+  /** The AAD of section 4.4.3, header || metadata, the header being the first hl bytes of frame. */
+  openAAD(frame, hl, metadata) {
+    const a = this.aadBuffer(hl + metadata.length);
+    for (let i = 0; i < hl; i++) a[i] = frame[i];
+    a.set(metadata, hl);
+    return a.subarray(0, hl + metadata.length);
+  }
+  // The nonce of section 4.4.3: salt XOR CTR, the CTR as a 12-byte big-endian integer. GCM
+  // writes it into its own buffer; the AES-CTR suites get a fresh one.
+  nonce(hi, lo) {
+    const n = this.gcmKey ? this.iv : this.salt.slice();
+    const v = this.gcmKey ? this.ivView : new DataView(n.buffer);
+    v.setUint32(4, (this.saltHi ^ hi) >>> 0);
+    v.setUint32(8, (this.saltLo ^ lo) >>> 0);
+    return n;
   }
   async tag(nonce, aad, ct) {
     const lens = new Uint8Array(24);
@@ -217,31 +267,47 @@ var Key = class _Key {
     const counter = concat(nonce, new Uint8Array(4));
     return subtle.encrypt({ name: "AES-CTR", counter, length: 64 }, this.ctrKey, data);
   }
-  // AEAD.Encrypt: ciphertext || tag.
-  async seal(ctr, aad, plaintext) {
-    const nonce = this.nonce(ctr);
+  /**
+   * AEAD.Encrypt for CTR (hi, lo): a promise of ciphertext || tag, an ArrayBuffer (GCM, as
+   * WebCrypto returns it) or a Uint8Array (AES-CTR + HMAC). aad comes from this.aad.
+   */
+  seal(hi, lo, aad, plaintext) {
+    const nonce = this.nonce(hi, lo);
     if (this.gcmKey) {
-      return new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: aad, tagLength: 128 }, this.gcmKey, plaintext));
+      this.params.additionalData = aad;
+      return subtle.encrypt(this.params, this.gcmKey, plaintext);
     }
+    return this.sealCTR(nonce, aad, plaintext);
+  }
+  async sealCTR(nonce, aad, plaintext) {
     const ct = new Uint8Array(await this.ctr(nonce, plaintext));
     return concat(ct, await this.tag(nonce, aad, ct));
   }
-  // AEAD.Decrypt; throws AuthError.
-  async open(ctr, aad, body) {
-    const nonce = this.nonce(ctr);
+  /**
+   * AEAD.Decrypt: a promise of the plaintext (an ArrayBuffer or a Uint8Array). It rejects
+   * when the frame does not authenticate; the caller reports that as AuthError.
+   */
+  open(hi, lo, aad, body) {
+    const nonce = this.nonce(hi, lo);
     if (this.gcmKey) {
-      try {
-        return new Uint8Array(await subtle.decrypt({ name: "AES-GCM", iv: nonce, additionalData: aad, tagLength: 128 }, this.gcmKey, body));
-      } catch {
-        throw new AuthError();
-      }
+      this.params.additionalData = aad;
+      return subtle.decrypt(this.params, this.gcmKey, body);
     }
+    return this.openCTR(nonce, aad, body);
+  }
+  async openCTR(nonce, aad, body) {
     const ct = body.subarray(0, body.length - this.nt);
     const want = await this.tag(nonce, aad, ct);
     if (!timingSafeEqual(want, body.subarray(body.length - this.nt))) throw new AuthError();
-    return new Uint8Array(await this.ctr(nonce, ct));
+    return this.ctr(nonce, ct);
   }
 };
+function bytes(b) {
+  return b instanceof Uint8Array ? b : new Uint8Array(b);
+}
+function authFailed(e) {
+  throw e instanceof AuthError ? e : new AuthError();
+}
 function ratchetMask(bits) {
   return (1n << BigInt(bits)) - 1n;
 }
@@ -260,7 +326,8 @@ var Sender = class _Sender {
     s.suite = suite;
     s._kid = toU64(kid, "KID");
     s._key = await Key.create(suite, s._kid, baseKey);
-    s._next = 0n;
+    s._hi = 0;
+    s._lo = 0;
     s._exhausted = false;
     s._bits = ratchetBits;
     s._base = ratchetBits ? baseKey.slice() : null;
@@ -274,36 +341,53 @@ var Sender = class _Sender {
   /** The CTR of the next frame. */
   get nextCounter() {
     if (this._exhausted) throw new CounterExhaustedError();
-    return this._next;
+    return toBig(this._hi, this._lo);
   }
   /** Makes next the CTR of the next frame; it only moves forward. */
   advanceCounter(next) {
     next = toU64(next, "CTR");
     if (this._exhausted) throw new CounterExhaustedError();
-    if (next < this._next) throw new RangeError(`sframe: advance counter to ${next}: below the next counter ${this._next}, which would reuse nonces`);
-    this._next = next;
+    const cur = toBig(this._hi, this._lo);
+    if (next < cur) throw new RangeError(`sframe: advance counter to ${next}: below the next counter ${cur}, which would reuse nonces`);
+    this._hi = hiOf(next);
+    this._lo = loOf(next);
   }
   /**
    * Encrypts plaintext as one SFrame ciphertext, header || AEAD.Encrypt(key, nonce, header ||
    * metadata, plaintext) (section 4.4.3). metadata is authenticated but not sent.
    */
-  async encrypt(metadata, plaintext) {
-    const { header, sealed } = await this.encryptParts(metadata, plaintext);
-    return concat(header, sealed);
+  encrypt(metadata, plaintext) {
+    return this._seal(metadata, plaintext, EMPTY);
   }
   /**
-   * encrypt, returning the header and the AEAD output apart ({header, sealed}), so that a
-   * caller that prepends more (the media profile's clear prefix) copies the frame once.
+   * encrypt, returning metadata || ciphertext: for a caller that sends the metadata in clear
+   * before the frame (the media profile's codec prefix), with one copy of the frame.
    */
-  async encryptParts(metadata, plaintext) {
-    if (this._exhausted) throw new CounterExhaustedError();
+  encryptAfterMetadata(metadata, plaintext) {
+    return this._seal(metadata, plaintext, metadata);
+  }
+  // A promise of lead || header || AEAD.Encrypt(...), written into one buffer.
+  _seal(metadata, plaintext, lead) {
+    if (!(metadata instanceof Uint8Array) || !(plaintext instanceof Uint8Array)) return Promise.reject(new TypeError("sframe: encrypt: metadata and plaintext must be Uint8Arrays"));
+    if (this._exhausted) return Promise.reject(new CounterExhaustedError());
     const key = this._key;
-    const ctr = this._next;
-    if (ctr === U64_MAX) this._exhausted = true;
-    else this._next = ctr + 1n;
-    const header = key.header(ctr);
-    const sealed = await key.seal(ctr, metadata.length ? concat(header, metadata) : header, plaintext);
-    return { header, sealed };
+    const hi = this._hi;
+    const lo = this._lo;
+    if (lo !== 4294967295) this._lo = lo + 1;
+    else if (hi !== 4294967295) {
+      this._hi = hi + 1;
+      this._lo = 0;
+    } else this._exhausted = true;
+    const hl = key.headerLen(hi, lo);
+    const sealing = key.seal(hi, lo, key.sealAAD(hi, lo, hl, metadata), plaintext);
+    const off = lead.length + hl;
+    const out = new Uint8Array(off + plaintext.length + key.nt);
+    out.set(lead);
+    key.writeHeader(out, lead.length, hi, lo);
+    return sealing.then((sealed) => {
+      out.set(bytes(sealed), off);
+      return out;
+    });
   }
   /**
    * Moves a ratchet sender to its next step (section 5.1): new base key, ratchet step + 1
@@ -320,40 +404,60 @@ var Sender = class _Sender {
       this._base = base;
       this._kid = kid;
       this._key = key;
-      this._next = 0n;
+      this._hi = 0;
+      this._lo = 0;
       this._exhausted = false;
     };
     this._ratcheting = this._ratcheting.then(run, run);
     return this._ratcheting;
   }
 };
-var WINDOW_MASK = (1n << BigInt(REPLAY_WINDOW)) - 1n;
 var ReplayWindow = class {
   constructor() {
     this.any = false;
-    this.top = 0n;
-    this.seen = 0n;
+    this.topHi = 0;
+    this.topLo = 0;
+    this.seen = new Uint8Array(REPLAY_WINDOW);
+  }
+  /** The highest CTR accepted (0n before any). */
+  get top() {
+    return toBig(this.topHi, this.topLo);
   }
   /** Whether ctr may be accepted: newer than the top, or in the window and unseen. */
   check(ctr) {
-    if (!this.any || ctr > this.top) return true;
-    const d = this.top - ctr;
-    if (d >= BigInt(REPLAY_WINDOW)) return false;
-    return (this.seen >> d & 1n) === 0n;
+    return this.checkParts(hiOf(ctr), loOf(ctr));
   }
   /** Records ctr, which check allowed and which authenticated. */
   accept(ctr) {
-    if (!this.any) {
-      this.any = true;
-      this.top = ctr;
-      this.seen = 1n;
-    } else if (ctr > this.top) {
-      const s = ctr - this.top;
-      this.seen = s >= BigInt(REPLAY_WINDOW) ? 1n : this.seen << s & WINDOW_MASK | 1n;
-      this.top = ctr;
+    this.acceptParts(hiOf(ctr), loOf(ctr));
+  }
+  // top - ctr: exact below 2^53, and any larger distance stays larger than the window.
+  _below(hi, lo) {
+    return (this.topHi - hi) * TWO_32 + (this.topLo - lo);
+  }
+  checkParts(hi, lo) {
+    if (!this.any) return true;
+    const d = this._below(hi, lo);
+    if (d < 0) return true;
+    return d < REPLAY_WINDOW && this.seen[lo & REPLAY_WINDOW - 1] === 0;
+  }
+  acceptParts(hi, lo) {
+    const up = this.any ? -this._below(hi, lo) : REPLAY_WINDOW;
+    if (up >= REPLAY_WINDOW) {
+      this.seen.fill(0);
     } else {
-      this.seen |= 1n << this.top - ctr;
+      for (let i = 1; i <= up; i++) this.seen[this.topLo + i & REPLAY_WINDOW - 1] = 0;
     }
+    if (up > 0) {
+      this.any = true;
+      this.topHi = hi;
+      this.topLo = lo;
+    }
+    this.seen[lo & REPLAY_WINDOW - 1] = 1;
+  }
+  /** Whether the top has reached n (a number). */
+  reached(n) {
+    return this.any && (this.topHi > 0 || this.topLo >= n);
   }
 };
 var Receiver = class {
@@ -366,6 +470,7 @@ var Receiver = class {
     this._keys = /* @__PURE__ */ new Map();
     this._chains = [];
     this._lock = Promise.resolve();
+    this._h = { kidHi: 0, kidLo: 0, ctrHi: 0, ctrLo: 0, length: 0 };
   }
   _serial(fn) {
     const p = this._lock.then(fn, fn);
@@ -435,58 +540,77 @@ var Receiver = class {
    * UnknownKeyError, ReplayError or AuthError. Only an authentic frame moves a window or ratchet.
    */
   decrypt(metadata, ciphertext) {
-    let h = null;
-    try {
-      h = parseHeader(ciphertext);
-    } catch {
-    }
-    const k = h && this._keys.get(h.kid);
-    if (k && (!k.chain || k === k.chain.cur)) {
-      const hdr = ciphertext.subarray(0, h.length);
-      return this._open(k, h.ctr, ciphertext.subarray(h.length), metadata.length ? concat(hdr, metadata) : hdr);
-    }
+    if (!(metadata instanceof Uint8Array) || !(ciphertext instanceof Uint8Array)) return Promise.reject(new TypeError("sframe: decrypt: metadata and ciphertext must be Uint8Arrays"));
+    const h = this._h;
+    const k = this._fastKey(ciphertext, h);
+    if (k) return this._open(k, h.ctrHi, h.ctrLo, h.length, metadata, ciphertext);
     return this._serial(() => this._decrypt(metadata, ciphertext));
   }
+  /**
+   * The key entry that may open ciphertext without the queue (a static key, or a ratchet's
+   * current step), its header parsed into h; null for any other frame, malformed ones
+   * included. With _open, the fast path of decrypt, which the media profile shares.
+   */
+  _fastKey(ciphertext, h) {
+    try {
+      readHeader(ciphertext, h);
+    } catch {
+      return null;
+    }
+    const k = this._keys.get(toBig(h.kidHi, h.kidLo));
+    return k && (!k.chain || k === k.chain.cur) ? k : null;
+  }
   async _decrypt(metadata, ciphertext) {
-    const h = parseHeader(ciphertext);
-    const hdr = ciphertext.subarray(0, h.length);
-    const body = ciphertext.subarray(h.length);
-    const aad = metadata.length ? concat(hdr, metadata) : hdr;
-    const k = this._keys.get(h.kid);
+    const h = readHeader(ciphertext, {});
+    const kid = toBig(h.kidHi, h.kidLo);
+    const k = this._keys.get(kid);
     let keyErr = new UnknownKeyError();
     if (k) {
       try {
-        return await this._open(k, h.ctr, body, aad);
+        return await this._open(k, h.ctrHi, h.ctrLo, h.length, metadata, ciphertext);
       } catch (e) {
         if (e instanceof MalformedError || !k.chain || k === k.chain.cur) throw e;
         keyErr = e;
       }
     }
-    const c = this._chainFor(h.kid);
+    const c = this._chainFor(kid);
     if (!c) throw keyErr;
     try {
-      return await this._ratchetOpen(c, h, body, aad);
+      return await this._ratchetOpen(c, kid, h, metadata, ciphertext);
     } catch (e) {
       throw k ? keyErr : e;
     }
   }
-  async _open(k, ctr, body, aad) {
-    if (body.length < k.key.nt) throw new MalformedError("sframe: decrypt: ciphertext shorter than its tag");
-    if (!k.window.check(ctr)) throw new ReplayError();
-    const pt = await k.key.open(ctr, aad, body);
-    if (!k.window.check(ctr)) throw new ReplayError();
-    k.window.accept(ctr);
-    if (k.chain && k === k.chain.cur) this._dropStalePrev(k.chain);
-    return pt;
+  // Opens ciphertext, whose header (hl bytes) holds CTR (hi, lo), with entry k: a promise of
+  // the plaintext, the replay window checked before and after. With lead, the result is
+  // lead || plaintext (the media profile's frame), laid out while WebCrypto decrypts.
+  _open(k, hi, lo, hl, metadata, ciphertext, lead = null) {
+    const key = k.key;
+    if (ciphertext.length - hl < key.nt) return Promise.reject(new MalformedError("sframe: decrypt: ciphertext shorter than its tag"));
+    if (!k.window.checkParts(hi, lo)) return Promise.reject(new ReplayError());
+    const opening = key.open(hi, lo, key.openAAD(ciphertext, hl, metadata), ciphertext.subarray(hl));
+    let out = null;
+    if (lead) {
+      out = new Uint8Array(lead.length + ciphertext.length - hl - key.nt);
+      out.set(lead);
+    }
+    return opening.then((pt) => {
+      if (!k.window.checkParts(hi, lo)) throw new ReplayError();
+      k.window.acceptParts(hi, lo);
+      if (k.chain && k === k.chain.cur) this._dropStalePrev(k.chain);
+      if (!out) return bytes(pt);
+      out.set(bytes(pt), lead.length);
+      return out;
+    }, authFailed);
   }
   _dropStalePrev(c) {
-    if (c.prev && c.cur.window.top >= BigInt(REPLAY_WINDOW)) {
+    if (c.prev && c.cur.window.reached(REPLAY_WINDOW)) {
       this._keys.delete(c.prev.key.kid);
       c.prev = null;
     }
   }
-  async _ratchetOpen(c, h, body, aad) {
-    const steps = h.kid - c.cur.key.kid & c.mask;
+  async _ratchetOpen(c, kid, h, metadata, ciphertext) {
+    const steps = kid - c.cur.key.kid & c.mask;
     if (steps === 0n || steps > BigInt(this.maxRatchetSteps)) throw new UnknownKeyError();
     let base = c.base;
     for (let i = 0n; i < steps; i++) {
@@ -494,10 +618,10 @@ var Receiver = class {
       if (i > 0n) base.fill(0);
       base = next;
     }
-    const rk = { key: await Key.create(c.suite, h.kid, base), window: new ReplayWindow(), chain: c };
+    const rk = { key: await Key.create(c.suite, kid, base), window: new ReplayWindow(), chain: c };
     let pt;
     try {
-      pt = await this._open(rk, h.ctr, body, aad);
+      pt = await this._open(rk, h.ctrHi, h.ctrLo, h.length, metadata, ciphertext);
     } catch (e) {
       base.fill(0);
       throw e;
@@ -507,15 +631,15 @@ var Receiver = class {
     c.cur = rk;
     c.base.fill(0);
     c.base = base;
-    this._keys.set(h.kid, rk);
+    this._keys.set(kid, rk);
     this._dropStalePrev(c);
     return pt;
   }
 };
-var _internal = { concat, u64bytes, u16bytes, Key };
+var _internal = { concat, u64bytes, u16bytes, Key, readHeader, toBig, bytes };
 
 // src/profile.js
-var { concat: concat2, u64bytes: u64bytes2, u16bytes: u16bytes2 } = _internal;
+var { concat: concat2, u64bytes: u64bytes2, u16bytes: u16bytes2, toBig: toBig2, bytes: bytes2 } = _internal;
 var Codec = Object.freeze({ NONE: "none", VP8: "vp8", OPUS: "opus" });
 var ShortFrameError = class extends Error {
   constructor() {
@@ -616,16 +740,16 @@ var ProfileSender = class _ProfileSender {
       return this.tx.ratchet();
     });
   }
-  /** Returns the wire frame of frame (a Uint8Array): prefix || SFrame ciphertext. */
-  async seal(codec, frame) {
-    const n = prefixLen(codec, frame);
-    const prefix = frame.subarray(0, n);
-    const { header, sealed } = await this.tx.encryptParts(prefix, frame.subarray(n));
-    const out = new Uint8Array(n + header.length + sealed.length);
-    out.set(prefix, 0);
-    out.set(header, n);
-    out.set(sealed, n + header.length);
-    return out;
+  /** Returns a promise of the wire frame of frame (a Uint8Array): prefix || SFrame ciphertext. */
+  seal(codec, frame) {
+    if (!(frame instanceof Uint8Array)) return Promise.reject(new TypeError("mediaprofile: seal: the frame must be a Uint8Array"));
+    let n;
+    try {
+      n = prefixLen(codec, frame);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.tx.encryptAfterMetadata(frame.subarray(0, n), frame.subarray(n));
   }
 };
 var ProfileReceiver = class {
@@ -635,7 +759,9 @@ var ProfileReceiver = class {
     this.maxSenders = maxSenders;
     this.rx = new Receiver({ maxRatchetSteps: MAX_STEP });
     this._epochs = [];
+    this._gens = /* @__PURE__ */ new Set();
     this._lock = Promise.resolve();
+    this._h = { kidHi: 0, kidLo: 0, ctrHi: 0, ctrLo: 0, length: 0 };
   }
   _serial(fn) {
     const p = this._lock.then(fn, fn);
@@ -671,7 +797,10 @@ var ProfileReceiver = class {
     const i = this._epochs.findIndex((e2) => e2.epoch === epoch);
     if (i < 0) return;
     const e = this._epochs[i];
-    for (const g of e.gens) await this.rx.removeKey(g);
+    for (const g of e.gens) {
+      this._gens.delete(g);
+      await this.rx.removeKey(g);
+    }
     this._epochs.splice(i, 1);
   }
   /**
@@ -680,26 +809,22 @@ var ProfileReceiver = class {
    * altered), ReplayError or TooManySendersError.
    */
   open(codec, wire) {
-    const fast = this._known(codec, wire);
-    if (fast) return this._openKnown(fast.prefix, fast.rest, wire);
-    return this._serial(() => this._open(codec, wire));
-  }
-  _known(codec, wire) {
-    let n;
-    let h;
+    if (!(wire instanceof Uint8Array)) return Promise.reject(new TypeError("mediaprofile: open: the wire frame must be a Uint8Array"));
+    let n = -1;
     try {
       n = prefixLen(codec, wire);
-      h = parseHeader(wire.subarray(n));
     } catch {
-      return null;
     }
-    const e = this._epochs.find((x) => (x.epoch & 0xffn) === h.kid >> 56n);
-    if (!e || !e.gens.has(h.kid & ~STEP_MASK)) return null;
-    return { prefix: wire.subarray(0, n), rest: wire.subarray(n) };
-  }
-  async _openKnown(prefix, rest) {
-    const pt = await this.rx.decrypt(prefix, rest);
-    return concat2(prefix, pt);
+    if (n >= 0) {
+      const rest = wire.subarray(n);
+      const h = this._h;
+      const k = this.rx._fastKey(rest, h);
+      if (k && this._gens.has(toBig2(h.kidHi, (h.kidLo & ~255) >>> 0))) {
+        const prefix = wire.subarray(0, n);
+        return this.rx._open(k, h.ctrHi, h.ctrLo, h.length, prefix, rest, prefix);
+      }
+    }
+    return this._serial(() => this._open(codec, wire));
   }
   async _open(codec, wire) {
     let n;
@@ -729,10 +854,20 @@ var ProfileReceiver = class {
       if (!known) await this.rx.removeKey(gen);
       throw err;
     }
-    if (!known) e.gens.add(gen);
-    return concat2(prefix, pt);
+    if (!known) {
+      e.gens.add(gen);
+      this._gens.add(gen);
+    }
+    return withPrefix(prefix, pt);
   }
 };
+function withPrefix(prefix, pt) {
+  const b = bytes2(pt);
+  const out = new Uint8Array(prefix.length + b.length);
+  out.set(prefix);
+  out.set(b, prefix.length);
+  return out;
+}
 
 // src/worker.js
 var FAILURES = { MalformedError: "malformed", UnknownKeyError: "unknownKey", AuthError: "auth", ReplayError: "replay", TooManySendersError: "tooManySenders" };
@@ -808,50 +943,50 @@ function createMediaCrypto({ post, suite = DEFAULT_SUITE } = {}) {
       lastFailure: t.lastFailure
     }));
   }
-  async function sealFrame(t, frame, controller) {
+  function sealFrame(t, frame, controller) {
     if (!t.sender) {
       if (!sendEpoch) {
         t.dropped.noKey++;
-        return;
+        return Promise.resolve();
       }
-      t.sender = await ProfileSender.create(sendEpoch, { suite });
+      return ProfileSender.create(sendEpoch, { suite }).then((sender) => {
+        t.sender ??= sender;
+        return sealFrame(t, frame, controller);
+      });
     }
     const codec = codecOf(t.options, frame);
     t.codec = codec;
-    try {
-      const wire = await t.sender.seal(codec, new Uint8Array(frame.data));
+    return t.sender.seal(codec, new Uint8Array(frame.data)).then((wire) => {
       frame.data = wire.buffer;
-    } catch (e) {
+      t.frames++;
+      t.bytes += wire.byteLength;
+      controller.enqueue(frame);
+    }, (e) => {
       if (e instanceof ShortFrameError) {
         t.dropped.shortFrame++;
         return;
       }
       throw e;
-    }
-    t.frames++;
-    t.bytes += frame.data.byteLength;
-    controller.enqueue(frame);
+    });
   }
-  async function openFrame(t, frame, controller) {
-    if (frame.data.byteLength === 0) {
+  function openFrame(t, frame, controller) {
+    const data = frame.data;
+    if (data.byteLength === 0) {
       t.dropped.empty++;
-      return;
+      return Promise.resolve();
     }
     const codec = codecOf(t.options, frame);
     t.codec = codec;
-    let pt;
-    try {
-      pt = await receiver.open(codec, new Uint8Array(frame.data));
-    } catch (e) {
+    return receiver.open(codec, new Uint8Array(data)).then((pt) => {
+      frame.data = pt.buffer;
+      t.frames++;
+      t.bytes += pt.byteLength;
+      controller.enqueue(frame);
+    }, (e) => {
       const kind = FAILURES[e?.name] ?? "other";
       t.failures[kind]++;
-      t.lastFailure = { kind, bytes: frame.data.byteLength, message: String(e?.message ?? e) };
-      return;
-    }
-    frame.data = pt.buffer;
-    t.frames++;
-    t.bytes += pt.byteLength;
-    controller.enqueue(frame);
+      t.lastFailure = { kind, bytes: data.byteLength, message: String(e?.message ?? e) };
+    });
   }
   function transform(transformer) {
     const options = transformer.options ?? {};

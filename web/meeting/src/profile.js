@@ -10,7 +10,7 @@ import {
 
 export { AuthError, MalformedError, ReplayError, UnknownKeyError, Suite, DEFAULT_SUITE } from './sframe.js';
 
-const { concat, u64bytes, u16bytes } = _internal;
+const { concat, u64bytes, u16bytes, toBig, bytes } = _internal;
 
 /** The codecs of the profile. */
 export const Codec = Object.freeze({ NONE: 'none', VP8: 'vp8', OPUS: 'opus' });
@@ -146,16 +146,16 @@ export class ProfileSender {
     });
   }
 
-  /** Returns the wire frame of frame (a Uint8Array): prefix || SFrame ciphertext. */
-  async seal(codec, frame) {
-    const n = prefixLen(codec, frame);
-    const prefix = frame.subarray(0, n);
-    const { header, sealed } = await this.tx.encryptParts(prefix, frame.subarray(n));
-    const out = new Uint8Array(n + header.length + sealed.length);
-    out.set(prefix, 0);
-    out.set(header, n);
-    out.set(sealed, n + header.length);
-    return out;
+  /** Returns a promise of the wire frame of frame (a Uint8Array): prefix || SFrame ciphertext. */
+  seal(codec, frame) {
+    if (!(frame instanceof Uint8Array)) return Promise.reject(new TypeError('mediaprofile: seal: the frame must be a Uint8Array'));
+    let n;
+    try {
+      n = prefixLen(codec, frame);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.tx.encryptAfterMetadata(frame.subarray(0, n), frame.subarray(n));
   }
 }
 
@@ -170,7 +170,9 @@ export class ProfileReceiver {
     this.maxSenders = maxSenders;
     this.rx = new Receiver({ maxRatchetSteps: MAX_STEP });
     this._epochs = []; // {epoch, key, gens: Set}, oldest first
+    this._gens = new Set(); // every epoch's gens: the senders whose frames authenticated
     this._lock = Promise.resolve();
+    this._h = { kidHi: 0, kidLo: 0, ctrHi: 0, ctrLo: 0, length: 0 }; // see open
   }
 
   _serial(fn) {
@@ -205,7 +207,10 @@ export class ProfileReceiver {
     const i = this._epochs.findIndex((e) => e.epoch === epoch);
     if (i < 0) return;
     const e = this._epochs[i];
-    for (const g of e.gens) await this.rx.removeKey(g);
+    for (const g of e.gens) {
+      this._gens.delete(g);
+      await this.rx.removeKey(g);
+    }
     this._epochs.splice(i, 1);
   }
 
@@ -215,31 +220,25 @@ export class ProfileReceiver {
    * altered), ReplayError or TooManySendersError.
    */
   open(codec, wire) {
+    if (!(wire instanceof Uint8Array)) return Promise.reject(new TypeError('mediaprofile: open: the wire frame must be a Uint8Array'));
     // Fast path: a sender already known opens without queueing behind the others (the
     // SFrame receiver checks its replay window again after the await); a new sender, whose
     // key is derived and recorded, takes the queue.
-    const fast = this._known(codec, wire);
-    if (fast) return this._openKnown(fast.prefix, fast.rest, wire);
-    return this._serial(() => this._open(codec, wire));
-  }
-
-  _known(codec, wire) {
-    let n;
-    let h;
+    let n = -1;
     try {
       n = prefixLen(codec, wire);
-      h = parseHeader(wire.subarray(n));
-    } catch {
-      return null; // the queued path reports it
+    } catch { /* the queued path reports it */ }
+    if (n >= 0) {
+      const rest = wire.subarray(n);
+      const h = this._h;
+      const k = this.rx._fastKey(rest, h);
+      // The session's generation: the KID without its ratchet step.
+      if (k && this._gens.has(toBig(h.kidHi, (h.kidLo & ~0xff) >>> 0))) {
+        const prefix = wire.subarray(0, n);
+        return this.rx._open(k, h.ctrHi, h.ctrLo, h.length, prefix, rest, prefix);
+      }
     }
-    const e = this._epochs.find((x) => (x.epoch & 0xffn) === (h.kid >> 56n));
-    if (!e || !e.gens.has(h.kid & ~STEP_MASK)) return null;
-    return { prefix: wire.subarray(0, n), rest: wire.subarray(n) };
-  }
-
-  async _openKnown(prefix, rest) {
-    const pt = await this.rx.decrypt(prefix, rest);
-    return concat(prefix, pt);
+    return this._serial(() => this._open(codec, wire));
   }
 
   async _open(codec, wire) {
@@ -271,7 +270,19 @@ export class ProfileReceiver {
       if (!known) await this.rx.removeKey(gen);
       throw err;
     }
-    if (!known) e.gens.add(gen);
-    return concat(prefix, pt);
+    if (!known) {
+      e.gens.add(gen);
+      this._gens.add(gen);
+    }
+    return withPrefix(prefix, pt);
   }
+}
+
+// prefix || plaintext, the frame of an opened wire frame.
+function withPrefix(prefix, pt) {
+  const b = bytes(pt);
+  const out = new Uint8Array(prefix.length + b.length);
+  out.set(prefix);
+  out.set(b, prefix.length);
+  return out;
 }

@@ -4,9 +4,12 @@
 // sliding replay window (section 9.3). It mirrors the Go package crypto/sframe; both pass the
 // RFC's test vectors.
 //
-// KIDs and CTRs are BigInts (they are 64-bit). Every operation that touches keys is async,
-// because WebCrypto is. A Sender takes its CTR synchronously, before any await, so concurrent
-// encrypts never share a counter; a Receiver serializes its operations.
+// KIDs and CTRs are BigInts in the API (they are 64-bit). Per frame, no BigInt arithmetic is
+// done: a CTR travels as two 32-bit halves (hi, lo), the header is parsed into such halves,
+// and each KID's nonce, AAD and algorithm parameters live in buffers allocated once.
+// Every operation that touches keys returns a promise, because WebCrypto does. A Sender takes
+// its CTR synchronously, before any await, so concurrent encrypts never share a counter; a
+// Receiver serializes whatever may add or move keys.
 
 const subtle = globalThis.crypto.subtle;
 
@@ -87,6 +90,12 @@ function toU64(v, what) {
   return b;
 }
 
+// A 64-bit value from its 32-bit halves, and back.
+const TWO_32 = 4294967296;
+function toBig(hi, lo) { return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo); }
+function hiOf(v) { return Number(v >> 32n); }
+function loOf(v) { return Number(v & 0xffffffffn); }
+
 // ---- Header (section 4.3) ----
 
 function fieldLen(v) {
@@ -111,14 +120,38 @@ export function encodeHeader(kid, ctr) {
   return out;
 }
 
-function parseField(b, off, nibble, what) {
-  if ((nibble & 0x08) === 0) return [BigInt(nibble & 7), off];
-  const n = (nibble & 7) + 1;
-  if (b.length - off < n) throw new MalformedError(`sframe: parse header: ${what} truncated`);
-  let v = 0n;
-  for (let i = 0; i < n; i++) v = (v << 8n) | BigInt(b[off + i]);
-  if (fieldLen(v) !== n) throw new MalformedError(`sframe: parse header: ${what} not minimally encoded`);
-  return [v, off + n];
+// Reads one KID or CTR field of the header at off, given its nibble of the config byte, into
+// h[hiName] and h[loName]; returns the offset after it.
+function readField(b, off, nibble, what, h, hiName, loName) {
+  let hi = 0;
+  let lo = nibble & 7;
+  if ((nibble & 0x08) !== 0) {
+    const n = (nibble & 7) + 1;
+    if (b.length - off < n) throw new MalformedError(`sframe: parse header: ${what} truncated`);
+    // Minimal: no leading zero byte, and a one-byte field holds 8 or more.
+    if (b[off] === 0 || (n === 1 && b[off] < 8)) throw new MalformedError(`sframe: parse header: ${what} not minimally encoded`);
+    lo = 0;
+    for (let i = 0; i < n; i++) {
+      hi = ((hi << 8) | (lo >>> 24)) >>> 0;
+      lo = ((lo << 8) | b[off + i]) >>> 0;
+    }
+    off += n;
+  }
+  h[hiName] = hi;
+  h[loName] = lo;
+  return off;
+}
+
+/**
+ * Parses the header at the start of b into h, without BigInts: h.kidHi, h.kidLo, h.ctrHi and
+ * h.ctrLo (the 32-bit halves of KID and CTR) and h.length. Returns h; throws MalformedError.
+ */
+function readHeader(b, h) {
+  if (b.length === 0) throw new MalformedError('sframe: parse header: empty input');
+  const cfg = b[0];
+  const off = readField(b, 1, cfg >> 4, 'KID', h, 'kidHi', 'kidLo');
+  h.length = readField(b, off, cfg & 0x0f, 'CTR', h, 'ctrHi', 'ctrLo');
+  return h;
 }
 
 /**
@@ -126,12 +159,14 @@ function parseField(b, off, nibble, what) {
  * non-minimal header throws MalformedError.
  */
 export function parseHeader(b) {
-  if (b.length === 0) throw new MalformedError('sframe: parse header: empty input');
-  const cfg = b[0];
-  if ((cfg & 0x88) === 0) return { kid: BigInt(cfg >> 4), ctr: BigInt(cfg & 7), length: 1 };
-  const [kid, n1] = parseField(b, 1, cfg >> 4, 'KID');
-  const [ctr, n2] = parseField(b, n1, cfg & 0x0f, 'CTR');
-  return { kid, ctr, length: n2 };
+  const h = readHeader(b, {});
+  return { kid: toBig(h.kidHi, h.kidLo), ctr: toBig(h.ctrHi, h.ctrLo), length: h.length };
+}
+
+// The number of bytes of a CTR field (0 for a CTR below 8, carried in the config byte).
+function ctrFieldLen(hi, lo) {
+  if (hi === 0) return lo < 8 ? 0 : lo < 0x100 ? 1 : lo < 0x10000 ? 2 : lo < 0x1000000 ? 3 : 4;
+  return hi < 0x100 ? 5 : hi < 0x10000 ? 6 : hi < 0x1000000 ? 7 : 8;
 }
 
 // ---- Key derivation (sections 4.4.2 and 5.1) ----
@@ -198,7 +233,17 @@ function timingSafeEqual(a, b) {
   return d === 0;
 }
 
-/** The encryption state of one KID: its AEAD keys, imported once, and its salt. */
+// The AAD a GCM key builds in its own buffer (header and metadata up to this length); a
+// longer one is allocated.
+const AAD_SCRATCH = 64;
+
+/**
+ * The encryption state of one KID: its AEAD keys, imported once, its salt, its header bytes,
+ * and for AES-GCM the nonce, AAD and parameter buffers every frame reuses. Reusing them is
+ * safe because WebCrypto copies its arguments when called (the "get a copy of the bytes held
+ * by" steps of encrypt and decrypt), before any other frame can write them; the AES-CTR +
+ * HMAC suites, which use nonce and AAD again after an await, get fresh ones per frame.
+ */
 class Key {
   static async create(suite, kid, baseKey) {
     const p = suiteParams(suite);
@@ -208,48 +253,69 @@ class Key {
     k.kid = kid;
     k.nt = p.nt;
     k.salt = salt;
-    // Per-frame work without BigInt: the KID's header bytes, and the salt's low 64 bits as
-    // two 32-bit halves for the nonce (precomputed once per KID).
     const kh = encodeHeader(kid, 0n);
     k.kidCfg = kh[0] & 0xf0;
-    k.kidBytes = kh.subarray(1);
+    k.kidBytes = kh.slice(1);
     const sv = new DataView(salt.buffer, salt.byteOffset, salt.byteLength);
     k.saltHi = sv.getUint32(4);
     k.saltLo = sv.getUint32(8);
+    k.gcmKey = null;
     if (p.nka > 0) {
       // derive_subkeys of section 4.5.1: the AES key, then the HMAC key.
       k.ctrKey = await subtle.importKey('raw', key.subarray(0, p.nka), 'AES-CTR', false, ['encrypt']);
       k.macKey = await subtle.importKey('raw', key.subarray(p.nka), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
     } else {
       k.gcmKey = await subtle.importKey('raw', key, 'AES-GCM', false, ['encrypt', 'decrypt']);
+      k.iv = new Uint8Array(new ArrayBuffer(NONCE_SIZE));
+      k.iv.set(salt);
+      k.ivView = new DataView(k.iv.buffer);
+      k.aadBuf = new Uint8Array(new ArrayBuffer(AAD_SCRATCH));
+      k.params = { name: 'AES-GCM', iv: k.iv, additionalData: k.aadBuf, tagLength: 128 };
     }
     key.fill(0);
     return k;
   }
 
-  // The nonce of section 4.4.3: salt XOR CTR, the CTR as a 12-byte big-endian integer.
-  nonce(ctr) {
-    const n = this.salt.slice();
-    const v = new DataView(n.buffer);
-    if (ctr <= 0xffffffffn) {
-      v.setUint32(8, (this.saltLo ^ Number(ctr)) >>> 0);
-      return n;
-    }
-    v.setBigUint64(4, v.getBigUint64(4) ^ ctr);
-    return n;
+  /** The length of the header of this KID's frame (hi, lo). */
+  headerLen(hi, lo) { return 1 + this.kidBytes.length + ctrFieldLen(hi, lo); }
+
+  /** Writes the header of this KID's frame (hi, lo), encodeHeader(kid, ctr), at out[o]. */
+  writeHeader(out, o, hi, lo) {
+    const kb = this.kidBytes;
+    const cl = ctrFieldLen(hi, lo);
+    out[o++] = this.kidCfg | (cl === 0 ? lo : 0x08 | (cl - 1));
+    for (let i = 0; i < kb.length; i++) out[o++] = kb[i];
+    for (let b = cl - 1; b >= 4; b--) out[o++] = (hi >>> (8 * (b - 4))) & 0xff;
+    for (let b = Math.min(cl, 4) - 1; b >= 0; b--) out[o++] = (lo >>> (8 * b)) & 0xff;
   }
 
-  /** The header of this KID's frame ctr: encodeHeader(kid, ctr), from the cached KID bytes. */
-  header(ctr) {
-    if (ctr > 0xffffffffn) return encodeHeader(this.kid, ctr);
-    const c = Number(ctr);
-    const kl = this.kidBytes.length;
-    const cl = c < 8 ? 0 : c < 0x100 ? 1 : c < 0x10000 ? 2 : c < 0x1000000 ? 3 : 4;
-    const out = new Uint8Array(1 + kl + cl);
-    out[0] = this.kidCfg | (cl === 0 ? c : 0x08 | (cl - 1));
-    out.set(this.kidBytes, 1);
-    for (let i = 0; i < cl; i++) out[1 + kl + i] = (c >>> (8 * (cl - 1 - i))) & 0xff;
-    return out;
+  // A buffer for an AAD of n bytes: the key's own (GCM), or a new one.
+  aadBuffer(n) { return this.gcmKey && n <= AAD_SCRATCH ? this.aadBuf : new Uint8Array(n); }
+
+  /** The AAD of section 4.4.3, header || metadata, for this KID's frame (hi, lo). */
+  sealAAD(hi, lo, hl, metadata) {
+    const a = this.aadBuffer(hl + metadata.length);
+    this.writeHeader(a, 0, hi, lo);
+    a.set(metadata, hl);
+    return a.subarray(0, hl + metadata.length);
+  }
+
+  /** The AAD of section 4.4.3, header || metadata, the header being the first hl bytes of frame. */
+  openAAD(frame, hl, metadata) {
+    const a = this.aadBuffer(hl + metadata.length);
+    for (let i = 0; i < hl; i++) a[i] = frame[i];
+    a.set(metadata, hl);
+    return a.subarray(0, hl + metadata.length);
+  }
+
+  // The nonce of section 4.4.3: salt XOR CTR, the CTR as a 12-byte big-endian integer. GCM
+  // writes it into its own buffer; the AES-CTR suites get a fresh one.
+  nonce(hi, lo) {
+    const n = this.gcmKey ? this.iv : this.salt.slice();
+    const v = this.gcmKey ? this.ivView : new DataView(n.buffer);
+    v.setUint32(4, (this.saltHi ^ hi) >>> 0);
+    v.setUint32(8, (this.saltLo ^ lo) >>> 0);
+    return n;
   }
 
   async tag(nonce, aad, ct) {
@@ -267,32 +333,49 @@ class Key {
     return subtle.encrypt({ name: 'AES-CTR', counter, length: 64 }, this.ctrKey, data);
   }
 
-  // AEAD.Encrypt: ciphertext || tag.
-  async seal(ctr, aad, plaintext) {
-    const nonce = this.nonce(ctr);
+  /**
+   * AEAD.Encrypt for CTR (hi, lo): a promise of ciphertext || tag, an ArrayBuffer (GCM, as
+   * WebCrypto returns it) or a Uint8Array (AES-CTR + HMAC). aad comes from this.aad.
+   */
+  seal(hi, lo, aad, plaintext) {
+    const nonce = this.nonce(hi, lo);
     if (this.gcmKey) {
-      return new Uint8Array(await subtle.encrypt({ name: 'AES-GCM', iv: nonce, additionalData: aad, tagLength: 128 }, this.gcmKey, plaintext));
+      this.params.additionalData = aad;
+      return subtle.encrypt(this.params, this.gcmKey, plaintext);
     }
+    return this.sealCTR(nonce, aad, plaintext);
+  }
+
+  async sealCTR(nonce, aad, plaintext) {
     const ct = new Uint8Array(await this.ctr(nonce, plaintext));
     return concat(ct, await this.tag(nonce, aad, ct));
   }
 
-  // AEAD.Decrypt; throws AuthError.
-  async open(ctr, aad, body) {
-    const nonce = this.nonce(ctr);
+  /**
+   * AEAD.Decrypt: a promise of the plaintext (an ArrayBuffer or a Uint8Array). It rejects
+   * when the frame does not authenticate; the caller reports that as AuthError.
+   */
+  open(hi, lo, aad, body) {
+    const nonce = this.nonce(hi, lo);
     if (this.gcmKey) {
-      try {
-        return new Uint8Array(await subtle.decrypt({ name: 'AES-GCM', iv: nonce, additionalData: aad, tagLength: 128 }, this.gcmKey, body));
-      } catch {
-        throw new AuthError();
-      }
+      this.params.additionalData = aad;
+      return subtle.decrypt(this.params, this.gcmKey, body);
     }
+    return this.openCTR(nonce, aad, body);
+  }
+
+  async openCTR(nonce, aad, body) {
     const ct = body.subarray(0, body.length - this.nt);
     const want = await this.tag(nonce, aad, ct);
     if (!timingSafeEqual(want, body.subarray(body.length - this.nt))) throw new AuthError();
-    return new Uint8Array(await this.ctr(nonce, ct));
+    return this.ctr(nonce, ct);
   }
 }
+
+// Bytes of what Key.seal or Key.open resolved to.
+function bytes(b) { return b instanceof Uint8Array ? b : new Uint8Array(b); }
+
+function authFailed(e) { throw e instanceof AuthError ? e : new AuthError(); }
 
 // ---- Sender ----
 
@@ -318,7 +401,8 @@ export class Sender {
     s.suite = suite;
     s._kid = toU64(kid, 'KID');
     s._key = await Key.create(suite, s._kid, baseKey);
-    s._next = 0n;
+    s._hi = 0; // the CTR of the next frame, in 32-bit halves
+    s._lo = 0;
     s._exhausted = false;
     s._bits = ratchetBits;
     s._base = ratchetBits ? baseKey.slice() : null;
@@ -332,40 +416,52 @@ export class Sender {
   /** The CTR of the next frame. */
   get nextCounter() {
     if (this._exhausted) throw new CounterExhaustedError();
-    return this._next;
+    return toBig(this._hi, this._lo);
   }
 
   /** Makes next the CTR of the next frame; it only moves forward. */
   advanceCounter(next) {
     next = toU64(next, 'CTR');
     if (this._exhausted) throw new CounterExhaustedError();
-    if (next < this._next) throw new RangeError(`sframe: advance counter to ${next}: below the next counter ${this._next}, which would reuse nonces`);
-    this._next = next;
+    const cur = toBig(this._hi, this._lo);
+    if (next < cur) throw new RangeError(`sframe: advance counter to ${next}: below the next counter ${cur}, which would reuse nonces`);
+    this._hi = hiOf(next);
+    this._lo = loOf(next);
   }
 
   /**
    * Encrypts plaintext as one SFrame ciphertext, header || AEAD.Encrypt(key, nonce, header ||
    * metadata, plaintext) (section 4.4.3). metadata is authenticated but not sent.
    */
-  async encrypt(metadata, plaintext) {
-    const { header, sealed } = await this.encryptParts(metadata, plaintext);
-    return concat(header, sealed);
-  }
+  encrypt(metadata, plaintext) { return this._seal(metadata, plaintext, EMPTY); }
 
   /**
-   * encrypt, returning the header and the AEAD output apart ({header, sealed}), so that a
-   * caller that prepends more (the media profile's clear prefix) copies the frame once.
+   * encrypt, returning metadata || ciphertext: for a caller that sends the metadata in clear
+   * before the frame (the media profile's codec prefix), with one copy of the frame.
    */
-  async encryptParts(metadata, plaintext) {
-    if (this._exhausted) throw new CounterExhaustedError();
+  encryptAfterMetadata(metadata, plaintext) { return this._seal(metadata, plaintext, metadata); }
+
+  // A promise of lead || header || AEAD.Encrypt(...), written into one buffer.
+  _seal(metadata, plaintext, lead) {
+    if (!(metadata instanceof Uint8Array) || !(plaintext instanceof Uint8Array)) return Promise.reject(new TypeError('sframe: encrypt: metadata and plaintext must be Uint8Arrays'));
+    if (this._exhausted) return Promise.reject(new CounterExhaustedError());
     // Taken before any await: concurrent calls get distinct counters, and keys.
     const key = this._key;
-    const ctr = this._next;
-    if (ctr === U64_MAX) this._exhausted = true;
-    else this._next = ctr + 1n;
-    const header = key.header(ctr);
-    const sealed = await key.seal(ctr, metadata.length ? concat(header, metadata) : header, plaintext);
-    return { header, sealed };
+    const hi = this._hi;
+    const lo = this._lo;
+    if (lo !== 0xffffffff) this._lo = lo + 1;
+    else if (hi !== 0xffffffff) { this._hi = hi + 1; this._lo = 0; } else this._exhausted = true;
+    const hl = key.headerLen(hi, lo);
+    const sealing = key.seal(hi, lo, key.sealAAD(hi, lo, hl, metadata), plaintext);
+    // Built while WebCrypto encrypts on its own thread; only the AEAD output is copied after.
+    const off = lead.length + hl;
+    const out = new Uint8Array(off + plaintext.length + key.nt);
+    out.set(lead);
+    key.writeHeader(out, lead.length, hi, lo);
+    return sealing.then((sealed) => {
+      out.set(bytes(sealed), off);
+      return out;
+    });
   }
 
   /**
@@ -383,7 +479,8 @@ export class Sender {
       this._base = base;
       this._kid = kid;
       this._key = key;
-      this._next = 0n;
+      this._hi = 0;
+      this._lo = 0;
       this._exhausted = false;
     };
     this._ratcheting = this._ratcheting.then(run, run);
@@ -393,32 +490,58 @@ export class Sender {
 
 // ---- Replay window (section 9.3) ----
 
-const WINDOW_MASK = (1n << BigInt(REPLAY_WINDOW)) - 1n;
-
-/** A sliding window over CTRs, in the manner of RFC 3711 section 3.3.2. */
+/**
+ * A sliding window over CTRs, in the manner of RFC 3711 section 3.3.2: the highest CTR
+ * accepted (top) and which of the REPLAY_WINDOW CTRs up to it were seen, a bitmap indexed by
+ * CTR modulo REPLAY_WINDOW (a power of two), so that moving the window clears bits rather
+ * than shifting them. check and accept take BigInts; checkParts and acceptParts the CTR's
+ * 32-bit halves.
+ */
 export class ReplayWindow {
-  constructor() { this.any = false; this.top = 0n; this.seen = 0n; }
+  constructor() {
+    this.any = false;
+    this.topHi = 0;
+    this.topLo = 0;
+    this.seen = new Uint8Array(REPLAY_WINDOW);
+  }
+
+  /** The highest CTR accepted (0n before any). */
+  get top() { return toBig(this.topHi, this.topLo); }
 
   /** Whether ctr may be accepted: newer than the top, or in the window and unseen. */
-  check(ctr) {
-    if (!this.any || ctr > this.top) return true;
-    const d = this.top - ctr;
-    if (d >= BigInt(REPLAY_WINDOW)) return false;
-    return ((this.seen >> d) & 1n) === 0n;
-  }
+  check(ctr) { return this.checkParts(hiOf(ctr), loOf(ctr)); }
 
   /** Records ctr, which check allowed and which authenticated. */
-  accept(ctr) {
-    if (!this.any) {
-      this.any = true; this.top = ctr; this.seen = 1n;
-    } else if (ctr > this.top) {
-      const s = ctr - this.top;
-      this.seen = s >= BigInt(REPLAY_WINDOW) ? 1n : ((this.seen << s) & WINDOW_MASK) | 1n;
-      this.top = ctr;
-    } else {
-      this.seen |= 1n << (this.top - ctr);
-    }
+  accept(ctr) { this.acceptParts(hiOf(ctr), loOf(ctr)); }
+
+  // top - ctr: exact below 2^53, and any larger distance stays larger than the window.
+  _below(hi, lo) { return (this.topHi - hi) * TWO_32 + (this.topLo - lo); }
+
+  checkParts(hi, lo) {
+    if (!this.any) return true;
+    const d = this._below(hi, lo);
+    if (d < 0) return true;
+    return d < REPLAY_WINDOW && this.seen[lo & (REPLAY_WINDOW - 1)] === 0;
   }
+
+  acceptParts(hi, lo) {
+    const up = this.any ? -this._below(hi, lo) : REPLAY_WINDOW;
+    if (up >= REPLAY_WINDOW) {
+      this.seen.fill(0);
+    } else {
+      // The slots of top+1 .. ctr held CTRs that now fall out of the window.
+      for (let i = 1; i <= up; i++) this.seen[(this.topLo + i) & (REPLAY_WINDOW - 1)] = 0;
+    }
+    if (up > 0) {
+      this.any = true;
+      this.topHi = hi;
+      this.topLo = lo;
+    }
+    this.seen[lo & (REPLAY_WINDOW - 1)] = 1;
+  }
+
+  /** Whether the top has reached n (a number). */
+  reached(n) { return this.any && (this.topHi > 0 || this.topLo >= n); }
 }
 
 // ---- Receiver ----
@@ -438,6 +561,7 @@ export class Receiver {
     this._keys = new Map(); // kid -> {key, window, chain}
     this._chains = [];
     this._lock = Promise.resolve();
+    this._h = { kidHi: 0, kidLo: 0, ctrHi: 0, ctrLo: 0, length: 0 }; // the header of the frame decrypt is looking at (used before any await)
   }
 
   _serial(fn) {
@@ -511,63 +635,86 @@ export class Receiver {
    * UnknownKeyError, ReplayError or AuthError. Only an authentic frame moves a window or ratchet.
    */
   decrypt(metadata, ciphertext) {
+    if (!(metadata instanceof Uint8Array) || !(ciphertext instanceof Uint8Array)) return Promise.reject(new TypeError('sframe: decrypt: metadata and ciphertext must be Uint8Arrays'));
     // Fast path: the current key of a known KID needs no serializing (its replay window is
     // checked again after the await, so concurrent frames stay safe); anything that may
     // move a ratchet or try several keys goes through the queue.
-    let h = null;
-    try { h = parseHeader(ciphertext); } catch { /* the queued path reports it */ }
-    const k = h && this._keys.get(h.kid);
-    if (k && (!k.chain || k === k.chain.cur)) {
-      const hdr = ciphertext.subarray(0, h.length);
-      return this._open(k, h.ctr, ciphertext.subarray(h.length), metadata.length ? concat(hdr, metadata) : hdr);
-    }
+    const h = this._h;
+    const k = this._fastKey(ciphertext, h);
+    if (k) return this._open(k, h.ctrHi, h.ctrLo, h.length, metadata, ciphertext);
     return this._serial(() => this._decrypt(metadata, ciphertext));
   }
 
+  /**
+   * The key entry that may open ciphertext without the queue (a static key, or a ratchet's
+   * current step), its header parsed into h; null for any other frame, malformed ones
+   * included. With _open, the fast path of decrypt, which the media profile shares.
+   */
+  _fastKey(ciphertext, h) {
+    try {
+      readHeader(ciphertext, h);
+    } catch {
+      return null; // the queued path reports it
+    }
+    const k = this._keys.get(toBig(h.kidHi, h.kidLo));
+    return k && (!k.chain || k === k.chain.cur) ? k : null;
+  }
+
   async _decrypt(metadata, ciphertext) {
-    const h = parseHeader(ciphertext);
-    const hdr = ciphertext.subarray(0, h.length);
-    const body = ciphertext.subarray(h.length);
-    const aad = metadata.length ? concat(hdr, metadata) : hdr;
-    const k = this._keys.get(h.kid);
+    const h = readHeader(ciphertext, {});
+    const kid = toBig(h.kidHi, h.kidLo);
+    const k = this._keys.get(kid);
     let keyErr = new UnknownKeyError();
     if (k) {
       try {
-        return await this._open(k, h.ctr, body, aad);
+        return await this._open(k, h.ctrHi, h.ctrLo, h.length, metadata, ciphertext);
       } catch (e) {
         if (e instanceof MalformedError || !k.chain || k === k.chain.cur) throw e;
         keyErr = e; // a retained older step failed: it may be the first frame of a later step
       }
     }
-    const c = this._chainFor(h.kid);
+    const c = this._chainFor(kid);
     if (!c) throw keyErr;
     try {
-      return await this._ratchetOpen(c, h, body, aad);
+      return await this._ratchetOpen(c, kid, h, metadata, ciphertext);
     } catch (e) {
       throw k ? keyErr : e;
     }
   }
 
-  async _open(k, ctr, body, aad) {
-    if (body.length < k.key.nt) throw new MalformedError('sframe: decrypt: ciphertext shorter than its tag');
-    if (!k.window.check(ctr)) throw new ReplayError();
-    const pt = await k.key.open(ctr, aad, body);
-    // Checked again: another frame may have been accepted meanwhile.
-    if (!k.window.check(ctr)) throw new ReplayError();
-    k.window.accept(ctr);
-    if (k.chain && k === k.chain.cur) this._dropStalePrev(k.chain);
-    return pt;
+  // Opens ciphertext, whose header (hl bytes) holds CTR (hi, lo), with entry k: a promise of
+  // the plaintext, the replay window checked before and after. With lead, the result is
+  // lead || plaintext (the media profile's frame), laid out while WebCrypto decrypts.
+  _open(k, hi, lo, hl, metadata, ciphertext, lead = null) {
+    const key = k.key;
+    if (ciphertext.length - hl < key.nt) return Promise.reject(new MalformedError('sframe: decrypt: ciphertext shorter than its tag'));
+    if (!k.window.checkParts(hi, lo)) return Promise.reject(new ReplayError());
+    const opening = key.open(hi, lo, key.openAAD(ciphertext, hl, metadata), ciphertext.subarray(hl));
+    let out = null;
+    if (lead) {
+      out = new Uint8Array(lead.length + ciphertext.length - hl - key.nt);
+      out.set(lead);
+    }
+    return opening.then((pt) => {
+      // Checked again: another frame may have been accepted meanwhile.
+      if (!k.window.checkParts(hi, lo)) throw new ReplayError();
+      k.window.acceptParts(hi, lo);
+      if (k.chain && k === k.chain.cur) this._dropStalePrev(k.chain);
+      if (!out) return bytes(pt);
+      out.set(bytes(pt), lead.length);
+      return out;
+    }, authFailed);
   }
 
   _dropStalePrev(c) {
-    if (c.prev && c.cur.window.top >= BigInt(REPLAY_WINDOW)) {
+    if (c.prev && c.cur.window.reached(REPLAY_WINDOW)) {
       this._keys.delete(c.prev.key.kid);
       c.prev = null;
     }
   }
 
-  async _ratchetOpen(c, h, body, aad) {
-    const steps = (h.kid - c.cur.key.kid) & c.mask;
+  async _ratchetOpen(c, kid, h, metadata, ciphertext) {
+    const steps = (kid - c.cur.key.kid) & c.mask;
     if (steps === 0n || steps > BigInt(this.maxRatchetSteps)) throw new UnknownKeyError();
     let base = c.base;
     for (let i = 0n; i < steps; i++) {
@@ -575,10 +722,10 @@ export class Receiver {
       if (i > 0n) base.fill(0);
       base = next;
     }
-    const rk = { key: await Key.create(c.suite, h.kid, base), window: new ReplayWindow(), chain: c };
+    const rk = { key: await Key.create(c.suite, kid, base), window: new ReplayWindow(), chain: c };
     let pt;
     try {
-      pt = await this._open(rk, h.ctr, body, aad);
+      pt = await this._open(rk, h.ctrHi, h.ctrLo, h.length, metadata, ciphertext);
     } catch (e) {
       base.fill(0);
       throw e;
@@ -588,10 +735,10 @@ export class Receiver {
     c.cur = rk;
     c.base.fill(0);
     c.base = base;
-    this._keys.set(h.kid, rk);
+    this._keys.set(kid, rk);
     this._dropStalePrev(c);
     return pt;
   }
 }
 
-export const _internal = { concat, u64bytes, u16bytes, Key };
+export const _internal = { concat, u64bytes, u16bytes, Key, readHeader, toBig, bytes };

@@ -98,47 +98,49 @@ export function createMediaCrypto({ post, suite = DEFAULT_SUITE } = {}) {
     }));
   }
 
-  async function sealFrame(t, frame, controller) {
+  // Per frame, sealFrame and openFrame return the profile's promise with one .then: no
+  // async layers of their own.
+  function sealFrame(t, frame, controller) {
     if (!t.sender) {
-      if (!sendEpoch) { t.dropped.noKey++; return; }
-      t.sender = await ProfileSender.create(sendEpoch, { suite });
+      if (!sendEpoch) { t.dropped.noKey++; return Promise.resolve(); }
+      return ProfileSender.create(sendEpoch, { suite }).then((sender) => {
+        t.sender ??= sender;
+        return sealFrame(t, frame, controller);
+      });
     }
     const codec = codecOf(t.options, frame);
     t.codec = codec;
-    try {
-      const wire = await t.sender.seal(codec, new Uint8Array(frame.data));
+    return t.sender.seal(codec, new Uint8Array(frame.data)).then((wire) => {
       frame.data = wire.buffer;
-    } catch (e) {
+      t.frames++;
+      t.bytes += wire.byteLength;
+      controller.enqueue(frame);
+    }, (e) => {
       if (e instanceof ShortFrameError) { t.dropped.shortFrame++; return; }
       throw e;
-    }
-    t.frames++;
-    t.bytes += frame.data.byteLength;
-    controller.enqueue(frame);
+    });
   }
 
-  async function openFrame(t, frame, controller) {
-    if (frame.data.byteLength === 0) {
+  function openFrame(t, frame, controller) {
+    const data = frame.data;
+    if (data.byteLength === 0) {
       // Chromium's receive pipeline hands out empty audio frames of its own, which no
       // sender sealed. They hold nothing to decrypt or to forge: dropped, not failures.
       t.dropped.empty++;
-      return;
+      return Promise.resolve();
     }
     const codec = codecOf(t.options, frame);
     t.codec = codec;
-    let pt;
-    try {
-      pt = await receiver.open(codec, new Uint8Array(frame.data));
-    } catch (e) {
+    return receiver.open(codec, new Uint8Array(data)).then((pt) => {
+      frame.data = pt.buffer;
+      t.frames++;
+      t.bytes += pt.byteLength;
+      controller.enqueue(frame);
+    }, (e) => {
       const kind = FAILURES[e?.name] ?? 'other';
       t.failures[kind]++;
-      t.lastFailure = { kind, bytes: frame.data.byteLength, message: String(e?.message ?? e) };
-      return;
-    }
-    frame.data = pt.buffer;
-    t.frames++;
-    t.bytes += pt.byteLength;
-    controller.enqueue(frame);
+      t.lastFailure = { kind, bytes: data.byteLength, message: String(e?.message ?? e) };
+    });
   }
 
   function transform(transformer) {

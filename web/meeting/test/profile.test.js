@@ -82,6 +82,17 @@ test('seal and open, errors told apart', async () => {
   await assert.rejects(none.open(Codec.VP8, w2), UnknownKeyError);
   assert.deepEqual(await r.open(Codec.VP8, w2), frame);
   await assert.rejects(s.seal(Codec.VP8, delta(2)), ShortFrameError);
+  // A known sender's frame (the fast path) cut inside its tag, or to its header.
+  const w3 = await s.seal(Codec.VP8, frame);
+  const hl = w3.length - frame.length - 16;
+  for (const cut of [3 + hl, 3 + hl + 15, 3 + hl + 16]) {
+    await assert.rejects(r.open(Codec.VP8, w3.subarray(0, cut)), cut < 3 + hl + 16 ? MalformedError : AuthError, `cut at ${cut}`);
+  }
+  assert.deepEqual(await r.open(Codec.VP8, w3), frame);
+  // Frames of a known sender opened all at once, in any order within the window.
+  const many = await Promise.all(Array.from({ length: 64 }, (_, i) => s.seal(Codec.VP8, delta(20 + i))));
+  const opened = await Promise.all(many.map((w) => r.open(Codec.VP8, w)).reverse());
+  opened.reverse().forEach((f, i) => assert.equal(f.length, 20 + i));
 });
 
 test('rekey overlap, rejoin and ratchet', async () => {
