@@ -100,11 +100,11 @@ func newDemand(s *sim) *demand {
 func (d *demand) run(ctx context.Context) error {
 	defer close(d.ch)
 	end := int64(d.s.sc.Duration)
-	d.q.push(0, evReport, 0, 0)
+	d.q.push(0, evReport, 0)
 	for i, e := range d.s.sc.Events {
-		d.q.push(int64(e.At), evScenario, int32(i), 0)
+		d.q.push(int64(e.At), evScenario, int32(i))
 	}
-	d.q.push(0, evMinute, 0, 0)
+	d.q.push(0, evMinute, 0)
 	for n := 0; ; n++ {
 		if n&0xffff == 0 && ctx.Err() != nil {
 			return ctx.Err()
@@ -118,7 +118,7 @@ func (d *demand) run(ctx context.Context) error {
 		case evReport:
 			d.emit(order{at: e.at, kind: evReport})
 			if next := e.at + int64(d.s.sc.ReportInterval); next < end {
-				d.q.push(next, evReport, 0, 0)
+				d.q.push(next, evReport, 0)
 			}
 		case evMinute:
 			d.emit(order{at: e.at, kind: evMinute})
@@ -126,7 +126,7 @@ func (d *demand) run(ctx context.Context) error {
 				return d.flush(ctx)
 			}
 			d.arrivals(e.at)
-			d.q.push(e.at+int64(time.Minute), evMinute, 0, 0)
+			d.q.push(e.at+int64(time.Minute), evMinute, 0)
 		case evScenario:
 			d.emit(order{at: e.at, kind: evScenario, idx: e.idx})
 		case evMeeting:
@@ -243,7 +243,7 @@ func (d *demand) newMeeting(ri int, at int64) {
 	}
 	r := &d.s.regions[ri]
 	d.meetings[i] = demandMeeting{gen: d.meetings[i].gen + 1, acct: int16(r.hosts[pick(d.rng, r.hweights)]), region: int16(ri)}
-	d.q.push(at, evMeeting, i, 0)
+	d.q.push(at, evMeeting, i)
 }
 
 // startMeeting draws meeting i's participants and sends the meeting with them. Every draw
@@ -297,8 +297,8 @@ func (d *demand) startMeeting(i int32) {
 	// The last drawn first, as the directory side has always taken them.
 	for k := n - 1; k >= 0; k-- {
 		p := parts[k]
-		d.q.push(p.at, evJoin, p.idx, 0)
-		d.q.push(p.leaveAt, evLeave, p.idx, 0)
+		d.q.push(p.at, evJoin, p.idx)
+		d.q.push(p.leaveAt, evLeave, p.idx)
 		p.at = d.now
 		d.emit(p)
 	}

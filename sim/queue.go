@@ -14,7 +14,7 @@ const (
 	evScenario              // a scenario event (idx: its index)
 	evMeeting               // a meeting starts (idx: meeting slot)
 	evJoin                  // a participant joins or rejoins (idx: participant slot)
-	evLeave                 // a participant leaves (idx: participant slot, gen: its generation)
+	evLeave                 // a participant leaves (idx: participant slot)
 )
 
 // event is 24 bytes: at peak a Zoom-scale day holds millions of them.
@@ -22,7 +22,6 @@ type event struct {
 	at   int64 // nanoseconds since the scenario's start
 	seq  uint64
 	idx  int32
-	gen  uint16
 	kind uint8
 }
 
@@ -47,8 +46,8 @@ func newQueue(horizon time.Duration) *queue {
 }
 
 // push schedules e; events past the horizon are dropped (the simulation ends first).
-func (q *queue) push(at int64, kind uint8, idx int32, gen uint16) {
-	e := event{at: at, seq: q.seq, idx: idx, gen: gen, kind: kind}
+func (q *queue) push(at int64, kind uint8, idx int32) {
+	e := event{at: at, seq: q.seq, idx: idx, kind: kind}
 	q.seq++
 	b := int(at / int64(time.Second))
 	if b >= len(q.buckets) || at < 0 {

@@ -12,9 +12,9 @@ func TestQueueOrder(t *testing.T) {
 	q := newQueue(10 * time.Second)
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range 1000 {
-		q.push(r.Int64N(int64(10*time.Second)), evJoin, int32(i), 0)
+		q.push(r.Int64N(int64(10*time.Second)), evJoin, int32(i))
 	}
-	q.push(int64(13*time.Second), evJoin, -1, 0) // past the horizon (and its slack): dropped
+	q.push(int64(13*time.Second), evJoin, -1) // past the horizon (and its slack): dropped
 	last := event{at: -1}
 	n := 0
 	for {
@@ -30,8 +30,8 @@ func TestQueueOrder(t *testing.T) {
 		}
 		if n%10 == 0 {
 			// Into the current bucket, at the current time and later: after what is due.
-			q.push(e.at, evLeave, int32(2000+n), 0)
-			q.push(e.at+int64(time.Millisecond), evLeave, int32(3000+n), 0)
+			q.push(e.at, evLeave, int32(2000+n))
+			q.push(e.at+int64(time.Millisecond), evLeave, int32(3000+n))
 		}
 		last = e
 		n++

@@ -449,7 +449,7 @@ func (s *sim) consume(ctx context.Context, in <-chan []order, back chan<- []orde
 				return ctx.Err()
 			}
 			s.now = o.at
-			if o.kind != evPart {
+			if o.kind < evJoin { // joins and leaves count when they are played
 				s.acc.events++
 			}
 			switch o.kind {
@@ -475,11 +475,13 @@ func (s *sim) consume(ctx context.Context, in <-chan []order, back chan<- []orde
 				s.part(o)
 			case evJoin:
 				if p := &s.parts[o.idx]; p.alive && p.dc < 0 && !p.rejoin {
+					s.acc.events++
 					s.join(ctx, o.idx)
 				}
 			case evLeave:
 				// A participant reconnecting when its time is up is gone when it tries.
 				if p := &s.parts[o.idx]; p.alive && p.dc >= 0 {
+					s.acc.events++
 					s.leave(o.idx)
 				}
 			}
