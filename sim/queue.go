@@ -34,7 +34,7 @@ type event struct {
 type queue struct {
 	buckets [][]event
 	cur     []event // the bucket being drained, sorted
-	late    []event   // a min-heap of the events pushed into cur's second
+	late    []event // a min-heap of the events pushed into cur's second
 	pos     int
 	sec     int // index of cur
 	seq     uint64
