@@ -29,10 +29,10 @@ type order struct {
 	// idx is the meeting's slot (evMeeting), the participant's (evPart, evJoin, evLeave) or
 	// the scenario event's index (evScenario).
 	idx     int32
-	meeting int32 // evPart: the meeting's slot
-	size    int32 // evMeeting: the participants that follow it as evPart orders
-	point   int32 // evMeeting: the host's point; evPart: the participant's
-	gen     uint32
+	meeting int32       // evPart: the meeting's slot
+	size    int32       // evMeeting: the participants that follow it as evPart orders
+	point   int32       // evMeeting: the host's point; evPart: the participant's
+	gen     uint32      // evMeeting: the slot's generation (its id is meetingID(idx, gen))
 	country geo.Country // evMeeting: the host's; evPart: the participant's
 	region  int16       // evMeeting: the host's scenario region; evPart: the participant's
 	acct    int16       // evMeeting: the host account
