@@ -2,19 +2,13 @@ package loadtest
 
 import (
 	"context"
-	"errors"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/geofence/geofence/config"
-	"github.com/geofence/geofence/examples"
-	"github.com/geofence/geofence/internal/devstack"
 	"github.com/geofence/geofence/internal/etcdtest"
 	"github.com/geofence/geofence/internal/leaktest"
 	"github.com/geofence/geofence/sfu"
-	"github.com/geofence/geofence/verify"
 )
 
 // TestRunAcrossABridge: the meeting's home (us-sjc) takes one participant, so the directory
@@ -27,31 +21,7 @@ func TestRunAcrossABridge(t *testing.T) {
 	}
 	cluster := etcdtest.Start(t, 1)
 	leaktest.Check(t)
-	world := regexp.MustCompile(`(?m)(^  us-sjc:\n(?:    .*\n)*?    capacity: )\d+`).ReplaceAll(examples.World, []byte("${1}1"))
-	if string(world) == string(examples.World) {
-		t.Fatal("the example world's us-sjc has no capacity line to edit")
-	}
-	c, errs := config.Parse("world.yaml", world)
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	_, m := verify.Config(c, nil, verify.Options{})
-	st, err := devstack.New(devstack.Config{Model: m, Etcd: cluster.Endpoints()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- st.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("stack: %v", err)
-		}
-	}()
-	for _, dc := range m.DCs {
-		st.Core.ReportLoad(dc.ID, 0, true)
-	}
+	st := startStackOf(t, homeOfOne(t), cluster.Endpoints())
 	rep, err := Run(context.Background(), Config{
 		Directory: st.URL, Dial: SFUDialer(sfu.Network{Loopback: true}, nil),
 		Publishers: 2, Subscribers: 1,

@@ -2,17 +2,11 @@ package loadtest
 
 import (
 	"context"
-	"errors"
-	"regexp"
 	"testing"
 	"time"
 
-	"github.com/geofence/geofence/config"
-	"github.com/geofence/geofence/examples"
-	"github.com/geofence/geofence/internal/devstack"
 	"github.com/geofence/geofence/internal/leaktest"
 	"github.com/geofence/geofence/sfu"
-	"github.com/geofence/geofence/verify"
 	"github.com/geofence/geofence/wire"
 )
 
@@ -61,28 +55,7 @@ func TestRunE2EEMeeting(t *testing.T) {
 // media it decrypts under its own key. No key server, so no shared store is needed.
 func TestRunE2EEAcrossABridge(t *testing.T) {
 	leaktest.Check(t)
-	world := regexp.MustCompile(`(?m)(^  us-sjc:\n(?:    .*\n)*?    capacity: )\d+`).ReplaceAll(examples.World, []byte("${1}1"))
-	c, errs := config.Parse("world.yaml", world)
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	_, m := verify.Config(c, nil, verify.Options{})
-	st, err := devstack.New(devstack.Config{Model: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- st.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("stack: %v", err)
-		}
-	}()
-	for _, dc := range m.DCs {
-		st.Core.ReportLoad(dc.ID, 0, true)
-	}
+	st := startStackOf(t, homeOfOne(t), nil)
 	rep, err := Run(context.Background(), Config{
 		Directory: st.URL, Dial: SFUDialer(sfu.Network{Loopback: true}, nil), Mode: wire.ModeE2EE,
 		Publishers: 2, Subscribers: 1,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -15,15 +16,20 @@ import (
 	"github.com/geofence/geofence/verify"
 )
 
-// startStack runs the whole system in process on loopback (directory, agents, key servers).
-func startStack(t *testing.T) *devstack.Stack {
+// startStack runs the whole system of the example world in process on loopback (directory,
+// agents, key servers).
+func startStack(t *testing.T) *devstack.Stack { return startStackOf(t, examples.World, nil) }
+
+// startStackOf runs the whole system of the config world in process on loopback, keeping its
+// state on the etcd cluster at etcd when there is one, and stops it when the test ends.
+func startStackOf(t *testing.T, world []byte, etcd []string) *devstack.Stack {
 	t.Helper()
-	c, errs := config.Parse("world.yaml", examples.World)
+	c, errs := config.Parse("world.yaml", world)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	_, m := verify.Config(c, nil, verify.Options{})
-	st, err := devstack.New(devstack.Config{Model: m})
+	st, err := devstack.New(devstack.Config{Model: m, Etcd: etcd})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,6 +47,17 @@ func startStack(t *testing.T) *devstack.Stack {
 		}
 	})
 	return st
+}
+
+// homeOfOne is the example world with us-sjc's capacity one participant: a meeting's second
+// participant there goes to another DC, which bridges to the home.
+func homeOfOne(t *testing.T) []byte {
+	t.Helper()
+	world := regexp.MustCompile(`(?m)(^  us-sjc:\n(?:    .*\n)*?    capacity: )\d+`).ReplaceAll(examples.World, []byte("${1}1"))
+	if string(world) == string(examples.World) {
+		t.Fatal("the example world's us-sjc has no capacity line to edit")
+	}
+	return world
 }
 
 // TestRunAgainstFakeSFU: publishers and subscribers join through a real directory and key
