@@ -39,7 +39,7 @@ type LiveDC struct {
 // down). staleAfter must be positive.
 func NewLive(m *policy.Model, staleAfter time.Duration) *Live {
 	l := &Live{model: m, staleAfter: staleAfter, dcs: make([]LiveDC, len(m.DCs))}
-	l.rebuild(time.Time{})
+	l.rebuild()
 	return l
 }
 
@@ -56,20 +56,17 @@ func (l *Live) Rebase(m *policy.Model) {
 		}
 	}
 	l.model, l.dcs = m, dcs
-	l.rebuild(time.Time{})
+	l.rebuild()
 }
 
 // rebuild makes down and util anew from dcs. Staleness is left to the next State: recheck is
 // then the earliest deadline, past or not.
-func (l *Live) rebuild(now time.Time) {
-	if len(l.down) != len(l.dcs) {
-		l.down, l.util = make([]bool, len(l.dcs)), make([]float64, len(l.dcs))
-		now = time.Time{}
-	}
+func (l *Live) rebuild() {
+	l.down, l.util = make([]bool, len(l.dcs)), make([]float64, len(l.dcs))
 	for i := range l.dcs {
 		l.util[i] = l.utilOf(policy.DCID(i))
 	}
-	l.check(now)
+	l.check(time.Time{})
 }
 
 func (l *Live) utilOf(d policy.DCID) float64 {
