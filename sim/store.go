@@ -17,8 +17,8 @@ import (
 // The simulator names its meetings (directory.CreateMeeting.ID) "m<slot>-<generation>", the
 // generation counting the slot's reuses, so an id is never given twice in a run and the
 // record of an id is found by parsing it. Any other id is not found. The simulator's core
-// bounds no account's meetings, and this store refuses to (maxPerHost > 0). Like the core, it
-// is used from one goroutine at a time.
+// bounds no account's meetings, and this store refuses to (maxPerHost > 0). It is not safe for
+// concurrent use: only the directory side's goroutine calls the core.
 type meetingTable struct {
 	*directory.MemoryStore // the accounts (its meeting methods are shadowed below)
 
