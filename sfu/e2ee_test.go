@@ -338,9 +338,12 @@ func TestManagedMeetingRefusesKeys(t *testing.T) {
 // with the leader's key, and none who left ever holds an epoch dealt after it left.
 func TestKeyFlowRandomized(t *testing.T) {
 	leaktest.Check(t)
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 7))
+	sd := *seed // -sfu.seed replays a run
+	if sd == 0 {
+		sd = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (-sfu.seed to replay)", sd)
+	rng := rand.New(rand.NewPCG(sd, 7))
 	w := newWorld(t)
 	dcs := []string{"de-fra", "fr-par", "nl-ams"}
 	country := map[string]string{"de-fra": "DE", "fr-par": "FR", "nl-ams": "NL"}

@@ -150,8 +150,7 @@ func (p *peer) wire() {
 func (p *peer) run(ctx context.Context) {
 	defer p.cleanup()
 	if p.kind == peerParticipant {
-		p.room.addPublisher(p.self)
-		p.room.addPeer(p)
+		p.room.addParticipant(p)
 		if p.room.home != p.s.cfg.ID {
 			p.s.bridgeFor(p.room, p)
 		}

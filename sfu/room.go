@@ -128,6 +128,20 @@ func participantFor(pub *publisher, p *peer) *wire.Participant {
 func (r *room) addPeer(p *peer) wire.Joined {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.addPeerLocked(p)
+}
+
+// addParticipant adds a participant's connection: its publisher, announced to the others,
+// and the connection, told of them, in one critical section. Nobody can reach it (an
+// envelope from the leader, who learns of it here) before its joined message is queued.
+func (r *room) addParticipant(p *peer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.addPublisherLocked(p.self)
+	r.addPeerLocked(p)
+}
+
+func (r *room) addPeerLocked(p *peer) wire.Joined {
 	r.peers[p] = struct{}{}
 	j := wire.Joined{Datacenter: r.s.cfg.ID, Meeting: r.id, Home: r.home, Bridged: r.home != r.s.cfg.ID, Mode: r.mode}
 	if r.isE2EE() {
@@ -176,6 +190,10 @@ func (r *room) pendingWithheldLocked(p *peer) []*wire.Withheld {
 func (r *room) addPublisher(pub *publisher) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.addPublisherLocked(pub)
+}
+
+func (r *room) addPublisherLocked(pub *publisher) {
 	if old := r.pubs[pub.info.Ref]; old != nil && old != pub {
 		r.removePublisherLocked(old)
 	}
