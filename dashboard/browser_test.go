@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geofence/geofence/internal/devstack/devstacktest"
+
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/geofence/geofence/geo/geoip"
@@ -70,14 +72,7 @@ func putJSON(t *testing.T, method, url string, body any) int {
 func TestBrowser(t *testing.T) {
 	bin := browsertest.Path(t)
 	m := world(t)
-	st, err := devstack.New(devstack.Config{Model: m, NoAgents: true, GeoIP: placeGeoIP{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- st.Run(sctx) }()
-	t.Cleanup(func() { stop(); <-done })
+	st := devstacktest.Start(t, devstack.Config{Model: m, NoAgents: true, GeoIP: placeGeoIP{}})
 	for i, dc := range m.DCs {
 		load := map[string]any{"participants": dc.Capacity * int64(i%5) / 5, "healthy": true}
 		if dc.ID == "eu-fra" {

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/geofence/geofence/config"
+	"github.com/geofence/geofence/internal/devstack/devstacktest"
+
 	"github.com/geofence/geofence/examples"
 	"github.com/geofence/geofence/internal/devstack"
 	"github.com/geofence/geofence/internal/leaktest"
-	"github.com/geofence/geofence/verify"
 )
 
 // startStack runs the whole system of the example world in process on loopback (directory,
@@ -24,28 +24,12 @@ func startStack(t *testing.T) *devstack.Stack { return startStackOf(t, examples.
 // state on the etcd cluster at etcd when there is one, and stops it when the test ends.
 func startStackOf(t *testing.T, world []byte, etcd []string) *devstack.Stack {
 	t.Helper()
-	c, errs := config.Parse("world.yaml", world)
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	_, m := verify.Config(c, nil, verify.Options{})
-	st, err := devstack.New(devstack.Config{Model: m, Etcd: etcd})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- st.Run(ctx) }()
+	m := devstacktest.Model(t, world)
+	st := devstacktest.Start(t, devstack.Config{Model: m, Etcd: etcd})
 	// Every DC up at once, rather than at its agent's first report.
 	for _, dc := range m.DCs {
 		st.Core.ReportLoad(dc.ID, 0, true)
 	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("stack: %v", err)
-		}
-	})
 	return st
 }
 

@@ -1,17 +1,14 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 
-	"github.com/geofence/geofence/config"
-	"github.com/geofence/geofence/examples"
+	"github.com/geofence/geofence/internal/devstack/devstacktest"
+
 	"github.com/geofence/geofence/internal/devstack"
 	"github.com/geofence/geofence/internal/leaktest"
-	"github.com/geofence/geofence/verify"
 )
 
 func TestLoadtestUsage(t *testing.T) {
@@ -49,25 +46,8 @@ func TestLoadtestUsage(t *testing.T) {
 // key servers and media servers of devstack, WebRTC on 127.0.0.1).
 func TestLoadtestCommand(t *testing.T) {
 	leaktest.Check(t)
-	c, errs := config.Parse("world.yaml", examples.World)
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	_, m := verify.Config(c, nil, verify.Options{})
-	st, err := devstack.New(devstack.Config{Model: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- st.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("stack: %v", err)
-		}
-	}()
-	for _, dc := range m.DCs {
+	st := devstacktest.Start(t, devstack.Config{})
+	for _, dc := range st.Core.Model().DCs {
 		st.Core.ReportLoad(dc.ID, 0, true)
 	}
 	code, stdout, stderr := runCmd(t.Context(), runLoadtest, "--directory", st.URL, "--publishers", "1", "--subscribers", "2",

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geofence/geofence/internal/devstack/devstacktest"
+
 	"github.com/geofence/geofence/audit"
 	"github.com/geofence/geofence/config"
 	"github.com/geofence/geofence/crypto/keywrap"
@@ -211,19 +213,7 @@ func TestStrictEvidence(t *testing.T) {
 // agent's later reports (which say healthy), until the fault is cleared and the DC reports
 // again.
 func TestFaultDown(t *testing.T) {
-	c, errs := config.Parse("world.yaml", examples.World)
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	_, m := verify.Config(c, nil, verify.Options{})
-	st, err := devstack.New(devstack.Config{Model: m, NoAgents: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- st.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	st := devstacktest.Start(t, devstack.Config{NoAgents: true})
 	report := func(healthy bool) int {
 		req, _ := http.NewRequest("PUT", st.URL+"/v1/datacenters/eu-ams/load", strings.NewReader(`{"participants":7,"healthy":`+map[bool]string{true: "true", false: "false"}[healthy]+`}`))
 		resp, err := http.DefaultClient.Do(req)

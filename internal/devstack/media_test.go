@@ -8,13 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/geofence/geofence/config"
-	"github.com/geofence/geofence/examples"
+	"github.com/geofence/geofence/internal/devstack/devstacktest"
+
 	"github.com/geofence/geofence/internal/devstack"
 	"github.com/geofence/geofence/internal/leaktest"
 	"github.com/geofence/geofence/sfu"
 	"github.com/geofence/geofence/sfu/sfuclient"
-	"github.com/geofence/geofence/verify"
 	"github.com/geofence/geofence/wire"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -26,24 +25,8 @@ import (
 // session each, and the load reports carry the media.
 func TestMediaThroughTheStack(t *testing.T) {
 	leaktest.Check(t)
-	c, errs := config.Parse("world.yaml", examples.World)
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	_, m := verify.Config(c, nil, verify.Options{})
-	st, err := devstack.New(devstack.Config{Model: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- st.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	st := devstacktest.Start(t, devstack.Config{})
+	ctx := t.Context()
 	waitReady(t, st.URL)
 	var mt wire.Meeting
 	if code := post(t, st.URL+"/v1/meetings", map[string]string{"host_account": "acme"}, &mt); code != http.StatusCreated {

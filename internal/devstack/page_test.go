@@ -1,16 +1,14 @@
 package devstack_test
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
-	"github.com/geofence/geofence/config"
-	"github.com/geofence/geofence/examples"
+	"github.com/geofence/geofence/internal/devstack/devstacktest"
+
 	"github.com/geofence/geofence/internal/devstack"
-	"github.com/geofence/geofence/verify"
 )
 
 // TestPageAndCORS: the directory and every DC agent serve the meeting page at /meet/ to
@@ -18,24 +16,7 @@ import (
 // key set, the key servers' key and leave, the agents' sessions) answer CORS preflights, and
 // the operator endpoints do not.
 func TestPageAndCORS(t *testing.T) {
-	c, errs := config.Parse("world.yaml", examples.World)
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	_, m := verify.Config(c, nil, verify.Options{})
-	st, err := devstack.New(devstack.Config{Model: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- st.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	st := devstacktest.Start(t, devstack.Config{})
 	waitReady(t, st.URL)
 	var agentURL, kmsURL string
 	for _, u := range st.AgentURLs {

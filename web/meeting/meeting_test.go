@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geofence/geofence/internal/devstack/devstacktest"
+
 	"github.com/chromedp/chromedp"
 	"github.com/geofence/geofence/config"
 	"github.com/geofence/geofence/examples"
@@ -138,19 +140,7 @@ func stack(t testing.TB) *devstack.Stack {
 		t.Cleanup(func() { f.Close() })
 		log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	st, err := devstack.New(devstack.Config{Model: m, GeoIP: db, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- st.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
+	st := devstacktest.Start(t, devstack.Config{Model: m, GeoIP: db, Logger: log})
 	// Wait for every agent's first load report: until then joins get 503.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
