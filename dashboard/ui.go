@@ -4,6 +4,8 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+
+	"github.com/geofence/geofence/internal/httpserve"
 )
 
 // dist is the page, built from web/dashboard by scripts/build-dashboard.sh (npm ci and
@@ -22,13 +24,5 @@ func uiHandler() http.Handler {
 	if err != nil {
 		panic(err) // dist is embedded: it exists
 	}
-	files := http.StripPrefix("/ui/", http.FileServerFS(sub))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", csp)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cache-Control", "no-cache")
-		files.ServeHTTP(w, r)
-	})
+	return httpserve.Static(csp, http.StripPrefix("/ui/", http.FileServerFS(sub)))
 }

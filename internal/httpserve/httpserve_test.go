@@ -8,9 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/geofence/geofence/internal/leaktest"
@@ -375,5 +377,21 @@ func TestMetricsShared(t *testing.T) {
 		if f.GetType().String() == "COUNTER" && !strings.HasSuffix(name, "_total") {
 			t.Errorf("counter %s does not end in _total", name)
 		}
+	}
+}
+
+// Static serves a page's files to GET and HEAD with its policy headers, and refuses writes.
+func TestStatic(t *testing.T) {
+	h := Static("default-src 'none'", http.FileServerFS(fstest.MapFS{"app.js": {Data: []byte("1")}}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/app.js", nil))
+	if rec.Code != http.StatusOK || rec.Header().Get("Content-Security-Policy") != "default-src 'none'" ||
+		rec.Header().Get("X-Content-Type-Options") != "nosniff" || rec.Header().Get("Cache-Control") != "no-cache" {
+		t.Errorf("GET: %d %v", rec.Code, rec.Header())
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/app.js", nil))
+	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST: %d %v, want 405 with Allow", rec.Code, rec.Header())
 	}
 }

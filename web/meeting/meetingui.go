@@ -4,6 +4,8 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+
+	"github.com/geofence/geofence/internal/httpserve"
 )
 
 // The bundled files, relative to FS.
@@ -43,18 +45,5 @@ const csp = "default-src 'none'; script-src 'self'; worker-src 'self'; style-src
 // made or fetched by the page itself), with a Content-Security-Policy that confines the page.
 // GET and HEAD only. Mount it with http.StripPrefix, e.g. at PagePath.
 func Handler() http.Handler {
-	files := http.FileServerFS(FS())
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		h := w.Header()
-		h.Set("Content-Security-Policy", csp)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cache-Control", "no-cache")
-		files.ServeHTTP(w, r)
-	})
+	return httpserve.Static(csp, http.FileServerFS(FS()))
 }
