@@ -544,8 +544,8 @@ func (c *Core) storeError(op string, err error) *Error {
 // storeCtx bounds one call to the store, so that an unreachable store answers a request with
 // a refusal instead of holding it.
 //
-// Memory stores answer without waiting and need no bound: the context (and its timer) is
-// spared, which is most of the cost of a read on the simulator's path.
+// InMemory stores answer without waiting and need no bound: the context (and its timer) is
+// spared, which for the simulator's millions of reads was most of their cost.
 func (c *Core) storeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	if c.memOnly {
 		return ctx, func() {}

@@ -10,8 +10,8 @@ import (
 )
 
 // MemoryStore is a Store in this process's memory: the embedded default (`geofence dev`, a
-// single directory, tests and the simulator). It loses everything when the process ends. The
-// zero value is not usable; call NewMemoryStore.
+// single directory, tests; the simulator has a store of its own). It loses everything when
+// the process ends. The zero value is not usable; call NewMemoryStore.
 type MemoryStore struct {
 	mu       sync.RWMutex
 	rev      int64                     // the store's revision: every write takes the next one

@@ -47,7 +47,7 @@ import (
 type Options struct {
 	Model    *policy.Model
 	Scenario *scenario.Scenario
-	// Seed seeds the one random source of the run.
+	// Seed seeds the run's two random sources (the demand's and the reconnections').
 	Seed uint64
 	// LoadConfig loads the config a scenario event swaps in (its path as written in the
 	// scenario). Nil: such events are errors.
