@@ -202,8 +202,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		l.m.accepted.Inc()
 		if n := l.open.Add(1); l.max > 0 && n > l.max {
 			l.open.Add(-1)
-			reset(c)
+			// Counted before the reset, so a client that sees the reset sees the count.
 			l.m.refused.Inc()
+			reset(c)
 			l.refused()
 			continue
 		}
