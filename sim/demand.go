@@ -38,6 +38,9 @@ type order struct {
 	acct    int16       // evMeeting: the host account
 	kind    uint8
 	e2ee    bool // evMeeting
+	// evJoin: the ids of the meeting and the participant, made here to spare the directory
+	// side, the busier of the two.
+	mid, pid string
 }
 
 // evPart is a participant of the meeting of the evMeeting order just before (demand to
@@ -132,7 +135,9 @@ func (d *demand) run(ctx context.Context) error {
 		case evMeeting:
 			d.startMeeting(e.idx)
 		case evJoin:
-			d.emit(order{at: e.at, kind: evJoin, idx: e.idx})
+			mi := d.parts[e.idx]
+			mid, pid := joinIDs(mi, d.meetings[mi].gen, e.idx)
+			d.emit(order{at: e.at, kind: evJoin, idx: e.idx, mid: mid, pid: pid})
 		case evLeave:
 			d.emit(order{at: e.at, kind: evLeave, idx: e.idx})
 			d.cooling = append(d.cooling, cooled{at: e.at + d.cool, idx: e.idx})

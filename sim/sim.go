@@ -118,7 +118,6 @@ type region struct {
 }
 
 type meeting struct {
-	id      string
 	host    geo.Country // where its host is
 	gen     uint32      // the slot's reuses: its meeting ids are meetingID(slot, gen)
 	pending int32       // participants not yet gone
@@ -129,15 +128,15 @@ type meeting struct {
 
 // participant is the directory side's view of a participant slot (the demand side assigns
 // slots).
-type participant struct {
-	meeting int32
-	country geo.Country
-	point   int32 // index into sim.points
-	region  int16 // scenario region
-	dc      int32 // sim DC index where it is, -1 when not placed
+type participant struct { // 32 bytes: two to a cache line
 	leaveAt int64
-	alive   bool // from its meeting's start until it is gone
-	rejoin  bool // dropped by a DC that went down, reconnecting
+	meeting int32
+	point   int32 // index into sim.points
+	dc      int32 // sim DC index where it is, -1 when not placed
+	country geo.Country
+	region  int16 // scenario region
+	alive   bool  // from its meeting's start until it is gone
+	rejoin  bool  // dropped by a DC that went down, reconnecting
 }
 
 type sim struct {
@@ -170,7 +169,6 @@ type sim struct {
 	accounts  []account
 	table     *meetingTable // the core's store, and the directory side's meetings by slot
 	parts     []participant // by the demand side's participant slot
-	pids      []string      // participant ids by slot
 	points    []geo.LatLon  // where participants are: centroids and the scenario's points
 	sizeMean  float64
 
@@ -190,7 +188,8 @@ type sim struct {
 	shardDCs []policy.Set // by scenario region: the DCs its meetings can use
 	progress func(at time.Time, joins int64)
 
-	res directory.JoinResult // the answer of the join at hand, its storage reused
+	res   directory.JoinResult // the answer of the join at hand, its storage reused
+	touch toucher
 
 	acc   accum
 	rows  []Minute
@@ -215,7 +214,7 @@ func newSim(opts Options) (*sim, error) {
 	s := &sim{opts: opts, sc: sc, model: opts.Model, start: sc.Start, dcIndex: map[string]int32{},
 		jitter:    rand.New(rand.NewPCG(opts.Seed^0x5851f42d4c957f2d, opts.Seed)),
 		regionIdx: map[string]int{}, intended: map[intentKey]int32{}, admitted: map[admitKey][]uint8{}, unfenced: map[*policy.Model]*policy.Model{}}
-	s.table = newMeetingTable()
+	s.table = newMeetingTable(sc.Start)
 	core, err := directory.New(directory.Config{Model: opts.Model, Store: s.table, MaxMeetingsPerAccount: -1,
 		StaleAfter: max(directory.DefaultStaleAfter, 3*sc.ReportInterval),
 		Now:        func() time.Time { return s.start.Add(time.Duration(s.now)) },
@@ -440,7 +439,13 @@ func (s *sim) consume(ctx context.Context, in <-chan []order, back chan<- []orde
 	end := int64(s.sc.Duration)
 	n := 0
 	for batch := range in {
+		for c := range touchLead {
+			s.touch.step(s, window(batch, c))
+		}
 		for i := range batch {
+			if i%touchWindow == 0 {
+				s.touch.step(s, window(batch, i/touchWindow+touchLead))
+			}
 			o := &batch[i]
 			for len(s.rejoins) > 0 && s.rejoins[0].at < o.at {
 				s.rejoin(ctx)
@@ -476,7 +481,7 @@ func (s *sim) consume(ctx context.Context, in <-chan []order, back chan<- []orde
 			case evJoin:
 				if p := &s.parts[o.idx]; p.alive && p.dc < 0 && !p.rejoin {
 					s.acc.events++
-					s.join(ctx, o.idx)
+					s.join(ctx, o.idx, o.mid, o.pid)
 				}
 			case evLeave:
 				// A participant reconnecting when its time is up is gone when it tries.
@@ -506,7 +511,7 @@ func (s *sim) rejoin(ctx context.Context) {
 	down(s.rejoins, 0)
 	s.now = e.at
 	s.acc.events++
-	s.join(ctx, e.idx)
+	s.join(ctx, e.idx, "", "")
 }
 
 // report is every DC agent's load report.
@@ -585,7 +590,7 @@ func (s *sim) drop(x int32) {
 		}
 		s.count[x]--
 		if s.trace != nil {
-			s.tracef("drop,%s,p%d,%s", s.table.meeting(p.meeting).id, i, s.dcs[x].ID)
+			s.tracef("drop,%s,p%d,%s", s.meetingOf(p), i, s.dcs[x].ID)
 		}
 		p.dc = -1
 		p.rejoin = true
@@ -614,7 +619,7 @@ func (s *sim) startMeeting(o *order) {
 	rec, err := s.core.CreateMeeting(context.Background(), directory.CreateMeeting{ID: meetingID(i, mt.gen), HostAccount: s.accounts[mt.acct].id, Mode: mode,
 		Host: directory.Where{Country: host, Location: hostAt, Located: true}})
 	if err == nil {
-		mt.id, mt.pending = rec.ID, o.size
+		mt.pending = o.size
 	}
 	s.createErr = err
 	if s.trace != nil {
@@ -637,7 +642,9 @@ func (s *sim) part(o *order) {
 	}
 }
 
-func (s *sim) join(ctx context.Context, pi int32) {
+// join plays a join of participant pi, whose meeting's id and own are mid and pid, or made
+// here when "".
+func (s *sim) join(ctx context.Context, pi int32, mid, pid string) {
 	p := &s.parts[pi]
 	mt := s.table.meeting(p.meeting)
 	if p.rejoin && p.leaveAt <= s.now {
@@ -658,16 +665,18 @@ func (s *sim) join(ctx context.Context, pi int32) {
 	if s.opts.Widening {
 		s.widening(p, mt)
 	}
-	// Made for each join: a string kept per slot would be read cold from all over the heap.
-	pid := "p" + strconv.Itoa(int(pi))
+	// Made for each join: strings kept per slot would be read cold from all over the heap.
+	if mid == "" {
+		mid, pid = joinIDs(p.meeting, mt.gen, pi)
+	}
 	res := &s.res
-	err := s.core.JoinInto(ctx, directory.JoinRequest{Meeting: mt.id, Account: acct, Participant: pid, Where: where}, res)
+	err := s.core.JoinInto(ctx, directory.JoinRequest{Meeting: mid, Account: acct, Participant: pid, Where: where}, res)
 	if s.trace != nil {
 		at := latLon(s.points[p.point])
 		if err != nil {
-			s.tracef("join,%s,%s,%s,%s,%s,%s,,,", mt.id, pid, acct, p.country.Code(), at, outcome(err, ""))
+			s.tracef("join,%s,%s,%s,%s,%s,%s,,,", mid, pid, acct, p.country.Code(), at, outcome(err, ""))
 		} else {
-			s.tracef("join,%s,%s,%s,%s,%s,%s,%s,%s,%s", mt.id, pid, acct, p.country.Code(), at, res.Model.DCs[res.Placement.First].ID, res.Claims.Home,
+			s.tracef("join,%s,%s,%s,%s,%s,%s,%s,%s,%s", mid, pid, acct, p.country.Code(), at, res.Model.DCs[res.Placement.First].ID, res.Claims.Home,
 				dcIDs(res.Claims.Primary), dcIDs(res.Claims.Secondary))
 		}
 	}
@@ -824,7 +833,7 @@ func (s *sim) intendedDC(m *policy.Model, p *participant, mt *meeting, home poli
 // parties are the participant and meeting of a join in route's terms, as the core builds them.
 func (s *sim) parties(m *policy.Model, p *participant, mt *meeting, home policy.DCID) (route.Participant, route.Meeting, bool) {
 	a := s.accounts[mt.acct]
-	rec, err := s.core.Meeting(context.Background(), mt.id)
+	rec, err := s.core.Meeting(context.Background(), meetingID(p.meeting, mt.gen))
 	if err != nil {
 		return route.Participant{}, route.Meeting{}, false
 	}
@@ -935,7 +944,7 @@ func (s *sim) leave(pi int32) {
 	if p.dc >= 0 {
 		s.count[p.dc]--
 		if s.trace != nil {
-			s.tracef("leave,%s,p%d,%s", s.table.meeting(p.meeting).id, pi, s.dcs[p.dc].ID)
+			s.tracef("leave,%s,p%d,%s", s.meetingOf(p), pi, s.dcs[p.dc].ID)
 		}
 	}
 	s.gone(pi)
@@ -947,11 +956,17 @@ func (s *sim) gone(pi int32) {
 	p.alive, p.dc = false, -1
 	mt := s.table.meeting(p.meeting)
 	if mt.pending--; mt.pending == 0 {
-		s.core.EndMeeting(context.Background(), mt.id)
+		id := meetingID(p.meeting, mt.gen)
+		s.core.EndMeeting(context.Background(), id)
 		if s.trace != nil {
-			s.tracef("end,%s", mt.id)
+			s.tracef("end,%s", id)
 		}
 	}
+}
+
+// meetingOf is the id of p's meeting.
+func (s *sim) meetingOf(p *participant) string {
+	return meetingID(p.meeting, s.table.meeting(p.meeting).gen)
 }
 
 // pick is an index drawn from cumulative weights.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/geofence/geofence/directory"
 )
@@ -33,11 +34,25 @@ func TestMeetingIDs(t *testing.T) {
 // The simulator's meeting store keeps the Store contract the core relies on.
 func TestMeetingTable(t *testing.T) {
 	ctx := context.Background()
-	tb := newMeetingTable()
+	tb := newMeetingTable(time.Date(2020, 4, 1, 0, 0, 0, 0, time.UTC))
 	now := time.Date(2020, 4, 1, 0, 0, 0, 0, time.UTC)
-	rec := directory.MeetingRecord{ID: meetingID(3, 1), HostAccount: "acme", Region: "eu", Expires: now.Add(time.Hour)}
+	rec := directory.MeetingRecord{ID: meetingID(3, 1), HostAccount: "acme", Region: "eu", Mode: "e2ee", Store: "s1",
+		Created: now.Add(-time.Minute), Expires: now.Add(time.Hour)}
 	if _, err := tb.CreateMeeting(ctx, directory.MeetingRecord{ID: "zzz", HostAccount: "acme"}, 0); err == nil {
 		t.Error("a foreign id was stored")
+	}
+	if _, err := tb.CreateMeeting(ctx, rec, 0); err == nil {
+		t.Error("a meeting of a generation the simulator has not set was created")
+	}
+	// The simulator sets a slot's generation before it creates the slot's meeting.
+	tb.meeting(3).gen = 1
+	tb.meeting(4).gen = 1
+	for _, at := range []time.Time{now.In(time.FixedZone("X", 3600)), now.AddDate(300, 0, 0)} {
+		bad := rec
+		bad.Created = at
+		if _, err := tb.CreateMeeting(ctx, bad, 0); err == nil {
+			t.Errorf("a record created at %v, which the store cannot give back, was stored", at)
+		}
 	}
 	got, err := tb.CreateMeeting(ctx, rec, 0)
 	if err != nil || got.Revision == 0 {
@@ -56,6 +71,9 @@ func TestMeetingTable(t *testing.T) {
 	if err != nil || read != got {
 		t.Fatalf("read = %+v, %v; want %+v", read, err, got)
 	}
+	if read.Created != rec.Created || read.Expires != rec.Expires || read.Mode != "e2ee" || read.Store != "s1" {
+		t.Errorf("read %+v, want the record written, %+v", read, rec)
+	}
 	read.Home = "dc-1"
 	upd, err := tb.UpdateMeeting(ctx, read)
 	if err != nil || upd.Revision <= got.Revision || upd.Home != "dc-1" {
@@ -73,6 +91,7 @@ func TestMeetingTable(t *testing.T) {
 	if _, err := tb.CreateMeeting(ctx, directory.MeetingRecord{ID: meetingID(4, 1), HostAccount: "acme", Expires: now.Add(-time.Second)}, 0); err != nil {
 		t.Errorf("create in another slot: %v", err)
 	}
+	tb.meeting(3).gen = 2
 	if _, err := tb.CreateMeeting(ctx, directory.MeetingRecord{ID: meetingID(3, 2), HostAccount: "globex", Expires: now.Add(time.Hour)}, 0); err != nil {
 		t.Errorf("reuse of a freed slot: %v", err)
 	}
@@ -84,5 +103,15 @@ func TestMeetingTable(t *testing.T) {
 	}
 	if _, err := tb.Meeting(ctx, meetingID(3, 2)); err != nil {
 		t.Errorf("open meeting after the expiry: %v", err)
+	}
+}
+
+// A slot is one cache line: what makes a join's meeting one miss.
+func TestSlotIsACacheLine(t *testing.T) {
+	if n := unsafe.Sizeof(slot{}); n != 64 {
+		t.Errorf("a slot is %d bytes, want 64", n)
+	}
+	if n := unsafe.Sizeof(participant{}); n != 32 {
+		t.Errorf("a participant is %d bytes, want 32", n)
 	}
 }
