@@ -64,7 +64,7 @@ type demand struct {
 	carry    []float64 // per region: the fraction of a meeting carried to the next minute (Even arrivals)
 	meetings []demandMeeting
 	freeM    []int32
-	parts    []int32 // per participant slot: its meeting's slot
+	parts    []partOf // per participant slot: its meeting
 	freeP    []int32
 	// A slot is reused only once the directory side is done with it: a participant's by
 	// its leave plus the longest reconnection (cool), a meeting's by its last participant's.
@@ -73,10 +73,14 @@ type demand struct {
 	cooling []cooled
 	head    int
 	drawn   []order // the participants of the meeting being drawn
-	out     []order
-	batches int          // batches made (at most maxBatches)
-	ch      chan []order // full batches to the directory side; closed at the end
-	back    chan []order // batches it has read, for reuse
+	// touch's: the meetings to read at its next step, and what it read.
+	touchMs  [touchWindow]int32
+	nTouchMs int
+	sink     int64
+	out      []order
+	batches  int          // batches made (at most maxBatches)
+	ch       chan []order // full batches to the directory side; closed at the end
+	back     chan []order // batches it has read, for reuse
 }
 
 type demandMeeting struct {
@@ -84,6 +88,12 @@ type demandMeeting struct {
 	pending int32 // participants whose leave has not come
 	acct    int16
 	region  int16
+}
+
+// partOf is a participant's meeting: its slot and generation.
+type partOf struct {
+	meeting int32
+	gen     uint32
 }
 
 type cooled struct {
@@ -112,6 +122,9 @@ func (d *demand) run(ctx context.Context) error {
 		if n&0xffff == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if n%touchWindow == 0 {
+			d.touch()
+		}
 		e, ok := d.q.pop()
 		if !ok || e.at > end {
 			break
@@ -135,13 +148,13 @@ func (d *demand) run(ctx context.Context) error {
 		case evMeeting:
 			d.startMeeting(e.idx)
 		case evJoin:
-			mi := d.parts[e.idx]
-			mid, pid := joinIDs(mi, d.meetings[mi].gen, e.idx)
+			of := d.parts[e.idx]
+			mid, pid := joinIDs(of.meeting, of.gen, e.idx)
 			d.emit(order{at: e.at, kind: evJoin, idx: e.idx, mid: mid, pid: pid})
 		case evLeave:
 			d.emit(order{at: e.at, kind: evLeave, idx: e.idx})
 			d.cooling = append(d.cooling, cooled{at: e.at + d.cool, idx: e.idx})
-			mi := d.parts[e.idx]
+			mi := d.parts[e.idx].meeting
 			mt := &d.meetings[mi]
 			if mt.pending--; mt.pending == 0 {
 				d.cooling = append(d.cooling, cooled{at: e.at + d.cool, idx: mi, meeting: true})
@@ -154,6 +167,30 @@ func (d *demand) run(ctx context.Context) error {
 		}
 	}
 	return d.flush(ctx)
+}
+
+// touch reads the records of the events a few windows ahead in the bucket being drained, as
+// the directory side's toucher does (touch.go): the participants of the joins and leaves,
+// the meetings of the leaves (the step before read their participants) and of the starts.
+func (d *demand) touch() {
+	sink := d.sink
+	for _, m := range d.touchMs[:d.nTouchMs] {
+		sink += int64(d.meetings[m].pending)
+	}
+	d.nTouchMs = 0
+	for _, e := range d.q.ahead(touchLead*touchWindow, touchWindow) {
+		switch e.kind {
+		case evJoin:
+			sink += int64(d.parts[e.idx].gen)
+		case evLeave:
+			d.touchMs[d.nTouchMs] = d.parts[e.idx].meeting
+			d.nTouchMs++
+		case evMeeting:
+			d.touchMs[d.nTouchMs] = e.idx
+			d.nTouchMs++
+		}
+	}
+	d.sink = sink
 }
 
 func (d *demand) emit(o order) { d.out = append(d.out, o) }
@@ -289,9 +326,9 @@ func (d *demand) startMeeting(i int32) {
 			pi, d.freeP = d.freeP[m-1], d.freeP[:m-1]
 		} else {
 			pi = int32(len(d.parts))
-			d.parts = append(d.parts, 0)
+			d.parts = append(d.parts, partOf{})
 		}
-		d.parts[pi] = i
+		d.parts[pi] = partOf{meeting: i, gen: mt.gen}
 		// at is when it first joins until the order is sent.
 		parts[k] = order{at: d.now + off, kind: evPart, idx: pi, meeting: i, country: c, point: pt, region: int16(ri)}
 		parts[k].leaveAt = parts[k].at + d.stay()

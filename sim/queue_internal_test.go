@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"cmp"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -38,5 +40,38 @@ func TestQueueOrder(t *testing.T) {
 	}
 	if n < 1000+200 {
 		t.Errorf("got %d events, want at least 1200", n)
+	}
+}
+
+// TestSortBucket: big buckets (the radix sort) come out by (at, seq) like a comparison sort
+// of the same events, with many ties and with digits all equal.
+func TestSortBucket(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	base := int64(7 * time.Second)
+	var spare []event
+	for _, c := range []struct {
+		n      int
+		spread int64 // the events' at within the second: [0, spread)
+	}{{255, 1e9}, {256, 1e9}, {5000, 1e9}, {5000, 50}, {5000, 1 << 20}, {3000, 1}, {70000, 1e9}} {
+		b := make([]event, c.n)
+		for i := range b {
+			at := base + r.Int64N(c.spread)
+			if c.spread > 1000 && i%3 == 0 {
+				at = base + r.Int64N(c.spread/1000)*1000 // ties in the low digits
+			}
+			b[i] = event{at: at, seq: uint64(i), idx: int32(i)}
+		}
+		want := slices.Clone(b)
+		slices.SortFunc(want, func(x, y event) int {
+			if x.at != y.at {
+				return cmp.Compare(x.at, y.at)
+			}
+			return cmp.Compare(x.seq, y.seq)
+		})
+		var got []event
+		got, spare = sortBucket(b, spare, base)
+		if !slices.Equal(got, want) {
+			t.Errorf("%d events within %d ns: not in (at, seq) order", c.n, c.spread)
+		}
 	}
 }
