@@ -145,21 +145,21 @@ func (t *meetingTable) record(x *slot, id string) directory.MeetingRecord {
 // meetingID is the id of the meeting in slot with generation gen.
 func meetingID(slot int32, gen uint32) string {
 	var b [24]byte
-	out := append(b[:0], 'm')
-	out = strconv.AppendInt(out, int64(slot), 10)
-	out = append(out, '-')
-	out = strconv.AppendUint(out, uint64(gen), 10)
-	return string(out)
+	return string(appendMeetingID(b[:0], slot, gen))
+}
+
+func appendMeetingID(b []byte, slot int32, gen uint32) []byte {
+	b = append(b, 'm')
+	b = strconv.AppendInt(b, int64(slot), 10)
+	b = append(b, '-')
+	return strconv.AppendUint(b, uint64(gen), 10)
 }
 
 // joinIDs are meetingID(slot, gen) and the id of participant pi ("p<pi>"), made in one
 // allocation: a join needs both.
 func joinIDs(slot int32, gen uint32, pi int32) (mid, pid string) {
 	var b [40]byte
-	out := append(b[:0], 'm')
-	out = strconv.AppendInt(out, int64(slot), 10)
-	out = append(out, '-')
-	out = strconv.AppendUint(out, uint64(gen), 10)
+	out := appendMeetingID(b[:0], slot, gen)
 	n := len(out)
 	out = append(out, 'p')
 	out = strconv.AppendInt(out, int64(pi), 10)

@@ -23,6 +23,9 @@ func TestMeetingIDs(t *testing.T) {
 		if !ok || s != c.slot || g != c.gen {
 			t.Errorf("parseMeetingID(%q) = %d, %d, %v; want %d, %d", id, s, g, ok, c.slot, c.gen)
 		}
+		if mid, pid := joinIDs(c.slot, c.gen, 42); mid != id || pid != "p42" {
+			t.Errorf("joinIDs(%d, %d, 42) = %q, %q; want %q, \"p42\"", c.slot, c.gen, mid, pid, id)
+		}
 	}
 	for _, id := range []string{"", "m", "m1", "m1-", "m-1", "x1-1", "m1-1-1", "m1-a", "ma-1", "m2147483648-1", "m1-4294967296", "m99999999999999999999-1"} {
 		if s, g, ok := parseMeetingID(id); ok {
