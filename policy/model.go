@@ -11,6 +11,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
+	"slices"
 
 	"github.com/geofence/geofence/config"
 	"github.com/geofence/geofence/geo"
@@ -441,4 +442,22 @@ func (m *Model) Allows(r RegionID, p PlanID, d DCID) bool {
 // AllowedSet is the set of DCs Check allows for (r, p). It must not be modified.
 func (m *Model) AllowedSet(r RegionID, p PlanID) Set {
 	return m.allowed[int(r)*len(m.Plans)+int(p)]
+}
+
+// WithCapacities is the model of m's config with the capacities of some DCs changed (DC id to
+// participants), as an operator adding capacity makes it; the config is copied, m is not
+// changed. A DC the config does not have is an error.
+func (m *Model) WithCapacities(capacity map[string]int64) (*Model, error) {
+	c := *m.Config
+	c.Datacenters = slices.Clone(c.Datacenters)
+	for id, n := range capacity {
+		i := slices.IndexFunc(c.Datacenters, func(d *config.Datacenter) bool { return d.ID == id })
+		if i < 0 {
+			return nil, fmt.Errorf("change the capacity of %s: the config has no such datacenter", id)
+		}
+		d := *c.Datacenters[i]
+		d.Capacity = n
+		c.Datacenters[i] = &d
+	}
+	return New(&c)
 }

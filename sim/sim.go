@@ -543,22 +543,20 @@ func (s *sim) scenarioEvent(e *scenario.Event) error {
 		}
 		s.report()
 	case scenario.Capacity:
-		c := *s.model.Config
-		c.Datacenters = slices.Clone(c.Datacenters)
+		changes := map[string]int64{}
 		for _, v := range e.Capacity {
-			for i, d := range c.Datacenters {
-				if d.ID == v.DC.Value {
-					nd := *d
-					nd.Capacity = v.Capacity
-					c.Datacenters[i] = &nd
-				}
-			}
+			changes[v.DC.Value] = v.Capacity
 		}
-		m, err := policy.New(&c)
+		m, err := s.model.WithCapacities(changes)
 		if err != nil {
 			return fmt.Errorf("simulate: capacity change at %s: %w", e.At, err)
 		}
-		s.swap(m)
+		if s.trace != nil {
+			for _, v := range e.Capacity {
+				s.tracef("capacity,%s,%d", v.DC.Value, v.Capacity)
+			}
+		}
+		s.setModel(m)
 	case scenario.Swap:
 		m, err := s.opts.LoadConfig(e.Config)
 		if err != nil {
@@ -569,11 +567,17 @@ func (s *sim) scenarioEvent(e *scenario.Event) error {
 	return nil
 }
 
+// swap swaps in the model of a config file.
 func (s *sim) swap(m *policy.Model) {
-	s.core.SetModel(m)
 	if s.trace != nil {
 		s.tracef("model,%s", m.Config.File)
 	}
+	s.setModel(m)
+}
+
+// setModel swaps in m (a config swap or a capacity change), as a config push does.
+func (s *sim) setModel(m *policy.Model) {
+	s.core.SetModel(m)
 	s.adopt(m)
 	s.acc.swaps++
 	s.report()

@@ -75,7 +75,14 @@ func runSim(ctx context.Context, env Env, args []string) int {
 		return code
 	}
 	if *replayPath != "" {
-		return replaySim(ctx, env, m, *replayPath, *asJSON)
+		swapIn := func(path string) (*policy.Model, error) {
+			m, _, code := load(path)
+			if m == nil {
+				return nil, fmt.Errorf("cannot swap in %s (exit %d)", path, code)
+			}
+			return m, nil
+		}
+		return replaySim(ctx, env, m, swapIn, *replayPath, *asJSON)
 	}
 	sc, err := scenario.Load(*scPath)
 	if err != nil {
@@ -187,7 +194,7 @@ func runSim(ctx context.Context, env Env, args []string) int {
 }
 
 // replaySim is --replay: the trace's calls against a dev stack without agents, compared.
-func replaySim(ctx context.Context, env Env, m *policy.Model, path string, asJSON bool) int {
+func replaySim(ctx context.Context, env Env, m *policy.Model, load func(string) (*policy.Model, error), path string, asJSON bool) int {
 	f, err := os.Open(path)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "geofence sim: %v\n", err)
@@ -199,7 +206,7 @@ func replaySim(ctx context.Context, env Env, m *policy.Model, path string, asJSO
 		fmt.Fprintf(env.Stderr, "geofence sim: %s: %v\n", path, err)
 		return ExitUsage
 	}
-	res, err := replay.Dev(ctx, tr, m)
+	res, err := replay.Dev(ctx, tr, m, load)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "geofence sim: %v\n", err)
 		return ExitUsage
@@ -207,8 +214,8 @@ func replaySim(ctx context.Context, env Env, m *policy.Model, path string, asJSO
 	if asJSON {
 		writeJSON(env.Stdout, res)
 	} else {
-		fmt.Fprintf(env.Stdout, "replayed %d calls: %d meetings, %d joins, %d load reports; %d answers compared, %d differ\n",
-			res.Calls, res.Meetings, res.Joins, res.Reports, res.Compared, res.Differ)
+		fmt.Fprintf(env.Stdout, "replayed %d calls: %d meetings, %d joins, %d load reports, %d swaps; %d answers compared, %d differ\n",
+			res.Calls, res.Meetings, res.Joins, res.Reports, res.Swaps, res.Compared, res.Differ)
 		for _, x := range res.Mismatches {
 			fmt.Fprintln(env.Stdout, x)
 		}

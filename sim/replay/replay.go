@@ -10,8 +10,10 @@
 // where the trace says: every distinct country and point of the trace gets an address of the
 // IPv6 documentation prefix, which the client sends in X-Forwarded-For (loopback is a trusted
 // proxy in a dev stack) and a Locator built from the same trace resolves. Leaves and drops are
-// not calls to the directory (it hears of them through the next load reports), and config
-// swaps cannot be replayed over the API: a trace holding one is refused.
+// not calls to the directory (it hears of them through the next load reports). Config swaps
+// and capacity changes are not API calls either: a replay against a directory in this process
+// (Dev) swaps the new model into its core, as a config push does in a cluster; one against a
+// URL refuses a trace that holds them.
 package replay
 
 import (
@@ -63,7 +65,7 @@ type point struct {
 }
 
 // fields per kind, after the time and the kind.
-var arity = map[string]int{"account": 2, "create": 7, "join": 10, "leave": 3, "drop": 3, "end": 1, "report": 3, "model": 1}
+var arity = map[string]int{"account": 2, "create": 7, "join": 10, "leave": 3, "drop": 3, "end": 1, "report": 3, "model": 1, "capacity": 2}
 
 // Parse reads a trace. A malformed line is an error naming it; nothing is replayed from a
 // trace with one.
@@ -102,6 +104,10 @@ func Parse(r io.Reader) (*Trace, error) {
 		case "join":
 			if err := t.locate(c.Fields[3], c.Fields[4], c.Fields[5]); err != nil {
 				return nil, fmt.Errorf("trace line %d: %v", n, err)
+			}
+		case "capacity":
+			if v, err := strconv.ParseInt(c.Fields[1], 10, 64); err != nil || v <= 0 {
+				return nil, fmt.Errorf("trace line %d: capacity %q: want a whole number above 0", n, c.Fields[1])
 			}
 		case "report":
 			if _, err := strconv.ParseInt(c.Fields[1], 10, 64); err != nil {
@@ -191,6 +197,13 @@ type Options struct {
 	Keys *ticket.RemoteKeys
 	// Client; nil: http.DefaultClient.
 	Client *http.Client
+	// Swap, when set, swaps a model into the directory (a config swap or a capacity change of
+	// the trace); Model is the model it serves at the start, and LoadConfig loads the config
+	// file a swap names (as the simulator wrote it: relative to the working directory). When
+	// Swap is nil, a trace that swaps is refused.
+	Swap       func(*policy.Model)
+	Model      *policy.Model
+	LoadConfig func(path string) (*policy.Model, error)
 }
 
 // Result is what a replay found.
@@ -199,6 +212,7 @@ type Result struct {
 	Meetings int `json:"meetings"`
 	Joins    int `json:"joins"`
 	Reports  int `json:"reports"`
+	Swaps    int `json:"swaps"` // config swaps and capacity changes
 	// Compared is how many answers were compared (meetings created and joins); Mismatches
 	// those that differed, at most MaxMismatches of them, Differ their number.
 	Compared   int        `json:"compared"`
@@ -226,7 +240,7 @@ func (m Mismatch) String() string {
 // simulator did not see is a mismatch, not an error; an error is a replay that could not go
 // on (the directory unreachable, a config swap in the trace).
 func Run(ctx context.Context, t *Trace, opts Options) (*Result, error) {
-	r := &runner{t: t, opts: opts, ids: map[string]string{}, res: &Result{}}
+	r := &runner{t: t, opts: opts, ids: map[string]string{}, res: &Result{}, model: opts.Model}
 	if r.opts.Client == nil {
 		r.opts.Client = http.DefaultClient
 	}
@@ -251,6 +265,8 @@ type runner struct {
 	opts Options
 	ids  map[string]string // the simulator's meeting ids to the directory's
 	res  *Result
+	// model is the directory's model, when the replay swaps it.
+	model *policy.Model
 }
 
 func (r *runner) call(ctx context.Context, c *Call) error {
@@ -308,8 +324,24 @@ func (r *runner) call(ctx context.Context, c *Call) error {
 		if status/100 != 2 {
 			return fmt.Errorf("load report of %s: %d %s", f[0], status, body)
 		}
-	case "model":
-		return errors.New("the trace swaps in a config (a scenario event); swaps cannot be replayed over the API: replay a scenario without config or capacity events")
+	case "model", "capacity":
+		if r.opts.Swap == nil || r.model == nil || c.Kind == "model" && r.opts.LoadConfig == nil {
+			return errors.New("the trace swaps in a config or changes a capacity (a scenario event); swaps cannot be replayed over the API: replay it with geofence sim --replay, which swaps them into its own directory, or a scenario without config or capacity events")
+		}
+		var m *policy.Model
+		var err error
+		if c.Kind == "model" {
+			m, err = r.opts.LoadConfig(f[0])
+		} else {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			m, err = r.model.WithCapacities(map[string]int64{f[0]: n})
+		}
+		if err != nil {
+			return err
+		}
+		r.opts.Swap(m)
+		r.model = m
+		r.res.Swaps++
 	}
 	return nil
 }
@@ -430,8 +462,10 @@ func (r *runner) do(ctx context.Context, method, path string, from netip.Addr, i
 // Dev replays t against a directory of model m served in this process as `geofence dev
 // --no-agents` serves it (package devstack: the real HTTP API, tickets signed and checked),
 // on a free loopback port, with its clock stepped to the trace's times and participants
-// located by t's Locator.
-func Dev(ctx context.Context, t *Trace, m *policy.Model) (*Result, error) {
+// located by t's Locator. The trace's config swaps and capacity changes are swapped into the
+// directory's core as they come; load loads the config files its swaps name (nil: a trace
+// with a config swap is refused).
+func Dev(ctx context.Context, t *Trace, m *policy.Model, load func(path string) (*policy.Model, error)) (*Result, error) {
 	clock := &Clock{}
 	if len(t.Calls) > 0 {
 		clock.Set(t.Calls[0].Time)
@@ -448,7 +482,7 @@ func Dev(ctx context.Context, t *Trace, m *policy.Model) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("replay: %w", err)
 		}
-		return Run(ctx, t, Options{URL: st.URL, Clock: clock, Keys: keys})
+		return Run(ctx, t, Options{URL: st.URL, Clock: clock, Keys: keys, Swap: st.Core.SetModel, Model: m, LoadConfig: load})
 	}()
 	stop()
 	if serr := <-done; err == nil && serr != nil && !errors.Is(serr, context.Canceled) {

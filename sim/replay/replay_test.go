@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -44,7 +45,7 @@ func TestReplayMatchesTheDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := replay.Dev(context.Background(), tr, m)
+	got, err := replay.Dev(context.Background(), tr, m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,12 +91,82 @@ func TestReplayFindsADifference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := replay.Dev(context.Background(), tr, m)
+	got, err := replay.Dev(context.Background(), tr, m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Differ != 1 || got.Mismatches[0].Line != changed {
 		t.Fatalf("got %d mismatches %v, want the one at line %d", got.Differ, got.Mismatches, changed)
+	}
+}
+
+// TestReplaySwaps: a run whose capacities change and whose config is swapped replays with
+// every answer the same, the directory's model swapped as the simulator's was; without the
+// capacity changes the same trace differs, so the replay does apply them.
+func TestReplaySwaps(t *testing.T) {
+	_, m, err := verify.File("../../examples/world.yaml", verify.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := scenario.Load("testdata/replay-swaps.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func(path string) (*policy.Model, error) {
+		rep, m, err := verify.File(path, verify.Options{})
+		if err != nil || !rep.OK {
+			t.Fatalf("swap in %s: %v %v", path, err, rep)
+		}
+		return m, nil
+	}
+	var buf bytes.Buffer
+	res, err := sim.Run(context.Background(), sim.Options{Model: m, Scenario: sc, Seed: 5, Trace: &buf,
+		LoadConfig: func(path string) (*policy.Model, error) { return load(filepath.Join("testdata", path)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Summary.Spilled == 0 || res.Summary.ConfigSwaps != 2 {
+		t.Fatalf("the run spilled %d joins and swapped %d models; the scenario should spill some and swap 2", res.Summary.Spilled, res.Summary.ConfigSwaps)
+	}
+	tr, err := replay.Parse(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := replay.Dev(context.Background(), tr, m, load)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range got.Mismatches {
+		t.Errorf("%s\n\tdirectory said: %s", x, x.Directory)
+	}
+	if got.Swaps != 3 || int64(got.Joins) != res.Summary.Joins {
+		t.Errorf("replayed %d swaps and %d joins, want 3 (two capacity lines, one config) and %d", got.Swaps, got.Joins, res.Summary.Joins)
+	}
+
+	var kept []string
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if !strings.Contains(l, ",capacity,") {
+			kept = append(kept, l)
+		}
+	}
+	tr, err = replay.Parse(strings.NewReader(strings.Join(kept, "\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err = replay.Dev(context.Background(), tr, m, load); err != nil {
+		t.Fatal(err)
+	}
+	if got.Differ == 0 {
+		t.Error("the trace without its capacity changes replayed without a difference")
+	}
+
+	// Over a URL, without a directory to swap models into, a swap is refused.
+	tr, err = replay.Parse(strings.NewReader("2020-04-15T14:03:00Z,capacity,us-den,20\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replay.Run(context.Background(), tr, replay.Options{URL: "http://127.0.0.1:1"}); err == nil || !strings.Contains(err.Error(), "swaps cannot be replayed") {
+		t.Errorf("a replay over a URL of a trace that swaps: %v", err)
 	}
 }
 
@@ -108,6 +179,7 @@ func TestParseErrors(t *testing.T) {
 		{"country", "2020-04-15T00:00:00Z,create,m,a,XX,1,2,managed,na\n", `line 1: country "XX"`},
 		{"latitude", "2020-04-15T00:00:00Z,create,m,a,US,91,2,managed,na\n", `line 1: latitude "91"`},
 		{"report", "\n2020-04-15T00:00:00Z,report,a,-x,true\n", `line 2: participants "-x"`},
+		{"capacity", "2020-04-15T00:00:00Z,capacity,us-den,0\n", `line 1: capacity "0"`},
 		{"quote", "2020-04-15T00:00:00Z,end,\"m\n", "line 1:"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
