@@ -96,7 +96,7 @@ func (q *queue) pop() (event, bool) {
 // buffer for the next call. A bucket is in push order, which is seq order, so a stable sort
 // by at is enough: a radix sort on the nanosecond within the second (30 bits, three passes
 // of 10, a pass skipped when all its digits are the same), linear where a comparison sort
-// was an eighth of the demand side at full scale. Small buckets are sorted by comparison.
+// was a sixth of the demand side's time. Small buckets are sorted by comparison.
 func sortBucket(b, spare []event, base int64) (sorted, next []event) {
 	if len(b) < 256 {
 		slices.SortFunc(b, func(x, y event) int {

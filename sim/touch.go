@@ -1,8 +1,8 @@
 package sim
 
-// The directory side's records (participants, meeting slots and their ids) are gigabytes at
-// full scale, read at random: played one by one, each order waits for its own cache misses in
-// turn, and that wait was half of the directory side's time. The toucher reads the records of
+// The directory side's records (participants and meeting slots) are gigabytes at full scale,
+// read at random: played one by one, each order waits for its own cache misses in turn, and
+// that wait was a quarter of the directory side's time at x0.3. The toucher reads the records of
 // orders a few windows ahead, in two stages a window apart (the participant, then its
 // meeting's slot), so that the misses of a window overlap each other and the work in between,
 // and the records are in the cache when their orders are played. It changes nothing but
