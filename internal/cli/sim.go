@@ -32,7 +32,7 @@ func runSim(ctx context.Context, env Env, args []string) int {
 	progress := fs.Bool("progress", false, "print the simulated time and the joins so far every simulated hour, on stderr")
 	every := fs.Bool("recheck-every", false, "run the admission code on every DC of every ticket, not once per distinct case (slower, the same answers)")
 	compare := fs.String("compare", "", "run the same scenario on this second config and report the difference")
-	replayPath := fs.String("replay", "", "replay this trace (--trace) against a directory of --config served in this process as geofence dev --no-agents serves it, over its HTTP API, and report every answer that differs from the simulator's")
+	replayPath := fs.String("replay", "", "replay this trace (--trace) against a directory of --config served in this process as geofence dev --no-agents serves it, over its HTTP API (config swaps and capacity changes swapped into it), and report every answer that differs from the simulator's")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return flagErr(err)
