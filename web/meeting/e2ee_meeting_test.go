@@ -348,3 +348,53 @@ func TestMeetingE2EEMaliciousRelay(t *testing.T) {
 		t.Errorf("code %q, want 30 digits", r.E2EE.Code)
 	}
 }
+
+// TestMeetingE2EEGoaway: in an end-to-end encrypted meeting, bob's DC drains. His page gets a
+// goaway and joins again through another DC of its ticket; alice, the leader, hands the key
+// to his new connection, and the two decode each other again with no decrypt failure, showing
+// one security code.
+func TestMeetingE2EEGoaway(t *testing.T) {
+	st := stack(t)
+	id := createE2EEMeeting(t, st, "acme")
+	b := browser(t)
+	alice := page(t, b, pageURL(st.URL, id, "alice", ipGB, "home"))
+	await(t, alice, "alice joins and leads", 30*time.Second, func(r report) bool {
+		return r.Phase == "joined" && r.E2EE != nil && r.E2EE.IsLeader && r.Epoch != nil
+	})
+	bob := page(t, b, pageURL(st.URL, id, "bob", ipUS, "away"))
+	pages := map[string]context.Context{"alice": alice, "bob": bob}
+	rs := awaitAll(t, "alice and bob decode each other", 90*time.Second, func(r report) bool {
+		return decoding(10)(r) && r.E2EE != nil && r.E2EE.Roster == 2
+	}, pages)
+	first := rs["bob"].Datacenter
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st.Media[first].Drain(ctx)
+	rb := await(t, bob, "bob moves on", 60*time.Second, func(r report) bool {
+		return r.Phase == "joined" && r.Datacenter != "" && r.Datacenter != first && decoding(10)(r) && r.E2EE != nil && r.E2EE.Code != ""
+	})
+	ra := await(t, alice, "alice decodes bob again", 60*time.Second, func(r report) bool {
+		if r.E2EE == nil || r.E2EE.Code != rb.E2EE.Code {
+			return false
+		}
+		for _, in := range r.Inbound {
+			if in.Kind == "video" && in.FramesDecoded > 10 && in.Participant != "" && in.Participant == rb.Self {
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("alice on %s (was %s, home %s); bob moved from %s to %s (bridged %v); epoch %d, code %s",
+		ra.Datacenter, rs["alice"].Datacenter, ra.Home, first, rb.Datacenter, *rb.Bridged, *ra.Epoch, ra.E2EE.Code)
+	if !ra.E2EE.IsLeader || rb.E2EE.Leader != ra.Self {
+		t.Errorf("alice leads %v, bob follows %q: want alice %q still leading", ra.E2EE.IsLeader, rb.E2EE.Leader, ra.Self)
+	}
+	for name, r := range map[string]report{"alice": ra, "bob": rb} {
+		if n := r.failures(); n != 0 || len(r.WorkerErrors) > 0 {
+			t.Errorf("%s: %d decrypt failures, worker errors %v", name, n, r.WorkerErrors)
+		}
+		if !r.loopbackPairs() {
+			t.Errorf("%s: pairs %v, want 127.0.0.1 on both ends", name, r.Pairs)
+		}
+	}
+}
