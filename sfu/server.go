@@ -356,6 +356,30 @@ func (s *Server) Drain(ctx context.Context) {
 	s.log.Info("media server drained", "sessions", len(peers))
 }
 
+// Fail ends every connection at once, without a goaway or a close message, and refuses new
+// ones: what participants see when their DC fails. It returns when the connections'
+// goroutines are done. (Drain is the orderly end.)
+func (s *Server) Fail() {
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		return
+	}
+	s.draining = true
+	peers := make([]*peer, 0, len(s.peers))
+	for p := range s.peers {
+		peers = append(peers, p)
+	}
+	s.mu.Unlock()
+	close(s.stopped)
+	for _, p := range peers {
+		p.sig.abort()
+		p.end(nil)
+	}
+	s.wg.Wait()
+	s.log.Warn("media server failed", "sessions", len(peers))
+}
+
 // Load is the media server's load now (wire.MediaLoad), with bit rates over the time since
 // the last call.
 func (s *Server) Load() wire.MediaLoad {

@@ -50,6 +50,23 @@ func TestTwoParticipantsExchangeMedia(t *testing.T) {
 	}
 }
 
+// A media server that fails ends every connection at once, with no goaway, and takes no more.
+func TestFailEndsConnectionsWithoutGoaway(t *testing.T) {
+	leaktest.Check(t)
+	w := newWorld(t)
+	s := w.start("de-fra", loopback)
+	a := w.join(anna, "de-fra", []string{"de-fra"}, nil)
+	go s.Fail()
+	for m := range a.conn.Events() {
+		if m.Type == wire.SignalGoaway {
+			t.Error("a failed media server sent a goaway")
+		}
+	}
+	if _, err := w.tryJoin(felix, "de-fra", w.ticketFor(felix, []string{"de-fra"}, nil)); err == nil {
+		t.Error("a join to a failed media server succeeded")
+	}
+}
+
 // The server asks a publisher for a key frame when a subscriber starts its track and when the
 // publisher re-keys, and relays subscribers' picture loss requests at most every 500 ms.
 func TestKeyFrameRequests(t *testing.T) {

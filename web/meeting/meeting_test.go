@@ -443,3 +443,43 @@ func TestMeetingGoaway(t *testing.T) {
 		}
 	}
 }
+
+// TestMeetingDCFails: bob's DC fails (its media server ends every connection at once, with no
+// goaway); his page joins again through another DC of its ticket, and alice and bob decode
+// each other again with no decrypt failure.
+func TestMeetingDCFails(t *testing.T) {
+	st := stack(t)
+	id := createMeeting(t, st, "acme")
+	b := browser(t)
+	alice := page(t, b, pageURL(st.URL, id, "alice", ipGB, "home"))
+	bob := page(t, b, pageURL(st.URL, id, "bob", ipUS, "away"))
+	rs := awaitAll(t, "alice and bob decode each other", 90*time.Second, decoding(10), map[string]context.Context{"alice": alice, "bob": bob})
+	first := rs["bob"].Datacenter
+	if first == rs["alice"].Datacenter {
+		t.Fatalf("alice and bob both on %s: the test needs them apart", first)
+	}
+	st.Media[first].Fail()
+	rb := await(t, bob, "bob moves on", 60*time.Second, func(r report) bool {
+		return r.Phase == "joined" && r.Datacenter != "" && r.Datacenter != first && decoding(10)(r)
+	})
+	ra := await(t, alice, "alice decodes bob again", 60*time.Second, func(r report) bool {
+		for _, in := range r.Inbound {
+			if in.Kind == "video" && in.FramesDecoded > 10 && in.Participant != "" && in.Participant == rb.Self {
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("bob moved from %s to %s (home %s); notices %q", first, rb.Datacenter, rb.Home, rb.Notices)
+	if !slices.ContainsFunc(rb.Notices, func(n string) bool { return strings.Contains(n, "connection to "+first+" was lost") }) {
+		t.Errorf("bob's notices %q do not say the connection to %s was lost", rb.Notices, first)
+	}
+	for name, r := range map[string]report{"alice": ra, "bob": rb} {
+		if n := r.failures(); n != 0 {
+			t.Errorf("%s: %d decrypt failures", name, n)
+		}
+		if !r.loopbackPairs() {
+			t.Errorf("%s: pairs %v, want 127.0.0.1 on both ends", name, r.Pairs)
+		}
+	}
+}

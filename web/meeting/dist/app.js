@@ -6149,18 +6149,20 @@ function connect(dc) {
     }
     serial(() => sock === ws ? onSignal(m) : void 0);
   };
-  sock.onclose = () => {
-    if (sock === ws && state.phase === "joined") show("left", "The media server closed the connection");
-  };
+  sock.onclose = () => serial(() => {
+    if (sock === ws && state.phase === "joined") moveOn("lost");
+  });
 }
-function moveOn() {
+function moveOn(why = "draining") {
   const from = state.datacenter;
+  const what = why === "lost" ? `the connection to ${from} was lost` : `${from} is draining`;
   const dcs = [...state.claims.primary, ...state.claims.secondary ?? []].filter((d) => d.endpoint && !state.tried.has(d.id));
   if (dcs.length === 0) {
-    notice(`${from} is draining and the ticket lists no other datacenter to try: join again`);
+    if (why === "lost") show("left", `${what} and the ticket lists no other datacenter to try: join again`);
+    else notice(`${what} and the ticket lists no other datacenter to try: join again`);
     return;
   }
-  notice(`${from} is draining: moving to ${dcs[0].id}`);
+  notice(`${what}: moving to ${dcs[0].id}`);
   const old = ws;
   ws = null;
   old?.close();

@@ -515,21 +515,26 @@ function connect(dc) {
     try { m = JSON.parse(e.data); } catch { return; }
     serial(() => (sock === ws ? onSignal(m) : undefined));
   };
-  sock.onclose = () => { if (sock === ws && state.phase === 'joined') show('left', 'The media server closed the connection'); };
+  // A connection that ends while joined, without a goaway, is a DC that failed: the page moves
+  // on as from a draining one. After the messages before it (a goaway moves first).
+  sock.onclose = () => serial(() => { if (sock === ws && state.phase === 'joined') moveOn('lost'); });
 }
 
 /**
- * moveOn answers a goaway: the DC is draining, so the page closes its media there and joins
- * again, with the same ticket and key, through the next DC of the ticket it has not tried.
+ * moveOn answers a goaway (why: 'draining') or a connection lost while joined ('lost'): the
+ * page closes its media at that DC and joins again, with the same ticket and key, through the
+ * next DC of the ticket it has not tried.
  */
-function moveOn() {
+function moveOn(why = 'draining') {
   const from = state.datacenter;
+  const what = why === 'lost' ? `the connection to ${from} was lost` : `${from} is draining`;
   const dcs = [...state.claims.primary, ...(state.claims.secondary ?? [])].filter((d) => d.endpoint && !state.tried.has(d.id));
   if (dcs.length === 0) {
-    notice(`${from} is draining and the ticket lists no other datacenter to try: join again`);
+    if (why === 'lost') show('left', `${what} and the ticket lists no other datacenter to try: join again`);
+    else notice(`${what} and the ticket lists no other datacenter to try: join again`);
     return;
   }
-  notice(`${from} is draining: moving to ${dcs[0].id}`);
+  notice(`${what}: moving to ${dcs[0].id}`);
   const old = ws;
   ws = null;
   old?.close();
