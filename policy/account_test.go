@@ -184,14 +184,7 @@ func TestNewAccountKeysFromHandBuiltConfig(t *testing.T) {
 // TestWorldAccountKey: the example world registers a public key for acme, so that the real
 // token path can be tried on it.
 func TestWorldAccountKey(t *testing.T) {
-	c, err := config.Load("../examples/world.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := policy.New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, m := exampleWorld(t)
 	if pub, ok := m.Accounts["acme"].Key("acme-2026"); !ok || len(pub) != 32 {
 		t.Errorf("got acme key acme-2026 %x, %v; want a 32-byte Ed25519 key", pub, ok)
 	}

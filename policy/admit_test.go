@@ -4,19 +4,11 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/geofence/geofence/config"
 	"github.com/geofence/geofence/policy"
 )
 
 func TestAdmit(t *testing.T) {
-	c, err := config.Load("../examples/world.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := policy.New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, m := exampleWorld(t)
 	na := policy.Party{ParticipantRegion: "na", ParticipantPlan: "basic", MeetingRegion: "na", HostPlan: "basic"}
 	tests := []struct {
 		name     string

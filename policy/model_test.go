@@ -11,14 +11,7 @@ import (
 // TestWithCapacities: the new model has the changed capacities and everything else of the old;
 // the old model and its config are left as they were; an unknown DC is an error.
 func TestWithCapacities(t *testing.T) {
-	c, err := config.Load("../examples/world.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := policy.New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, m := exampleWorld(t)
 	den, _ := m.DC("us-den")
 	nyc, _ := m.DC("us-nyc")
 	was := m.DCs[den].Capacity
@@ -40,4 +33,18 @@ func TestWithCapacities(t *testing.T) {
 	if _, err := m.WithCapacities(map[string]int64{"xx-nowhere": 7}); err == nil || !strings.Contains(err.Error(), "xx-nowhere") {
 		t.Errorf("an unknown DC: %v, want an error naming it", err)
 	}
+}
+
+// exampleWorld is the config and model of examples/world.yaml.
+func exampleWorld(t *testing.T) (*config.Config, *policy.Model) {
+	t.Helper()
+	c, err := config.Load("../examples/world.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := policy.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, m
 }

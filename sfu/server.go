@@ -325,18 +325,10 @@ func (s *Server) roomLocked(meeting, home, mode string) *room {
 // Drain tells every connection to go elsewhere (goaway), refuses new ones, and closes them
 // all; it returns when their goroutines are done or ctx is.
 func (s *Server) Drain(ctx context.Context) {
-	s.mu.Lock()
-	if s.draining {
-		s.mu.Unlock()
+	peers, ok := s.stop()
+	if !ok {
 		return
 	}
-	s.draining = true
-	peers := make([]*peer, 0, len(s.peers))
-	for p := range s.peers {
-		peers = append(peers, p)
-	}
-	s.mu.Unlock()
-	close(s.stopped) // no bridge is opened again
 	for _, p := range peers {
 		if p.kind != peerBridgeOut {
 			p.sig.send(wire.Signal{Type: wire.SignalGoaway})
@@ -360,10 +352,25 @@ func (s *Server) Drain(ctx context.Context) {
 // ones: what participants see when their DC fails. It returns when the connections'
 // goroutines are done. (Drain is the orderly end.)
 func (s *Server) Fail() {
+	peers, ok := s.stop()
+	if !ok {
+		return
+	}
+	for _, p := range peers {
+		p.sig.abort()
+		p.end(nil)
+	}
+	s.wg.Wait()
+	s.log.Warn("media server failed", "sessions", len(peers))
+}
+
+// stop refuses new connections and bridges from now on and returns the connections there are;
+// false when the server had stopped already (Drain or Fail).
+func (s *Server) stop() ([]*peer, bool) {
 	s.mu.Lock()
 	if s.draining {
 		s.mu.Unlock()
-		return
+		return nil, false
 	}
 	s.draining = true
 	peers := make([]*peer, 0, len(s.peers))
@@ -371,13 +378,8 @@ func (s *Server) Fail() {
 		peers = append(peers, p)
 	}
 	s.mu.Unlock()
-	close(s.stopped)
-	for _, p := range peers {
-		p.sig.abort()
-		p.end(nil)
-	}
-	s.wg.Wait()
-	s.log.Warn("media server failed", "sessions", len(peers))
+	close(s.stopped) // no bridge is opened again
+	return peers, true
 }
 
 // Load is the media server's load now (wire.MediaLoad), with bit rates over the time since

@@ -99,6 +99,17 @@ func joinGoE2EE(t *testing.T, st *devstack.Stack, meeting, who, ip string) *sfuc
 	return conn
 }
 
+// leader opens alice's page in Great Britain, at the home of e2ee meeting id, and waits for it
+// to join and lead.
+func leader(t *testing.T, b context.Context, st *devstack.Stack, id string) context.Context {
+	t.Helper()
+	alice := page(t, b, pageURL(st.URL, id, "alice", ipGB, "home"))
+	await(t, alice, "alice joins and leads", 30*time.Second, func(r report) bool {
+		return r.Phase == "joined" && r.E2EE != nil && r.E2EE.IsLeader && r.Epoch != nil
+	})
+	return alice
+}
+
 // TestMeetingE2EE: two pages, in Great Britain at the home and in the United States bridged to
 // it, in an end-to-end encrypted meeting. alice, first in, leads: her page makes the key and
 // wraps it to bob's (hybrid ML-KEM-768 + X25519) public key, the media servers relay it over
@@ -113,10 +124,7 @@ func TestMeetingE2EE(t *testing.T) {
 	id := createE2EEMeeting(t, st, "acme")
 	b := browser(t)
 
-	alice := page(t, b, pageURL(st.URL, id, "alice", ipGB, "home"))
-	await(t, alice, "alice joins and leads", 30*time.Second, func(r report) bool {
-		return r.Phase == "joined" && r.E2EE != nil && r.E2EE.IsLeader && r.Epoch != nil
-	})
+	alice := leader(t, b, st, id)
 	bob := page(t, b, pageURL(st.URL, id, "bob", ipUS, "away", "suite=mlkem768x25519"))
 	pages := map[string]context.Context{"alice": alice, "bob": bob}
 	rs := awaitAll(t, "alice and bob decode each other", 90*time.Second, func(r report) bool {
@@ -357,10 +365,7 @@ func TestMeetingE2EEGoaway(t *testing.T) {
 	st := stack(t)
 	id := createE2EEMeeting(t, st, "acme")
 	b := browser(t)
-	alice := page(t, b, pageURL(st.URL, id, "alice", ipGB, "home"))
-	await(t, alice, "alice joins and leads", 30*time.Second, func(r report) bool {
-		return r.Phase == "joined" && r.E2EE != nil && r.E2EE.IsLeader && r.Epoch != nil
-	})
+	alice := leader(t, b, st, id)
 	bob := page(t, b, pageURL(st.URL, id, "bob", ipUS, "away"))
 	pages := map[string]context.Context{"alice": alice, "bob": bob}
 	rs := awaitAll(t, "alice and bob decode each other", 90*time.Second, func(r report) bool {
@@ -374,15 +379,7 @@ func TestMeetingE2EEGoaway(t *testing.T) {
 		return r.Phase == "joined" && r.Datacenter != "" && r.Datacenter != first && decoding(10)(r) && r.E2EE != nil && r.E2EE.Code != ""
 	})
 	ra := await(t, alice, "alice decodes bob again", 60*time.Second, func(r report) bool {
-		if r.E2EE == nil || r.E2EE.Code != rb.E2EE.Code {
-			return false
-		}
-		for _, in := range r.Inbound {
-			if in.Kind == "video" && in.FramesDecoded > 10 && in.Participant != "" && in.Participant == rb.Self {
-				return true
-			}
-		}
-		return false
+		return r.E2EE != nil && r.E2EE.Code == rb.E2EE.Code && decodesVideoOf(rb.Self)(r)
 	})
 	t.Logf("alice on %s (was %s, home %s); bob moved from %s to %s (bridged %v); epoch %d, code %s",
 		ra.Datacenter, rs["alice"].Datacenter, ra.Home, first, rb.Datacenter, *rb.Bridged, *ra.Epoch, ra.E2EE.Code)
