@@ -142,8 +142,6 @@ func pos(n *yaml.Node) Pos { return yamlstrict.PosOf(n) }
 
 func kindName(n *yaml.Node) string { return yamlstrict.KindName(n) }
 
-func join(path, key string) string { return yamlstrict.Join(path, key) }
-
 // ids are the keys of the config's sections.
 var ids = yamlstrict.Keys{Noun: "id", Want: "non-empty names", NullOK: true}
 

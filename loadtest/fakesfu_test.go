@@ -29,7 +29,6 @@ type fakeSFU struct {
 	subs   []*fakeSession
 	tracks []fakeTrack
 	pairs  []string // the selected candidate pairs' local and remote addresses
-	closed []*webrtc.PeerConnection
 }
 
 func newFakeSFU(t testing.TB) *fakeSFU {

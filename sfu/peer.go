@@ -58,7 +58,6 @@ type peer struct {
 	ncands      int
 	withheld    map[string]*wire.Withheld // peerBridgeOut: what the home withheld from here
 	closed      bool
-	endErr      *wire.Error // why the server ends it, sent before closing
 }
 
 // newPeer builds the connection's PeerConnections and holds a session for a participant.

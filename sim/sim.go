@@ -114,7 +114,6 @@ type region struct {
 	hosts     []int     // account indexes
 	hweights  []float64 // cumulative
 	curveSum  float64
-	carry     float64 // Even arrivals
 }
 
 type meeting struct {
@@ -146,7 +145,6 @@ type sim struct {
 	model *policy.Model
 	now   int64 // ns since start
 	start time.Time
-	rng   *rand.Rand
 	// jitter is the random source of what depends on the directory's answers (rejoins):
 	// the demand's is the demand side's own.
 	jitter *rand.Rand
