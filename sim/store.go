@@ -226,12 +226,7 @@ func (t *meetingTable) CreateMeeting(_ context.Context, rec directory.MeetingRec
 	case maxPerHost > 0:
 		return directory.MeetingRecord{}, fmt.Errorf("create meeting %s: the simulator's store does not bound meetings per account", rec.ID)
 	}
-	t.rev++
-	rec.Revision = t.rev
-	if err := t.put(x, &rec); err != nil {
-		return directory.MeetingRecord{}, fmt.Errorf("create meeting %s: %w", rec.ID, err)
-	}
-	return rec, nil
+	return t.write(x, rec, "create")
 }
 
 // Meeting implements directory.Store.
@@ -254,10 +249,15 @@ func (t *meetingTable) UpdateMeeting(_ context.Context, rec directory.MeetingRec
 	case t.words.all[x.account] != rec.HostAccount:
 		return directory.MeetingRecord{}, fmt.Errorf("update meeting %s: the host account cannot change", rec.ID)
 	}
+	return t.write(x, rec, "update")
+}
+
+// write stores rec in x at the table's next revision; op names the call in errors.
+func (t *meetingTable) write(x *slot, rec directory.MeetingRecord, op string) (directory.MeetingRecord, error) {
 	t.rev++
 	rec.Revision = t.rev
 	if err := t.put(x, &rec); err != nil {
-		return directory.MeetingRecord{}, fmt.Errorf("update meeting %s: %w", rec.ID, err)
+		return directory.MeetingRecord{}, fmt.Errorf("%s meeting %s: %w", op, rec.ID, err)
 	}
 	return rec, nil
 }
