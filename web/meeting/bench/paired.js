@@ -68,19 +68,20 @@ const BATCH = 500;
 // "ratio", for each the median over rounds of its batch time over the last one's in the same
 // round (the pairing cancels load that changes from round to round).
 async function paired(N, fns) {
-  const rounds = Math.max(1, Math.floor(N / BATCH));
+  const batch = Math.min(BATCH, N); // a run of fewer than BATCH frames is one round of them all
+  const rounds = Math.max(1, Math.floor(N / batch));
   const names = Object.keys(fns);
   const times = names.map(() => new Float64Array(rounds));
   for (let r = 0; r < rounds; r++) {
-    const base = r * BATCH;
+    const base = r * batch;
     // The order rotates from round to round, so that no step always follows the same one
     // (and inherits its garbage).
     for (let q = 0; q < names.length; q++) {
       const j = (q + r) % names.length;
       const f = fns[names[j]];
       const t0 = performance.now();
-      for (let i = base; i < base + BATCH; i++) await f(i);
-      times[j][r] = (performance.now() - t0) / BATCH;
+      for (let i = base; i < base + batch; i++) await f(i);
+      times[j][r] = (performance.now() - t0) / batch;
     }
   }
   const median = (a) => Float64Array.from(a).sort()[a.length >> 1];
@@ -109,16 +110,7 @@ export async function measure(N) {
       sframe: () => s.seal(c.codec, c.frame),
     });
     // Decrypt: distinct sealed frames (the replay window accepts each counter once).
-    const first = await s.seal(c.codec, c.frame);
-    const wires = [];
-    const raws = [];
-    for (let i = 0; i < N; i++) {
-      wires.push(await s.seal(c.codec, c.frame));
-      raws.push(new Uint8Array(await raw.encrypt(i, payload)));
-    }
-    const r = new ProfileReceiver();
-    await r.addEpoch(epochKey);
-    await r.open(c.codec, first); // the sender becomes known (its key derived), outside the timing
+    const { r, wires, raws } = await sealed(N, s, raw, c, payload, epochKey);
     const dec = await paired(N, {
       raw: (i) => raw.decrypt(i, raws[i]),
       rawReused: (i) => raw.decryptReused(i, raws[i]),
@@ -127,6 +119,25 @@ export async function measure(N) {
     rows.push({ name: c.name, enc, dec });
   }
   return rows;
+}
+
+/**
+ * sealed makes what a decrypt round opens: N distinct frames sealed by s (the replay window
+ * accepts each counter once) and N raw ciphertexts of payload, and a receiver of epochKey that
+ * has opened one frame of s already, so that deriving the sender's key falls outside the timing.
+ */
+async function sealed(N, s, raw, c, payload, epochKey) {
+  const first = await s.seal(c.codec, c.frame);
+  const wires = [];
+  const raws = [];
+  for (let i = 0; i < N; i++) {
+    wires.push(await s.seal(c.codec, c.frame));
+    raws.push(new Uint8Array(await raw.encrypt(i, payload)));
+  }
+  const r = new ProfileReceiver();
+  await r.addEpoch(epochKey);
+  await r.open(c.codec, first);
+  return { r, wires, raws };
 }
 
 /**
@@ -177,16 +188,7 @@ export async function measureParts(N) {
     'raw encrypt, reused buffers, framed': (i) => framed(raw.encryptReused(i, payload), wireLen, n + HEADER_LEN),
     'SFrame seal': () => s.seal(c.codec, c.frame),
   });
-  const first = await s.seal(c.codec, c.frame);
-  const wires = [];
-  const raws = [];
-  for (let i = 0; i < N; i++) {
-    wires.push(await s.seal(c.codec, c.frame));
-    raws.push(new Uint8Array(await raw.encrypt(i, payload)));
-  }
-  const r = new ProfileReceiver();
-  await r.addEpoch(epochKey);
-  await r.open(c.codec, first);
+  const { r, wires, raws } = await sealed(N, s, raw, c, payload, epochKey);
   const dec = await paired(N, {
     'raw decrypt': (i) => raw.decrypt(i, raws[i]),
     'raw decrypt, reused buffers': (i) => raw.decryptReused(i, raws[i]),
