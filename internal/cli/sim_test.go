@@ -98,6 +98,15 @@ func TestSimReplay(t *testing.T) {
 		strings.Contains(stdout, " 0 swaps") {
 		t.Errorf("replay of a run with swaps: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
+	// A swap to a config that does not verify (the April 2020 whitelist) is refused: the
+	// replay's directory never serves it (I2).
+	bad := filepath.Join(t.TempDir(), "bad-swap.csv")
+	if err := os.WriteFile(bad, []byte("2020-04-15T14:00:00Z,model,"+april+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := run("sim", "--config", world, "--replay", bad); code == cli.ExitOK || !strings.Contains(stderr, "does not verify") {
+		t.Errorf("replay of a swap to %s: exit %d\n%s", april, code, stderr)
+	}
 	if code, _, _ := run("sim", "--config", world, "--scenario", cycle, "--replay", trace); code != cli.ExitUsage {
 		t.Errorf("--replay with --scenario: exit %d, want %d", code, cli.ExitUsage)
 	}

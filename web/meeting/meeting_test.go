@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geofence/geofence/geo"
 	"github.com/geofence/geofence/internal/devstack/devstacktest"
 	"github.com/geofence/geofence/sfu"
 
@@ -448,6 +449,14 @@ func moveOff(t *testing.T, say string, end func(*sfu.Server)) {
 	})
 	ra := await(t, alice, "alice decodes bob again", 60*time.Second, decodesVideoOf(rb.Self))
 	t.Logf("bob moved from %s to %s (home %s, bridged %v); notices %q", first, rb.Datacenter, rb.Home, *rb.Bridged, rb.Notices)
+	if allowedFor(t, st, id, true, "cn-pek") {
+		t.Fatal("the residency check below allows Beijing for bob: it could not fail")
+	}
+	for who, r := range map[string]report{"alice in GB": ra, "bob in US": rb} {
+		if !allowedFor(t, st, id, r.Self == rb.Self, r.Datacenter) {
+			t.Errorf("%s is on %s, which the residency rules forbid it (I1)", who, r.Datacenter)
+		}
+	}
 	if !slices.ContainsFunc(rb.Notices, func(n string) bool { return strings.Contains(n, first) && strings.Contains(n, say) }) {
 		t.Errorf("bob's notices %q do not say %s %s", rb.Notices, first, say)
 	}
@@ -472,4 +481,27 @@ func decodesVideoOf(ref string) func(report) bool {
 		}
 		return false
 	}
+}
+
+// allowedFor reports whether the rules allow DC dc to carry the media of a page of moveOff in
+// meeting id (bob in the United States when us, else alice in Great Britain, both of acme):
+// the participant's region and plan and the meeting's region and host plan (I1).
+func allowedFor(t *testing.T, st *devstack.Stack, id string, us bool, dc string) bool {
+	t.Helper()
+	m := st.Core.Model()
+	rec, err := st.Core.Meeting(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	country, _ := geo.LookupCountry("GB")
+	if us {
+		country, _ = geo.LookupCountry("US")
+	}
+	d, okDC := m.DC(dc)
+	mr, okReg := m.Region(rec.Region)
+	acct, host := m.Accounts["acme"], m.Accounts[rec.HostAccount]
+	if !okDC || !okReg || acct == nil || host == nil {
+		t.Fatalf("DC %q, region %q or accounts acme and %q not in the model", dc, rec.Region, rec.HostAccount)
+	}
+	return m.Allows(m.RegionOf(country), acct.Plan, d) && m.Allows(mr, host.Plan, d)
 }
