@@ -57,9 +57,17 @@ func TestFailEndsConnectionsWithoutGoaway(t *testing.T) {
 	s := w.start("de-fra", loopback)
 	a := w.join(anna, "de-fra", []string{"de-fra"}, nil)
 	go s.Fail()
-	for m := range a.conn.Events() {
-		if m.Type == wire.SignalGoaway {
-			t.Error("a failed media server sent a goaway")
+	timeout := time.After(10 * time.Second)
+	for ended := false; !ended; {
+		select {
+		case m, ok := <-a.conn.Events():
+			if !ok {
+				ended = true
+			} else if m.Type == wire.SignalGoaway {
+				t.Error("a failed media server sent a goaway")
+			}
+		case <-timeout:
+			t.Fatal("anna's connection did not end within 10 s of the failure")
 		}
 	}
 	if _, err := w.tryJoin(felix, "de-fra", w.ticketFor(felix, []string{"de-fra"}, nil)); err == nil {
